@@ -1,0 +1,125 @@
+"""Reading settings from the environment, with errors that name the setting.
+
+Each service's ``config.Settings.from_env()`` is the only caller; nothing else reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+T = TypeVar("T")
+
+_MISSING = object()
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed. The message names it and says what is expected."""
+
+
+class EnvReader:
+    """Typed access to an environment mapping; collects every problem before failing, so an operator
+    fixes the whole configuration in one go instead of one setting per restart."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.problems: list[str] = []
+
+    def _get(self, name: str, default, parse: Callable[[str], T], expected: str) -> T:
+        raw = self.environ.get(name)
+        if raw is None or raw.strip() == "":
+            if default is _MISSING:
+                self.problems.append(f"{name} is required ({expected})")
+                return None  # type: ignore[return-value]
+            return default
+        try:
+            return parse(raw.strip())
+        except (ValueError, TypeError) as exc:
+            self.problems.append(f"{name}={raw!r} is malformed: expected {expected} ({exc})")
+            return None  # type: ignore[return-value]
+
+    def str(self, name: str, default=_MISSING, expected: str = "a non-empty string"):
+        return self._get(name, default, str, expected)
+
+    def int(self, name: str, default=_MISSING, minimum: int | None = None):
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if minimum is not None and value < minimum:
+                raise ValueError(f"must be >= {minimum}")
+            return value
+
+        return self._get(name, default, parse, "an integer")
+
+    def float(self, name: str, default=_MISSING):
+        return self._get(name, default, float, "a number")
+
+    def bool(self, name: str, default=_MISSING):
+        def parse(raw: str) -> bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("not a boolean")
+
+        return self._get(name, default, parse, "true or false")
+
+    def secret(self, name: str, min_length: int = 32):
+        def parse(raw: str) -> str:
+            if len(raw) < min_length:
+                raise ValueError(f"must be at least {min_length} characters")
+            return raw
+
+        return self._get(name, _MISSING, parse, f"a secret of at least {min_length} characters")
+
+    def bootstrap_servers(self, name: str = "KAFKA_BOOTSTRAP_SERVERS"):
+        def parse(raw: str) -> str:
+            for server in raw.split(","):
+                host, sep, port = server.strip().rpartition(":")
+                if not sep or not host or not port.isdigit():
+                    raise ValueError(f"{server!r} is not host:port")
+            return raw
+
+        return self._get(name, _MISSING, parse, "comma-separated host:port pairs")
+
+    def mongo_uri(self, name: str = "MONGO_URI"):
+        def parse(raw: str) -> str:
+            if not raw.startswith(("mongodb://", "mongodb+srv://")):
+                raise ValueError("must start with mongodb:// or mongodb+srv://")
+            return raw
+
+        return self._get(name, _MISSING, parse, "a mongodb:// URI")
+
+    def done(self) -> None:
+        if self.problems:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """The settings every service shares. Services embed this in their own ``Settings``."""
+
+    service_name: str
+    kafka_bootstrap_servers: str
+    mongo_uri: str
+    mongo_database: str
+    auth_secret: str
+    auth_audience: str
+    public_base_url: str
+    log_level: str
+    # How long the web process waits for MongoDB before answering 503 (never 500).
+    mongo_timeout_ms: int
+
+    @classmethod
+    def read(cls, env: EnvReader, service_name: str) -> "PlatformSettings":
+        return cls(
+            service_name=service_name,
+            kafka_bootstrap_servers=env.bootstrap_servers(),
+            mongo_uri=env.mongo_uri(),
+            mongo_database=env.str("MONGO_DATABASE", f"recoverynet_{service_name}"),
+            auth_secret=env.secret("AUTH_SECRET"),
+            auth_audience=env.str("AUTH_AUDIENCE", "recoverynet"),
+            public_base_url=env.str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+            mongo_timeout_ms=env.int("MONGO_TIMEOUT_MS", 5000, minimum=100),
+        )

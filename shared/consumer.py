@@ -1,0 +1,197 @@
+"""The consumer runner: one consumer group per service, effects and inbox in one transaction,
+offsets committed only after, retries with back-off, then the dead-letter topic.
+
+    runner = ConsumerRunner(settings, client, db, subscriptions, service="matching")
+    while not stop: runner.poll_once()
+
+A handler is ``handler(event: Event, uow: UnitOfWork) -> None``; it writes through ``uow`` (and may
+``uow.emit`` events, which go to the outbox in the same transaction as the inbox entry).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+from pymongo.errors import DuplicateKeyError
+
+from shared.events.envelope import Event, EventSchema, MalformedEvent, decode_record
+from shared.kafka import consumer_group, dead_letter_topic, make_consumer, make_producer
+from shared.metrics import EVENTS_HANDLED
+from shared.mongo import UnitOfWork, is_unavailable, run_in_transaction, utcnow
+from shared.tracing import child_of, current_traceparent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, UnitOfWork], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4                 # tries before dead-lettering
+    first_delay_seconds: float = 0.2
+    multiplier: float = 3.0
+    # While the database is unavailable we do not count tries: we wait, and never dead-letter.
+    unavailable_delay_seconds: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return self.first_delay_seconds * (self.multiplier ** (attempt - 1))
+
+
+class ConsumerRunner:
+    def __init__(self, *, bootstrap_servers: str, client, db, subscriptions: Mapping[type[EventSchema], Handler],
+                 service: str, group_id: str | None = None, retry: RetryPolicy = RetryPolicy(),
+                 should_stop: Callable[[], bool] = lambda: False):
+        self.client, self.db, self.service = client, db, service
+        self.handlers = {decl.type: handler for decl, handler in subscriptions.items()}
+        self.topics = sorted({decl.topic for decl in subscriptions})
+        self.group_id = group_id or consumer_group(service)
+        self.dlq_topic = dead_letter_topic(self.group_id)
+        self.retry = retry
+        self.should_stop = should_stop
+        self.bootstrap_servers = bootstrap_servers
+        self.consumer = make_consumer(bootstrap_servers, self.group_id, self.topics)
+        self._dlq_producer = None
+        self.dead_lettered = 0
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """Handle one poll's records; commit their offsets after each is stored. Returns how many."""
+        batches = self.consumer.poll(timeout_ms=timeout_ms)
+        handled = 0
+        for tp, records in batches.items():
+            for record in records:
+                if self.should_stop():
+                    # Finish cleanly: what we did not handle is redelivered to the next owner.
+                    return handled
+                self._process(record)
+                self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+                handled += 1
+        return handled
+
+    def _process(self, record) -> None:
+        if record.value is None and not record.headers:
+            return  # a tombstone on a compacted topic: nothing to apply here
+        try:
+            evt = decode_record(record.topic, record.key, record.value, record.headers,
+                                partition=record.partition, offset=record.offset)
+        except MalformedEvent as exc:
+            self._dead_letter(record, reason=f"malformed: {exc}", error_type="MalformedEvent", attempts=0)
+            return
+        handler = self.handlers.get(evt.type)
+        if handler is None:
+            return  # a known event this service does not subscribe to (topics carry several types)
+        self._handle_with_retries(evt, handler, record)
+
+    def _handle_with_retries(self, evt: Event, handler: Handler, record) -> None:
+        attempt = 0
+        token = current_traceparent.set(child_of(evt.traceparent))
+        try:
+            while True:
+                attempt += 1
+                try:
+                    self._apply(evt, handler)
+                    EVENTS_HANDLED.labels(self.service, evt.type, "ok").inc()
+                    return
+                except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                    if is_unavailable(exc):
+                        log.warning("database unavailable; waiting", extra={"event_id": evt.id})
+                        attempt -= 1  # not the event's fault
+                        if self.should_stop():
+                            raise
+                        time.sleep(self.retry.unavailable_delay_seconds)
+                        continue
+                    if attempt >= self.retry.attempts:
+                        EVENTS_HANDLED.labels(self.service, evt.type, "dead_lettered").inc()
+                        log.error("event dead-lettered after %d attempts", attempt,
+                                  extra={"event_id": evt.id, "event_type": evt.type, "error": repr(exc)})
+                        self._dead_letter(record, reason=repr(exc)[:2000], error_type=type(exc).__name__,
+                                          attempts=attempt, trace="".join(traceback.format_exception(exc))[-4000:])
+                        return
+                    log.warning("handler failed; retrying", extra={"event_id": evt.id, "attempt": attempt,
+                                                                   "error": repr(exc)})
+                    time.sleep(self.retry.delay(attempt))
+        finally:
+            current_traceparent.reset(token)
+
+    def _apply(self, evt: Event, handler: Handler) -> None:
+        def work(uow: UnitOfWork) -> None:
+            if self.db.inbox.find_one({"_id": evt.id}, session=uow.session):
+                return  # handled before: redelivery changes nothing
+            handler(evt, uow)
+            uow.db.inbox.insert_one({"_id": evt.id, "type": evt.type, "handled_at": utcnow()}, session=uow.session)
+
+        try:
+            run_in_transaction(self.client, self.db, work, source=f"/recoverynet/{self.service}")
+        except DuplicateKeyError as exc:
+            if "inbox" in str(exc):
+                return  # another copy handled it concurrently
+            raise
+
+    # -- dead letters -----------------------------------------------------------------------------
+    def _dead_letter(self, record, *, reason: str, error_type: str, attempts: int, trace: str = "") -> None:
+        if self._dlq_producer is None:
+            self._dlq_producer = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
+        headers = list(record.headers or []) + [
+            ("x-dlq-reason", reason.encode()),
+            ("x-dlq-error-type", error_type.encode()),
+            ("x-dlq-attempts", str(attempts).encode()),
+            ("x-dlq-original-topic", record.topic.encode()),
+            ("x-dlq-original-partition", str(record.partition).encode()),
+            ("x-dlq-original-offset", str(record.offset).encode()),
+            ("x-dlq-consumer-group", self.group_id.encode()),
+            ("x-dlq-at", utcnow().isoformat().encode()),
+        ]
+        if trace:
+            headers.append(("x-dlq-stacktrace", trace.encode()))
+        self._dlq_producer.send(self.dlq_topic, key=record.key, value=record.value, headers=headers)
+        self._dlq_producer.flush(timeout=30)  # before the offset commit: a dead letter is never lost
+        self.dead_lettered += 1
+
+    # -- status -----------------------------------------------------------------------------------
+    def lag(self) -> int:
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return 0
+        ends = self.consumer.end_offsets(list(assignment))
+        return sum(max(0, ends[tp] - (self.consumer.position(tp) or 0)) for tp in assignment)
+
+    def close(self) -> None:
+        try:
+            self.consumer.close(autocommit=False)
+        finally:
+            if self._dlq_producer is not None:
+                self._dlq_producer.close(timeout=5)
+
+
+def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | None = None,
+                         event_type: str | None = None, idle_timeout_ms: int = 5000) -> int:
+    """Publish a consumer group's dead letters back to their original topics (without the dlq headers),
+    committing the re-drive group's offsets so a dead letter is re-driven once. The consumer's inbox
+    makes a re-driven event that was meanwhile applied harmless."""
+    group = consumer_group(service)
+    dlq = dead_letter_topic(group)
+    consumer = make_consumer(bootstrap_servers, f"{group}.redrive", [dlq], consumer_timeout_ms=idle_timeout_ms)
+    producer = make_producer(bootstrap_servers, client_id=f"{group}-redrive")
+    count = 0
+    try:
+        for record in consumer:
+            headers = dict((k, v) for k, v in record.headers or [])
+            original_topic = headers.get("x-dlq-original-topic", b"").decode()
+            ce_type = headers.get("ce_type", b"").decode()
+            if original_topic and (event_type is None or ce_type == event_type):
+                clean = [(k, v) for k, v in record.headers or [] if not k.startswith("x-dlq-")]
+                producer.send(original_topic, key=record.key, value=record.value, headers=clean)
+                count += 1
+            producer.flush(timeout=30)
+            consumer.commit({TopicPartition(record.topic, record.partition): OffsetAndMetadata(record.offset + 1, "", -1)})
+            if limit is not None and count >= limit:
+                break
+    finally:
+        producer.close(timeout=5)
+        consumer.close(autocommit=False)
+    return count

@@ -1,0 +1,254 @@
+"""Events intake publishes: organizations, sites, members, peer leaders, and the restricted contacts.
+
+No direct identifier (name, email, phone, address of a person, date of birth) appears here except in
+``ContactChanged``, which travels only on the restricted CONTACTS topic that notifications alone reads.
+Profiles are sent as full snapshots (not diffs), so a consumer's copy is always whole.
+"""
+from marshmallow import Schema, fields, validate
+
+from shared.events.envelope import EventSchema, event
+
+ORGANIZATIONS = "recoverynet.intake.organizations"
+MEMBERS = "recoverynet.intake.members"
+LEADERS = "recoverynet.intake.leaders"
+# Restricted and compacted (on real Kafka), keyed by person id; erasure writes a tombstone.
+CONTACTS = "recoverynet.intake.contacts"
+
+PERSON_KINDS = ("member", "leader", "staff")
+MEETING_MODES = ("in_person", "virtual", "either")
+CO_OCCURRING = ("yes", "no", "prefer_not_to_say")
+MEMBER_STATUSES = ("pending_consent", "active", "paused", "discharged", "graduated")
+LEADER_STATUSES = ("active", "on_leave", "retired")
+CHANNELS = ("email", "sms", "inapp")
+
+
+class AvailabilityWindow(Schema):  # nested parts are plain schemas: no organization of their own
+    """A weekly window in the person's own time zone. day: 0 = Monday ... 6 = Sunday."""
+
+    day = fields.Int(required=True, validate=validate.Range(0, 6))
+    start = fields.Str(required=True, metadata={"description": "local time HH:MM"})
+    end = fields.Str(required=True, metadata={"description": "local time HH:MM, after start (24:00 allowed)"})
+
+
+class ConsentInForce(Schema):
+    """A consent currently given. Purposes: matching, notify:email, notify:sms, notify:inapp, share:<program>."""
+
+    purpose = fields.Str(required=True)
+    expires_at = fields.DateTime(allow_none=True, load_default=None)
+
+
+class Certification(Schema):
+    name = fields.Str(required=True)
+    issuer = fields.Str(load_default=None, allow_none=True)
+    expires_on = fields.Date(allow_none=True, load_default=None)
+
+
+class SiteAddress(Schema):
+    """A site's (an organization's premises) address: not a person's, so not a direct identifier."""
+
+    street = fields.Str(load_default=None, allow_none=True)
+    city = fields.Str(load_default=None, allow_none=True)
+    region = fields.Str(load_default=None, allow_none=True)
+    postal_code = fields.Str(load_default=None, allow_none=True)
+    country = fields.Str(load_default=None, allow_none=True)
+
+
+# --- organizations and sites -------------------------------------------------------------------
+
+@event("org.recoverynet.intake.organization.created", version=1, topic=ORGANIZATIONS, key="organization_id")
+class OrganizationCreated(EventSchema):
+    """A platform operator created an organization."""
+
+    name = fields.Str(required=True)
+    allows_youth = fields.Bool(load_default=False)
+    default_language = fields.Str(load_default="en")
+
+
+@event("org.recoverynet.intake.site.created", version=1, topic=ORGANIZATIONS, key="organization_id")
+class SiteCreated(EventSchema):
+    """A site was added. Keyed by organization so an organization's sites stay in order."""
+
+    site_id = fields.Str(required=True)
+    name = fields.Str(required=True)
+    time_zone = fields.Str(required=True, metadata={"description": "IANA time zone"})
+    virtual_only = fields.Bool(required=True)
+    location = fields.Nested(SiteAddress, allow_none=True, load_default=None, metadata={"description": "the site's street address (premises, not a person's)"})
+
+
+@event("org.recoverynet.intake.site.updated", version=1, topic=ORGANIZATIONS, key="organization_id")
+class SiteUpdated(SiteCreated):
+    """A site's name, time zone, address or virtual-only flag changed (full snapshot)."""
+
+
+@event("org.recoverynet.intake.coordinator.assigned", version=1, topic=ORGANIZATIONS, key="organization_id")
+class CoordinatorAssigned(EventSchema):
+    """A staff person coordinates these sites (risk flags and waiting members reach them)."""
+
+    staff_id = fields.Str(required=True)
+    site_ids = fields.List(fields.Str(), required=True)
+
+
+# --- members -----------------------------------------------------------------------------------
+
+class MemberSnapshot(EventSchema):
+    """What matching, scheduling and notifications need of a member; nothing that names them."""
+
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    time_zone = fields.Str(required=True)
+    languages = fields.List(fields.Str(), required=True, metadata={"description": "BCP 47 codes, preferred first"})
+    leader_gender_preference = fields.Str(allow_none=True, load_default=None)
+    meeting_mode = fields.Str(required=True, validate=validate.OneOf(MEETING_MODES))
+    availability = fields.List(fields.Nested(AvailabilityWindow), required=True)
+    substances = fields.List(fields.Str(), load_default=list)
+    pathways = fields.List(fields.Str(), load_default=list)
+    co_occurring_mental_health = fields.Str(load_default="prefer_not_to_say", validate=validate.OneOf(CO_OCCURRING))
+    lived_experience_topics = fields.List(fields.Str(), load_default=list)
+    contact_channels = fields.List(fields.Str(), load_default=list)
+    consents = fields.List(fields.Nested(ConsentInForce), required=True)
+
+
+@event("org.recoverynet.intake.member.registered", version=1, topic=MEMBERS, key="member_id")
+class MemberRegistered(MemberSnapshot):
+    """A member was registered at a site."""
+
+
+@event("org.recoverynet.intake.member.updated", version=1, topic=MEMBERS, key="member_id")
+class MemberUpdated(MemberSnapshot):
+    """A member's profile, recovery profile or preferences changed (full snapshot)."""
+
+
+@event("org.recoverynet.intake.member.consent_changed", version=1, topic=MEMBERS, key="member_id")
+class MemberConsentChanged(EventSchema):
+    """A consent was given or revoked. ``consents`` is the whole set in force afterwards."""
+
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    purpose = fields.Str(required=True)
+    granted = fields.Bool(required=True)
+    expires_at = fields.DateTime(allow_none=True, load_default=None)
+    consents = fields.List(fields.Nested(ConsentInForce), required=True)
+
+
+@event("org.recoverynet.intake.member.status_changed", version=1, topic=MEMBERS, key="member_id")
+class MemberStatusChanged(EventSchema):
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    from_status = fields.Str(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    to_status = fields.Str(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    reason = fields.Str(allow_none=True, load_default=None)
+
+
+@event("org.recoverynet.intake.member.transferred", version=1, topic=MEMBERS, key="member_id")
+class MemberTransferred(EventSchema):
+    member_id = fields.Str(required=True)
+    from_site_id = fields.Str(required=True)
+    to_site_id = fields.Str(required=True)
+    time_zone = fields.Str(required=True)
+
+
+@event("org.recoverynet.intake.member.risk_flagged", version=1, topic=MEMBERS, key="member_id")
+class MemberRiskFlagged(EventSchema):
+    """A screening showed risk: the site coordinator must be told at once (urgent)."""
+
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    screening_id = fields.Str(required=True)
+    instrument = fields.Str(required=True, metadata={"description": "BARC-10, AUDIT-C, DAST-10 or PHQ-2"})
+    band = fields.Str(required=True)
+    reason = fields.Str(required=True, metadata={"description": "why it is flagged, e.g. 'PHQ-2 positive screen'"})
+
+
+@event("org.recoverynet.intake.member.screening_recorded", version=1, topic=MEMBERS, key="member_id")
+class ScreeningRecorded(EventSchema):
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    screening_id = fields.Str(required=True)
+    instrument = fields.Str(required=True)
+    total = fields.Int(required=True)
+    band = fields.Str(required=True)
+    flagged = fields.Bool(required=True)
+
+
+@event("org.recoverynet.intake.member.erased", version=1, topic=MEMBERS, key="member_id")
+class MemberErased(EventSchema):
+    """The member asked for erasure: every service removes or anonymizes its copy."""
+
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(allow_none=True, load_default=None)
+
+
+# --- peer leaders ------------------------------------------------------------------------------
+
+class LeaderSnapshot(EventSchema):
+    leader_id = fields.Str(required=True)
+    site_ids = fields.List(fields.Str(), required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(LEADER_STATUSES))
+    time_zone = fields.Str(required=True)
+    languages = fields.List(fields.Str(), required=True)
+    gender = fields.Str(allow_none=True, load_default=None)
+    meets_virtually = fields.Bool(required=True)
+    availability = fields.List(fields.Nested(AvailabilityWindow), required=True)
+    capacity = fields.Int(required=True, validate=validate.Range(min=0))
+    substances = fields.List(fields.Str(), load_default=list, metadata={"description": "lived experience"})
+    pathways = fields.List(fields.Str(), load_default=list)
+    lived_experience_areas = fields.List(fields.Str(), load_default=list)
+    co_occurring_mental_health_experience = fields.Bool(load_default=False)
+    certifications = fields.List(fields.Nested(Certification), load_default=list)
+
+
+@event("org.recoverynet.intake.leader.registered", version=1, topic=LEADERS, key="leader_id")
+class LeaderRegistered(LeaderSnapshot):
+    """A peer leader joined."""
+
+
+@event("org.recoverynet.intake.leader.updated", version=1, topic=LEADERS, key="leader_id")
+class LeaderUpdated(LeaderSnapshot):
+    """A leader's profile changed (full snapshot, including certifications)."""
+
+
+@event("org.recoverynet.intake.leader.capacity_changed", version=1, topic=LEADERS, key="leader_id")
+class LeaderCapacityChanged(EventSchema):
+    leader_id = fields.Str(required=True)
+    capacity = fields.Int(required=True, validate=validate.Range(min=0))
+
+
+@event("org.recoverynet.intake.leader.availability_changed", version=1, topic=LEADERS, key="leader_id")
+class LeaderAvailabilityChanged(EventSchema):
+    leader_id = fields.Str(required=True)
+    time_zone = fields.Str(required=True)
+    availability = fields.List(fields.Nested(AvailabilityWindow), required=True)
+
+
+@event("org.recoverynet.intake.leader.deactivated", version=1, topic=LEADERS, key="leader_id")
+class LeaderDeactivated(EventSchema):
+    """A leader went on leave or retired: their members need someone else."""
+
+    leader_id = fields.Str(required=True)
+    to_status = fields.Str(required=True, validate=validate.OneOf(("on_leave", "retired")))
+    reason = fields.Str(allow_none=True, load_default=None)
+
+
+@event("org.recoverynet.intake.leader.reactivated", version=1, topic=LEADERS, key="leader_id")
+class LeaderReactivated(EventSchema):
+    """A leader is back from leave."""
+
+    leader_id = fields.Str(required=True)
+
+
+# --- restricted: contact details ---------------------------------------------------------------
+
+@event("org.recoverynet.intake.contact.changed", version=1, topic=CONTACTS, key="person_id", restricted=True)
+class ContactChanged(EventSchema):
+    """How to reach a person. Only on the restricted CONTACTS topic; only notifications reads it."""
+
+    person_id = fields.Str(required=True)
+    person_kind = fields.Str(required=True, validate=validate.OneOf(PERSON_KINDS))
+    display_name = fields.Str(required=True, metadata={"description": "preferred name, for greetings"})
+    email = fields.Str(allow_none=True, load_default=None)
+    phone = fields.Str(allow_none=True, load_default=None, metadata={"description": "E.164"})
+    preferred_language = fields.Str(load_default="en")
+    time_zone = fields.Str(required=True)
+    site_ids = fields.List(fields.Str(), load_default=list)
+    channels = fields.List(fields.Str(), load_default=list, metadata={"description": "channels the person chose"})

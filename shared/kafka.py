@@ -1,0 +1,98 @@
+"""Kafka clients configured one way for the whole platform, and topic set-up.
+
+kafka-python uses the ``crc32c`` package for record checksums when it is installed (it is pinned),
+instead of its pure-Python fallback.
+"""
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from shared.events import RESTRICTED_TOPICS, all_topics
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("intake", "matching", "scheduling", "notifications")
+DEFAULT_PARTITIONS = 3
+# Group membership: about 3 s to join with these (DESIGN.md); kafka-python's default takes ~23 s.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 2000
+
+
+def consumer_group(service: str) -> str:
+    return f"recoverynet.{service}"
+
+
+def dead_letter_topic(group: str) -> str:
+    """One dead-letter topic per consumer group."""
+    return f"{group}.dlq"
+
+
+def make_producer(bootstrap_servers: str, **overrides) -> KafkaProducer:
+    config = dict(
+        bootstrap_servers=bootstrap_servers.split(","),
+        enable_idempotence=True,  # no duplicates from producer retries; keeps per-partition order
+        acks="all",
+        linger_ms=5,
+        retries=2**31 - 1,
+        request_timeout_ms=10000,
+        max_block_ms=10000,
+        client_id="recoverynet-producer",
+    )
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], **overrides) -> KafkaConsumer:
+    config = dict(
+        bootstrap_servers=bootstrap_servers.split(","),
+        group_id=group_id,
+        enable_auto_commit=False,  # offsets are committed only after the effect is stored
+        auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+        max_poll_records=200,
+        max_poll_interval_ms=300000,
+        client_id=f"{group_id}-consumer",
+    )
+    config.update(overrides)
+    consumer = KafkaConsumer(**config)
+    consumer.subscribe(topics)
+    return consumer
+
+
+def platform_topics() -> dict[str, dict[str, str]]:
+    """Every topic the platform uses, with its configs: event topics, then dead-letter topics."""
+    topics: dict[str, dict[str, str]] = {}
+    for topic in sorted(all_topics()):
+        topics[topic] = {"cleanup.policy": "compact"} if topic in RESTRICTED_TOPICS else {}
+    for service in SERVICES:
+        topics[dead_letter_topic(consumer_group(service))] = {}
+    return topics
+
+
+def ensure_topics(bootstrap_servers: str, topics: dict[str, dict[str, str]] | None = None,
+                  partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1) -> list[str]:
+    """Create missing topics; returns the names created. Safe to run again."""
+    topics = platform_topics() if topics is None else topics
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="recoverynet-setup")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, partitions, replication_factor, topic_configs=configs)
+            for name, configs in topics.items()
+            if name not in existing
+        ]
+        created = []
+        for new_topic in wanted:
+            try:
+                admin.create_topics([new_topic])
+                created.append(new_topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,99 @@
+"""MongoDB access shared by every repository: the client, and the unit of work that writes a state
+change and the events it causes in one transaction (the outbox half of "nothing lost").
+
+Only each service's ``repository.py`` (and the shared outbox/inbox/consumer plumbing) call this.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
+
+from shared.events.envelope import Event, EventSchema, new_event
+
+T = TypeVar("T")
+
+# Errors that mean "the database is not there right now", as opposed to a bad request or a bug:
+# the web answers 503 with Retry-After, workers wait and try again (never dead-letter for these).
+UNAVAILABLE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    # Fail points and stepping-down primaries surface as these codes.
+    return isinstance(exc, OperationFailure) and exc.code in (
+        6, 7, 89, 91, 189, 91, 10107, 11600, 11602, 13435, 13436, 262,
+    )
+
+
+def connect(uri: str, timeout_ms: int = 5000, **kwargs) -> MongoClient:
+    return MongoClient(
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(timeout_ms * 6, 30000),
+        tz_aware=True,
+        **kwargs,
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UnitOfWork:
+    """One transaction. Repositories write state through ``session``; use cases ``emit`` events;
+    the events are inserted into the outbox in the same transaction when the work returns."""
+
+    def __init__(self, db: Database, session: ClientSession, source: str):
+        self.db = db
+        self.session = session
+        self.source = source
+        self.events: list[Event] = []
+        self.tombstones: list[tuple[str, str]] = []
+
+    def emit(self, declaration: type[EventSchema], data: dict[str, Any], *, subject: str | None = None) -> Event:
+        evt = new_event(declaration, data, source=self.source, subject=subject)
+        self.events.append(evt)
+        return evt
+
+    def tombstone(self, topic: str, key: str) -> None:
+        """A null-valued record for ``key`` on a compacted topic: erases it from the topic's log."""
+        self.tombstones.append((topic, key))
+
+
+def run_in_transaction(client: MongoClient, db: Database, work: Callable[[UnitOfWork], T], *,
+                       source: str) -> T:
+    """Run ``work(uow)`` in a transaction, retried on transient conflicts, with its events in the outbox.
+
+    ``work`` may run more than once (write conflicts are retried), so it must only touch the database
+    through ``uow.session`` and must not have other side effects."""
+    from shared.outbox import append_to_outbox  # the outbox is written in the same transaction
+
+    def callback(session: ClientSession) -> T:
+        uow = UnitOfWork(db, session, source)
+        result = work(uow)
+        append_to_outbox(db, session, uow.events, uow.tombstones)
+        return result
+
+    with client.start_session() as session:
+        return session.with_transaction(callback)
+
+
+def ensure_platform_indexes(db: Database) -> None:
+    """Collections every service has: outbox, inbox, leases, worker status, audit log."""
+    existing = set(db.list_collection_names())
+    for name in ("outbox", "inbox", "leases", "counters", "worker_status", "audit_log"):
+        if name not in existing:
+            db.create_collection(name)  # transactions cannot always create collections
+    db.outbox.create_index([("sent", ASCENDING), ("seq", ASCENDING)], name="unsent_in_order")
+    db.outbox.create_index([("seq", ASCENDING)], name="seq_unique", unique=True)
+    db.inbox.create_index([("handled_at", ASCENDING)], name="handled_at")
+    db.audit_log.create_index([("organization_id", ASCENDING), ("at", ASCENDING)], name="org_time")
+    db.audit_log.create_index([("organization_id", ASCENDING), ("resource_id", ASCENDING)], name="org_resource")
+    db.counters.update_one({"_id": "outbox"}, {"$setOnInsert": {"seq": 0}}, upsert=True)

@@ -1,0 +1,121 @@
+"""The outbox and relay against the real embedded broker and database."""
+import uuid
+
+import pytest
+from confluent_kafka import Consumer as ConfluentConsumer
+
+from shared.events.intake import MEMBERS, MemberStatusChanged
+from shared.kafka import ensure_topics, make_producer
+from shared.mongo import connect, ensure_platform_indexes, run_in_transaction
+from shared.outbox import Lease, OutboxRelay
+from shared.testing import eventually
+from shared.testing.events import EventTap
+from shared.testing.servers import EmbeddedBroker
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def db(mongo_uri):
+    client = connect(mongo_uri)
+    database = client[f"test_outbox_{uuid.uuid4().hex[:8]}"]
+    ensure_platform_indexes(database)
+    yield client, database
+    client.drop_database(database.name)
+    client.close()
+
+
+def write_status_change(client, db, org, member, to_status):
+    def work(uow):
+        uow.db.members.update_one({"_id": member}, {"$set": {"status": to_status}}, upsert=True, session=uow.session)
+        uow.emit(MemberStatusChanged, {"organization_id": org, "member_id": member, "site_id": "s1",
+                                       "from_status": "active", "to_status": to_status})
+    run_in_transaction(client, db, work, source="/recoverynet/test")
+
+
+def test_state_and_event_are_written_together_or_not_at_all(db, org_id):
+    client, database = db
+
+    def failing_work(uow):
+        uow.db.members.insert_one({"_id": "m-x"}, session=uow.session)
+        uow.emit(MemberStatusChanged, {"organization_id": org_id, "member_id": "m-x", "site_id": "s1",
+                                       "from_status": "active", "to_status": "paused"})
+        raise RuntimeError("the use case failed after writing")
+
+    with pytest.raises(RuntimeError):
+        run_in_transaction(client, database, failing_work, source="/test")
+    assert database.members.count_documents({}) == 0 and database.outbox.count_documents({}) == 0
+
+
+def test_relayed_event_reaches_consumers_with_all_cloudevents_headers(db, kafka_bootstrap, org_id):
+    client, database = db
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
+        write_status_change(client, database, org_id, member, "paused")
+        relay = OutboxRelay(database, lambda: make_producer(kafka_bootstrap), service="test")
+        assert eventually(relay.publish_pending) == 1
+        relay.close()
+        (evt,) = tap.wait_for(lambda e: e.data.get("member_id") == member)
+    assert evt.type == MemberStatusChanged.type and evt.key == member and evt.traceparent
+    assert database.outbox.count_documents({"sent": False}) == 0
+
+    # A second client library reads the same record and headers (CloudEvents binary mode).
+    consumer = ConfluentConsumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"cf-{uuid.uuid4().hex}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([MEMBERS])
+    try:
+        def read_it():
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() or msg.key() != member.encode():
+                return None
+            return msg
+        msg = eventually(read_it, timeout=60)
+        headers = dict(msg.headers())
+        assert headers["ce_id"].decode() == evt.id
+        assert headers["ce_type"].decode() == MemberStatusChanged.type
+        assert {"ce_specversion", "ce_source", "ce_time", "ce_subject", "content-type", "traceparent"} <= set(headers)
+    finally:
+        consumer.close()
+
+
+def test_only_one_relay_holds_the_lease(db):
+    _, database = db
+    first, second = Lease(database, "relay:x", ttl_seconds=30), Lease(database, "relay:x", ttl_seconds=30)
+    assert first.acquire() and not second.acquire()
+    assert first.acquire()  # renewal by the owner
+    first.release()
+    assert second.acquire()
+
+
+def test_writes_during_a_broker_outage_are_published_in_order_after_it_returns(db, tmp_path, org_id):
+    client, database = db
+    broker = EmbeddedBroker(behind_proxy=True, log_path=tmp_path / "tansu.log").start()
+    try:
+        ensure_topics(broker.bootstrap_servers, {MEMBERS: {}})
+        relay = OutboxRelay(database, lambda: make_producer(broker.bootstrap_servers, max_block_ms=2000,
+                                                            request_timeout_ms=2000),
+                            service="test", flush_timeout_seconds=3)
+        members = [f"m-{i}" for i in range(3)]
+        statuses = ["paused", "active", "graduated"]
+        with EventTap(broker.bootstrap_servers, [MEMBERS]) as tap:
+            write_status_change(client, database, org_id, members[0], "paused")
+            eventually(relay.publish_pending)
+
+            broker.proxy.cut()
+            for status in statuses:  # the API keeps accepting writes while the broker is away
+                for member in members:
+                    write_status_change(client, database, org_id, member, status)
+            assert relay.publish_pending() == 0  # nothing can be sent, nothing is marked sent
+            assert database.outbox.count_documents({"sent": False}) == 9
+
+            broker.proxy.restore()
+            eventually(lambda: relay.publish_pending() == 0 and database.outbox.count_documents({"sent": False}) == 0,
+                       timeout=60)
+            relay.close()
+            events = tap.wait_for(lambda e: e.organization_id == org_id, count=10, timeout=60)
+        for member in members:
+            seen = [e.data["to_status"] for e in events if e.key == member and e.data["to_status"] in statuses]
+            deduplicated = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
+            assert deduplicated == statuses, member  # m-0's first "paused" folds into the outage's
+    finally:
+        broker.stop()

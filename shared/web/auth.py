@@ -1,0 +1,67 @@
+"""Every request is authenticated, except the few routes marked public (health, metrics, docs,
+and public feeds). ``current_principal()`` gives the caller; views scope every query by it."""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask, current_app, g, request
+from flask_smorest import abort
+
+from shared.auth import InvalidToken, Principal, verify_token
+
+ALWAYS_PUBLIC = {"healthz", "readyz", "metrics", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
+                 "api-docs.openapi_redoc", "static"}
+
+
+def public(view):
+    """Mark a view function or MethodView class as needing no token (for example a public feed)."""
+    view.public = True
+    return view
+
+
+def _is_public(endpoint: str | None) -> bool:
+    if endpoint is None or endpoint in ALWAYS_PUBLIC or endpoint.startswith("api-docs."):
+        return True
+    view = current_app.view_functions.get(endpoint)
+    return bool(getattr(view, "public", False) or getattr(getattr(view, "view_class", None), "public", False))
+
+
+def install_auth(app: Flask, secret: str, audience: str) -> None:
+    @app.before_request
+    def authenticate():
+        if request.endpoint is None:  # 404/405: let routing answer
+            return None
+        if _is_public(request.endpoint):
+            return None
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            abort(401, message="A bearer token is required.", headers={"WWW-Authenticate": 'Bearer realm="recoverynet"'})
+        try:
+            g.principal = verify_token(token.strip(), secret, audience)
+        except InvalidToken as exc:
+            abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return None
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def require_role(*roles: str) -> Principal:
+    """The caller, if their role is one of ``roles``; otherwise 403."""
+    principal = current_principal()
+    if principal.role not in roles:
+        abort(403, message=f"This needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+def require_organization() -> str:
+    """The caller's organization id (operators have none and are refused here)."""
+    principal = current_principal()
+    if not principal.organization_id:
+        abort(403, message="This needs a token bound to an organization.")
+    return principal.organization_id
+
+
+RoleCheck = Callable[[Principal], bool]

@@ -1,0 +1,82 @@
+"""RFC 9457 problem details for every 4xx and 5xx: field errors included, never a stack trace.
+
+Use flask-smorest's ``abort(status, message=..., errors={...})`` in views; raise ``Problem`` from
+handlers (which import no Flask) by way of the service's own domain exceptions mapped in api.py.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Response, json, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from shared.logging import request_id
+from shared.mongo import is_unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+
+def problem_response(status: int, title: str, detail: str | None = None, *, errors: dict | None = None,
+                     headers: dict | None = None, type_: str = "about:blank", **extra) -> Response:
+    body = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body["instance"] = request.path
+    if rid := request_id.get():
+        body["request_id"] = rid
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_webargs(messages: dict) -> dict:
+    """webargs nests errors by location ({"json": {"email": [...]}}); callers want field -> messages."""
+    flat: dict = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            for name, msgs in fields.items():
+                flat[name] = msgs
+        else:
+            flat[location] = fields
+    return flat
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api answering errors as problem+json."""
+
+    def _register_error_handlers(self):
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors")
+        if errors is None and "messages" in data:
+            errors = _flatten_webargs(data["messages"])
+        detail = data.get("message") or error.description
+        if error.code == 422 and errors:
+            detail = "Some fields are invalid: " + ", ".join(sorted(map(str, errors)))
+        headers = dict(data.get("headers") or {})
+        if isinstance(error, InternalServerError) and error.original_exception is not None:
+            return self.handle_unexpected(error.original_exception)
+        return problem_response(error.code or 500, error.name, detail, errors=errors, headers=headers,
+                                **{k: v for k, v in data.items() if k in ("existing",)})
+
+    def handle_unexpected(self, exc: Exception):
+        if isinstance(exc, HTTPException):
+            return self.handle_http_exception(exc)
+        if is_unavailable(exc):
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            return problem_response(503, "Service Unavailable",
+                                    "The database is not reachable right now; nothing was changed. Try again shortly.",
+                                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        log.exception("unhandled error")
+        return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,159 @@
+"""The worker process of a service: its consumer (subscriptions), its outbox relay, and any periodic
+jobs (expiring proposals, due reminders, delayed deliveries), each on its own thread.
+
+Shutdown is a flag set by SIGTERM/SIGINT: each loop finishes what it has in hand and closes.
+Tests run the same ``Worker`` in-process with ``start()`` / ``stop()``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from shared.config import PlatformSettings
+from shared.consumer import ConsumerRunner, Handler, RetryPolicy
+from shared.events.envelope import EventSchema
+from shared.kafka import make_producer
+from shared.mongo import connect, is_unavailable, utcnow
+from shared.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """``run(client, db)`` every ``interval_seconds``. Jobs must be safe with several worker copies
+    (use a unique index or a lease), because every copy runs them."""
+
+    name: str
+    interval_seconds: float
+    run: Callable
+
+
+class Worker:
+    def __init__(self, settings: PlatformSettings, subscriptions: Mapping[type[EventSchema], Handler], *,
+                 periodic: list[PeriodicJob] = (), retry: RetryPolicy = RetryPolicy(), group_id: str | None = None,
+                 relay_idle_seconds: float = 0.05):
+        self.settings = settings
+        self.subscriptions = dict(subscriptions)
+        self.periodic = list(periodic)
+        self.retry = retry
+        self.group_id = group_id
+        self.relay_idle_seconds = relay_idle_seconds
+        self.client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
+        self.db = self.client[settings.mongo_database]
+        self.name = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}:{id(self) % 10000}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.runner: ConsumerRunner | None = None
+        self.consumer_ready = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> "Worker":
+        loops = [("relay", self._relay_loop)]
+        if self.subscriptions:
+            loops.append(("consumer", self._consumer_loop))
+        else:
+            self.consumer_ready.set()
+        if self.periodic:
+            loops.append(("periodic", self._periodic_loop))
+        for name, target in loops:
+            thread = threading.Thread(target=self._guard(name, target), name=f"{self.settings.service_name}-{name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self.client.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run_forever(self) -> None:
+        """The process entry point: runs until SIGTERM or SIGINT."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        log.info("worker starting", extra={"worker": self.name, "subscriptions": sorted(d.type for d in self.subscriptions)})
+        self.start()
+        while not self._stop.wait(1.0):
+            if not any(t.is_alive() for t in self._threads):
+                break
+        self.stop()
+        log.info("worker stopped", extra={"worker": self.name})
+
+    def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        def run():
+            while not self._stop.is_set():
+                try:
+                    target()
+                    return
+                except Exception as exc:  # noqa: BLE001 - a loop must survive outages; it restarts
+                    log.error("worker loop failed; restarting it", exc_info=not is_unavailable(exc),
+                              extra={"loop": name, "error": repr(exc)})
+                    self._stop.wait(2.0)
+        return run
+
+    # -- loops ------------------------------------------------------------------------------------
+    def _consumer_loop(self) -> None:
+        runner = ConsumerRunner(bootstrap_servers=self.settings.kafka_bootstrap_servers, client=self.client,
+                                db=self.db, subscriptions=self.subscriptions, service=self.settings.service_name,
+                                group_id=self.group_id, retry=self.retry, should_stop=self._stop.is_set)
+        self.runner = runner
+        last_status = 0.0
+        try:
+            while not self._stop.is_set():
+                runner.poll_once(timeout_ms=300)
+                if runner.consumer.assignment():
+                    self.consumer_ready.set()
+                if time.monotonic() - last_status > 5:
+                    last_status = time.monotonic()
+                    self._report_status(runner)
+        finally:
+            runner.close()
+
+    def _report_status(self, runner: ConsumerRunner) -> None:
+        try:
+            lag = runner.lag()
+        except Exception:  # noqa: BLE001 - lag is best effort
+            lag = None
+        self.db.worker_status.update_one(
+            {"_id": self.name},
+            {"$set": {"service": self.settings.service_name, "lag": lag, "dead_lettered": runner.dead_lettered,
+                      "seen_at": utcnow()}},
+            upsert=True,
+        )
+
+    def _relay_loop(self) -> None:
+        relay = OutboxRelay(self.db, lambda: make_producer(self.settings.kafka_bootstrap_servers),
+                            service=self.settings.service_name)
+        try:
+            while not self._stop.is_set():
+                if relay.publish_pending() == 0:
+                    self._stop.wait(self.relay_idle_seconds)
+        finally:
+            relay.close()
+
+    def _periodic_loop(self) -> None:
+        next_run = {job.name: 0.0 for job in self.periodic}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for job in self.periodic:
+                if now >= next_run[job.name]:
+                    try:
+                        job.run(self.client, self.db)
+                    except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others
+                        log.error("periodic job failed", exc_info=not is_unavailable(exc),
+                                  extra={"job": job.name, "error": repr(exc)})
+                    next_run[job.name] = time.monotonic() + job.interval_seconds
+            self._stop.wait(min(0.5, min(job.interval_seconds for job in self.periodic)))
