@@ -27,6 +27,8 @@ from shared.tracing import child_of, current_traceparent
 
 log = logging.getLogger(__name__)
 
+JOIN_POLL_TIMEOUT_MS = 8000
+
 Handler = Callable[[Event, UnitOfWork], None]
 
 
@@ -61,6 +63,10 @@ class ConsumerRunner:
     # -- the loop ---------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Handle one poll's records; commit their offsets after each is stored. Returns how many."""
+        if self._joining():
+            # kafka-python 3.0.12 discards a group join that completes while nobody is inside poll() and
+            # starts over; a short poll timeout can loop like that for a minute. Wait the join out.
+            timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
         batches = self.consumer.poll(timeout_ms=timeout_ms)
         handled = 0
         for tp, records in batches.items():
@@ -72,6 +78,11 @@ class ConsumerRunner:
                 self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
                 handled += 1
         return handled
+
+    def _joining(self) -> bool:
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        need_rejoin = getattr(coordinator, "need_rejoin", None)
+        return not self.consumer.assignment() or bool(need_rejoin and need_rejoin())
 
     def _process(self, record) -> None:
         if record.value is None and not record.headers:

@@ -21,10 +21,7 @@ class EventTap:
     def __init__(self, bootstrap_servers: str, topics: list[str], *, from_beginning: bool = False):
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), group_id=None,
                                       enable_auto_commit=False)
-        partitions = []
-        for topic in topics:
-            for p in sorted(self.consumer.partitions_for_topic(topic) or []):
-                partitions.append(TopicPartition(topic, p))
+        partitions = [TopicPartition(topic, p) for topic in topics for p in self._partitions_of(topic)]
         self.consumer.assign(partitions)
         if from_beginning:
             self.consumer.seek_to_beginning(*partitions)
@@ -37,6 +34,13 @@ class EventTap:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _partitions_of(self, topic: str) -> list[int]:
+        # A fresh client may not have the topic's metadata yet: ask until the broker names its partitions.
+        def known():
+            self.consumer.topics()  # forces a metadata refresh
+            return sorted(self.consumer.partitions_for_topic(topic) or [])
+        return eventually(known, timeout=20, message=f"topic {topic} has no partitions")
 
     def __enter__(self) -> "EventTap":
         self._thread.start()
