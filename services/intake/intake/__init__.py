@@ -1,0 +1,1 @@
+"""The intake service: Organizations, sites, members, peer leaders, consents, screenings and plans."""

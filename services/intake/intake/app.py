@@ -1,0 +1,19 @@
+"""create_app(settings): the intake service's Flask app (gunicorn: "intake.app:create_app()")."""
+from __future__ import annotations
+
+from flask import Flask
+
+from shared.web import create_service_app
+
+from intake import api
+from intake.config import Settings
+from intake.repository import Repository
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = create_service_app(settings.platform, title="Intake", description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
+    app.extensions["intake.settings"] = settings
+    app.extensions["intake.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
+    app.extensions["smorest"].register_blueprint(api.blp)
+    return app

@@ -1,0 +1,1 @@
+"""The scheduling service: Peer-led group meetings, one-on-one sessions, reminders and feeds."""

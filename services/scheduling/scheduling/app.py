@@ -1,0 +1,19 @@
+"""create_app(settings): the scheduling service's Flask app (gunicorn: "scheduling.app:create_app()")."""
+from __future__ import annotations
+
+from flask import Flask
+
+from shared.web import create_service_app
+
+from scheduling import api
+from scheduling.config import Settings
+from scheduling.repository import Repository
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = create_service_app(settings.platform, title="Scheduling", description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
+    app.extensions["scheduling.settings"] = settings
+    app.extensions["scheduling.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
+    app.extensions["smorest"].register_blueprint(api.blp)
+    return app

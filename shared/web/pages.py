@@ -1,0 +1,62 @@
+"""Lists and updates, one way for every service: offset pagination and ETag / If-Match.
+
+    @blp.arguments(MemberQuery, location="query")      # MemberQuery(PageQuery) adds its filters
+    @blp.response(200, page_schema(MemberOut))
+    def get(self, query):
+        items, total = repo.list_members(..., skip=query["offset"], limit=query["limit"])
+        return page(items, total, query)
+
+    etag = etag_of(doc)                                  # a stable hash of the stored version
+    require_if_match(etag)                               # 428 without If-Match, 412 when stale
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import request
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+MAX_PAGE = 200
+
+
+class PageQuery(Schema):
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE),
+                       metadata={"description": f"Items per page (1-{MAX_PAGE})"})
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=1_000_000),
+                        metadata={"description": "Items to skip"})
+
+
+def page_schema(item_schema: type[Schema]) -> Schema:
+    """The envelope of a page of ``item_schema`` items (one schema class per item type)."""
+    name = f"{item_schema.__name__.removesuffix('Schema')}Page"
+    cls = type(name, (Schema,), {
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "total": fields.Int(required=True),
+        "limit": fields.Int(required=True),
+        "offset": fields.Int(required=True),
+    })
+    return cls()
+
+
+def page(items: list, total: int, query: dict) -> dict:
+    return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
+
+
+def etag_of(doc: dict) -> str:
+    """A strong ETag for a stored document: its ``version`` field when it has one, else its content."""
+    basis = doc.get("version")
+    if basis is None:
+        basis = json.dumps(doc, sort_keys=True, default=str)
+    return hashlib.sha256(f"{doc.get('_id')}:{basis}".encode()).hexdigest()[:32]
+
+
+def require_if_match(current_etag: str) -> None:
+    """Optimistic concurrency for updates: the caller must send the ETag it read."""
+    sent = request.headers.get("If-Match")
+    if not sent:
+        abort(428, message="Send the resource's ETag in If-Match to update it (read it first).")
+    candidates = {tag.strip().removeprefix("W/").strip('"') for tag in sent.split(",")}
+    if "*" not in candidates and current_etag not in candidates:
+        abort(412, message="The resource changed since you read it; read it again and retry.")
