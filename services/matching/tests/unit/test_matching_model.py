@@ -1,0 +1,203 @@
+"""Scoring and assignment rules of matching (no I/O)."""
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from matching import model
+from matching.model import Context, Leader, LeaderTable, Member, Window
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+EVENINGS = [Window(d, "18:00", "21:00") for d in range(5)]
+WEIGHTS = model.normalise_weights(None)
+
+
+def member(**kw):
+    base = dict(member_id="m1", site_id="s1", languages=["en"], meeting_mode="either", availability=EVENINGS,
+                time_zone="UTC", matching_consent=True, substances=["alcohol"], pathways=["12-step"],
+                lived_experience_topics=["parenting"])
+    base.update(kw)
+    return Member(**base)
+
+
+def leader(leader_id="l1", **kw):
+    base = dict(leader_id=leader_id, site_ids=["s1"], languages=["en"], availability=EVENINGS, capacity=5,
+                time_zone="UTC", certified=True, certified_until=None, meets_virtually=True, gender="female",
+                substances=["alcohol"], pathways=["12-step"], lived_experience_areas=["parenting"])
+    base.update(kw)
+    return Leader(**base)
+
+
+def evaluate(m, leaders, ctx=None):
+    table = LeaderTable(leaders, NOW)
+    return model.evaluate(m, table, WEIGHTS, ctx or Context(now=NOW)), table
+
+
+def test_default_weights_add_up_to_100():
+    assert sum(model.normalise_weights(None).values()) == pytest.approx(100)
+    custom = model.normalise_weights({"availability": 60, "leader_load": 0})
+    assert sum(custom.values()) == pytest.approx(100) and custom["leader_load"] == 0
+
+
+@pytest.mark.parametrize("weights,field", [({"nonsense": 1}, "nonsense"), ({"availability": -1}, "availability")])
+def test_bad_weights_are_refused_naming_the_part(weights, field):
+    with pytest.raises(model.InvalidWeights) as exc:
+        model.normalise_weights(weights)
+    assert field in exc.value.errors
+
+
+def test_a_good_pair_passes_every_rule_and_scores_high():
+    ev, table = evaluate(member(), [leader()])
+    assert ev.feasible[0]
+    score, breakdown, rules = model.explain(ev, table, 0, WEIGHTS, Context(now=NOW))
+    assert 90 <= score <= 100
+    assert {b["part"] for b in breakdown} == set(model.PARTS)
+    assert all(b["explanation"] for b in breakdown)
+    assert any("share a language: en" in r for r in rules)
+
+
+@pytest.mark.parametrize("m_kw,l_kw,rule", [
+    ({"matching_consent": False}, {}, "consent"),
+    ({"matching_consent_expires_at": NOW - timedelta(days=1)}, {}, "consent"),
+    ({"status": "paused"}, {}, "member_status"),
+    ({}, {"status": "on_leave"}, "leader_active"),
+    ({}, {"certified": False}, "certified"),
+    ({}, {"certified_until": date(2026, 1, 1)}, "certified"),
+    ({}, {"capacity": 2, "open_count": 2}, "capacity"),
+    ({"languages": ["es"]}, {}, "language"),
+    ({"leader_gender_preference": "male"}, {}, "gender"),
+    ({"site_id": "s2", "meeting_mode": "in_person"}, {}, "location"),
+    ({"site_id": "s2"}, {"meets_virtually": False}, "location"),
+    ({"availability": [Window(5, "09:00", "10:00")]}, {}, "availability"),
+])
+def test_each_hard_rule_refuses_the_pair(m_kw, l_kw, rule):
+    ev, _ = evaluate(member(**m_kw), [leader(**l_kw)])
+    assert not ev.rules[rule][0]
+    assert not ev.feasible[0]
+
+
+def test_regional_language_variants_are_shared():
+    ev, _ = evaluate(member(languages=["es-MX"]), [leader(languages=["es", "en"])])
+    assert ev.rules["language"][0]
+
+
+def test_availability_is_compared_in_utc_across_time_zones():
+    # 18:00-20:00 in New York (UTC-5 in November) is 23:00-01:00 UTC; the leader in London (UTC+0).
+    m = member(time_zone="America/New_York", availability=[Window(0, "18:00", "20:00")])
+    overlapping = leader("l1", time_zone="Europe/London", availability=[Window(0, "23:00", "24:00")])
+    next_day = leader("l2", time_zone="Europe/London", availability=[Window(1, "00:00", "00:30")])
+    same_local = leader("l3", time_zone="Europe/London", availability=[Window(0, "18:00", "20:00")])
+    ev, _ = evaluate(m, [overlapping, next_day, same_local])
+    assert list(ev.overlap_hours) == [1.0, 0.5, 0.0]
+    assert list(ev.rules["availability"]) == [True, True, False]
+
+
+def test_a_site_that_meets_only_virtually_needs_a_virtual_leader():
+    ctx = Context(now=NOW, virtual_only_sites=frozenset({"s1"}))
+    ev, _ = evaluate(member(), [leader(meets_virtually=False)], ctx)
+    assert not ev.rules["location"][0]
+
+
+def test_blocked_or_declined_leaders_are_excluded():
+    ctx = Context(now=NOW, excluded={"m1": frozenset({"l1"})})
+    ev, _ = evaluate(member(), [leader("l1"), leader("l2")], ctx)
+    assert list(ev.feasible) == [False, True]
+
+
+def test_soft_score_prefers_shared_experience_and_less_busy_leaders():
+    m = member(co_occurring_mental_health="yes")
+    ev, _ = evaluate(m, [leader("same"), leader("different", substances=["opioids"], pathways=["smart"],
+                                                           lived_experience_areas=[]),
+                         leader("busy", open_count=4), leader("no_coo", co_occurring_mental_health_experience=False),
+                         leader("with_coo", co_occurring_mental_health_experience=True)])
+    same, different, busy, no_coo, with_coo = ev.score
+    assert same > different and same > busy and with_coo > no_coo
+
+
+def test_waitlist_reason_names_the_rule_that_left_nobody():
+    ev, table = evaluate(member(languages=["es"]), [leader(languages=["en"]), leader("l2", languages=["fr"])])
+    text, codes = model.waitlist_reason(ev, table, Context(now=NOW))
+    assert codes == ["no_shared_language"]
+    assert "speaks es" in text and text.startswith("No active, certified leader")
+    ev, table = evaluate(member(), [leader(capacity=1, open_count=1)])
+    assert model.waitlist_reason(ev, table, Context(now=NOW))[1] == ["no_capacity"]
+
+
+# --- assignment ----------------------------------------------------------------------------------
+
+def test_optimal_assignment_beats_greedy_on_a_case_built_to_fool_greedy():
+    # Member 0 likes A a little more than B; member 1 can only use A. Greedy gives A to member 0.
+    feasible = np.array([[True, True], [True, False]])
+    score = np.array([[90.0, 85.0], [80.0, 0.0]])
+    greedy = model.greedy_assign(feasible, score, [1, 1])
+    optimal = model.assign(feasible, score, [0, 0], [1, 1], load_weight=0)
+    assert greedy.pairs == {0: 0} and greedy.total_score == 90
+    assert optimal.pairs == {0: 1, 1: 0}
+    assert optimal.total_score == pytest.approx(165)
+    assert optimal.total_score > greedy.total_score and len(optimal.pairs) > len(greedy.pairs)
+
+
+def random_problem(seed, members=60, leaders=8):
+    rng = np.random.default_rng(seed)
+    feasible = rng.random((members, leaders)) < 0.4
+    base = rng.random((members, leaders)) * 85
+    capacity = rng.integers(1, 6, leaders)
+    open_count = rng.integers(0, 2, leaders)
+    return feasible, base, open_count, capacity
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_capacity_is_never_exceeded_and_infeasible_pairs_never_made(seed):
+    feasible, base, open_count, capacity = random_problem(seed)
+    result = model.assign(feasible, base, open_count, capacity, load_weight=15)
+    counts = np.bincount(list(result.pairs.values()), minlength=len(capacity))
+    assert (counts + open_count <= np.maximum(capacity, open_count)).all()
+    assert all(feasible[m, l] for m, l in result.pairs.items())
+    # Nobody who could be placed is left waiting while a feasible leader still has room.
+    left = np.maximum(capacity - open_count, 0) - counts
+    for m in range(len(feasible)):
+        if m not in result.pairs:
+            assert not (feasible[m] & (left > 0)).any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_assignment_is_optimal_against_a_dense_solver(seed):
+    from scipy.optimize import linear_sum_assignment
+
+    feasible, base, open_count, capacity = random_problem(seed, members=25, leaders=5)
+    ours = model.assign(feasible, base, open_count, capacity, load_weight=15)
+    # Dense reference: every slot a column, infeasible pairs forbidden, a waiting column per member.
+    remaining = np.maximum(capacity - open_count, 0)
+    columns = [(l, k) for l in range(len(capacity)) for k in range(remaining[l])]
+    dense = np.full((len(feasible), len(columns) + len(feasible)), -1e6)
+    for j, (l, k) in enumerate(columns):
+        load = 15 * max(0.0, 1 - (open_count[l] + k) / max(capacity[l], 1))
+        dense[feasible[:, l], j] = base[feasible[:, l], l] + load
+    dense[np.arange(len(feasible)), len(columns) + np.arange(len(feasible))] = 0
+    r, c = linear_sum_assignment(dense, maximize=True)
+    assert ours.total_score == pytest.approx(dense[r, c].sum())
+
+
+def test_the_load_part_spreads_members_across_leaders():
+    feasible = np.ones((4, 2), dtype=bool)
+    base = np.full((4, 2), 50.0)
+    result = model.assign(feasible, base, [0, 0], [4, 4], load_weight=15)
+    assert sorted(np.bincount(list(result.pairs.values()))) == [2, 2]
+
+
+def test_lifecycle_transitions():
+    model.check_transition("proposed", "accept")
+    with pytest.raises(model.TransitionError):
+        model.check_transition("ended", "accept")
+    with pytest.raises(model.TransitionError):
+        model.check_transition("active", "decline")
+    assert model.RE_PROPOSE_AFTER["leader_left"] and not model.RE_PROPOSE_AFTER["consent_revoked"]
+
+
+def test_certification_and_consent_from_event_fields():
+    assert model.certification_valid_until([]) == (False, None)
+    assert model.certification_valid_until([{"expires_on": "2027-01-01"}, {"expires_on": "2026-01-01"}]) == \
+        (True, date(2027, 1, 1))
+    assert model.matching_consent([{"purpose": "notify:sms"}]) == (False, None)
+    ok, until = model.matching_consent([{"purpose": "matching", "expires_at": "2027-01-01T00:00:00Z"}])
+    assert ok and until.year == 2027
