@@ -1,0 +1,19 @@
+"""gunicorn settings for every service's web process (local runner and containers alike).
+
+The web process never holds a Kafka client (DESIGN.md), so forking workers is safe; each forked
+worker opens its own MongoDB client lazily (pymongo is fork-safe when the client is created after fork).
+"""
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+preload_app = False          # each worker builds its own app (and Mongo client) after the fork
+accesslog = None             # the app logs each request as JSON, without bodies or query strings
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+limit_request_line = 8190

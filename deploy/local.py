@@ -1,0 +1,230 @@
+"""The local runner: the whole platform on one machine with no Docker engine (DESIGN.md, way 1).
+
+    python -m deploy.local            (./deploy/up does this after preparing the virtual environment)
+
+Starts the embedded MongoDB-protocol server (data under var/mongo, kept across restarts), the embedded
+Kafka-protocol broker (memory only), the local mail catcher, creates topics and indexes, then each
+service's gunicorn web process and worker, prints where everything answers, and stops it all on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from shared.kafka import SERVICES
+from shared.testing.servers import EmbeddedBroker, EmbeddedMongo, _wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PATHS = [str(ROOT / "services" / name) for name in SERVICES]
+
+
+@dataclass
+class Ports:
+    base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004
+    broker: int = 29092
+    mongo: int = 27027
+    smtp: int = 8025
+    mail_http: int = 8026
+
+    def web(self, service: str) -> int:
+        return self.base + SERVICES.index(service)
+
+
+@dataclass
+class Platform:
+    """Everything the runner started, so it can be stopped in reverse order."""
+    var: Path
+    ports: Ports
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    broker: EmbeddedBroker | None = None
+    mongo: EmbeddedMongo | None = None
+
+    def auth_secret(self) -> str:
+        path = self.var / "auth_secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def environment(self, service: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "PYTHONPATH": os.pathsep.join([str(ROOT), *SERVICE_PATHS, env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "MONGO_URI": self.mongo.uri,
+            "AUTH_SECRET": self.auth_secret(),
+        })
+        if service in SERVICES:
+            env.update({"PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.web(service)}",
+                        "PORT": str(self.ports.web(service))})
+        env.update({
+            "HOST": "127.0.0.1",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.ports.smtp),
+            "SMS_OUTBOX_PATH": str(self.var / "sms.log"),
+            "WEB_CONCURRENCY": env.get("WEB_CONCURRENCY", "2"),
+        })
+        return env
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.var / "logs" / f"{name}.log", "ab")
+        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes.append((name, process))
+        return process
+
+    def stop(self) -> None:
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"  {name} did not stop in time; killing it")
+                process.kill()
+        if self.broker:
+            self.broker.stop()
+        if self.mongo:
+            self.mongo.stop()
+
+
+def start(var: Path, ports: Ports, *, quiet: bool = False) -> Platform:
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    (var / "logs").mkdir(parents=True, exist_ok=True)
+    platform = Platform(var=var, ports=ports)
+    try:
+        say(f"Starting the database (data in {var / 'mongo'}) ...")
+        platform.mongo = EmbeddedMongo(storage_path=var / "mongo", port=ports.mongo,
+                                       log_path=var / "logs" / "mongo.log").start()
+        say("Starting the broker (memory only) ...")
+        platform.broker = EmbeddedBroker(port=ports.broker, log_path=var / "logs" / "broker.log").start()
+
+        env = platform.environment("setup")
+        say("Creating topics and indexes ...")
+        subprocess.run([sys.executable, "-m", "deploy.setup"], env=env, cwd=ROOT, check=True,
+                       stdout=open(var / "logs" / "setup.log", "ab"), stderr=subprocess.STDOUT)
+
+        if _module_exists("notifications.mailcatcher"):
+            (var / "mail").mkdir(exist_ok=True)
+            platform.spawn("mailcatcher", [sys.executable, "-m", "notifications.mailcatcher",
+                                           "--smtp-port", str(ports.smtp), "--http-port", str(ports.mail_http),
+                                           "--dir", str(var / "mail")], env)
+
+        for service in SERVICES:
+            env = platform.environment(service)
+            platform.spawn(f"{service}-web", [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                                              f"{service}.app:create_app()"], env)
+            platform.spawn(f"{service}-worker", [sys.executable, "-m", f"{service}.worker"], env)
+
+        say("Waiting for every service to be ready ...")
+        for service in SERVICES:
+            _wait_ready(platform, service)
+        return platform
+    except BaseException:
+        platform.stop()
+        raise
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _wait_ready(platform: Platform, service: str, timeout: float = 90) -> None:
+    url = f"http://127.0.0.1:{platform.ports.web(service)}/readyz"
+    deadline = time.monotonic() + timeout
+    while True:
+        for name, process in platform.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}; see {platform.var / 'logs' / (name + '.log')}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{service} was not ready within {timeout:.0f}s; see {platform.var / 'logs'}")
+        time.sleep(0.3)
+
+
+def describe(platform: Platform) -> str:
+    p = platform.ports
+    lines = ["", "Recovery Network is running.", ""]
+    for service in SERVICES:
+        lines.append(f"  {service:<14} http://127.0.0.1:{p.web(service)}   API docs: http://127.0.0.1:{p.web(service)}/docs")
+    lines += [
+        "",
+        f"  broker         127.0.0.1:{p.broker}  (KAFKA_BOOTSTRAP_SERVERS; memory only)",
+        f"  database       {platform.mongo.uri}  (data in {platform.var / 'mongo'})",
+    ]
+    if any(name == "mailcatcher" for name, _ in platform.processes):
+        lines.append(f"  mail           SMTP 127.0.0.1:{p.smtp}, received mail: http://127.0.0.1:{p.mail_http}/messages"
+                     f"  (files in {platform.var / 'mail'})")
+    lines += [
+        f"  logs           {platform.var / 'logs'}",
+        "",
+        "  A token for the API (organization admin):",
+        f"    AUTH_SECRET=$(cat {platform.var / 'auth_secret'}) .venv/bin/python -m shared.auth token --org my-org --role admin",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local", description="Run the whole platform locally.")
+    parser.add_argument("--var", default=str(ROOT / "var"), help="folder for data and logs (default ./var)")
+    parser.add_argument("--base-port", type=int, default=Ports.base, help="first service port (default 8001)")
+    parser.add_argument("--broker-port", type=int, default=Ports.broker)
+    parser.add_argument("--mongo-port", type=int, default=Ports.mongo)
+    parser.add_argument("--smtp-port", type=int, default=Ports.smtp)
+    parser.add_argument("--mail-http-port", type=int, default=Ports.mail_http)
+    args = parser.parse_args(argv)
+    ports = Ports(args.base_port, args.broker_port, args.mongo_port, args.smtp_port, args.mail_http_port)
+
+    stopping = {"now": False}
+
+    def request_stop(*_):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        platform = start(Path(args.var).resolve(), ports)
+    except KeyboardInterrupt:
+        print("\nStopped before the platform was up.")
+        return 130
+    except RuntimeError as exc:
+        print(f"\nCould not start the platform: {exc}", file=sys.stderr)
+        return 1
+    print(describe(platform), flush=True)
+    try:
+        while not stopping["now"]:
+            for name, process in platform.processes:
+                if process.poll() is not None:
+                    print(f"{name} exited with code {process.returncode}; stopping. See {platform.var / 'logs' / (name + '.log')}")
+                    stopping["now"] = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    print("\nStopping ...", flush=True)
+    platform.stop()
+    print("Stopped. Data is kept in", platform.var / "mongo")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

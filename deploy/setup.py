@@ -1,0 +1,68 @@
+"""One-shot set-up: create every topic (event topics, the compacted contact topic, dead-letter topics)
+and every service's collections and indexes. Safe to run again; waits for the servers to answer.
+
+    KAFKA_BOOTSTRAP_SERVERS=... MONGO_URI=... python -m deploy.setup [--only topics|indexes]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import time
+
+from shared.config import EnvReader
+from shared.kafka import SERVICES, ensure_topics
+from shared.mongo import connect
+
+log = logging.getLogger("recoverynet.setup")
+
+
+def _retry(what: str, action, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - servers may still be starting
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} failed for {timeout:.0f}s: {exc}") from exc
+            log.info("%s not ready yet (%s); retrying", what, type(exc).__name__)
+            time.sleep(2)
+
+
+def create_topics(bootstrap: str, timeout: float = 120) -> list[str]:
+    return _retry("creating topics", lambda: ensure_topics(bootstrap), timeout)
+
+
+def create_indexes(mongo_uri: str, database_of=lambda service: f"recoverynet_{service}", timeout: float = 120) -> None:
+    client = connect(mongo_uri)
+    try:
+        for service in SERVICES:
+            repository = importlib.import_module(f"{service}.repository")
+            _retry(f"indexes of {service}", lambda: repository.ensure_indexes(client[database_of(service)]), timeout)
+    finally:
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.setup", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("topics", "indexes"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s setup %(message)s")
+    env = EnvReader()
+    bootstrap = env.bootstrap_servers() if args.only != "indexes" else None
+    mongo_uri = env.mongo_uri() if args.only != "topics" else None
+    prefix = env.str("MONGO_DATABASE_PREFIX", "recoverynet_")
+    env.done()
+    if bootstrap:
+        created = create_topics(bootstrap)
+        log.info("topics ready (%d created)", len(created))
+    if mongo_uri:
+        create_indexes(mongo_uri, lambda service: f"{prefix}{service}")
+        log.info("indexes ready for %s", ", ".join(SERVICES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
