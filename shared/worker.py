@@ -24,6 +24,8 @@ from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -92,6 +94,16 @@ class Worker:
         self.stop()
         log.info("worker stopped", extra={"worker": self.name})
 
+    def _heartbeat(self) -> None:
+        """Liveness for health checks (deploy/healthcheck.py), independent of the consumer's lag report."""
+        try:
+            self.db.worker_status.update_one(
+                {"_id": self.name},
+                {"$set": {"service": self.settings.service_name, "host": socket.gethostname(), "seen_at": utcnow()}},
+                upsert=True)
+        except Exception as exc:  # noqa: BLE001 - the database may be away; the next beat tries again
+            log.warning("worker heartbeat failed", extra={"error": type(exc).__name__})
+
     def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
         def run():
             while not self._stop.is_set():
@@ -129,7 +141,7 @@ class Worker:
             lag = None
         self.db.worker_status.update_one(
             {"_id": self.name},
-            {"$set": {"service": self.settings.service_name, "lag": lag, "dead_lettered": runner.dead_lettered,
+            {"$set": {"service": self.settings.service_name, "host": socket.gethostname(), "lag": lag, "dead_lettered": runner.dead_lettered,
                       "seen_at": utcnow()}},
             upsert=True,
         )
@@ -137,8 +149,12 @@ class Worker:
     def _relay_loop(self) -> None:
         relay = OutboxRelay(self.db, lambda: make_producer(self.settings.kafka_bootstrap_servers),
                             service=self.settings.service_name)
+        last_beat = 0.0
         try:
             while not self._stop.is_set():
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                    last_beat = time.monotonic()
+                    self._heartbeat()
                 if relay.publish_pending() == 0:
                     self._stop.wait(self.relay_idle_seconds)
         finally:

@@ -38,3 +38,17 @@ def test_service_worker_joins_its_consumer_group(service, platform_settings):
 def _settings(config, platform):
     """Each service's Settings has defaults for everything but the platform part."""
     return config.Settings.for_tests(platform) if hasattr(config.Settings, "for_tests") else config.Settings(platform=platform)
+
+
+@pytest.mark.parametrize("service", ["intake"])
+def test_a_running_worker_passes_the_container_health_check(service, platform_settings):
+    import socket
+
+    from deploy.healthcheck import worker_is_healthy
+    from shared.testing import eventually
+
+    config = importlib.import_module(f"{service}.config")
+    settings = _settings(config, platform_settings(service))
+    with running(importlib.import_module(f"{service}.worker").build_worker(settings)):
+        eventually(lambda: worker_is_healthy(settings.platform.mongo_uri, settings.platform.mongo_database, service,
+                                             socket.gethostname()), timeout=20)
