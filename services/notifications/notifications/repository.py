@@ -1,17 +1,56 @@
-"""The only module of the notifications service that touches MongoDB; writes state and outbox together."""
+"""The only module of the notifications service that touches MongoDB; writes state and outbox together.
+
+Collections (every document carries organization_id; every query is scoped by it):
+  contacts        the contact directory, from the restricted contacts topic only (_id: person id)
+  consents        members' consents in force (_id: member id)
+  preferences     per person: channel choices, quiet hours, digest (_id: person id)
+  coordinators    site coordinator directory, from CoordinatorAssigned (_id: org|staff id)
+  templates       organizations' template overrides (kind, channel, language)
+  webhooks        organizations' endpoints (url, secret, event types)
+  deliveries      one per (source event, recipient, channel): unique ``key``; the delivery log
+  inapp_messages  the in-app inbox (_id: the delivery id)
+  digests         the last daily digest per person and channel
+"""
 from __future__ import annotations
 
-from pymongo import MongoClient
+import uuid
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
-from shared.mongo import ensure_platform_indexes, run_in_transaction
+from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction, utcnow
 
 SOURCE = "/recoverynet/notifications"
+
+COLLECTIONS = ("contacts", "consents", "preferences", "coordinators", "templates", "webhooks", "deliveries",
+               "inapp_messages", "digests")
 
 
 def ensure_indexes(db: Database) -> None:
     """Collections and indexes of this service (run by deploy set-up and by tests)."""
     ensure_platform_indexes(db)
+    existing = set(db.list_collection_names())
+    for name in COLLECTIONS:
+        if name not in existing:
+            db.create_collection(name)
+    db.contacts.create_index([("organization_id", ASCENDING)], name="org")
+    db.coordinators.create_index([("organization_id", ASCENDING), ("site_ids", ASCENDING)], name="org_site")
+    db.templates.create_index([("organization_id", ASCENDING), ("kind", ASCENDING), ("channel", ASCENDING),
+                               ("language", ASCENDING)], name="org_kind_channel_lang", unique=True)
+    db.webhooks.create_index([("organization_id", ASCENDING)], name="org")
+    # Exactly one delivery per (source event, recipient, channel), whatever redelivers or races.
+    db.deliveries.create_index([("key", ASCENDING)], name="idempotency_key", unique=True)
+    db.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due")
+    db.deliveries.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)], name="org_log")
+    db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING)], name="org_recipient")
+    db.inapp_messages.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING),
+                                    ("created_at", DESCENDING)], name="org_person_time")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
 
 
 class Repository:
@@ -21,3 +60,227 @@ class Repository:
     def transaction(self, work):
         """Run ``work(uow)`` in one transaction; events emitted on ``uow`` go to the outbox with it."""
         return run_in_transaction(self.client, self.db, work, source=SOURCE)
+
+    # -- directory (written by event handlers, inside the consumer's transaction) -----------------
+    @staticmethod
+    def save_contact(uow: UnitOfWork, organization_id: str, person_id: str, fields: dict) -> None:
+        uow.db.contacts.update_one({"_id": person_id},
+                                   {"$set": {**fields, "organization_id": organization_id, "updated_at": utcnow()}},
+                                   upsert=True, session=uow.session)
+
+    @staticmethod
+    def save_consents(uow: UnitOfWork, organization_id: str, member_id: str, consents: list[dict]) -> None:
+        uow.db.consents.update_one({"_id": member_id},
+                                   {"$set": {"organization_id": organization_id, "consents": consents,
+                                             "updated_at": utcnow()}},
+                                   upsert=True, session=uow.session)
+
+    @staticmethod
+    def save_coordinator(uow: UnitOfWork, organization_id: str, staff_id: str, site_ids: list[str]) -> None:
+        uow.db.coordinators.update_one({"_id": f"{organization_id}|{staff_id}"},
+                                       {"$set": {"organization_id": organization_id, "staff_id": staff_id,
+                                                 "site_ids": site_ids, "updated_at": utcnow()}},
+                                       upsert=True, session=uow.session)
+
+    @staticmethod
+    def erase_person(uow: UnitOfWork, organization_id: str, person_id: str) -> int:
+        """Erasure: contact, consents, preferences and inbox go; waiting deliveries are cancelled.
+        The delivery log keeps ids only (no contact detail is stored in it)."""
+        scope = {"_id": person_id, "organization_id": organization_id}
+        s = uow.session
+        uow.db.contacts.delete_one(scope, session=s)
+        uow.db.consents.delete_one(scope, session=s)
+        uow.db.preferences.delete_one(scope, session=s)
+        uow.db.inapp_messages.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
+        uow.db.digests.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
+        uow.db.coordinators.delete_one({"_id": f"{organization_id}|{person_id}"}, session=s)
+        result = uow.db.deliveries.update_many(
+            {"organization_id": organization_id, "recipient_id": person_id,
+             "status": {"$in": ["pending", "held", "digest"]}},
+            {"$set": {"status": "cancelled", "last_error": "person erased", "updated_at": utcnow()}}, session=s)
+        return result.modified_count
+
+    @staticmethod
+    def person_state(db: Database, organization_id: str, person_id: str, session: ClientSession | None = None):
+        """(contact, consents list, preferences) of a person in an organization."""
+        scope = {"_id": person_id, "organization_id": organization_id}
+        contact = db.contacts.find_one(scope, session=session)
+        consents = db.consents.find_one(scope, session=session)
+        prefs = db.preferences.find_one(scope, session=session)
+        return contact, (consents or {}).get("consents", []), prefs
+
+    @staticmethod
+    def coordinators_of_site(db: Database, organization_id: str, site_id: str | None,
+                             session: ClientSession | None = None) -> list[str]:
+        if not site_id:
+            return []
+        return [doc["staff_id"] for doc in db.coordinators.find({"organization_id": organization_id, "site_ids": site_id},
+                                                                session=session).sort("staff_id", ASCENDING)]
+
+    @staticmethod
+    def webhooks_for(db: Database, organization_id: str, event_type: str, session: ClientSession | None = None) -> list[dict]:
+        return [hook for hook in db.webhooks.find({"organization_id": organization_id, "active": True}, session=session)
+                if not hook.get("event_types") or event_type in hook["event_types"]]
+
+    # -- deliveries -------------------------------------------------------------------------------
+    @staticmethod
+    def record_delivery(uow: UnitOfWork, doc: dict) -> bool:
+        """Insert a delivery unless its idempotency key exists. True when new."""
+        result = uow.db.deliveries.update_one({"key": doc["key"]}, {"$setOnInsert": doc}, upsert=True,
+                                              session=uow.session)
+        return result.upserted_id is not None
+
+    def claim_due(self, now: datetime, lease_seconds: float = 120.0) -> dict | None:
+        """Take one due delivery for sending (atomic, so several worker copies never take the same one).
+        A 'sending' one whose lease ran out (its worker died mid-send) is taken again."""
+        return self.db.deliveries.find_one_and_update(
+            {"$or": [{"status": "pending", "next_attempt_at": {"$lte": now}},
+                     {"status": "sending", "lease_until": {"$lt": now}}]},
+            {"$set": {"status": "sending", "lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now}},
+            sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER)
+
+    @staticmethod
+    def finish_delivery(uow: UnitOfWork, delivery_id: str, changes: dict) -> bool:
+        """Record an outcome, only while we still hold the delivery (status 'sending')."""
+        result = uow.db.deliveries.update_one({"_id": delivery_id, "status": "sending"},
+                                              {"$set": {**changes, "updated_at": utcnow()},
+                                               "$unset": {"lease_until": ""}}, session=uow.session)
+        return result.modified_count == 1
+
+    @staticmethod
+    def add_inapp_message(uow: UnitOfWork, doc: dict) -> None:
+        uow.db.inapp_messages.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=uow.session)
+
+    def release_held(self, now: datetime) -> int:
+        """Quiet hours over: held deliveries become due (they still pass the send-time checks)."""
+        result = self.db.deliveries.update_many({"status": "held", "next_attempt_at": {"$lte": now}},
+                                                {"$set": {"status": "pending", "updated_at": now}})
+        return result.modified_count
+
+    def digest_groups(self) -> list[dict]:
+        return list(self.db.deliveries.aggregate([
+            {"$match": {"status": "digest"}},
+            {"$group": {"_id": {"o": "$organization_id", "r": "$recipient_id", "c": "$channel"},
+                        "kind": {"$first": "$recipient_kind"}, "ids": {"$push": "$_id"}}},
+        ]))
+
+    @staticmethod
+    def last_digest_date(uow: UnitOfWork, organization_id: str, person_id: str, channel: str) -> str | None:
+        doc = uow.db.digests.find_one({"_id": f"{organization_id}|{person_id}|{channel}"}, session=uow.session)
+        return doc["local_date"] if doc else None
+
+    @staticmethod
+    def mark_digest_sent(uow: UnitOfWork, organization_id: str, person_id: str, channel: str, local_date: str) -> None:
+        uow.db.digests.update_one({"_id": f"{organization_id}|{person_id}|{channel}"},
+                                  {"$set": {"organization_id": organization_id, "person_id": person_id,
+                                            "channel": channel, "local_date": local_date}},
+                                  upsert=True, session=uow.session)
+
+    @staticmethod
+    def take_digest_items(uow: UnitOfWork, ids: list[str], digest_id: str) -> list[dict]:
+        items = list(uow.db.deliveries.find({"_id": {"$in": ids}, "status": "digest"}, session=uow.session)
+                     .sort("created_at", ASCENDING))
+        uow.db.deliveries.update_many({"_id": {"$in": [i["_id"] for i in items]}, "status": "digest"},
+                                      {"$set": {"status": "digested", "digest_id": digest_id, "updated_at": utcnow()}},
+                                      session=uow.session)
+        return items
+
+    def get_delivery(self, organization_id: str, delivery_id: str) -> dict | None:
+        return self.db.deliveries.find_one({"_id": delivery_id, "organization_id": organization_id})
+
+    def list_deliveries(self, organization_id: str, filters: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+        query = {"organization_id": organization_id, **{k: v for k, v in filters.items() if v is not None}}
+        total = self.db.deliveries.count_documents(query)
+        docs = list(self.db.deliveries.find(query).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+                    .skip(skip).limit(limit))
+        return docs, total
+
+    # -- preferences ------------------------------------------------------------------------------
+    def get_contact(self, organization_id: str, person_id: str) -> dict | None:
+        return self.db.contacts.find_one({"_id": person_id, "organization_id": organization_id})
+
+    def get_preferences(self, organization_id: str, person_id: str) -> dict | None:
+        return self.db.preferences.find_one({"_id": person_id, "organization_id": organization_id})
+
+    def save_preferences(self, organization_id: str, person_id: str, prefs: dict, expected_version: int | None) -> dict | None:
+        """Replace a person's preferences; None when ``expected_version`` is stale."""
+        now = utcnow()
+        fields = {"channels": prefs.get("channels") or {}, "quiet_hours": prefs.get("quiet_hours"),
+                  "digest": bool(prefs.get("digest")), "updated_at": now}
+        if expected_version is None:
+            return self.db.preferences.find_one_and_update(
+                {"_id": person_id, "organization_id": organization_id},
+                {"$set": fields, "$inc": {"version": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+        if expected_version == 0:
+            current = self.get_preferences(organization_id, person_id)
+            if current is not None:
+                return None
+            doc = {"_id": person_id, "organization_id": organization_id, **fields, "version": 1}
+            try:
+                self.db.preferences.insert_one(doc)
+            except Exception:  # noqa: BLE001 - a concurrent first write: stale
+                return None
+            return doc
+        return self.db.preferences.find_one_and_update(
+            {"_id": person_id, "organization_id": organization_id, "version": expected_version},
+            {"$set": fields, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
+
+    def turn_channel_off(self, organization_id: str, person_id: str, channel: str) -> None:
+        self.db.preferences.update_one({"_id": person_id, "organization_id": organization_id},
+                                       {"$set": {f"channels.{channel}": False, "updated_at": utcnow()},
+                                        "$inc": {"version": 1}}, upsert=True)
+
+    # -- in-app inbox -----------------------------------------------------------------------------
+    def list_inbox(self, organization_id: str, person_id: str, unread_only: bool, skip: int, limit: int):
+        query = {"organization_id": organization_id, "person_id": person_id}
+        if unread_only:
+            query["read_at"] = None
+        total = self.db.inapp_messages.count_documents(query)
+        docs = list(self.db.inapp_messages.find(query).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+                    .skip(skip).limit(limit))
+        return docs, total
+
+    def mark_read(self, organization_id: str, person_id: str, message_id: str) -> dict | None:
+        doc = self.db.inapp_messages.find_one({"_id": message_id, "organization_id": organization_id,
+                                               "person_id": person_id})
+        if doc is None:
+            return None
+        if doc.get("read_at") is None:
+            doc = self.db.inapp_messages.find_one_and_update(
+                {"_id": message_id, "read_at": None}, {"$set": {"read_at": utcnow()}},
+                return_document=ReturnDocument.AFTER) or self.db.inapp_messages.find_one({"_id": message_id})
+        return doc
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def add_webhook(self, doc: dict) -> dict:
+        self.db.webhooks.insert_one(doc)
+        return doc
+
+    def list_webhooks(self, organization_id: str) -> list[dict]:
+        return list(self.db.webhooks.find({"organization_id": organization_id}).sort("created_at", ASCENDING))
+
+    def get_webhook(self, organization_id: str, webhook_id: str) -> dict | None:
+        return self.db.webhooks.find_one({"_id": webhook_id, "organization_id": organization_id})
+
+    def delete_webhook(self, organization_id: str, webhook_id: str) -> bool:
+        return self.db.webhooks.delete_one({"_id": webhook_id, "organization_id": organization_id}).deleted_count == 1
+
+    # -- template overrides -----------------------------------------------------------------------
+    def template_overrides(self, organization_id: str, kind: str, channel: str) -> dict[str, dict]:
+        """{language: {part: source}} of an organization for one kind and channel."""
+        return {doc["language"]: doc.get("parts", {})
+                for doc in self.db.templates.find({"organization_id": organization_id, "kind": kind, "channel": channel})}
+
+    def save_template(self, organization_id: str, kind: str, channel: str, language: str, parts: dict) -> dict:
+        return self.db.templates.find_one_and_update(
+            {"organization_id": organization_id, "kind": kind, "channel": channel, "language": language},
+            {"$set": {"parts": parts, "updated_at": utcnow()}, "$setOnInsert": {"_id": new_id()}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+
+    def list_templates(self, organization_id: str) -> list[dict]:
+        return list(self.db.templates.find({"organization_id": organization_id})
+                    .sort([("kind", ASCENDING), ("channel", ASCENDING), ("language", ASCENDING)]))
+
+    def delete_template(self, organization_id: str, kind: str, channel: str, language: str) -> bool:
+        return self.db.templates.delete_one({"organization_id": organization_id, "kind": kind, "channel": channel,
+                                             "language": language}).deleted_count == 1

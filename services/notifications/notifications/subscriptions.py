@@ -1,4 +1,31 @@
 """{event declaration: handler}: the notifications service's whole inbound event surface."""
 from __future__ import annotations
 
-SUBSCRIPTIONS: dict = {}
+from shared.events import intake, matching, scheduling
+
+from notifications import handlers
+
+SUBSCRIPTIONS: dict = {
+    # the contact directory (restricted topic), consents, coordinators, erasure
+    intake.ContactChanged: handlers.on_contact_changed,
+    intake.MemberRegistered: handlers.on_member_snapshot,
+    intake.MemberUpdated: handlers.on_member_snapshot,
+    intake.MemberConsentChanged: handlers.on_member_snapshot,
+    intake.MemberErased: handlers.on_member_erased,
+    intake.CoordinatorAssigned: handlers.on_coordinator_assigned,
+    # events that tell people something (model.plan_for says who, which template, how urgent)
+    intake.MemberRiskFlagged: handlers.on_notifiable_event,
+    matching.MatchProposed: handlers.on_notifiable_event,
+    matching.MatchAccepted: handlers.on_notifiable_event,
+    matching.MatchEnded: handlers.on_notifiable_event,
+    matching.MemberWaitingTooLong: handlers.on_notifiable_event,
+    scheduling.MeetingUpdated: handlers.on_notifiable_event,
+    scheduling.MeetingCancelled: handlers.on_notifiable_event,
+    scheduling.OccurrenceCancelled: handlers.on_notifiable_event,
+    scheduling.OccurrenceMoved: handlers.on_notifiable_event,
+    scheduling.RegistrationPromoted: handlers.on_notifiable_event,
+    scheduling.SessionBooked: handlers.on_notifiable_event,
+    scheduling.SessionRescheduled: handlers.on_notifiable_event,
+    scheduling.SessionCancelled: handlers.on_notifiable_event,
+    scheduling.ReminderDue: handlers.on_notifiable_event,
+}

@@ -1,19 +1,30 @@
-"""The notifications worker process: consumes SUBSCRIPTIONS, relays the outbox, runs periodic jobs.
+"""The notifications worker process: consumes SUBSCRIPTIONS, relays the outbox, runs periodic jobs
+(send due deliveries, release messages held by quiet hours, daily digests).
 
     python -m notifications.worker
 """
 from __future__ import annotations
 
 from shared.logging import configure_logging
-from shared.worker import Worker
+from shared.worker import PeriodicJob, Worker
 
+from notifications import handlers
+from notifications.channels import Channels
 from notifications.config import Settings
-from notifications.repository import ensure_indexes
+from notifications.repository import Repository, ensure_indexes
 from notifications.subscriptions import SUBSCRIPTIONS
 
 
-def build_worker(settings: Settings) -> Worker:
-    return Worker(settings.platform, SUBSCRIPTIONS, periodic=[])
+def build_worker(settings: Settings, channels: Channels | None = None) -> Worker:
+    worker = Worker(settings.platform, SUBSCRIPTIONS)
+    repo = Repository(worker.client, worker.db)
+    deliverer = handlers.Deliverer(settings, repo, channels)
+    worker.periodic = [
+        PeriodicJob("deliver", settings.delivery_interval_seconds, lambda client, db: deliverer.run_once()),
+        PeriodicJob("release-held", settings.release_interval_seconds, lambda client, db: handlers.release_held(repo)),
+        PeriodicJob("digests", settings.digest_interval_seconds, lambda client, db: handlers.run_digests(settings, repo)),
+    ]
+    return worker
 
 
 def main() -> None:

@@ -1,0 +1,133 @@
+"""Channel adapters: how a rendered message leaves the service. Each ``send`` raises ``SendFailed``
+(with a reason for the delivery log) when the channel did not accept the message."""
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import threading
+import time
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+import requests
+
+from notifications.config import Settings
+from notifications.model import webhook_signature
+
+SIGNATURE_HEADER = "X-RecoveryNet-Signature"
+TIMESTAMP_HEADER = "X-RecoveryNet-Timestamp"
+DELIVERY_HEADER = "X-RecoveryNet-Delivery"
+EVENT_TYPE_HEADER = "X-RecoveryNet-Event-Type"
+
+
+class SendFailed(Exception):
+    pass
+
+
+class EmailSender:
+    """Email over SMTP: multipart/alternative with a plain-text and an HTML part."""
+
+    def __init__(self, settings: Settings):
+        self.s = settings
+
+    def build(self, *, to: str, subject: str, text: str, html: str, delivery_id: str,
+              unsubscribe_url: str | None) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.s.smtp_from
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = formatdate(localtime=False, usegmt=True)
+        msg["Message-ID"] = make_msgid(idstring=delivery_id, domain="recoverynet.local")
+        msg["X-RecoveryNet-Delivery"] = delivery_id
+        if unsubscribe_url:
+            msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
+        return msg
+
+    def send(self, msg: EmailMessage) -> None:
+        try:
+            with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.smtp_timeout_seconds) as smtp:
+                if self.s.smtp_starttls:
+                    smtp.starttls()
+                if self.s.smtp_username:
+                    smtp.login(self.s.smtp_username, self.s.smtp_password or "")
+                smtp.send_message(msg)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SendFailed(f"smtp: {exc!r}"[:500]) from exc
+
+
+class FileSms:
+    """The local SMS provider: one JSON line per message appended to a file."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: str, sender: str):
+        self.path, self.sender = Path(path), sender
+
+    def send(self, *, to: str, text: str, delivery_id: str) -> None:
+        line = json.dumps({"id": delivery_id, "from": self.sender, "to": to, "text": text,
+                           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, ensure_ascii=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.path, "a", encoding="utf-8") as out:
+                out.write(line + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise SendFailed(f"sms file: {exc!r}") from exc
+
+
+class HttpSms:
+    """An HTTP SMS provider: POST {from, to, text, reference} with a bearer token; 2xx is accepted."""
+
+    def __init__(self, url: str, token: str | None, sender: str, timeout: float):
+        self.url, self.token, self.sender, self.timeout = url, token, sender, timeout
+
+    def send(self, *, to: str, text: str, delivery_id: str) -> None:
+        headers = {"Idempotency-Key": delivery_id}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = requests.post(self.url, json={"from": self.sender, "to": to, "text": text,
+                                                     "reference": delivery_id}, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise SendFailed(f"sms http: {exc!r}"[:500]) from exc
+        if not 200 <= response.status_code < 300:
+            raise SendFailed(f"sms http: status {response.status_code}")
+
+
+class WebhookSender:
+    """POST the event to an organization's endpoint, signed: X-RecoveryNet-Signature is
+    "sha256=" + HMAC-SHA256(secret, "<X-RecoveryNet-Timestamp>.<body>"). 2xx is accepted."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+
+    def send(self, *, url: str, secret: str, body: bytes, delivery_id: str, event_type: str) -> int:
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: webhook_signature(secret, timestamp, body),
+                   DELIVERY_HEADER: delivery_id, EVENT_TYPE_HEADER: event_type}
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SendFailed(f"webhook: {exc!r}"[:500]) from exc
+        if not 200 <= response.status_code < 300:
+            raise SendFailed(f"webhook: status {response.status_code}")
+        return response.status_code
+
+
+class Channels:
+    """The composition of the adapters one worker uses (tests build it from their own Settings)."""
+
+    def __init__(self, settings: Settings):
+        self.email = EmailSender(settings)
+        if settings.sms_provider == "http":
+            self.sms = HttpSms(settings.sms_http_url, settings.sms_http_token, settings.sms_from,
+                               settings.webhook_timeout_seconds)
+        else:
+            self.sms = FileSms(settings.sms_outbox_path, settings.sms_from)
+        self.webhook = WebhookSender(settings.webhook_timeout_seconds)

@@ -1,0 +1,160 @@
+"""The local mail catcher: a real SMTP server that keeps every message it receives as a .eml file in a
+folder and lists them over HTTP, so someone trying the platform (and the tests) can see the emails.
+
+    python -m notifications.mailcatcher --smtp-port 8025 --http-port 8026 --dir var/mail
+
+HTTP:  GET /messages[?to=ADDRESS]  -> JSON list, oldest first: id, from, to, subject, date, text, html,
+                                      list_unsubscribe
+       GET /messages/<id>           -> the raw .eml (message/rfc822)
+       DELETE /messages             -> removes every stored message
+"""
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import signal
+import threading
+import time
+import uuid
+from email.utils import getaddresses
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from aiosmtpd.controller import Controller
+
+
+class _StoreHandler:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode()
+        tmp = self.folder / f".{name}.tmp"
+        tmp.write_bytes(raw)
+        tmp.rename(self.folder / f"{name}.eml")  # readers never see half a message
+        return "250 Message accepted for delivery"
+
+
+def read_message(path: Path) -> dict:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    return {
+        "id": path.stem,
+        "from": str(msg.get("From", "")),
+        "to": [addr for _, addr in getaddresses(msg.get_all("To", []))],
+        "subject": str(msg.get("Subject", "")),
+        "date": str(msg.get("Date", "")),
+        "message_id": str(msg.get("Message-ID", "")),
+        "list_unsubscribe": str(msg.get("List-Unsubscribe", "")) or None,
+        "text": text.get_content() if text is not None else None,
+        "html": html.get_content() if html is not None else None,
+    }
+
+
+def list_messages(folder: Path, to: str | None = None) -> list[dict]:
+    out = []
+    for path in sorted(folder.glob("*.eml")):
+        try:
+            message = read_message(path)
+        except (OSError, ValueError):
+            continue
+        if to and to.lower() not in (a.lower() for a in message["to"]):
+            continue
+        out.append(message)
+    return out
+
+
+def _http_handler(folder: Path):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            url = urlparse(self.path)
+            if url.path in ("/messages", "/messages/"):
+                to = (parse_qs(url.query).get("to") or [None])[0]
+                body = json.dumps(list_messages(folder, to), ensure_ascii=False).encode()
+                return self._send(200, body, "application/json")
+            if url.path.startswith("/messages/"):
+                name = url.path.removeprefix("/messages/")
+                path = folder / f"{name}.eml"
+                if "/" not in name and ".." not in name and path.is_file():
+                    return self._send(200, path.read_bytes(), "message/rfc822")
+            if url.path == "/healthz":
+                return self._send(200, b'{"status":"ok"}', "application/json")
+            return self._send(404, b'{"title":"Not Found","status":404}', "application/problem+json")
+
+        def do_DELETE(self):  # noqa: N802
+            if urlparse(self.path).path in ("/messages", "/messages/"):
+                for path in folder.glob("*.eml"):
+                    path.unlink(missing_ok=True)
+                return self._send(204, b"", "application/json")
+            return self._send(404, b'{"title":"Not Found","status":404}', "application/problem+json")
+
+    return Handler
+
+
+class MailCatcher:
+    """SMTP on ``smtp_port`` and the JSON listing on ``http_port``; ``start()`` / ``stop()`` (tests run it in-process)."""
+
+    def __init__(self, *, smtp_port: int, http_port: int, folder: str | Path, host: str = "127.0.0.1"):
+        self.host, self.smtp_port, self.http_port = host, smtp_port, http_port
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._smtp = Controller(_StoreHandler(self.folder), hostname=host, port=smtp_port)
+        self._http = ThreadingHTTPServer((host, http_port), _http_handler(self.folder))
+        self._http_thread = threading.Thread(target=self._http.serve_forever, name="mailcatcher-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def start(self) -> "MailCatcher":
+        self._smtp.start()
+        self._http_thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._smtp.stop()
+
+    def messages(self, to: str | None = None) -> list[dict]:
+        return list_messages(self.folder, to)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m notifications.mailcatcher",
+                                     description="A local SMTP server that keeps what it receives and lists it over HTTP.")
+    parser.add_argument("--smtp-port", type=int, default=8025)
+    parser.add_argument("--http-port", type=int, default=8026)
+    parser.add_argument("--dir", default="var/mail", help="folder for the .eml files")
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    catcher = MailCatcher(smtp_port=args.smtp_port, http_port=args.http_port, folder=args.dir, host=args.host).start()
+    print(f"mail catcher: SMTP {args.host}:{args.smtp_port}, messages at {catcher.url}/messages, files in {args.dir}",
+          flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    catcher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,293 @@
+"""Domain rules of notifications: who is told about what, on which channels, when, and how often we
+try. Pure functions: no Flask, pymongo or Kafka (unit-tested in tests/unit)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.events import intake, matching, scheduling
+
+CHANNELS = ("email", "sms", "inapp")          # channels a person can receive on
+DELIVERY_CHANNELS = CHANNELS + ("webhook",)   # plus organizations' endpoints
+PRIORITIES = ("urgent", "normal", "low")
+STATUSES = ("pending", "held", "digest", "sending", "delivered", "failed", "digested", "cancelled")
+
+# Recipients named "coordinators of the event's site" are resolved from the coordinator directory.
+COORDINATORS = "coordinators"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person_id: str            # or COORDINATORS, resolved by the handler
+    kind: str                 # member, leader, staff
+    role: str                 # how the template addresses them: member, leader, coordinator
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one event means for people: a template, a priority, and who is told."""
+
+    template: str
+    priority: str
+    recipients: tuple[Recipient, ...]
+
+
+def _member_and_leader(data: dict) -> tuple[Recipient, ...]:
+    return (Recipient(data["member_id"], "member", "member"), Recipient(data["leader_id"], "leader", "leader"))
+
+
+def _registrants(data: dict) -> tuple[Recipient, ...]:
+    seen: list[str] = []
+    for member_id in data.get("registrant_ids") or []:
+        if member_id not in seen:
+            seen.append(member_id)
+    return tuple(Recipient(m, "member", "member") for m in seen)
+
+
+def plan_for(event_type: str, data: dict) -> Plan | None:
+    """The notification plan for an event, or None when the event tells nobody anything."""
+    if event_type == matching.MatchProposed.type:
+        return Plan("match_proposed", "normal", _member_and_leader(data))
+    if event_type == matching.MatchAccepted.type:
+        return Plan("match_accepted", "normal", _member_and_leader(data))
+    if event_type == matching.MatchEnded.type:
+        return Plan("match_ended", "normal", _member_and_leader(data))
+    if event_type == scheduling.MeetingUpdated.type:
+        return Plan("meeting_updated", "low", _registrants(data))
+    if event_type == scheduling.MeetingCancelled.type:
+        return Plan("meeting_cancelled", "normal", _registrants(data))
+    if event_type == scheduling.OccurrenceCancelled.type:
+        return Plan("occurrence_cancelled", "normal", _registrants(data))
+    if event_type == scheduling.OccurrenceMoved.type:
+        return Plan("occurrence_moved", "normal", _registrants(data))
+    if event_type == scheduling.RegistrationPromoted.type:
+        return Plan("registration_promoted", "normal", (Recipient(data["member_id"], "member", "member"),))
+    if event_type == scheduling.SessionBooked.type:
+        return Plan("session_booked", "normal", _member_and_leader(data))
+    if event_type == scheduling.SessionRescheduled.type:
+        return Plan("session_rescheduled", "normal", _member_and_leader(data))
+    if event_type == scheduling.SessionCancelled.type:
+        return Plan("session_cancelled", "normal", _member_and_leader(data))
+    if event_type == scheduling.ReminderDue.type:
+        return Plan("reminder", "normal", (Recipient(data["person_id"], data["person_kind"], data["person_kind"]),))
+    if event_type == intake.MemberRiskFlagged.type:
+        return Plan("risk_flagged", "urgent", (Recipient(COORDINATORS, "staff", "coordinator"),))
+    if event_type == matching.MemberWaitingTooLong.type:
+        return Plan("waiting_too_long", "normal", (Recipient(COORDINATORS, "staff", "coordinator"),))
+    return None
+
+
+# --- consent and channel choice ------------------------------------------------------------------
+
+def consented_channels(consents: list[dict], now: datetime) -> set[str]:
+    """Channels a member consented to be notified on (purposes notify:<channel>, not expired)."""
+    out = set()
+    for consent in consents or []:
+        purpose = consent.get("purpose") or ""
+        if not purpose.startswith("notify:"):
+            continue
+        expires = consent.get("expires_at")
+        if isinstance(expires, str):
+            expires = parse_time(expires)
+        if expires is not None and as_utc(expires) <= now:
+            continue
+        out.add(purpose.removeprefix("notify:"))
+    return out
+
+
+def channels_for(contact: dict | None, kind: str, consents: list[dict] | None, preferences: dict | None,
+                 now: datetime) -> list[str]:
+    """The channels a person receives this message on.
+
+    - a channel needs an address (email, phone; in-app needs none) from the contact directory;
+    - members need consent for the channel (notify:email / notify:sms / notify:inapp); leaders and staff
+      are reached for their work by role, and only their own preferences turn a channel off;
+    - the person's choice: their preferences when set, else the channels they chose at intake,
+      else every channel they can be reached on.
+    """
+    if contact is None:
+        return []
+    reachable = {"inapp"}
+    if contact.get("email"):
+        reachable.add("email")
+    if contact.get("phone"):
+        reachable.add("sms")
+    if kind == "member":
+        reachable &= consented_channels(consents or [], now)
+    chosen = set(contact.get("channels") or []) or set(CHANNELS)
+    if preferences and preferences.get("channels"):
+        for channel, on in preferences["channels"].items():
+            if on:
+                chosen.add(channel)
+            else:
+                chosen.discard(channel)
+    return [c for c in CHANNELS if c in reachable and c in chosen]
+
+
+# --- quiet hours ---------------------------------------------------------------------------------
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_hhmm(value: str) -> time:
+    hours, _, minutes = value.partition(":")
+    h, m = int(hours), int(minutes or 0)
+    if not (0 <= h <= 23 and 0 <= m <= 59) or len(value) != 5:
+        raise ValueError(f"{value!r} is not HH:MM")
+    return time(h, m)
+
+
+def quiet_until(now: datetime, time_zone: str | None, quiet_hours: dict | None) -> datetime | None:
+    """When ``now`` falls in the person's quiet hours (local ``start``..``end``, may span midnight),
+    the UTC moment they end; otherwise None."""
+    if not quiet_hours or not quiet_hours.get("start") or not quiet_hours.get("end"):
+        return None
+    tz = zone(time_zone)
+    local = as_utc(now).astimezone(tz)
+    start, end = parse_hhmm(quiet_hours["start"]), parse_hhmm(quiet_hours["end"])
+    if start == end:
+        return None
+    t = local.time()
+    if start < end:
+        inside = start <= t < end
+        end_date = local.date()
+    else:  # spans midnight, e.g. 21:00-07:00
+        inside = t >= start or t < end
+        end_date = local.date() + timedelta(days=1) if t >= start else local.date()
+    if not inside:
+        return None
+    end_local = datetime.combine(end_date, end, tzinfo=tz)
+    return end_local.astimezone(timezone.utc)
+
+
+def when_to_send(priority: str, now: datetime, time_zone: str | None, preferences: dict | None) -> tuple[str, datetime]:
+    """(status, moment): urgent goes now; low priority waits for the digest when the person wants one;
+    anything else waits out quiet hours."""
+    prefs = preferences or {}
+    if priority == "urgent":
+        return "pending", now
+    if priority == "low" and prefs.get("digest"):
+        return "digest", now
+    held = quiet_until(now, time_zone, prefs.get("quiet_hours"))
+    if held is not None:
+        return "held", held
+    return "pending", now
+
+
+def digest_due(now: datetime, time_zone: str | None, local_hour: int, last_sent_local_date: str | None) -> str | None:
+    """The person's local date when a digest is due now (once a day, from ``local_hour``), else None."""
+    local = as_utc(now).astimezone(zone(time_zone))
+    if local.hour < local_hour:
+        return None
+    today = local.date().isoformat()
+    return None if last_sent_local_date == today else today
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+def retry_delay(attempts: int, base_seconds: float, multiplier: float) -> timedelta:
+    """Back-off after ``attempts`` failed tries (1, 2, ...)."""
+    return timedelta(seconds=base_seconds * (multiplier ** max(0, attempts - 1)))
+
+
+def after_failure(attempts: int, max_attempts: int, now: datetime, base: float, multiplier: float) -> tuple[str, datetime | None]:
+    """(status, next attempt) after the ``attempts``-th try failed."""
+    if attempts >= max_attempts:
+        return "failed", None
+    return "pending", now + retry_delay(attempts, base, multiplier)
+
+
+def idempotency_key(source_event_id: str, recipient_id: str, channel: str) -> str:
+    return f"{source_event_id}|{recipient_id}|{channel}"
+
+
+# --- languages -----------------------------------------------------------------------------------
+
+def language_candidates(preferred: str | None, default: str = "en") -> list[str]:
+    """'es-MX' -> ['es-mx', 'es', 'en']."""
+    out: list[str] = []
+    tag = (preferred or "").strip().lower().replace("_", "-")
+    while tag:
+        if tag not in out:
+            out.append(tag)
+        tag = tag.rpartition("-")[0]
+    if default not in out:
+        out.append(default)
+    return out
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_unsubscribe(secret: str, organization_id: str, person_id: str, channel: str) -> str:
+    payload = _b64(json.dumps({"o": organization_id, "p": person_id, "c": channel}, separators=(",", ":")).encode())
+    mac = hmac.new(secret.encode(), f"unsubscribe.{payload}".encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(mac)}"
+
+
+class BadToken(ValueError):
+    pass
+
+
+def verify_unsubscribe(secret: str, token: str) -> dict:
+    """{'organization_id', 'person_id', 'channel'} of a token we signed; BadToken otherwise."""
+    payload, _, mac = (token or "").partition(".")
+    if not payload or not mac:
+        raise BadToken("malformed token")
+    expected = hmac.new(secret.encode(), f"unsubscribe.{payload}".encode(), hashlib.sha256).digest()
+    try:
+        given = _unb64(mac)
+        data = json.loads(_unb64(payload))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise BadToken("malformed token") from exc
+    if not hmac.compare_digest(expected, given):
+        raise BadToken("bad signature")
+    if not isinstance(data, dict) or data.get("c") not in CHANNELS or not data.get("p") or not data.get("o"):
+        raise BadToken("malformed token")
+    return {"organization_id": data["o"], "person_id": data["p"], "channel": data["c"]}
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", hex, as sent in X-RecoveryNet-Signature ("sha256=<hex>")."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify_webhook_signature(secret: str, timestamp: str, body: bytes, header: str, *, now: datetime,
+                             tolerance_seconds: int = 300) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent (no replays)."""
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), timezone.utc)
+    except (ValueError, OverflowError):
+        return False
+    if abs((as_utc(now) - sent).total_seconds()) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(webhook_signature(secret, timestamp, body), header or "")
+
+
+# --- time helpers --------------------------------------------------------------------------------
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def parse_time(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))

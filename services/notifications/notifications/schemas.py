@@ -1,0 +1,147 @@
+"""Marshmallow schemas of the notifications HTTP API (bodies and queries, not events)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from shared.web.pages import PageQuery
+
+from notifications import model, templates
+
+
+def _hhmm(value: str) -> None:
+    try:
+        model.parse_hhmm(value)
+    except ValueError as exc:
+        raise ValidationError("Use local time as HH:MM (00:00-23:59).") from exc
+
+
+class ChannelChoices(Schema):
+    email = fields.Bool(allow_none=True, load_default=None)
+    sms = fields.Bool(allow_none=True, load_default=None)
+    inapp = fields.Bool(allow_none=True, load_default=None)
+
+
+class QuietHours(Schema):
+    start = fields.Str(required=True, validate=_hhmm, metadata={"description": "local HH:MM, e.g. 21:00"})
+    end = fields.Str(required=True, validate=_hhmm, metadata={"description": "local HH:MM, e.g. 07:00 (may be the next day)"})
+
+
+class PreferencesIn(Schema):
+    channels = fields.Nested(ChannelChoices, load_default=dict,
+                             metadata={"description": "true/false per channel; unset follows the person's intake choice"})
+    quiet_hours = fields.Nested(QuietHours, allow_none=True, load_default=None,
+                                metadata={"description": "in the person's own time zone; urgent messages ignore them"})
+    digest = fields.Bool(load_default=False, metadata={"description": "low-priority messages once a day"})
+
+
+class PreferencesOut(Schema):
+    person_id = fields.Str(required=True)
+    channels = fields.Dict(keys=fields.Str(), values=fields.Bool())
+    quiet_hours = fields.Nested(QuietHours, allow_none=True)
+    digest = fields.Bool()
+    time_zone = fields.Str(allow_none=True, metadata={"description": "from the contact directory"})
+    effective_channels = fields.List(fields.Str(), metadata={"description": "where a message would go now"})
+    version = fields.Int()
+
+
+class InboxQuery(PageQuery):
+    unread_only = fields.Bool(load_default=False)
+
+
+class InboxMessageOut(Schema):
+    id = fields.Str(attribute="_id", required=True)
+    person_id = fields.Str()
+    title = fields.Str()
+    body = fields.Str()
+    language = fields.Str()
+    template = fields.Str()
+    priority = fields.Str()
+    source_event_id = fields.Str()
+    source_event_type = fields.Str()
+    created_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryQuery(PageQuery):
+    recipient_id = fields.Str(load_default=None)
+    channel = fields.Str(load_default=None, validate=validate.OneOf(model.DELIVERY_CHANNELS))
+    status = fields.Str(load_default=None, validate=validate.OneOf(model.STATUSES))
+    source_event_id = fields.Str(load_default=None)
+    site_id = fields.Str(load_default=None)
+
+
+class DeliveryOut(Schema):
+    id = fields.Str(attribute="_id", required=True)
+    recipient_id = fields.Str()
+    recipient_kind = fields.Str()
+    channel = fields.Str()
+    status = fields.Str()
+    priority = fields.Str()
+    template = fields.Str()
+    attempts = fields.Int()
+    site_id = fields.Str(allow_none=True)
+    source_event_id = fields.Str()
+    source_event_type = fields.Str()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    held_until = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    last_error = fields.Str(allow_none=True)
+
+
+class WebhookIn(Schema):
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    event_types = fields.List(fields.Str(), load_default=list,
+                              metadata={"description": "event types (e.g. org.recoverynet.matching.match.proposed.v1); empty: all"})
+    secret = fields.Str(load_default=None, validate=validate.Length(min=16, max=200),
+                        metadata={"description": "signing secret; generated when left out"})
+    description = fields.Str(load_default=None, validate=validate.Length(max=200))
+    active = fields.Bool(load_default=True)
+
+    @validates("event_types")
+    def _known(self, value, **kwargs):
+        from notifications.handlers import on_notifiable_event
+        from notifications.subscriptions import SUBSCRIPTIONS
+
+        known = {decl.type for decl, handler in SUBSCRIPTIONS.items() if handler is on_notifiable_event}
+        unknown = [t for t in value if t not in known]
+        if unknown:
+            raise ValidationError(f"Unknown event types: {', '.join(unknown)}")
+
+
+class WebhookOut(Schema):
+    id = fields.Str(attribute="_id", required=True)
+    url = fields.Str()
+    event_types = fields.List(fields.Str())
+    description = fields.Str(allow_none=True)
+    active = fields.Bool()
+    created_at = fields.DateTime()
+
+
+class WebhookCreated(WebhookOut):
+    secret = fields.Str(metadata={"description": "shown once: verify X-RecoveryNet-Signature with it"})
+
+
+class TemplateIn(Schema):
+    subject = fields.Str(validate=validate.Length(min=1, max=500))
+    text = fields.Str(validate=validate.Length(min=1, max=20000))
+    html = fields.Str(validate=validate.Length(min=1, max=50000))
+
+
+class TemplateOut(Schema):
+    kind = fields.Str()
+    channel = fields.Str()
+    language = fields.Str()
+    parts = fields.Dict(keys=fields.Str(), values=fields.Str())
+    updated_at = fields.DateTime()
+
+
+class TemplatePath(Schema):
+    kind = fields.Str(required=True, validate=validate.OneOf(templates.KINDS))
+    channel = fields.Str(required=True, validate=validate.OneOf(tuple(templates.PARTS)))
+    language = fields.Str(required=True, validate=validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+
+
+class UnsubscribeQuery(Schema):
+    token = fields.Str(required=True, validate=validate.Length(min=10, max=2000))

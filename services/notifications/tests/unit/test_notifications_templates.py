@@ -1,0 +1,51 @@
+"""Templates: per kind and channel, in the recipient's language with fallback, sandboxed, overridable."""
+import pytest
+
+from notifications import templates
+
+DATA = {"match_id": "x", "member_id": "m1", "leader_id": "l1", "expires_at": "2026-01-20T18:00:00Z"}
+
+
+def render(kind="match_proposed", channel="email", lang="en", role="member", overrides=None, data=DATA):
+    return templates.render(kind, channel, preferred_language=lang, time_zone="America/Mexico_City",
+                            context={"name": "Ana", "role": role, "data": data, "items": []},
+                            overrides=overrides, unsubscribe_url="http://x/v1/unsubscribe?token=abc")
+
+
+def test_every_kind_renders_in_english_and_spanish_on_every_channel():
+    for lang in ("en", "es"):
+        assert set(templates.SHIPPED[lang]) == set(templates.KINDS)
+        for channel in templates.PARTS:
+            out = render(channel=channel, lang=lang)
+            assert out["language"] == lang
+
+
+def test_spanish_with_region_falls_back_to_spanish_and_unknown_to_english():
+    assert render(lang="es-MX")["subject"].startswith("Hemos encontrado")
+    assert render(lang="de")["language"] == "en"
+
+
+def test_email_has_text_html_and_the_unsubscribe_link_in_local_time():
+    out = render()
+    assert "Hello Ana" in out["text"] and "http://x/v1/unsubscribe?token=abc" in out["text"]
+    assert "2026-01-20 12:00 (America/Mexico_City)" in out["text"]
+    assert "<p>" in out["html"] and 'href="http://x/v1/unsubscribe?token=abc"' in out["html"]
+
+
+def test_html_escapes_what_comes_from_events():
+    out = render(kind="meeting_cancelled", data={"name": "<script>x</script>", "reason": None})
+    assert "<script>" not in out["html"]
+
+
+def test_overrides_replace_parts_for_their_language_only():
+    overrides = {"en": {"subject": "Custom for {{ name }}"}}
+    assert render(overrides=overrides)["subject"] == "Custom for Ana"
+    assert render(overrides=overrides)["text"].startswith("Hello Ana")
+    assert render(lang="es", overrides=overrides)["subject"].startswith("Hemos")
+
+
+def test_the_sandbox_refuses_unsafe_templates():
+    with pytest.raises(templates.TemplateProblem):
+        render(overrides={"en": {"subject": "{{ name.__class__.__mro__ }}"}})
+    with pytest.raises(templates.TemplateProblem):
+        templates.check_template("{% if %}")
