@@ -207,6 +207,13 @@ class LeaderTable:
             cache[value] = np.array([value in _norm(getattr(l, attribute)) for l in self.leaders], dtype=bool)
         return cache[value]
 
+    def speaks(self, language: str) -> np.ndarray:
+        cache = self._sets.setdefault("languages", {})
+        if language not in cache:
+            cache[language] = np.array([language in {_language_base(c) for c in _norm(l.languages)}
+                                        for l in self.leaders], dtype=bool)
+        return cache[language]
+
     def count_shared(self, attribute: str, values: Iterable[str]) -> np.ndarray:
         counts = np.zeros(len(self.leaders), dtype=np.int64)
         for value in _norm(values):
@@ -261,10 +268,9 @@ def evaluate(member: Member, table: LeaderTable, weights: dict[str, float], ctx:
     member_virtual = member.meeting_mode in ("virtual", "either")
     member_in_person = member.meeting_mode in ("in_person", "either") and member.site_id not in ctx.virtual_only_sites
     rules["location"] = (same_site & member_in_person) | (table.virtual & member_virtual)
-    languages = {_language_base(c) for c in _norm(member.languages)}
     spoken = np.zeros(n, dtype=bool)
-    for i, leader in enumerate(table.leaders):
-        spoken[i] = bool(languages & {_language_base(c) for c in _norm(leader.languages)})
+    for language in {_language_base(c) for c in _norm(member.languages)}:
+        spoken |= table.speaks(language)
     rules["language"] = spoken
     pref = (member.leader_gender_preference or "").strip().lower()
     rules["gender"] = ones if pref in ("", "none", "no_preference", "any") else (table.gender == pref)
@@ -272,7 +278,11 @@ def evaluate(member: Member, table: LeaderTable, weights: dict[str, float], ctx:
     overlap_hours = (table.availability @ member_slots) * SLOT_MINUTES / 60.0 if n else np.zeros(0)
     rules["availability"] = overlap_hours > 0
     excluded = ctx.excluded.get(member.member_id, frozenset())
-    rules["not_excluded"] = np.array([l.leader_id not in excluded for l in table.leaders], dtype=bool)
+    not_excluded = ones.copy()
+    for leader_id in excluded:
+        if leader_id in table.index:
+            not_excluded[table.index[leader_id]] = False
+    rules["not_excluded"] = not_excluded
     feasible = ones.copy()
     for mask in rules.values():
         feasible &= mask
@@ -323,6 +333,8 @@ def explain(evaluation: Evaluation, table: LeaderTable, i: int, weights: dict[st
     """(score, breakdown parts, hard rules passed in words) for leader ``i`` of ``table``."""
     member, leader = evaluation.member, table.leaders[i]
     f = {p: float(evaluation.fractions[p][i]) for p in PARTS}
+    # The load as it is now (a batch run may have given the leader members since it was evaluated).
+    f["leader_load"] = float(load_fraction(leader.open_count, leader.capacity))
     shared_sub = _norm(member.substances) & _norm(leader.substances)
     shared_path = _norm(member.pathways) & _norm(leader.pathways)
     shared_topics = _norm(member.lived_experience_topics) & _norm(leader.lived_experience_areas)

@@ -1,0 +1,129 @@
+"""Fixtures of matching's service tests: one worker and one web app per module, on the real servers,
+and builders of intake's events (the tests stand in for intake)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from shared.events.intake import LeaderRegistered, MemberRegistered
+from shared.events.matching import MATCHES
+from shared.testing.events import EventTap, publish
+from shared.testing.fixtures import auth_header
+
+EVENINGS = [{"day": d, "start": "18:00", "end": "21:00"} for d in range(5)]
+
+
+@pytest.fixture(scope="module")
+def settings(platform_settings):
+    from matching.config import Settings
+    from matching.repository import ensure_indexes
+    from shared.mongo import connect
+
+    platform = platform_settings("matching")
+    client = connect(platform.mongo_uri)
+    ensure_indexes(client[platform.mongo_database])
+    client.close()
+    return Settings(platform=platform, expiry_interval_seconds=0.5, lapse_interval_seconds=1.0,
+                    waitlist_alert_interval_seconds=1.0, batch_poll_seconds=0.3)
+
+
+@pytest.fixture(scope="module")
+def worker(settings):
+    from matching.worker import build_worker
+    from shared.testing.services import running
+
+    with running(build_worker(settings)) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def app(settings):
+    from matching.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def db(settings):
+    from shared.mongo import connect
+
+    client = connect(settings.platform.mongo_uri)
+    yield client[settings.platform.mongo_database]
+    client.close()
+
+
+@pytest.fixture
+def tap(kafka_bootstrap):
+    with EventTap(kafka_bootstrap, [MATCHES]) as opened:
+        yield opened
+
+
+@pytest.fixture
+def headers(make_token, org_id):
+    def make(role="admin", **kw):
+        return auth_header(make_token(org_id, role, **kw))
+    return make
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def intake(kafka_bootstrap, org_id):
+    """Publishes intake's events for this test's organization, as intake would."""
+
+    class Intake:
+        org = org_id
+
+        def leader(self, leader_id=None, **kw):
+            data = {"organization_id": org_id, "leader_id": leader_id or new_id("leader"), "site_ids": ["site-1"],
+                    "status": "active", "time_zone": "America/New_York", "languages": ["en"], "gender": "female",
+                    "meets_virtually": True, "availability": EVENINGS, "capacity": 5,
+                    "substances": ["alcohol"], "pathways": ["12-step"], "lived_experience_areas": ["parenting"],
+                    "co_occurring_mental_health_experience": False,
+                    "certifications": [{"name": "CPRS", "issuer": "State board", "expires_on": "2030-01-01"}]}
+            data.update(kw)
+            publish(kafka_bootstrap, LeaderRegistered, data)
+            return data
+
+        def member(self, member_id=None, **kw):
+            data = {"organization_id": org_id, "member_id": member_id or new_id("member"), "site_id": "site-1",
+                    "status": "active", "time_zone": "America/Chicago", "languages": ["en"],
+                    "leader_gender_preference": None, "meeting_mode": "either", "availability": [
+                        {"day": d, "start": "17:00", "end": "20:00"} for d in range(5)],
+                    "substances": ["alcohol"], "pathways": ["12-step"], "co_occurring_mental_health": "no",
+                    "lived_experience_topics": ["parenting"], "contact_channels": ["email"],
+                    "consents": [{"purpose": "matching", "expires_at": None}]}
+            data.update(kw)
+            publish(kafka_bootstrap, MemberRegistered, data)
+            return data
+
+        def publish(self, declaration, **data):
+            return publish(kafka_bootstrap, declaration, {"organization_id": org_id, **data})
+
+    return Intake()
+
+
+def proposed_for(member_id):
+    from shared.events.matching import MatchProposed
+    return lambda e: e.type == MatchProposed.type and e.data["member_id"] == member_id
+
+
+@pytest.fixture
+def expect():
+    """Predicates over events: expect.proposed(member), expect.of(Declaration, member_id=...)."""
+
+    class Expect:
+        @staticmethod
+        def of(declaration, **fields):
+            return lambda e: e.type == declaration.type and all(e.data.get(k) == v for k, v in fields.items())
+
+    return Expect()

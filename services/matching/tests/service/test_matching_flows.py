@@ -1,0 +1,77 @@
+"""The issue's "Done when" flows through the real broker and database: intake's events in (published
+here as intake would), matching's events out (read from the topic)."""
+import pytest
+
+from shared.events.intake import LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged
+from shared.events.matching import MatchEnded, MatchProposed, MemberWaitlisted
+from shared.testing import eventually
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_registration_event_leads_to_a_proposal_with_its_reasons(worker, intake, tap, expect, db):
+    leader = intake.leader()
+    member = intake.member()
+    [proposal] = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"]), timeout=60)
+    data = proposal.data
+    assert data["leader_id"] == leader["leader_id"] and data["organization_id"] == intake.org
+    assert 0 < data["score"] <= 100
+    assert {p["part"] for p in data["breakdown"]} >= {"substances_pathway", "availability", "leader_load"}
+    assert any("language" in rule for rule in data["rules_passed"])
+    # 17:00-20:00 Chicago (UTC-6) vs 18:00-21:00 New York (UTC-5) = 17:00-20:00 Chicago: 3 hours a day, 15 a week.
+    assert any("15 hours" in rule for rule in data["rules_passed"])
+    assert db.matches.find_one({"_id": data["match_id"]})["status"] == "proposed"
+
+
+def test_leader_deactivated_means_their_members_are_proposed_again(worker, intake, tap, expect, client, headers):
+    best = intake.leader(substances=["alcohol", "opioids"], lived_experience_areas=["parenting", "grief"])
+    member = intake.member(substances=["alcohol", "opioids"], lived_experience_topics=["parenting", "grief"])
+    first = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"]), timeout=60)[0]
+    assert first.data["leader_id"] == best["leader_id"]
+    second = intake.leader(substances=["cannabis"], pathways=["smart"], lived_experience_areas=[])
+    accepted = client.post(f"/v1/matches/{first.data['match_id']}/accept",
+                           headers=headers("leader", leader_id=best["leader_id"]))
+    assert accepted.status_code == 200, accepted.json
+    intake.publish(LeaderDeactivated, leader_id=best["leader_id"], to_status="on_leave", reason="leave")
+    ended = tap.wait_for(expect.of(MatchEnded, match_id=first.data["match_id"]), timeout=60)[0]
+    assert ended.data["reason_code"] == "leader_left" and ended.data["re_proposal_follows"] is True
+    again = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"], leader_id=second["leader_id"]),
+                         timeout=60)[0]
+    assert again.data["origin"] == "re_proposal"
+
+
+def test_consent_revoked_ends_the_match_without_a_new_proposal(worker, intake, tap, expect, db):
+    intake.leader()
+    member = intake.member()
+    proposal = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"]), timeout=60)[0]
+    intake.publish(MemberConsentChanged, member_id=member["member_id"], site_id="site-1", purpose="matching",
+                   granted=False, consents=[])
+    ended = tap.wait_for(expect.of(MatchEnded, match_id=proposal.data["match_id"]), timeout=60)[0]
+    assert ended.data["reason_code"] == "consent_revoked" and ended.data["re_proposal_follows"] is False
+    assert db.matches.find_one({"_id": proposal.data["match_id"]})["status"] == "ended"
+    assert len(tap.matching(expect.of(MatchProposed, member_id=member["member_id"]))) == 1
+
+
+def test_waitlisted_member_is_matched_when_the_leader_gets_more_capacity(worker, intake, tap, expect, client, headers):
+    leader = intake.leader(capacity=1)
+    first = intake.member()
+    tap.wait_for(expect.of(MatchProposed, member_id=first["member_id"]), timeout=60)
+    second = intake.member()
+    waiting = tap.wait_for(expect.of(MemberWaitlisted, member_id=second["member_id"]), timeout=60)[0]
+    assert waiting.data["reason_codes"] == ["no_capacity"]
+    assert "room for another member" in waiting.data["reason"]
+    listed = client.get("/v1/waitlist", headers=headers("coordinator", sites=["site-1"]))
+    assert listed.status_code == 200
+    assert [w["member_id"] for w in listed.json["items"]] == [second["member_id"]]
+    intake.publish(LeaderCapacityChanged, leader_id=leader["leader_id"], capacity=2)
+    proposal = tap.wait_for(expect.of(MatchProposed, member_id=second["member_id"]), timeout=60)[0]
+    assert proposal.data["leader_id"] == leader["leader_id"] and proposal.data["origin"] == "waitlist"
+    eventually(lambda: client.get("/v1/waitlist", headers=headers()).json["total"] == 0, timeout=10)
+
+
+def test_waitlist_reason_names_the_missing_language(worker, intake, tap, expect):
+    intake.leader(languages=["en"])
+    member = intake.member(languages=["es"])
+    waiting = tap.wait_for(expect.of(MemberWaitlisted, member_id=member["member_id"]), timeout=60)[0]
+    assert waiting.data["reason_codes"] == ["no_shared_language"]
+    assert "who speaks es" in waiting.data["reason"]
