@@ -1,6 +1,435 @@
-"""HTTP edge of the intake service: Blueprint + MethodView; validates, calls a handler, answers."""
+"""HTTP edge of the intake service: Blueprint + MethodView; validates, calls a handler, answers.
+
+Roles: operator creates organizations; admin manages everything of their organization; coordinator
+works within the sites of their token; leader reads and edits their own profile; service reads.
+"""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
 
-blp = Blueprint("intake", __name__, url_prefix="/v1", description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
+from shared.web import current_principal, require_organization, require_role
+from shared.web.errors import problem_response
+from shared.web.pages import PageQuery, etag_of, page, page_schema, require_if_match
+
+from intake import handlers, model, schemas
+
+blp = Blueprint("intake", __name__, url_prefix="/v1",
+                description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
+
+STAFF = ("admin", "coordinator")
+READERS = ("admin", "coordinator", "service")
+
+
+@blp.errorhandler(model.DomainError)
+def domain_error(exc: model.DomainError):
+    titles = {404: "Not Found", 409: "Conflict", 403: "Forbidden", 410: "Gone", 422: "Unprocessable Entity"}
+    extra = {}
+    if isinstance(exc, model.Conflict) and exc.existing:
+        extra["existing"] = exc.existing
+    return problem_response(exc.status, titles.get(exc.status, "Bad Request"), exc.message,
+                            errors=getattr(exc, "errors", None), **extra)
+
+
+def _repo():
+    return current_app.extensions["intake.repository"]
+
+
+def _settings():
+    return current_app.extensions["intake.settings"].platform
+
+
+def _principal(*roles):
+    principal = require_role(*roles)
+    if principal.role != "operator":
+        require_organization()
+    return principal
+
+
+def _etag_headers(doc: dict) -> dict:
+    return {"ETag": f'"{etag_of(doc)}"'}
+
+
+def _if_match(doc: dict) -> None:
+    require_if_match(etag_of(doc))
+
+
+# --- organizations -------------------------------------------------------------------------------
+
+@blp.route("/organizations")
+class Organizations(MethodView):
+    @blp.arguments(schemas.OrganizationIn)
+    @blp.response(201, schemas.OrganizationOut)
+    def post(self, data):
+        """Create an organization (platform operators)."""
+        principal = _principal("operator")
+        return handlers.create_organization(_repo(), principal, data)
+
+
+@blp.route("/organizations/<organization_id>")
+class Organization(MethodView):
+    @blp.response(200, schemas.OrganizationOut)
+    def get(self, organization_id):
+        """An organization (operators, and the organization's own staff)."""
+        principal = _principal("operator", "admin", "coordinator", "service", "leader")
+        return handlers.get_organization(_repo(), principal, organization_id)
+
+
+@blp.route("/organizations/<organization_id>/admin-tokens")
+class AdminTokens(MethodView):
+    @blp.arguments(schemas.TokenIn)
+    @blp.response(201, schemas.TokenOut)
+    def post(self, data, organization_id):
+        """Issue an organization-admin token (platform operators)."""
+        principal = _principal("operator")
+        s = _settings()
+        return handlers.issue_admin_token(_repo(), principal, organization_id, data["ttl_seconds"], s.auth_secret,
+                                          s.auth_audience)
+
+
+# --- sites -----------------------------------------------------------------------------------------
+
+@blp.route("/sites")
+class Sites(MethodView):
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, page_schema(schemas.SiteOut))
+    def get(self, query):
+        """Sites of the organization (coordinators: their sites)."""
+        principal = _principal("admin", "coordinator", "service", "leader")
+        items, total = _repo().list_sites(principal.organization_id, principal.site_filter(), query["offset"],
+                                          query["limit"])
+        return page(items, total, query)
+
+    @blp.arguments(schemas.SiteIn)
+    @blp.response(201, schemas.SiteOut)
+    def post(self, data):
+        """Add a site (organization admins)."""
+        principal = _principal("admin")
+        site = handlers.create_site(_repo(), principal, data)
+        return site, _etag_headers(site)
+
+
+@blp.route("/sites/<site_id>")
+class Site(MethodView):
+    @blp.response(200, schemas.SiteOut)
+    def get(self, site_id):
+        principal = _principal("admin", "coordinator", "service", "leader")
+        site = handlers.get_site(_repo(), principal, site_id)
+        return site, _etag_headers(site)
+
+    @blp.arguments(schemas.SitePatch(partial=True))
+    @blp.response(200, schemas.SiteOut)
+    def patch(self, data, site_id):
+        """Change a site (If-Match required; organization admins)."""
+        principal = _principal("admin")
+        site = handlers.update_site(_repo(), principal, site_id, data, _if_match)
+        return site, _etag_headers(site)
+
+
+# --- staff -----------------------------------------------------------------------------------------
+
+@blp.route("/staff")
+class StaffList(MethodView):
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, page_schema(schemas.StaffOut))
+    def get(self, query):
+        principal = _principal("admin")
+        items, total = _repo().list_staff(principal.organization_id, query["offset"], query["limit"])
+        return page(items, total, query)
+
+    @blp.arguments(schemas.StaffIn)
+    @blp.response(201, schemas.StaffOut)
+    def post(self, data):
+        """Add a site coordinator (organization admins): announces CoordinatorAssigned and their contact."""
+        principal = _principal("admin")
+        return handlers.create_staff(_repo(), principal, data)
+
+
+@blp.route("/staff/<staff_id>/tokens")
+class StaffTokens(MethodView):
+    @blp.arguments(schemas.TokenIn)
+    @blp.response(201, schemas.TokenOut)
+    def post(self, data, staff_id):
+        """Issue a coordinator token for the staff member's sites (organization admins)."""
+        principal = _principal("admin")
+        s = _settings()
+        return handlers.issue_staff_token(_repo(), principal, staff_id, data["ttl_seconds"], s.auth_secret,
+                                          s.auth_audience)
+
+
+# --- members ---------------------------------------------------------------------------------------
+
+def _member_out(member: dict):
+    return handlers.view_member(member), _etag_headers(member)
+
+
+@blp.route("/members")
+class Members(MethodView):
+    @blp.arguments(schemas.MemberQuery, location="query")
+    @blp.response(200, page_schema(schemas.MemberOut))
+    def get(self, query):
+        """Members, filterable by site, status and open risk flag (coordinators: their sites)."""
+        principal = _principal(*READERS)
+        items, total = handlers.list_members(_repo(), principal, query)
+        return page([handlers.view_member(m) for m in items], total, query)
+
+    @blp.arguments(schemas.MemberIn)
+    @blp.response(201, schemas.MemberOut)
+    def post(self, data):
+        """Register a member. The same email or phone twice in one organization answers 409 with
+        ``existing`` pointing at the record that has it."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.register_member(_repo(), principal, data))
+
+
+@blp.route("/members/<member_id>")
+class Member(MethodView):
+    @blp.response(200, schemas.MemberOut)
+    def get(self, member_id):
+        principal = _principal(*READERS)
+        return _member_out(handlers.get_member(_repo(), principal, member_id))
+
+    @blp.arguments(schemas.MemberPatch(partial=True))
+    @blp.response(200, schemas.MemberOut)
+    def patch(self, data, member_id):
+        """Change a member's profile, recovery profile or preferences (If-Match required)."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.update_member(_repo(), principal, member_id, data, _if_match))
+
+
+@blp.route("/members/<member_id>/consents")
+class Consents(MethodView):
+    @blp.response(200, schemas.ConsentOut(many=True))
+    def get(self, member_id):
+        """The member's consents, in force or not."""
+        principal = _principal(*READERS)
+        return handlers.view_member(handlers.get_member(_repo(), principal, member_id))["consents"]
+
+    @blp.arguments(schemas.ConsentGrantIn)
+    @blp.response(201, schemas.MemberOut)
+    def post(self, data, member_id):
+        """Record a consent (who recorded it and when are kept; optional expiry)."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.grant_consent(_repo(), principal, member_id, data))
+
+
+@blp.route("/members/<member_id>/consents/<path:purpose>")
+class Consent(MethodView):
+    @blp.response(200, schemas.MemberOut)
+    def delete(self, member_id, purpose):
+        """Revoke a consent: announced as MemberConsentChanged (granted false)."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.revoke_consent(_repo(), principal, member_id, purpose))
+
+
+@blp.route("/members/<member_id>/consent-history")
+class ConsentHistory(MethodView):
+    @blp.response(200)
+    def get(self, member_id):
+        """Every grant, revocation and expiry of the member's consents, oldest first."""
+        principal = _principal(*READERS)
+        return [{**e, "at": e["at"].isoformat(),
+                 "expires_at": e["expires_at"].isoformat() if e.get("expires_at") else None}
+                for e in handlers.consent_history(_repo(), principal, member_id)]
+
+
+@blp.route("/members/<member_id>/status")
+class MemberStatus(MethodView):
+    @blp.arguments(schemas.StatusIn)
+    @blp.response(200, schemas.MemberOut)
+    def post(self, data, member_id):
+        """Move a member through pending_consent -> active -> paused / discharged / graduated."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.change_member_status(_repo(), principal, member_id, data["to_status"],
+                                                         data["reason"]))
+
+
+@blp.route("/members/<member_id>/transfer")
+class MemberTransfer(MethodView):
+    @blp.arguments(schemas.TransferIn)
+    @blp.response(200, schemas.MemberOut)
+    def post(self, data, member_id):
+        """Move a member to another site (coordinators need both sites)."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.transfer_member(_repo(), principal, member_id, data))
+
+
+@blp.route("/members/<member_id>/erasure")
+class MemberErasure(MethodView):
+    @blp.arguments(schemas.ErasureIn)
+    @blp.response(200, schemas.ErasureOut)
+    def post(self, data, member_id):
+        """Erase a member on request (organization admins): identifying data removed, member.erased
+        announced, contact tombstoned; the audit entry keeps no erased value."""
+        principal = _principal("admin")
+        return handlers.erase_member(_repo(), principal, member_id, data["reason"])
+
+
+@blp.route("/members/<member_id>/flags/<flag>")
+class MemberFlag(MethodView):
+    @blp.response(200, schemas.MemberOut)
+    def delete(self, member_id, flag):
+        """Resolve an open flag (for example ``risk`` after the coordinator followed up)."""
+        principal = _principal(*STAFF)
+        return _member_out(handlers.resolve_flag(_repo(), principal, member_id, flag))
+
+
+@blp.route("/members/<member_id>/screenings")
+class Screenings(MethodView):
+    @blp.arguments(schemas.ScreeningQuery, location="query")
+    @blp.response(200, page_schema(schemas.ScreeningOut))
+    def get(self, query, member_id):
+        principal = _principal(*READERS)
+        items, total = handlers.list_screenings(_repo(), principal, member_id, query)
+        return page(items, total, query)
+
+    @blp.arguments(schemas.ScreeningIn)
+    @blp.response(201, schemas.ScreeningOut)
+    def post(self, data, member_id):
+        """Record a screening from its item answers; the service computes total and band, and a
+        positive PHQ-2 or a severe band flags the member for the site coordinator."""
+        principal = _principal(*STAFF)
+        return handlers.record_screening(_repo(), principal, member_id, data)
+
+
+@blp.route("/members/<member_id>/plan")
+class Plan(MethodView):
+    @blp.response(200, schemas.PlanOut)
+    def get(self, member_id):
+        principal = _principal(*READERS)
+        plan = handlers.get_member(_repo(), principal, member_id).get("plan")
+        if plan is None:
+            abort(404, message="The member has no plan yet.")
+        return plan
+
+    @blp.arguments(schemas.PlanIn)
+    @blp.response(200, schemas.PlanOut)
+    def put(self, data, member_id):
+        """Set the person-centred plan (a new revision; earlier ones stay in the history)."""
+        principal = _principal(*STAFF)
+        return handlers.revise_plan(_repo(), principal, member_id, data)
+
+
+@blp.route("/members/<member_id>/plan/history")
+class PlanHistory(MethodView):
+    @blp.response(200, schemas.PlanOut(many=True))
+    def get(self, member_id):
+        """Every revision of the plan, newest first."""
+        principal = _principal(*READERS)
+        return handlers.plan_history(_repo(), principal, member_id)
+
+
+# --- imports ---------------------------------------------------------------------------------------
+
+@blp.route("/sites/<site_id>/imports")
+class Imports(MethodView):
+    @blp.doc(requestBody={"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
+                                                                                       "format": "binary"}}}},
+    }})
+    @blp.response(201, schemas.ImportOut)
+    def post(self, site_id):
+        """Bulk-register members of a site from CSV (header = member fields, lists separated by ';',
+        availability as 'mon 18:00-20:00') or JSON lines (one member object a line). Idempotent by
+        external_id; the answer reports each row: created, updated, unchanged or rejected (and why)."""
+        principal = _principal(*STAFF)
+        body, fmt = _upload()
+        try:
+            rows = schemas.parse_import(body, fmt)
+        except schemas.RowError as exc:
+            abort(422, message="The upload cannot be read.", errors=exc.errors)
+        return handlers.import_members(_repo(), principal, site_id, fmt, rows, schemas.load_import_row)
+
+
+def _upload() -> tuple[bytes, str]:
+    content_type = (request.mimetype or "").lower()
+    if content_type == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            abort(422, message="Send the file in the form field 'file'.", errors={"file": ["Missing."]})
+        name = (upload.filename or "").lower()
+        fmt = "jsonl" if name.endswith((".jsonl", ".ndjson")) else "csv"
+        return upload.read(), schemas.IMPORT_FORMATS.get((upload.mimetype or "").lower(), fmt)
+    fmt = schemas.IMPORT_FORMATS.get(content_type)
+    if fmt is None:
+        abort(415, message="Send text/csv, application/x-ndjson or a multipart form with 'file'.")
+    return request.get_data(), fmt
+
+
+@blp.route("/imports/<import_id>")
+class Import(MethodView):
+    @blp.response(200, schemas.ImportOut)
+    def get(self, import_id):
+        principal = _principal(*STAFF)
+        return handlers.get_import(_repo(), principal, import_id)
+
+
+# --- leaders ---------------------------------------------------------------------------------------
+
+def _leader_out(leader: dict):
+    from datetime import date
+
+    view = {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
+                                                                             date.today())}
+    return view, _etag_headers(leader)
+
+
+@blp.route("/leaders")
+class Leaders(MethodView):
+    @blp.arguments(schemas.LeaderQuery, location="query")
+    @blp.response(200, page_schema(schemas.LeaderOut))
+    def get(self, query):
+        """Peer leaders (coordinators: those serving their sites; a leader: themselves)."""
+        principal = _principal("admin", "coordinator", "service", "leader")
+        items, total = handlers.list_leaders(_repo(), principal, query)
+        return page([_leader_out(i)[0] for i in items], total, query)
+
+    @blp.arguments(schemas.LeaderIn)
+    @blp.response(201, schemas.LeaderOut)
+    def post(self, data):
+        """Register a peer leader (their sites must be the caller's)."""
+        principal = _principal(*STAFF)
+        return _leader_out(handlers.register_leader(_repo(), principal, data))
+
+
+@blp.route("/leaders/<leader_id>")
+class Leader(MethodView):
+    @blp.response(200, schemas.LeaderOut)
+    def get(self, leader_id):
+        principal = _principal("admin", "coordinator", "service", "leader")
+        return _leader_out(handlers.get_leader(_repo(), principal, leader_id))
+
+    @blp.arguments(schemas.LeaderPatch(partial=True))
+    @blp.response(200, schemas.LeaderOut)
+    def patch(self, data, leader_id):
+        """Change a leader's profile, certifications, capacity or availability (If-Match required)."""
+        principal = _principal("admin", "coordinator", "leader")
+        return _leader_out(handlers.update_leader(_repo(), principal, leader_id, data, _if_match))
+
+
+@blp.route("/leaders/<leader_id>/status")
+class LeaderStatus(MethodView):
+    @blp.arguments(schemas.StatusIn)
+    @blp.response(200, schemas.LeaderOut)
+    def post(self, data, leader_id):
+        """active / on_leave / retired; leaving active announces LeaderDeactivated."""
+        principal = _principal(*STAFF)
+        return _leader_out(handlers.change_leader_status(_repo(), principal, leader_id, data["to_status"],
+                                                         data["reason"]))
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+@blp.route("/audit-log")
+class AuditLog(MethodView):
+    @blp.arguments(schemas.AuditQuery, location="query")
+    @blp.response(200, page_schema(schemas.AuditOut))
+    def get(self, query):
+        """Who read or changed which record, when (organization admins). Entries hold ids and field
+        names, never values."""
+        principal = _principal("admin")
+        items, total = handlers.read_audit_log(_repo(), principal, query)
+        return page(items, total, query)

@@ -13,10 +13,13 @@ SERVICE = "intake"
 @dataclass(frozen=True)
 class Settings:
     platform: PlatformSettings
+    # How often the worker announces consents whose expiry has passed (MemberConsentChanged, granted false).
+    consent_expiry_check_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = EnvReader(os.environ if environ is None else environ)
-        settings = cls(platform=PlatformSettings.read(env, SERVICE))
+        settings = cls(platform=PlatformSettings.read(env, SERVICE),
+                       consent_expiry_check_seconds=env.float("CONSENT_EXPIRY_CHECK_SECONDS", 60.0))
         env.done()  # raises ConfigError naming every missing or malformed setting
         return settings

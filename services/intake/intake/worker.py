@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 from shared.logging import configure_logging
-from shared.worker import Worker
+from shared.worker import PeriodicJob, Worker
 
 from intake.config import Settings
-from intake.repository import ensure_indexes
+from intake import handlers
+from intake.repository import Repository, ensure_indexes
 from intake.subscriptions import SUBSCRIPTIONS
 
 
 def build_worker(settings: Settings) -> Worker:
-    return Worker(settings.platform, SUBSCRIPTIONS, periodic=[])
+    expiry = PeriodicJob("consent-expiry", settings.consent_expiry_check_seconds,
+                         run=lambda client, db: handlers.announce_expired_consents(Repository(client, db)))
+    return Worker(settings.platform, SUBSCRIPTIONS, periodic=[expiry])
 
 
 def main() -> None:

@@ -1,0 +1,516 @@
+"""Intake's domain rules: validation of people, consents, screenings, lifecycle, erasure.
+
+No Flask, no pymongo, no Kafka. Everything here is a pure function of its arguments (the clock is
+passed in), so it is unit-tested without servers. Errors are domain exceptions that the HTTP edge
+turns into problem+json (``Invalid`` -> 422 naming fields, ``Conflict`` -> 409, ``NotFound`` -> 404).
+"""
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Any, Iterable
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class Invalid(DomainError):
+    """Bad input: ``errors`` maps each field to its messages (422)."""
+
+    status = 422
+
+    def __init__(self, errors: dict[str, list[str]], message: str | None = None):
+        super().__init__(message or "Some fields are invalid: " + ", ".join(sorted(errors)))
+        self.errors = errors
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (409); ``existing`` points at the clashing record."""
+
+    status = 409
+
+    def __init__(self, message: str, existing: dict | None = None):
+        super().__init__(message)
+        self.existing = existing
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class Gone(DomainError):
+    """The record was erased on request (410)."""
+
+    status = 410
+
+
+# --- vocabularies ------------------------------------------------------------------------------
+
+PATHWAYS = ("twelve_step", "smart", "medication_assisted", "faith_based", "harm_reduction",
+            "tapering_prescribed_medication", "other")
+# Channels a person may choose. The contract names "inapp" (shared/events/intake.CHANNELS);
+# "in_app" is accepted as a spelling of it; "webhook" is an extra channel some organizations use.
+CHANNELS = ("email", "sms", "inapp", "webhook")
+CHANNEL_ALIASES = {"in_app": "inapp", "in-app": "inapp"}
+CONSENT_PURPOSE_RE = re.compile(r"^(matching|notify:(email|sms|inapp|webhook)|share:[a-z0-9][a-z0-9_-]{0,62})$")
+LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+ADULT_AGE = 18
+MEMBER_IDENTIFYING_FIELDS = ("first_name", "last_name", "preferred_name", "pronouns", "email", "phone",
+                             "date_of_birth", "external_id", "address", "notes")
+
+
+def _err(field: str, message: str) -> Invalid:
+    return Invalid({field: [message]})
+
+
+# --- scalar validators -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(value: str, field: str = "time_zone") -> str:
+    if not isinstance(value, str) or value not in _time_zones():
+        raise _err(field, f"{value!r} is not an IANA time zone (for example Europe/Paris).")
+    zoneinfo.ZoneInfo(value)
+    return value
+
+
+def normalize_email(value: str, field: str = "email") -> str:
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise _err(field, f"Not a valid email address: {exc}") from None
+    return result.normalized
+
+
+def email_key(email: str) -> str:
+    """The form two emails are compared in for duplicate detection."""
+    return email.strip().lower()
+
+
+def normalize_phone(value: str, field: str = "phone") -> str:
+    if not isinstance(value, str) or not value.strip().startswith("+"):
+        raise _err(field, "A phone number must be in international E.164 form, starting with + and the country code.")
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException as exc:
+        raise _err(field, f"Not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise _err(field, "Not a valid phone number for its country.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def check_date_of_birth(born: date, today: date, *, allows_youth: bool, field: str = "date_of_birth") -> date:
+    if born > today:
+        raise _err(field, "The date of birth is in the future.")
+    if born.year < 1900:
+        raise _err(field, "The date of birth is before 1900.")
+    if not allows_youth and age_on(born, today) < ADULT_AGE:
+        raise _err(field, f"Members must be adults ({ADULT_AGE} or over): this organization does not accept youth.")
+    return born
+
+
+def check_languages(values: Iterable[str], field: str = "languages") -> list[str]:
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not LANGUAGE_RE.match(v):
+            raise _err(field, f"{v!r} is not a BCP 47 language code (for example en, es, pt-BR).")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def check_availability(windows: Iterable[dict], field: str = "availability") -> list[dict]:
+    out = []
+    for i, w in enumerate(windows):
+        start, end = w.get("start"), w.get("end")
+        if not isinstance(start, str) or not TIME_RE.match(start) or start == "24:00":
+            raise _err(field, f"window {i}: start {start!r} is not a local time HH:MM.")
+        if not isinstance(end, str) or not TIME_RE.match(end):
+            raise _err(field, f"window {i}: end {end!r} is not a local time HH:MM (24:00 allowed).")
+        if _minutes(end) <= _minutes(start):
+            raise _err(field, f"window {i}: end {end} must be after start {start}.")
+        if not isinstance(w.get("day"), int) or not 0 <= w["day"] <= 6:
+            raise _err(field, f"window {i}: day must be 0 (Monday) to 6 (Sunday).")
+        out.append({"day": w["day"], "start": start, "end": end})
+    out.sort(key=lambda w: (w["day"], w["start"]))
+    return out
+
+
+def check_channels(values: Iterable[str], field: str = "contact_channels") -> list[str]:
+    out = []
+    for v in values:
+        v = CHANNEL_ALIASES.get(v, v)
+        if v not in CHANNELS:
+            raise _err(field, f"{v!r} is not a channel ({', '.join(CHANNELS)}).")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def check_pathways(values: Iterable[str], field: str = "pathways") -> list[str]:
+    out = []
+    for v in values:
+        if v not in PATHWAYS:
+            raise _err(field, f"{v!r} is not a recovery pathway ({', '.join(PATHWAYS)}).")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def check_consent_purpose(purpose: str, field: str = "purpose") -> str:
+    purpose = purpose.strip() if isinstance(purpose, str) else purpose
+    if isinstance(purpose, str) and purpose.startswith("notify:"):
+        purpose = "notify:" + CHANNEL_ALIASES.get(purpose[7:], purpose[7:])
+    if not isinstance(purpose, str) or not CONSENT_PURPOSE_RE.match(purpose):
+        raise _err(field, f"{purpose!r} is not a consent purpose: matching, notify:<email|sms|inapp|webhook> "
+                          "or share:<program> (lower-case program name).")
+    return purpose
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+def normalize_person(data: dict, *, today: date, allows_youth: bool, partial: bool = False,
+                     require_contact: bool = True) -> dict:
+    """Validate and normalize the person fields of a member or leader (after the HTTP schema's shape
+    check). Collects every field's problem, so one 422 names them all."""
+    errors: dict[str, list[str]] = {}
+    out = dict(data)
+
+    def attempt(field, fn):
+        if field in data and data[field] is not None:
+            try:
+                out[field] = fn(data[field])
+            except Invalid as exc:
+                for f, msgs in exc.errors.items():
+                    errors.setdefault(f, []).extend(msgs)
+
+    attempt("email", normalize_email)
+    attempt("phone", normalize_phone)
+    attempt("date_of_birth", lambda d: check_date_of_birth(d, today, allows_youth=allows_youth))
+    attempt("time_zone", check_time_zone)
+    attempt("languages", check_languages)
+    attempt("availability", check_availability)
+    attempt("contact_channels", check_channels)
+    attempt("pathways", check_pathways)
+    for name in ("first_name", "last_name", "preferred_name"):
+        if isinstance(out.get(name), str):
+            out[name] = out[name].strip()
+    if not partial and require_contact and not (data.get("email") or data.get("phone")):
+        errors.setdefault("email", []).append("Give an email or a phone number (or both).")
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def check_contact_kept(merged: dict) -> None:
+    """After an update, a person still needs an email or a phone."""
+    if not (merged.get("email") or merged.get("phone")):
+        raise Invalid({"email": ["Give an email or a phone number (or both)."]})
+
+
+def identity_keys(person: dict) -> list[tuple[str, str]]:
+    """(kind, value) pairs that identify a person within an organization, for duplicate detection."""
+    keys = []
+    if person.get("email"):
+        keys.append(("email", email_key(person["email"])))
+    if person.get("phone"):
+        keys.append(("phone", person["phone"]))
+    return keys
+
+
+def display_name(person: dict) -> str:
+    return person.get("preferred_name") or person.get("first_name") or "there"
+
+
+# --- consents ----------------------------------------------------------------------------------
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def consent_active(consent: dict, now: datetime) -> bool:
+    if consent.get("revoked_at") is not None:
+        return False
+    expires = _aware(consent.get("expires_at"))
+    return expires is None or expires > now
+
+
+def consents_in_force(consents: dict[str, dict], now: datetime) -> list[dict]:
+    """The contract's ``ConsentInForce`` list: purposes given, not revoked and not expired."""
+    return [
+        {"purpose": purpose, "expires_at": _aware(c.get("expires_at"))}
+        for purpose, c in sorted(consents.items())
+        if consent_active(c, now)
+    ]
+
+
+def grant_consent(consents: dict[str, dict], purpose: str, *, by: str, at: datetime,
+                  expires_at: datetime | None, note: str | None = None) -> dict:
+    purpose = check_consent_purpose(purpose)
+    expires_at = _aware(expires_at)
+    if expires_at is not None and expires_at <= at:
+        raise _err("expires_at", "The expiry must be in the future.")
+    updated = dict(consents)
+    updated[purpose] = {"granted_at": at, "recorded_by": by, "expires_at": expires_at, "revoked_at": None,
+                        "revoked_by": None, "note": note}
+    return updated
+
+
+def revoke_consent(consents: dict[str, dict], purpose: str, *, by: str, at: datetime) -> dict:
+    purpose = check_consent_purpose(purpose)
+    current = consents.get(purpose)
+    if current is None or not consent_active(current, at):
+        raise NotFound(f"No consent for {purpose!r} is in force.")
+    updated = dict(consents)
+    updated[purpose] = {**current, "revoked_at": at, "revoked_by": by}
+    return updated
+
+
+def consents_expired_between(consents: dict[str, dict], since: datetime | None, now: datetime) -> list[str]:
+    """Purposes whose expiry passed in (since, now]: each becomes a 'revoked by expiry' event."""
+    out = []
+    for purpose, c in consents.items():
+        expires = _aware(c.get("expires_at"))
+        if c.get("revoked_at") is None and expires is not None and expires <= now and (since is None or expires > since):
+            out.append(purpose)
+    return sorted(out)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+MEMBER_TRANSITIONS = {
+    "pending_consent": {"active", "discharged"},
+    "active": {"paused", "discharged", "graduated"},
+    "paused": {"active", "discharged", "graduated"},
+    "discharged": {"active"},        # re-admission
+    "graduated": {"active"},         # came back for support
+}
+
+
+def check_member_transition(current: str, to: str, consents_now: list[dict]) -> None:
+    if to not in MEMBER_STATUSES:
+        raise _err("to_status", f"{to!r} is not a member status ({', '.join(MEMBER_STATUSES)}).")
+    if to == current:
+        raise Conflict(f"The member is already {current}.")
+    if to not in MEMBER_TRANSITIONS[current]:
+        raise Conflict(f"A member cannot go from {current} to {to}.")
+    if to == "active" and not consents_now:
+        raise Conflict("A member needs at least one consent in force to become active.")
+
+
+def initial_member_status(consents_now: list[dict]) -> str:
+    return "active" if consents_now else "pending_consent"
+
+
+LEADER_TRANSITIONS = {
+    "active": {"on_leave", "retired"},
+    "on_leave": {"active", "retired"},
+    "retired": {"active"},
+}
+
+
+def check_leader_transition(current: str, to: str) -> None:
+    if to not in LEADER_STATUSES:
+        raise _err("to_status", f"{to!r} is not a leader status ({', '.join(LEADER_STATUSES)}).")
+    if to == current:
+        raise Conflict(f"The leader is already {current}.")
+    if to not in LEADER_TRANSITIONS[current]:
+        raise Conflict(f"A leader cannot go from {current} to {to}.")
+
+
+def certifications_current(certifications: list[dict], today: date) -> bool:
+    """True when no certification has expired (an expired one makes the leader unavailable for new
+    matches; matching reads ``expires_on`` from the snapshot)."""
+    return all(c.get("expires_on") is None or c["expires_on"] >= today for c in certifications)
+
+
+def check_capacity(capacity: int) -> int:
+    if not isinstance(capacity, int) or capacity < 0 or capacity > 100:
+        raise _err("capacity", "Capacity is a whole number from 0 to 100.")
+    return capacity
+
+
+# --- screenings --------------------------------------------------------------------------------
+
+INSTRUMENTS = ("BARC-10", "AUDIT-C", "DAST-10", "PHQ-2")
+
+
+def _check_items(answers: list, count: int, low: int, high: int) -> list[int]:
+    if not isinstance(answers, list) or len(answers) != count:
+        raise _err("answers", f"Expected {count} answers, got {len(answers) if isinstance(answers, list) else 'none'}.")
+    out = []
+    for i, a in enumerate(answers):
+        if isinstance(a, bool):
+            a = int(a)
+        if not isinstance(a, int) or not low <= a <= high:
+            raise _err("answers", f"Answer {i + 1} must be a whole number from {low} to {high}.")
+        out.append(a)
+    return out
+
+
+def score_screening(instrument: str, answers: list) -> dict:
+    """Score a screening from its item answers. Returns total, band, flagged and reason.
+
+    BARC-10 (Vilsaint et al. 2017): 10 items 1-6, total 10-60; 47 or more is the recovery-capital
+      threshold linked to sustained remission. Bands: low 10-29, moderate 30-46, strong 47-60.
+    AUDIT-C: 3 items 0-4, total 0-12. Bands: low 0-3, moderate 4-5, high 6-7, severe 8-12.
+    DAST-10: 10 yes/no items (1 = yes, 0 = no); item 3 ("always able to stop?") is reverse scored.
+      Total 0-10. Bands: none 0, low 1-2, moderate 3-5, substantial 6-8, severe 9-10.
+    PHQ-2: 2 items 0-3, total 0-6; 3 or more is a positive screen for depression.
+    A positive PHQ-2 or a severe band raises a risk flag for the site coordinator.
+    """
+    if instrument == "BARC-10":
+        items = _check_items(answers, 10, 1, 6)
+        total = sum(items)
+        band = "low" if total < 30 else "moderate" if total < 47 else "strong"
+    elif instrument == "AUDIT-C":
+        items = _check_items(answers, 3, 0, 4)
+        total = sum(items)
+        band = "low" if total <= 3 else "moderate" if total <= 5 else "high" if total <= 7 else "severe"
+    elif instrument == "DAST-10":
+        items = _check_items(answers, 10, 0, 1)
+        total = sum(1 - a if i == 2 else a for i, a in enumerate(items))
+        band = ("none" if total == 0 else "low" if total <= 2 else "moderate" if total <= 5
+                else "substantial" if total <= 8 else "severe")
+    elif instrument == "PHQ-2":
+        items = _check_items(answers, 2, 0, 3)
+        total = sum(items)
+        band = "positive" if total >= 3 else "negative"
+    else:
+        raise _err("instrument", f"{instrument!r} is not an instrument ({', '.join(INSTRUMENTS)}).")
+    reason = None
+    if instrument == "PHQ-2" and band == "positive":
+        reason = "PHQ-2 positive screen"
+    elif band == "severe":
+        reason = f"{instrument} severe band"
+    return {"instrument": instrument, "answers": items, "total": total, "band": band,
+            "flagged": reason is not None, "reason": reason}
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+def revise_plan(current: dict | None, goal: str, next_steps: list[str], *, by: str, at: datetime) -> dict:
+    goal = (goal or "").strip()
+    if not goal:
+        raise _err("goal", "A whole-health goal is required.")
+    steps = [s.strip() for s in next_steps if isinstance(s, str) and s.strip()]
+    revision = (current or {}).get("revision", 0) + 1
+    return {"goal": goal, "next_steps": steps, "revision": revision, "updated_by": by, "updated_at": at}
+
+
+# --- snapshots for events (no direct identifiers) ----------------------------------------------
+
+
+def member_snapshot(member: dict, now: datetime) -> dict:
+    return {
+        "organization_id": member["organization_id"],
+        "member_id": member["_id"],
+        "site_id": member["site_id"],
+        "status": member["status"],
+        "time_zone": member["time_zone"],
+        "languages": member.get("languages") or [],
+        "leader_gender_preference": member.get("leader_gender_preference"),
+        "meeting_mode": member.get("meeting_mode") or "either",
+        "availability": member.get("availability") or [],
+        "substances": member.get("substances") or [],
+        "pathways": member.get("pathways") or [],
+        "co_occurring_mental_health": member.get("co_occurring_mental_health") or "prefer_not_to_say",
+        "lived_experience_topics": member.get("lived_experience_topics") or [],
+        "contact_channels": member.get("contact_channels") or [],
+        "consents": consents_in_force(member.get("consents") or {}, now),
+    }
+
+
+def _iso_date(d):
+    return d.isoformat() if isinstance(d, date) else d
+
+
+def leader_snapshot(leader: dict) -> dict:
+    return {
+        "organization_id": leader["organization_id"],
+        "leader_id": leader["_id"],
+        "site_ids": leader["site_ids"],
+        "status": leader["status"],
+        "time_zone": leader["time_zone"],
+        "languages": leader.get("languages") or [],
+        "gender": leader.get("gender"),
+        "meets_virtually": bool(leader.get("meets_virtually")),
+        "availability": leader.get("availability") or [],
+        "capacity": leader["capacity"],
+        "substances": leader.get("substances") or [],
+        "pathways": leader.get("pathways") or [],
+        "lived_experience_areas": leader.get("lived_experience_areas") or [],
+        "co_occurring_mental_health_experience": bool(leader.get("co_occurring_mental_health_experience")),
+        "certifications": [{"name": c["name"], "issuer": c.get("issuer"), "expires_on": _iso_date(c.get("expires_on"))}
+                           for c in leader.get("certifications") or []],
+    }
+
+
+def contact_snapshot(person: dict, kind: str, site_ids: list[str], default_language: str = "en") -> dict:
+    """ContactChanged data: only on the restricted contacts topic."""
+    languages = person.get("languages") or []
+    return {
+        "organization_id": person["organization_id"],
+        "person_id": person["_id"],
+        "person_kind": kind,
+        "display_name": display_name(person),
+        "email": person.get("email"),
+        "phone": person.get("phone"),
+        "preferred_language": person.get("preferred_language") or (languages[0] if languages else default_language),
+        "time_zone": person["time_zone"],
+        "site_ids": list(site_ids),
+        "channels": person.get("contact_channels") or [],
+    }
+
+
+CONTACT_FIELDS = ("first_name", "preferred_name", "email", "phone", "preferred_language", "languages",
+                  "time_zone", "contact_channels", "site_id", "site_ids")
+
+
+def contact_changed(before: dict, after: dict) -> bool:
+    return any(before.get(f) != after.get(f) for f in CONTACT_FIELDS)
+
+
+def erased_member(member: dict, at: datetime) -> dict:
+    """What is kept of an erased member: ids and the fact of erasure, nothing that identifies them."""
+    return {"_id": member["_id"], "organization_id": member["organization_id"], "site_id": member.get("site_id"),
+            "status": "erased", "erased": True, "erased_at": at, "version": member.get("version", 0) + 1}
+

@@ -1,0 +1,487 @@
+"""HTTP bodies and queries of the intake API (marshmallow). Shapes only: the rules (email syntax, E.164
+phones, ages, time zones, windows) live in ``model`` so the HTTP API and the bulk import share them."""
+from __future__ import annotations
+
+from datetime import timezone
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
+from shared.web.pages import PageQuery
+
+from intake.model import INSTRUMENTS, PATHWAYS
+
+Str = fields.Str
+NAME = validate.Length(min=1, max=200)
+
+
+def aware_dt(**kw):
+    return fields.AwareDateTime(default_timezone=timezone.utc, **kw)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# --- organizations, sites, staff ---------------------------------------------------------------
+
+class OrganizationIn(StrictSchema):
+    id = Str(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{2,62}$"),
+             metadata={"description": "optional slug; generated when left out"})
+    name = Str(required=True, validate=NAME)
+    allows_youth = fields.Bool(load_default=False)
+    default_language = Str(load_default="en", validate=validate.Length(min=2, max=35))
+
+
+class OrganizationOut(Schema):
+    id = Str(attribute="_id")
+    name = Str()
+    allows_youth = fields.Bool()
+    default_language = Str()
+    created_at = fields.DateTime()
+
+
+class AddressSchema(StrictSchema):
+    street = Str(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    city = Str(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    region = Str(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    postal_code = Str(load_default=None, allow_none=True, validate=validate.Length(max=20))
+    country = Str(load_default=None, allow_none=True, validate=validate.Length(max=60))
+
+
+class SiteIn(StrictSchema):
+    name = Str(required=True, validate=NAME)
+    time_zone = Str(required=True, metadata={"description": "IANA time zone, e.g. America/Chicago"})
+    virtual_only = fields.Bool(load_default=False)
+    address = fields.Nested(AddressSchema, load_default=None, allow_none=True,
+                            metadata={"description": "required unless virtual_only"})
+
+
+class SitePatch(SiteIn):
+    pass
+
+
+class SiteOut(Schema):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    name = Str()
+    time_zone = Str()
+    virtual_only = fields.Bool()
+    address = fields.Nested(AddressSchema, allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class StaffIn(StrictSchema):
+    first_name = Str(required=True, validate=NAME)
+    last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    preferred_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    email = Str(load_default=None, allow_none=True)
+    phone = Str(load_default=None, allow_none=True)
+    time_zone = Str(load_default=None, allow_none=True)
+    languages = fields.List(Str(), load_default=list)
+    contact_channels = fields.List(Str(), load_default=lambda: ["email"])
+    site_ids = fields.List(Str(), required=True, validate=validate.Length(min=1))
+
+
+class StaffOut(Schema):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    first_name = Str()
+    last_name = Str(allow_none=True)
+    preferred_name = Str(allow_none=True)
+    email = Str(allow_none=True)
+    phone = Str(allow_none=True)
+    time_zone = Str()
+    languages = fields.List(Str())
+    contact_channels = fields.List(Str())
+    site_ids = fields.List(Str())
+
+
+class TokenIn(StrictSchema):
+    ttl_seconds = fields.Int(load_default=3600, validate=validate.Range(min=60, max=90 * 24 * 3600))
+
+
+class TokenOut(Schema):
+    token = Str()
+    role = Str()
+    organization_id = Str()
+    sites = fields.List(Str())
+    expires_in = fields.Int()
+
+
+# --- people ------------------------------------------------------------------------------------
+
+class WindowSchema(StrictSchema):
+    day = fields.Int(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
+    start = Str(required=True, metadata={"description": "HH:MM local"})
+    end = Str(required=True, metadata={"description": "HH:MM local, after start (24:00 allowed)"})
+
+
+class ConsentGrantIn(StrictSchema):
+    purpose = Str(required=True, metadata={"description": "matching, notify:email|sms|inapp|webhook, share:<program>"})
+    expires_at = aware_dt(load_default=None, allow_none=True)
+    note = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class PersonFields(StrictSchema):
+    first_name = Str(required=True, validate=NAME)
+    last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    preferred_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    pronouns = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    email = Str(load_default=None, allow_none=True, validate=validate.Length(max=320))
+    phone = Str(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    date_of_birth = fields.Date(load_default=None, allow_none=True)
+    languages = fields.List(Str(), load_default=lambda: ["en"], validate=validate.Length(min=1))
+    preferred_language = Str(load_default=None, allow_none=True)
+    time_zone = Str(load_default=None, allow_none=True, metadata={"description": "IANA; default: the home site's"})
+    availability = fields.List(fields.Nested(WindowSchema), load_default=list)
+    contact_channels = fields.List(Str(), load_default=lambda: ["email"])
+    substances = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    pathways = fields.List(Str(validate=validate.OneOf(PATHWAYS)), load_default=list)
+
+
+class MemberIn(PersonFields):
+    site_id = Str(required=True, metadata={"description": "home site"})
+    external_id = Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=120))
+    co_occurring_mental_health = Str(load_default="prefer_not_to_say", validate=validate.OneOf(CO_OCCURRING))
+    lived_experience_topics = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    leader_gender_preference = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    meeting_mode = Str(load_default="either", validate=validate.OneOf(MEETING_MODES))
+    consents = fields.List(fields.Nested(ConsentGrantIn), load_default=list,
+                           metadata={"description": "consents recorded at intake"})
+
+
+class MemberPatch(PersonFields):
+    """Any subset of the member's fields (site changes go through /transfer, status through /status)."""
+
+    co_occurring_mental_health = Str(validate=validate.OneOf(CO_OCCURRING))
+    lived_experience_topics = fields.List(Str(validate=validate.Length(min=1, max=80)))
+    leader_gender_preference = Str(allow_none=True, validate=validate.Length(max=40))
+    meeting_mode = Str(validate=validate.OneOf(MEETING_MODES))
+    external_id = Str(allow_none=True, validate=validate.Length(min=1, max=120))
+
+
+class ConsentOut(Schema):
+    purpose = Str()
+    in_force = fields.Bool()
+    granted_at = fields.DateTime()
+    recorded_by = Str()
+    expires_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    revoked_by = Str(allow_none=True)
+    note = Str(allow_none=True)
+
+
+class PlanOut(Schema):
+    goal = Str()
+    next_steps = fields.List(Str())
+    revision = fields.Int()
+    updated_by = Str()
+    updated_at = fields.DateTime()
+
+
+class MemberOut(Schema):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_id = Str()
+    external_id = Str(allow_none=True)
+    status = Str()
+    first_name = Str()
+    last_name = Str(allow_none=True)
+    preferred_name = Str(allow_none=True)
+    pronouns = Str(allow_none=True)
+    email = Str(allow_none=True)
+    phone = Str(allow_none=True)
+    date_of_birth = fields.Date(allow_none=True)
+    languages = fields.List(Str())
+    preferred_language = Str(allow_none=True)
+    time_zone = Str()
+    availability = fields.List(fields.Nested(WindowSchema))
+    contact_channels = fields.List(Str())
+    substances = fields.List(Str())
+    pathways = fields.List(Str())
+    co_occurring_mental_health = Str()
+    lived_experience_topics = fields.List(Str())
+    leader_gender_preference = Str(allow_none=True)
+    meeting_mode = Str()
+    consents = fields.List(fields.Nested(ConsentOut))
+    flags = fields.List(Str())
+    plan = fields.Nested(PlanOut, allow_none=True)
+    version = fields.Int()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class MemberQuery(PageQuery):
+    site_id = Str()
+    status = Str(validate=validate.OneOf(MEMBER_STATUSES))
+    flagged = fields.Bool(metadata={"description": "only members with (true) or without (false) an open risk flag"})
+    external_id = Str()
+
+
+class StatusIn(StrictSchema):
+    to_status = Str(required=True)
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class TransferIn(StrictSchema):
+    to_site_id = Str(required=True)
+    time_zone = Str(load_default=None, allow_none=True, metadata={"description": "default: the new site's"})
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ErasureIn(StrictSchema):
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ErasureOut(Schema):
+    member_id = Str()
+    erased_at = fields.DateTime()
+
+
+class ScreeningIn(StrictSchema):
+    instrument = Str(required=True, validate=validate.OneOf(INSTRUMENTS))
+    answers = fields.List(fields.Raw(), required=True, metadata={
+        "description": "item answers in order: BARC-10 10x1-6, AUDIT-C 3x0-4, DAST-10 10x0/1 (1 = yes, "
+                       "as answered; item 3 is reverse scored by the service), PHQ-2 2x0-3"})
+
+
+class ScreeningOut(Schema):
+    id = Str(attribute="_id")
+    member_id = Str()
+    site_id = Str()
+    instrument = Str()
+    answers = fields.List(fields.Int())
+    total = fields.Int()
+    band = Str()
+    flagged = fields.Bool()
+    reason = Str(allow_none=True)
+    recorded_by = Str()
+    recorded_at = fields.DateTime()
+
+
+class ScreeningQuery(PageQuery):
+    instrument = Str(validate=validate.OneOf(INSTRUMENTS))
+
+
+class PlanIn(StrictSchema):
+    goal = Str(required=True, validate=validate.Length(min=1, max=2000))
+    next_steps = fields.List(Str(validate=validate.Length(min=1, max=500)), load_default=list)
+
+
+class CertificationSchema(StrictSchema):
+    name = Str(required=True, validate=NAME)
+    issuer = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    expires_on = fields.Date(load_default=None, allow_none=True)
+
+
+class LeaderIn(PersonFields):
+    site_ids = fields.List(Str(), required=True, validate=validate.Length(min=1))
+    gender = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    meets_virtually = fields.Bool(load_default=False)
+    capacity = fields.Int(load_default=3, validate=validate.Range(0, 100))
+    lived_experience_areas = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    co_occurring_mental_health_experience = fields.Bool(load_default=False)
+    certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
+
+
+class LeaderPatch(PersonFields):
+    site_ids = fields.List(Str(), validate=validate.Length(min=1))
+    gender = Str(allow_none=True, validate=validate.Length(max=40))
+    meets_virtually = fields.Bool()
+    capacity = fields.Int(validate=validate.Range(0, 100))
+    lived_experience_areas = fields.List(Str(validate=validate.Length(min=1, max=80)))
+    co_occurring_mental_health_experience = fields.Bool()
+    certifications = fields.List(fields.Nested(CertificationSchema))
+
+
+class LeaderOut(Schema):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_ids = fields.List(Str())
+    status = Str()
+    first_name = Str()
+    last_name = Str(allow_none=True)
+    preferred_name = Str(allow_none=True)
+    pronouns = Str(allow_none=True)
+    email = Str(allow_none=True)
+    phone = Str(allow_none=True)
+    date_of_birth = fields.Date(allow_none=True)
+    languages = fields.List(Str())
+    preferred_language = Str(allow_none=True)
+    time_zone = Str()
+    availability = fields.List(fields.Nested(WindowSchema))
+    contact_channels = fields.List(Str())
+    substances = fields.List(Str())
+    pathways = fields.List(Str())
+    gender = Str(allow_none=True)
+    meets_virtually = fields.Bool()
+    capacity = fields.Int()
+    lived_experience_areas = fields.List(Str())
+    co_occurring_mental_health_experience = fields.Bool()
+    certifications = fields.List(fields.Nested(CertificationSchema))
+    certifications_current = fields.Bool()
+    version = fields.Int()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class LeaderQuery(PageQuery):
+    site_id = Str()
+    status = Str(validate=validate.OneOf(LEADER_STATUSES))
+
+
+# --- imports and audit -------------------------------------------------------------------------
+
+class ImportRowOut(Schema):
+    row = fields.Int(metadata={"description": "1-based data row (CSV: not counting the header)"})
+    external_id = Str(allow_none=True)
+    outcome = Str(metadata={"description": "created, updated, unchanged or rejected"})
+    member_id = Str(allow_none=True)
+    errors = fields.Dict(keys=Str(), values=fields.List(Str()), allow_none=True)
+    existing = fields.Dict(allow_none=True)
+
+
+class ImportOut(Schema):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_id = Str()
+    format = Str()
+    created_at = fields.DateTime()
+    counts = fields.Dict(keys=Str(), values=fields.Int())
+    rows = fields.List(fields.Nested(ImportRowOut))
+
+
+class AuditQuery(PageQuery):
+    resource_id = Str()
+    resource_type = Str()
+    action = Str()
+
+
+class AuditOut(Schema):
+    at = fields.DateTime()
+    actor = Str()
+    actor_role = Str()
+    action = Str()
+    resource_type = Str()
+    resource_id = Str()
+    details = fields.Dict()
+
+
+# --- bulk import: CSV / JSON lines rows -> MemberIn-shaped dicts ----------------------------------
+
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+
+from marshmallow import ValidationError  # noqa: E402
+
+CSV_LIST_COLUMNS = ("languages", "contact_channels", "substances", "pathways", "lived_experience_topics")
+CSV_COLUMNS = ("external_id", "first_name", "last_name", "preferred_name", "pronouns", "email", "phone",
+               "date_of_birth", "languages", "preferred_language", "time_zone", "availability", "contact_channels",
+               "substances", "pathways", "co_occurring_mental_health", "lived_experience_topics",
+               "leader_gender_preference", "meeting_mode", "consents")
+DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+WINDOW_RE = re.compile(r"^\s*(\w+)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+IMPORT_FORMATS = {"text/csv": "csv", "application/csv": "csv", "application/x-ndjson": "jsonl",
+                  "application/jsonl": "jsonl", "application/x-jsonlines": "jsonl", "application/json-lines": "jsonl"}
+
+
+class RowError(ValueError):
+    def __init__(self, errors: dict):
+        super().__init__(str(errors))
+        self.errors = errors
+
+
+def _split(cell: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[;|]", cell) if part.strip()]
+
+
+def _windows(cell: str) -> list[dict]:
+    """'mon 18:00-20:00; 2 09:00-11:00' -> availability windows."""
+    out = []
+    for part in _split(cell):
+        match = WINDOW_RE.match(part)
+        if not match:
+            raise RowError({"availability": [f"{part!r} is not 'day HH:MM-HH:MM' (day: mon..sun or 0..6)."]})
+        day_raw, start, end = match.groups()
+        day = DAYS.get(day_raw[:3].lower()) if not day_raw.isdigit() else int(day_raw)
+        if day is None:
+            raise RowError({"availability": [f"{day_raw!r} is not a day (mon..sun or 0..6)."]})
+        out.append({"day": day, "start": start.zfill(5), "end": end.zfill(5)})
+    return out
+
+
+def csv_row_to_member(row: dict) -> dict:
+    """One CSV row (header names = MemberIn fields; lists separated by ';') -> a MemberIn-shaped dict."""
+    unknown = sorted(k for k in row if k is not None and k not in CSV_COLUMNS)
+    if None in row:
+        raise RowError({"_row": ["The row has more cells than the header."]})
+    if unknown:
+        raise RowError({k: ["Unknown column."] for k in unknown})
+    out: dict = {}
+    for name, cell in row.items():
+        cell = (cell or "").strip()
+        if not cell:
+            continue
+        if name in CSV_LIST_COLUMNS:
+            out[name] = _split(cell)
+        elif name == "availability":
+            out[name] = _windows(cell)
+        elif name == "consents":
+            out[name] = [{"purpose": p} for p in _split(cell)]
+        else:
+            out[name] = cell
+    return out
+
+
+def parse_import(body: bytes, fmt: str) -> list[tuple[int, dict | None, dict | None]]:
+    """The upload -> [(row number, member-shaped dict or None, errors or None)]. A row that cannot be
+    read is reported, never fatal to the others."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RowError({"file": ["The upload is not UTF-8 text."]}) from None
+    rows: list[tuple[int, dict | None, dict | None]] = []
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise RowError({"file": ["The CSV has no header row."]})
+        missing = {"first_name"} - set(reader.fieldnames)
+        if missing:
+            raise RowError({"file": [f"The CSV header lacks: {', '.join(sorted(missing))}."]})
+        for number, raw in enumerate(reader, start=1):
+            try:
+                rows.append((number, csv_row_to_member(raw), None))
+            except RowError as exc:
+                rows.append((number, None, exc.errors))
+    else:
+        number = 0
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            number += 1
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                rows.append((number, None, {"_row": [f"Not JSON: {exc.msg}."]}))
+                continue
+            if not isinstance(value, dict):
+                rows.append((number, None, {"_row": ["Each line must be a JSON object."]}))
+                continue
+            rows.append((number, value, None))
+    return rows
+
+
+def load_import_row(data: dict, site_id: str) -> dict:
+    """Shape-check an import row as a registration at ``site_id`` (raises RowError naming fields)."""
+    if "site_id" in data and data["site_id"] != site_id:
+        raise RowError({"site_id": ["Rows are imported into the site of the upload; leave site_id out."]})
+    try:
+        return MemberIn().load({**data, "site_id": site_id})
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_row": exc.messages}
+        raise RowError({k: (v if isinstance(v, list) else [json.dumps(v)]) for k, v in messages.items()}) from None
