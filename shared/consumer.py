@@ -206,3 +206,31 @@ def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | N
         producer.close(timeout=5)
         consumer.close(autocommit=False)
     return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.consumer redrive --service matching [--type TYPE] [--limit N]``"""
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m shared.consumer",
+                                     description="Re-drive a service's dead letters to their original topics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    redrive = sub.add_parser("redrive", help="publish dead letters back to their topics, once each")
+    redrive.add_argument("--service", required=True, help="intake | matching | scheduling | notifications")
+    redrive.add_argument("--type", dest="event_type", help="only this ce_type (others are skipped and committed)")
+    redrive.add_argument("--limit", type=int, help="at most this many")
+    redrive.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+                         help="broker address (default: KAFKA_BOOTSTRAP_SERVERS)")
+    args = parser.parse_args(argv)
+    if not args.bootstrap:
+        print("KAFKA_BOOTSTRAP_SERVERS (or --bootstrap) is required", file=sys.stderr)
+        return 2
+    count = redrive_dead_letters(args.bootstrap, args.service, limit=args.limit, event_type=args.event_type)
+    print(f"re-drove {count} dead letter(s) of {consumer_group(args.service)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

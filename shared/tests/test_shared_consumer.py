@@ -1,4 +1,6 @@
 """The consumer runner against the real broker and database: inbox, retries, dead letters, re-drive."""
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -93,7 +95,9 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
         assert db.effects.find_one({"_id": "m-poison"}) is None
 
         broken["on"] = False  # the fix is deployed
-        assert redrive_dead_letters(kafka_bootstrap, name) == 1
+        redriven = subprocess.run([sys.executable, "-m", "shared.consumer", "redrive", "--service", name,
+                                   "--bootstrap", kafka_bootstrap], capture_output=True, text=True, check=True)
+        assert "re-drove 1 dead letter" in redriven.stdout
         run_until(runner, lambda: db.effects.find_one({"_id": "m-poison"}))
         assert redrive_dead_letters(kafka_bootstrap, name, idle_timeout_ms=2000) == 0  # re-driven once only
         assert db.effects.find_one({"_id": "m-poison"})["n"] == 1
