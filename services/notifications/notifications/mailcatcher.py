@@ -3,8 +3,8 @@ folder and lists them over HTTP, so someone trying the platform (and the tests) 
 
     python -m notifications.mailcatcher --smtp-port 8025 --http-port 8026 --dir var/mail
 
-HTTP:  GET /messages[?to=ADDRESS]  -> JSON list, oldest first: id, from, to, subject, date, text, html,
-                                      list_unsubscribe
+HTTP:  GET /messages[?to=ADDRESS]  -> JSON list, oldest first: id, from, to, subject, date (the Date
+                                      header, else when received), received_at, text, html, list_unsubscribe
        GET /messages/<id>           -> the raw .eml (message/rfc822)
        DELETE /messages             -> removes every stored message
 """
@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 import uuid
-from email.utils import getaddresses
+from email.utils import formatdate, getaddresses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -45,12 +45,17 @@ def read_message(path: Path) -> dict:
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     text = msg.get_body(preferencelist=("plain",))
     html = msg.get_body(preferencelist=("html",))
+    try:
+        received = formatdate(int(path.stem.split("-")[0]) / 1e9, usegmt=True)
+    except ValueError:
+        received = formatdate(path.stat().st_mtime, usegmt=True)
     return {
         "id": path.stem,
         "from": str(msg.get("From", "")),
         "to": [addr for _, addr in getaddresses(msg.get_all("To", []))],
         "subject": str(msg.get("Subject", "")),
-        "date": str(msg.get("Date", "")),
+        "date": str(msg.get("Date", "")) or received,
+        "received_at": received,
         "message_id": str(msg.get("Message-ID", "")),
         "list_unsubscribe": str(msg.get("List-Unsubscribe", "")) or None,
         "text": text.get_content() if text is not None else None,
@@ -143,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--http-port", type=int, default=8026)
     parser.add_argument("--dir", default="var/mail", help="folder for the .eml files")
-    parser.add_argument("--host", default="127.0.0.1")
+    # All interfaces by default so the compose service "mail" is reachable from the other containers;
+    # the local runner may pass --host 127.0.0.1 to keep it on loopback.
+    parser.add_argument("--host", default="0.0.0.0")
     args = parser.parse_args(argv)
     catcher = MailCatcher(smtp_port=args.smtp_port, http_port=args.http_port, folder=args.dir, host=args.host).start()
-    print(f"mail catcher: SMTP {args.host}:{args.smtp_port}, messages at {catcher.url}/messages, files in {args.dir}",
+    print(f"mail catcher: SMTP {args.host}:{args.smtp_port}, messages at http://{args.host}:{args.http_port}/messages,"
+          f" files in {args.dir}",
           flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

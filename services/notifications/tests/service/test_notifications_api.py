@@ -1,0 +1,290 @@
+"""The HTTP API against the real database (preferences, inbox, delivery log, webhooks, templates), the
+digest, the HTTP SMS adapter and the mail catcher process. Events are applied by the service's own
+handlers in real transactions (the broker path is covered in test_notifications_delivery.py)."""
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.events import intake, matching, new_event, scheduling
+from shared.testing import eventually
+from shared.testing.fixtures import auth_header
+from shared.testing.servers import free_port
+
+from notifications import handlers
+from notifications.channels import Channels
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def deliverer(settings, repo):
+    return handlers.Deliverer(settings, repo)
+
+
+def apply(repo, declaration, data, handler):
+    evt = new_event(declaration, data, source="/recoverynet/test")
+    repo.transaction(lambda uow: handler(evt, uow))
+    return evt
+
+
+def contact(repo, org, kind, *, language="en", time_zone="UTC", site_ids=("site-1",), phone=None, name="Alex"):
+    person_id = f"{kind}-{uuid.uuid4().hex[:10]}"
+    data = {"organization_id": org, "person_id": person_id, "person_kind": kind, "display_name": name,
+            "email": f"{person_id}@example.org", "phone": phone, "preferred_language": language,
+            "time_zone": time_zone, "site_ids": list(site_ids), "channels": []}
+    apply(repo, intake.ContactChanged, data, handlers.on_contact_changed)
+    return data
+
+
+def consent(repo, org, member, purposes):
+    apply(repo, intake.MemberConsentChanged, {
+        "organization_id": org, "member_id": member["person_id"], "site_id": "site-1", "purpose": purposes[0],
+        "granted": True, "consents": [{"purpose": p} for p in purposes]}, handlers.on_member_snapshot)
+
+
+def accepted(repo, org, member_id, leader_id, site_id="site-1"):
+    return apply(repo, matching.MatchAccepted, {
+        "organization_id": org, "match_id": f"m-{uuid.uuid4().hex[:6]}", "member_id": member_id,
+        "leader_id": leader_id, "site_id": site_id, "accepted_by_role": "member"}, handlers.on_notifiable_event)
+
+
+def deliver_all(deliverer, db, source_event_id):
+    eventually(lambda: deliverer.run_once() is not None and db.deliveries.count_documents(
+        {"source_event_id": source_event_id, "status": {"$in": ["pending", "sending"]}}) == 0, timeout=30)
+
+
+# --- authentication and scoping ------------------------------------------------------------------
+
+def test_every_endpoint_needs_a_token_and_another_organization_sees_nothing(client, repo, org_id, make_token):
+    leader = contact(repo, org_id, "leader")
+    path = f"/v1/people/{leader['person_id']}/preferences"
+    assert client.get(path).status_code == 401
+    assert client.get("/v1/deliveries").status_code == 401
+    other_org = auth_header(make_token(f"org-{uuid.uuid4().hex[:8]}", "admin"))
+    response = client.get(path, headers=other_org)
+    assert response.status_code == 200 and response.json["effective_channels"] == []  # nothing known there
+    assert client.get(f"/v1/people/{leader['person_id']}/inbox", headers=auth_header(
+        make_token(org_id, "leader", leader_id="leader-other"))).status_code == 404
+    assert client.get(path, headers=auth_header(make_token(org_id, "coordinator", sites=["site-9"]))).status_code == 404
+    assert client.get(path, headers=auth_header(make_token(org_id, "coordinator", sites=["site-1"]))).status_code == 200
+    assert client.get(path, headers=auth_header(make_token(org_id, "leader", leader_id=leader["person_id"]))).status_code == 200
+
+
+def test_preferences_use_etags_and_name_bad_fields(client, repo, org_id, make_token):
+    leader = contact(repo, org_id, "leader", time_zone="Europe/Madrid")
+    admin = auth_header(make_token(org_id))
+    path = f"/v1/people/{leader['person_id']}/preferences"
+    first = client.get(path, headers=admin)
+    assert first.json["effective_channels"] == ["email", "inapp"] and first.json["time_zone"] == "Europe/Madrid"
+    body = {"channels": {"inapp": False}, "quiet_hours": {"start": "22:00", "end": "07:00"}, "digest": True}
+    assert client.put(path, json=body, headers=admin).status_code == 428
+    assert client.put(path, json=body, headers={**admin, "If-Match": '"stale"'}).status_code == 412
+    bad = client.put(path, json={"quiet_hours": {"start": "25:00", "end": "07:00"}},
+                     headers={**admin, "If-Match": first.headers["ETag"]})
+    assert bad.status_code == 422 and "quiet_hours" in bad.json["errors"]
+    assert bad.headers["Content-Type"].startswith("application/problem+json")
+    ok = client.put(path, json=body, headers={**admin, "If-Match": first.headers["ETag"]})
+    assert ok.status_code == 200, ok.json
+    assert ok.json["effective_channels"] == ["email"] and ok.json["digest"] is True
+    assert ok.headers["ETag"] != first.headers["ETag"]
+    assert client.put(path, json=body, headers={**admin, "If-Match": first.headers["ETag"]}).status_code == 412
+
+
+# --- inbox and delivery log ------------------------------------------------------------------------
+
+def test_the_inbox_lists_and_marks_read_and_the_log_shows_deliveries(client, repo, db, deliverer, org_id, make_token):
+    member = contact(repo, org_id, "member", site_ids=("site-2",))
+    leader = contact(repo, org_id, "leader", site_ids=("site-2",), language="es")
+    consent(repo, org_id, member, ["notify:inapp"])
+    evt = accepted(repo, org_id, member["person_id"], leader["person_id"], site_id="site-2")
+    deliver_all(deliverer, db, evt.id)
+
+    as_leader = auth_header(make_token(org_id, "leader", leader_id=leader["person_id"]))
+    inbox = client.get(f"/v1/people/{leader['person_id']}/inbox", headers=as_leader).json
+    assert inbox["total"] == 1 and inbox["items"][0]["title"] == "Su acompañamiento entre pares está confirmado"
+    message_id = inbox["items"][0]["id"]
+    read = client.post(f"/v1/people/{leader['person_id']}/inbox/{message_id}/read", headers=as_leader)
+    assert read.status_code == 200 and read.json["read_at"]
+    assert client.get(f"/v1/people/{leader['person_id']}/inbox?unread_only=true", headers=as_leader).json["total"] == 0
+    assert client.post(f"/v1/people/{leader['person_id']}/inbox/nope/read", headers=as_leader).status_code == 404
+    assert client.get(f"/v1/people/{leader['person_id']}/inbox?limit=0", headers=as_leader).status_code == 422
+
+    admin = auth_header(make_token(org_id))
+    log = client.get(f"/v1/deliveries?source_event_id={evt.id}", headers=admin).json
+    # member: in-app only (consent); leader: email + in-app
+    assert sorted((d["recipient_id"], d["channel"], d["status"]) for d in log["items"]) == sorted([
+        (member["person_id"], "inapp", "delivered"), (leader["person_id"], "email", "delivered"),
+        (leader["person_id"], "inapp", "delivered")])
+    one = client.get(f"/v1/deliveries/{log['items'][0]['id']}", headers=admin)
+    assert one.status_code == 200 and "event_data" not in one.json
+    coordinator_elsewhere = auth_header(make_token(org_id, "coordinator", sites=["site-1"]))
+    assert client.get(f"/v1/deliveries?source_event_id={evt.id}", headers=coordinator_elsewhere).json["total"] == 0
+    assert client.get(f"/v1/deliveries/{log['items'][0]['id']}", headers=coordinator_elsewhere).status_code == 404
+    coordinator_here = auth_header(make_token(org_id, "coordinator", sites=["site-2"]))
+    assert client.get(f"/v1/deliveries?source_event_id={evt.id}", headers=coordinator_here).json["total"] == 3
+    other = auth_header(make_token(f"org-{uuid.uuid4().hex[:8]}"))
+    assert client.get(f"/v1/deliveries/{log['items'][0]['id']}", headers=other).status_code == 404
+    assert client.get("/v1/deliveries?status=bogus", headers=admin).status_code == 422
+    assert client.get("/v1/deliveries", headers=as_leader).status_code == 403
+
+
+# --- webhooks and templates administration ---------------------------------------------------------
+
+def test_webhooks_are_managed_by_admins(client, org_id, make_token):
+    admin = auth_header(make_token(org_id))
+    assert client.post("/v1/webhooks", json={"url": "http://example.org/h"},
+                       headers=auth_header(make_token(org_id, "coordinator", sites=["s"]))).status_code == 403
+    bad = client.post("/v1/webhooks", json={"url": "not a url"}, headers=admin)
+    assert bad.status_code == 422 and "url" in bad.json["errors"]
+    unknown = client.post("/v1/webhooks", json={"url": "http://example.org/h", "event_types": ["nope"]}, headers=admin)
+    assert unknown.status_code == 422 and "event_types" in unknown.json["errors"]
+    created = client.post("/v1/webhooks", json={"url": "http://example.org/h"}, headers=admin)
+    assert created.status_code == 201 and len(created.json["secret"]) >= 32
+    listed = client.get("/v1/webhooks", headers=admin).json
+    assert [w["id"] for w in listed] == [created.json["id"]] and "secret" not in listed[0]
+    other = auth_header(make_token(f"org-{uuid.uuid4().hex[:8]}"))
+    assert client.delete(f"/v1/webhooks/{created.json['id']}", headers=other).status_code == 404
+    assert client.delete(f"/v1/webhooks/{created.json['id']}", headers=admin).status_code == 204
+    assert client.get("/v1/webhooks", headers=admin).json == []
+
+
+def test_an_organization_overrides_wording_per_language(client, repo, db, deliverer, mail, org_id, make_token):
+    admin = auth_header(make_token(org_id))
+    path = "/v1/templates/match_accepted/email/es"
+    broken = client.put(path, json={"subject": "{% if %}"}, headers=admin)
+    assert broken.status_code == 422 and "subject" in broken.json["errors"]
+    assert client.put("/v1/templates/nope/email/es", json={"subject": "x"}, headers=admin).status_code == 422
+    assert client.put("/v1/templates/match_accepted/sms/es", json={"html": "<p>x</p>"}, headers=admin).status_code == 422
+    assert client.put(path, json={"subject": "x"}, headers=auth_header(
+        make_token(org_id, "leader", leader_id="l"))).status_code == 403
+    saved = client.put(path, json={"subject": "¡{{ name }}, ya tiene compañero!"}, headers=admin)
+    assert saved.status_code == 200 and saved.json["parts"] == {"subject": "¡{{ name }}, ya tiene compañero!"}
+    assert [t["language"] for t in client.get("/v1/templates", headers=admin).json] == ["es"]
+
+    leader_es = contact(repo, org_id, "leader", language="es", name="Rosa")
+    leader_en = contact(repo, org_id, "leader", language="en", name="Tom")
+    evt_es = accepted(repo, org_id, "member-x", leader_es["person_id"])
+    evt_en = accepted(repo, org_id, "member-y", leader_en["person_id"])
+    deliver_all(deliverer, db, evt_es.id)
+    deliver_all(deliverer, db, evt_en.id)
+    assert mail.messages(to=leader_es["email"])[0]["subject"] == "¡Rosa, ya tiene compañero!"
+    assert mail.messages(to=leader_en["email"])[0]["subject"] == "Your peer support match is confirmed"
+    assert client.delete(path, headers=admin).status_code == 204
+    assert client.delete(path, headers=admin).status_code == 404
+
+
+# --- digest and SMS over HTTP ----------------------------------------------------------------------
+
+def test_low_priority_messages_wait_for_a_daily_digest(client, repo, db, deliverer, settings, mail, org_id, make_token):
+    member = contact(repo, org_id, "member", time_zone="Asia/Tokyo", name="Kei")
+    consent(repo, org_id, member, ["notify:email"])
+    admin = auth_header(make_token(org_id))
+    path = f"/v1/people/{member['person_id']}/preferences"
+    etag = client.get(path, headers=admin).headers["ETag"]
+    assert client.put(path, json={"digest": True}, headers={**admin, "If-Match": etag}).status_code == 200
+    meeting = {"organization_id": org_id, "meeting_id": "mt-1", "site_id": "site-1", "facilitator_id": "l-1",
+               "name": "Evening circle", "language": "en", "attendance_mode": "online", "capacity": 10,
+               "is_open": True, "is_public": False, "time_zone": "Asia/Tokyo", "rrule": "FREQ=WEEKLY",
+               "first_start_local": "2026-12-01T19:00:00", "duration_minutes": 60,
+               "registrant_ids": [member["person_id"]]}
+    first = apply(repo, scheduling.MeetingUpdated, meeting, handlers.on_notifiable_event)
+    apply(repo, scheduling.MeetingUpdated, {**meeting, "name": "Evening circle (new room)"}, handlers.on_notifiable_event)
+    assert db.deliveries.count_documents({"recipient_id": member["person_id"], "status": "digest"}) == 2
+    assert deliverer.run_once() >= 0 and mail.messages(to=member["email"]) == []
+
+    tokyo_morning = datetime.now(ZoneInfo("Asia/Tokyo")).replace(hour=9, minute=0).astimezone(timezone.utc)
+    assert handlers.run_digests(settings, repo, now=tokyo_morning - timedelta(hours=2)) == 0  # 07:00: not yet
+    assert handlers.run_digests(settings, repo, now=tokyo_morning) == 1
+    assert handlers.run_digests(settings, repo, now=tokyo_morning + timedelta(hours=1)) == 0  # once a day
+    digest = db.deliveries.find_one({"recipient_id": member["person_id"], "template": "digest"})
+    deliver_all(deliverer, db, digest["source_event_id"])
+    [message] = mail.messages(to=member["email"])
+    assert message["subject"] == "Your Recovery Network updates"
+    assert "- Evening circle was updated" in message["text"] and "- Evening circle (new room) was updated" in message["text"]
+    assert db.deliveries.find_one({"source_event_id": first.id})["status"] == "digested"
+
+
+class SmsProvider:
+    def __init__(self):
+        self.received = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                owner.received.append((dict(self.headers), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+
+
+def test_sms_goes_through_the_http_provider_adapter(repo, db, settings, org_id):
+    provider = SmsProvider()
+    try:
+        http_settings = replace(settings, sms_provider="http", sms_http_url=provider.url, sms_http_token="tok-123")
+        deliverer = handlers.Deliverer(http_settings, repo, Channels(http_settings))
+        member = contact(repo, org_id, "member", phone="+34600000001", language="es")
+        consent(repo, org_id, member, ["notify:sms"])
+        evt = accepted(repo, org_id, member["person_id"], "leader-unknown")
+        eventually(lambda: deliverer.run_once() is not None and provider.received, timeout=30)
+        headers, body = provider.received[0]
+        assert body["to"] == "+34600000001" and body["text"] == "Recovery Network: su acompañamiento está confirmado."
+        assert headers["Authorization"] == "Bearer tok-123"
+        assert db.deliveries.find_one({"source_event_id": evt.id, "channel": "sms"})["status"] == "delivered"
+    finally:
+        provider.server.shutdown()
+        provider.server.server_close()
+
+
+# --- the mail catcher as the local runner starts it ------------------------------------------------
+
+def test_the_mail_catcher_process_keeps_and_lists_what_it_receives(tmp_path):
+    smtp_port, http_port = free_port(), free_port()
+    folder = tmp_path / "mail"
+    process = subprocess.Popen([sys.executable, "-m", "notifications.mailcatcher", "--smtp-port", str(smtp_port),
+                                "--http-port", str(http_port), "--dir", str(folder), "--host", "127.0.0.1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def listening():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/messages", timeout=1) as response:
+                    return json.load(response) == []
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()
+                return False
+        eventually(listening, timeout=20)
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "Hello there"
+        msg.set_content("plain body")
+        msg.add_alternative("<p>html body</p>", subtype="html")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/messages?to=b@example.org", timeout=5) as response:
+            [listed] = json.load(response)
+        assert listed["subject"] == "Hello there" and listed["to"] == ["b@example.org"] and listed["date"]
+        assert listed["text"].strip() == "plain body" and "html body" in listed["html"]
+        assert [p.name for p in folder.glob("*.eml")] == [f"{listed['id']}.eml"]
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert time.time()
