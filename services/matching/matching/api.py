@@ -145,7 +145,7 @@ class DifferentLeader(MethodView):
         def work(uow):
             ended = handlers.request_different_leader(uow, org, member_id, principal, body["reason"])
             Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", member_id, org,
-                                                         action="different_leader"))
+                                                         change="different_leader"))
             return ended
         return _out(_transaction(work))
 
@@ -179,7 +179,7 @@ class Overrides(MethodView):
             made = handlers.add_override(uow, org, principal, body["member_id"], body["leader_id"], body["kind"],
                                          body["reason"])
             Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", body["member_id"], org,
-                                                         action=body["kind"]))
+                                                         change=body["kind"]))
             return made
         return _out(_transaction(work))
 
