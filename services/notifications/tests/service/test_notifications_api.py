@@ -288,3 +288,38 @@ def test_the_mail_catcher_process_keeps_and_lists_what_it_receives(tmp_path):
         process.terminate()
         process.wait(10)
     assert time.time()
+
+
+# --- who is told: registrants, coordinators ---------------------------------------------------------
+
+def test_a_moved_occurrence_reaches_each_registrant_in_their_language_and_zone(repo, db, deliverer, mail, org_id):
+    ana = contact(repo, org_id, "member", language="es", time_zone="America/Bogota", name="Ana")
+    ben = contact(repo, org_id, "member", language="en", time_zone="Europe/London", name="Ben")
+    for person in (ana, ben):
+        consent(repo, org_id, person, ["notify:email"])
+    evt = apply(repo, scheduling.OccurrenceMoved, {
+        "organization_id": org_id, "meeting_id": "mt-2", "site_id": "site-1", "occurrence_id": "occ-1",
+        "name": "Morning group", "time_zone": "UTC", "original_start": "2026-12-05T14:00:00Z",
+        "new_start": "2026-12-06T14:00:00Z", "new_end": "2026-12-06T15:00:00Z",
+        "registrant_ids": [ana["person_id"], ben["person_id"]]}, handlers.on_notifiable_event)
+    deliver_all(deliverer, db, evt.id)
+    [to_ana] = mail.messages(to=ana["email"])
+    [to_ben] = mail.messages(to=ben["email"])
+    assert to_ana["subject"] == "Morning group cambió de fecha" and "06/12/2026 09:00 (America/Bogota)" in to_ana["text"]
+    assert to_ben["subject"] == "Morning group has moved" and "2026-12-06 14:00 (Europe/London)" in to_ben["text"]
+
+
+def test_waiting_members_reach_the_coordinators_of_their_site_only(repo, db, deliverer, mail, org_id):
+    here = contact(repo, org_id, "staff", site_ids=("site-w",))
+    elsewhere = contact(repo, org_id, "staff", site_ids=("site-z",))
+    apply(repo, intake.CoordinatorAssigned, {"organization_id": org_id, "staff_id": here["person_id"],
+                                             "site_ids": ["site-w"]}, handlers.on_coordinator_assigned)
+    apply(repo, intake.CoordinatorAssigned, {"organization_id": org_id, "staff_id": elsewhere["person_id"],
+                                             "site_ids": ["site-z"]}, handlers.on_coordinator_assigned)
+    evt = apply(repo, matching.MemberWaitingTooLong, {
+        "organization_id": org_id, "member_id": "member-w", "site_id": "site-w", "reason": "no leader speaks Tagalog",
+        "waiting_since": "2026-10-01T00:00:00Z", "days_waiting": 21}, handlers.on_notifiable_event)
+    deliver_all(deliverer, db, evt.id)
+    [message] = mail.messages(to=here["email"])
+    assert message["subject"] == "A member has waited 21 days for a peer leader"
+    assert mail.messages(to=elsewhere["email"]) == []
