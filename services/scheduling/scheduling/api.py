@@ -1,6 +1,315 @@
-"""HTTP edge of the scheduling service: Blueprint + MethodView; validates, calls a handler, answers."""
+"""HTTP edge of the scheduling service: Blueprint + MethodView; validates, calls a handler, answers.
+
+Roles: admins manage everything of their organization; coordinators the meetings and members of
+their sites; leaders read meetings, change occurrences and record attendance for meetings they
+facilitate, and book their own sessions; service accounts act for members (registrations, bookings).
+Feeds under /v1/feeds are public (the Meeting Guide JSON, a site's public calendar) or protected by
+a personal feed token or a bearer token (a member's or a leader's calendar).
+"""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
 
-blp = Blueprint("scheduling", __name__, url_prefix="/v1", description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
+from shared.auth import InvalidToken, verify_token
+from shared.web import current_principal, public, require_organization, require_role
+from shared.web.errors import problem_response
+from shared.web.pages import etag_of, page, page_schema, require_if_match
+
+from scheduling import handlers, model, schemas
+
+blp = Blueprint("scheduling", __name__, url_prefix="/v1",
+                description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
+
+ORG_ROLES = ("admin", "coordinator", "leader", "service")
+STAFF = ("admin", "coordinator", "service")
+ICS = "text/calendar; charset=utf-8"
+
+
+@blp.errorhandler(model.SchedulingError)
+def domain_error(exc: model.SchedulingError):
+    titles = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity"}
+    errors = {exc.field: [exc.message]} if exc.field else None
+    return problem_response(exc.status, titles.get(exc.status, "Bad Request"), exc.message, errors=errors,
+                            **exc.extra)
+
+
+def _repo():
+    return current_app.extensions["scheduling.repository"]
+
+
+def _settings():
+    return current_app.extensions["scheduling.settings"]
+
+
+def _principal(*roles):
+    principal = require_role(*(roles or ORG_ROLES))
+    require_organization()
+    return principal
+
+
+def _etag(doc: dict) -> dict:
+    return {"ETag": f'"{etag_of(doc)}"'}
+
+
+# --- meetings -------------------------------------------------------------------------------------
+
+@blp.route("/meetings")
+class Meetings(MethodView):
+    @blp.arguments(schemas.MeetingQuery, location="query")
+    @blp.response(200, page_schema(schemas.MeetingOut))
+    def get(self, query):
+        """Meetings of the organization (coordinators: their sites and online ones)."""
+        principal = _principal()
+        items, total = handlers.list_meetings(_repo(), principal, site_id=query.get("site_id"),
+                                              leader_id=query.get("leader_id"), status=query["status"],
+                                              skip=query["offset"], limit=query["limit"])
+        return page(items, total, query)
+
+    @blp.arguments(schemas.MeetingIn)
+    @blp.response(201, schemas.MeetingOut)
+    def post(self, body):
+        """Create a recurring meeting. A facilitator who is busy at one of its times is refused (409)."""
+        principal = _principal("admin", "coordinator", "service")
+        meeting = handlers.create_meeting(_repo(), _settings(), principal, body)
+        return meeting, _etag(meeting)
+
+
+@blp.route("/meetings/<meeting_id>")
+class MeetingItem(MethodView):
+    @blp.response(200, schemas.MeetingOut)
+    def get(self, meeting_id):
+        meeting = handlers.get_meeting(_repo(), _principal(), meeting_id)
+        return meeting, _etag(meeting)
+
+    @blp.arguments(schemas.MeetingPatch(partial=True))
+    @blp.response(200, schemas.MeetingOut)
+    def patch(self, body, meeting_id):
+        """Change a meeting (send If-Match with the ETag you read)."""
+        principal = _principal("admin", "coordinator", "service")
+        meeting = handlers.update_meeting(_repo(), _settings(), principal, meeting_id, body,
+                                          lambda doc: require_if_match(etag_of(doc)))
+        return meeting, _etag(meeting)
+
+
+@blp.route("/meetings/<meeting_id>/cancel")
+class MeetingCancel(MethodView):
+    @blp.arguments(schemas.ReasonIn)
+    @blp.response(200, schemas.MeetingOut)
+    def post(self, body, meeting_id):
+        """Cancel the whole series; its registrants are told."""
+        principal = _principal("admin", "coordinator", "service")
+        return handlers.cancel_meeting(_repo(), principal, meeting_id, body.get("reason"))
+
+
+# --- occurrences ----------------------------------------------------------------------------------
+
+@blp.route("/meetings/<meeting_id>/occurrences")
+class MeetingOccurrences(MethodView):
+    @blp.arguments(schemas.RangeQuery, location="query")
+    @blp.response(200, schemas.OccurrenceOut(many=True))
+    def get(self, query, meeting_id):
+        """The meeting's occurrences in [from, to), cancelled ones on request."""
+        return handlers.list_occurrences(_repo(), _principal(), query["from_"], query["to"], meeting_id=meeting_id,
+                                         include_cancelled=query["include_cancelled"])
+
+
+@blp.route("/occurrences")
+class Occurrences(MethodView):
+    @blp.arguments(schemas.RangeQuery, location="query")
+    @blp.response(200, schemas.OccurrenceOut(many=True))
+    def get(self, query):
+        """Every meeting's occurrences in [from, to) (at most 366 days)."""
+        return handlers.list_occurrences(_repo(), _principal(), query["from_"], query["to"],
+                                         site_id=query.get("site_id"), include_cancelled=query["include_cancelled"])
+
+
+@blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/cancel")
+class OccurrenceCancel(MethodView):
+    @blp.arguments(schemas.ReasonIn)
+    @blp.response(200, schemas.OccurrenceOut)
+    def post(self, body, meeting_id, occurrence_id):
+        """Cancel one occurrence (the series stays); its registrants are told."""
+        return handlers.cancel_occurrence(_repo(), _principal(), meeting_id, occurrence_id, body.get("reason"))
+
+
+@blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/move")
+class OccurrenceMove(MethodView):
+    @blp.arguments(schemas.MoveIn)
+    @blp.response(200, schemas.OccurrenceOut)
+    def post(self, body, meeting_id, occurrence_id):
+        """Move one occurrence to another time (facilitator conflicts refused)."""
+        return handlers.move_occurrence(_repo(), _principal(), meeting_id, occurrence_id, body["start"],
+                                        body.get("end"), body.get("reason"))
+
+
+@blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/attendance")
+class Attendance(MethodView):
+    @blp.response(200, schemas.AttendanceOut)
+    def get(self, meeting_id, occurrence_id):
+        return handlers.get_attendance(_repo(), _principal(), meeting_id, occurrence_id)
+
+    @blp.arguments(schemas.AttendanceIn)
+    @blp.response(200, schemas.AttendanceOut)
+    def put(self, body, meeting_id, occurrence_id):
+        """Record who came (the facilitators, or the site's coordinators)."""
+        return handlers.record_attendance(_repo(), _principal(), meeting_id, occurrence_id,
+                                          body["present_member_ids"], body["absent_member_ids"])
+
+
+# --- registrations --------------------------------------------------------------------------------
+
+@blp.route("/meetings/<meeting_id>/registrations")
+class Registrations(MethodView):
+    @blp.arguments(schemas.RegistrationQuery, location="query")
+    @blp.response(200, schemas.RegistrationList)
+    def get(self, query, meeting_id):
+        return {"items": handlers.list_registrations(_repo(), _principal(), meeting_id, query["status"])}
+
+    @blp.arguments(schemas.RegistrationIn)
+    @blp.response(201, schemas.RegistrationOut)
+    def post(self, body, meeting_id):
+        """Register a member for the series or one occurrence; past capacity they wait in line."""
+        principal = _principal(*STAFF)
+        return handlers.register(_repo(), principal, meeting_id, body["member_id"], body.get("occurrence_id"))
+
+
+@blp.route("/meetings/<meeting_id>/registrations/<registration_id>")
+class RegistrationItem(MethodView):
+    @blp.response(200, schemas.RegistrationOut)
+    def delete(self, meeting_id, registration_id):
+        """Cancel a registration; the first in line for the freed seat moves up."""
+        principal = _principal(*STAFF)
+        return handlers.cancel_registration(_repo(), principal, meeting_id, registration_id)
+
+
+# --- one-on-one sessions --------------------------------------------------------------------------
+
+@blp.route("/matches/<match_id>/suggestions")
+class Suggestions(MethodView):
+    @blp.response(200, schemas.SuggestionsOut)
+    def get(self, match_id):
+        """Session times inside both people's availability, free of their bookings (now)."""
+        return handlers.current_suggestions(_repo(), _settings(), _principal(), match_id)
+
+
+@blp.route("/sessions")
+class Sessions(MethodView):
+    @blp.arguments(schemas.SessionQuery, location="query")
+    @blp.response(200, page_schema(schemas.SessionOut))
+    def get(self, query):
+        items, total = handlers.list_sessions(_repo(), _principal(), {**query, "from": query.get("from_")},
+                                              query["offset"], query["limit"])
+        return page(items, total, query)
+
+    @blp.arguments(schemas.SessionIn)
+    @blp.response(201, schemas.SessionOut)
+    def post(self, body):
+        """Book a session for an active match (the leader, or staff/service for the member)."""
+        return handlers.book_session(_repo(), _settings(), _principal(), body)
+
+
+@blp.route("/sessions/<session_id>")
+class SessionItem(MethodView):
+    @blp.response(200, schemas.SessionOut)
+    def get(self, session_id):
+        return handlers.get_session(_repo(), _principal(), session_id)
+
+
+@blp.route("/sessions/<session_id>/reschedule")
+class SessionReschedule(MethodView):
+    @blp.arguments(schemas.RescheduleIn)
+    @blp.response(200, schemas.SessionOut)
+    def post(self, body, session_id):
+        return handlers.reschedule_session(_repo(), _settings(), _principal(), session_id, body)
+
+
+@blp.route("/sessions/<session_id>/cancel")
+class SessionCancel(MethodView):
+    @blp.arguments(schemas.SessionCancelIn)
+    @blp.response(200, schemas.SessionOut)
+    def post(self, body, session_id):
+        return handlers.cancel_session(_repo(), _principal(), session_id, body)
+
+
+# --- feeds ----------------------------------------------------------------------------------------
+
+@blp.route("/feed-tokens")
+class FeedTokens(MethodView):
+    @blp.arguments(schemas.FeedTokenIn)
+    @blp.response(201, schemas.FeedTokenOut)
+    def post(self, body):
+        """A new secret link to a member's or leader's private calendar (replaces the previous one)."""
+        principal = _principal()
+        kind, person_id = body["person_kind"], body["person_id"]
+        token = handlers.issue_feed_token(_repo(), principal, kind, person_id)
+        base = _settings().platform.public_base_url.rstrip("/")
+        return {"token": token,
+                "url": f"{base}/v1/feeds/{principal.organization_id}/{kind}s/{person_id}/calendar.ics?token={token}"}
+
+
+@public
+@blp.route("/feeds/<organization_id>/meeting-guide.json")
+class MeetingGuideFeed(MethodView):
+    @blp.response(200)
+    def get(self, organization_id):
+        """Public meetings in the Meeting Guide JSON format (code4recovery spec); no attendee data."""
+        body = handlers.meeting_guide_feed(_repo(), _settings(), organization_id)
+        return Response(current_app.json.dumps(body), mimetype="application/json",
+                        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+
+
+@public
+@blp.route("/feeds/<organization_id>/sites/<site_id>/meetings.ics")
+class SiteCalendarFeed(MethodView):
+    @blp.response(200)
+    def get(self, organization_id, site_id):
+        """A site's public meetings as iCalendar (cancelled occurrences as EXDATE)."""
+        body = handlers.site_calendar(_repo(), organization_id, site_id)
+        return Response(body, mimetype="text/calendar", headers={"Cache-Control": "public, max-age=300"})
+
+
+def _feed_principal():
+    """A bearer token, if one was sent (personal feeds also take ?token=)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    platform = _settings().platform
+    try:
+        return verify_token(token.strip(), platform.auth_secret, platform.auth_audience)
+    except InvalidToken as exc:
+        abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def _personal_feed(kind: str, organization_id: str, person_id: str, query: dict):
+    principal = _feed_principal()
+    if principal is None and not query.get("token"):
+        abort(401, message="This calendar needs its feed token (?token=...) or a bearer token.",
+              headers={"WWW-Authenticate": 'Bearer realm="recoverynet"'})
+    handlers.person_for_feed(_repo(), kind, organization_id, person_id, token=query.get("token"),
+                             principal=principal)
+    render = handlers.member_calendar if kind == "member" else handlers.leader_calendar
+    return Response(render(_repo(), organization_id, person_id), mimetype="text/calendar",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@public
+@blp.route("/feeds/<organization_id>/members/<member_id>/calendar.ics")
+class MemberCalendarFeed(MethodView):
+    @blp.arguments(schemas.FeedQuery, location="query")
+    @blp.response(200)
+    def get(self, query, organization_id, member_id):
+        """A member's meetings and sessions (private: feed token or bearer token)."""
+        return _personal_feed("member", organization_id, member_id, query)
+
+
+@public
+@blp.route("/feeds/<organization_id>/leaders/<leader_id>/calendar.ics")
+class LeaderCalendarFeed(MethodView):
+    @blp.arguments(schemas.FeedQuery, location="query")
+    @blp.response(200)
+    def get(self, query, organization_id, leader_id):
+        """A leader's meetings and sessions (private: feed token or bearer token)."""
+        return _personal_feed("leader", organization_id, leader_id, query)

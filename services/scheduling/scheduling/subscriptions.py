@@ -1,4 +1,34 @@
 """{event declaration: handler}: the scheduling service's whole inbound event surface."""
 from __future__ import annotations
 
-SUBSCRIPTIONS: dict = {}
+from shared.events import intake, matching
+
+from scheduling import handlers
+from scheduling.config import Settings
+
+
+def subscriptions(settings: Settings) -> dict:
+    """The mapping, with handlers that need settings (session suggestion sizes) bound to them."""
+    on_site = handlers.on_site_changed(settings)
+    on_leader = handlers.on_leader_changed(settings)
+    on_member = handlers.on_member_changed(settings)
+    return {
+        # intake: time zones of sites, and the people who meet
+        intake.SiteCreated: on_site,
+        intake.SiteUpdated: on_site,
+        intake.LeaderRegistered: on_leader,
+        intake.LeaderUpdated: on_leader,
+        intake.LeaderAvailabilityChanged: on_leader,
+        intake.LeaderDeactivated: on_leader,
+        intake.LeaderReactivated: on_leader,
+        intake.MemberRegistered: on_member,
+        intake.MemberUpdated: on_member,
+        intake.MemberErased: handlers.on_member_erased,
+        # matching: one-on-one pairs
+        matching.MatchActivated: handlers.on_match_activated(settings),
+        matching.MatchEnded: handlers.on_match_ended,
+    }
+
+
+# With default settings; the worker builds its own from the settings it runs with.
+SUBSCRIPTIONS = subscriptions(Settings(platform=None))

@@ -1,19 +1,24 @@
-"""The scheduling worker process: consumes SUBSCRIPTIONS, relays the outbox, runs periodic jobs.
+"""The scheduling worker process: consumes SUBSCRIPTIONS, relays the outbox, runs periodic jobs
+(due reminders: exactly once per person, occurrence or session, and offset, whatever the number of
+worker copies, thanks to the reminder key's unique _id written with the event).
 
     python -m scheduling.worker
 """
 from __future__ import annotations
 
 from shared.logging import configure_logging
-from shared.worker import Worker
+from shared.worker import PeriodicJob, Worker
 
 from scheduling.config import Settings
-from scheduling.repository import ensure_indexes
-from scheduling.subscriptions import SUBSCRIPTIONS
+from scheduling.handlers import send_due_reminders
+from scheduling.repository import Repository, ensure_indexes
+from scheduling.subscriptions import subscriptions
 
 
 def build_worker(settings: Settings) -> Worker:
-    return Worker(settings.platform, SUBSCRIPTIONS, periodic=[])
+    reminders = PeriodicJob("reminders", settings.reminder_interval_seconds,
+                            run=lambda client, db: send_due_reminders(Repository(client, db), settings))
+    return Worker(settings.platform, subscriptions(settings), periodic=[reminders])
 
 
 def main() -> None:

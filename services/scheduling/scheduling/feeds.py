@@ -1,0 +1,169 @@
+"""What outside systems read: the Meeting Guide JSON (code4recovery spec) and iCalendar (RFC 5545).
+
+Pure rendering from stored documents, no I/O. Nothing about who attends ever appears here.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event as VEvent, vRecur
+
+from scheduling import model
+
+PRODID = "-//Recovery Network//Scheduling//EN"
+UID_DOMAIN = "recoverynet"
+
+
+# --- Meeting Guide ------------------------------------------------------------------------------
+
+def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now: datetime) -> dict | None:
+    """One listing, or None when the meeting cannot be listed (Meeting Guide is for weekly meetings)."""
+    first = datetime.fromisoformat(meeting["first_start_local"])
+    frequency, weekdays = model.rule_weekdays(meeting["rrule"], first)
+    if frequency != "WEEKLY":
+        return None
+    end = first + timedelta(minutes=meeting["duration_minutes"])
+    days = sorted((d + 1) % 7 for d in weekdays)  # Meeting Guide: 0 = Sunday; Python: 0 = Monday
+    types = list(meeting.get("types") or [])
+    types.append("O" if meeting["is_open"] else "C")
+    if meeting["attendance_mode"] in ("online", "hybrid"):
+        types.append("ONL")
+    entry: dict = {
+        "name": meeting["name"][:255],
+        "slug": meeting["slug"][:64],
+        "day": days[0] if len(days) == 1 else days,
+        "time": first.strftime("%H:%M"),
+        "end_time": end.strftime("%H:%M"),
+        "timezone": meeting["time_zone"],
+        "types": list(dict.fromkeys(types)),
+        "updated": model.as_utc(meeting.get("updated_at") or meeting["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+        "url": f"{base_url.rstrip('/')}/meetings/{meeting['slug']}",
+    }
+    notes = [meeting.get("description") or "", meeting.get("notes") or ""]
+    cancelled = sorted(
+        o.local_start.date().isoformat()
+        for o in model.expand(model.Schedule(meeting["_id"], meeting["rrule"], first, meeting["time_zone"],
+                                             meeting["duration_minutes"], meeting.get("exceptions") or {}),
+                              now, now + timedelta(days=28), include_cancelled=True)
+        if o.status == "cancelled")
+    if cancelled:
+        notes.append("Not meeting on " + ", ".join(cancelled) + ".")
+    text = "\n".join(n.strip() for n in notes if n and n.strip())
+    if text:
+        entry["notes"] = text
+    if site is not None:
+        location = site.get("location") or {}
+        entry["location"] = site.get("name")
+        if meeting["attendance_mode"] in ("in_person", "hybrid"):
+            for ours, theirs in (("street", "address"), ("city", "city"), ("region", "state"),
+                                 ("postal_code", "postal_code"), ("country", "country")):
+                if location.get(ours):
+                    entry[theirs] = location[ours]
+        else:  # online meetings carry an approximate place of origin
+            approx = ", ".join(v for v in (location.get("city"), location.get("region"), location.get("country")) if v)
+            if approx:
+                entry["formatted_address"] = approx
+                entry["approximate"] = "yes"
+        if meeting.get("location_notes"):
+            entry["location_notes"] = meeting["location_notes"]
+    if meeting["attendance_mode"] in ("online", "hybrid"):
+        if meeting.get("conference_url"):
+            entry["conference_url"] = meeting["conference_url"]
+        if meeting.get("conference_phone"):
+            entry["conference_phone"] = meeting["conference_phone"]
+    return {k: v for k, v in entry.items() if v not in (None, "")}
+
+
+# --- iCalendar ----------------------------------------------------------------------------------
+
+def new_calendar(name: str) -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    return cal
+
+
+def _common(vevent: VEvent, meeting: dict, now: datetime) -> None:
+    vevent.add("summary", meeting["name"])
+    description = "\n".join(x for x in (meeting.get("description"), meeting.get("notes")) if x)
+    if meeting.get("conference_url"):
+        description = (description + "\n" if description else "") + f"Join: {meeting['conference_url']}"
+        vevent.add("url", meeting["conference_url"])
+    if meeting.get("conference_phone"):
+        description = (description + "\n" if description else "") + f"Phone: {meeting['conference_phone']}"
+    if description:
+        vevent.add("description", description)
+    vevent.add("dtstamp", now)
+    vevent.add("last-modified", model.as_utc(meeting.get("updated_at") or meeting["created_at"]))
+    vevent.add("sequence", int(meeting.get("version", 1)))
+
+
+def meeting_events(meeting: dict, site: dict | None, now: datetime) -> list[VEvent]:
+    """The series as one VEVENT with its RRULE (cancelled occurrences as EXDATE) plus one override
+    VEVENT (same UID, RECURRENCE-ID) per moved occurrence. The UID is stable: meeting-<id>@recoverynet."""
+    tz = model.zone(meeting["time_zone"])
+    first = datetime.fromisoformat(meeting["first_start_local"]).replace(tzinfo=tz)
+    duration = timedelta(minutes=meeting["duration_minutes"])
+    uid = f"meeting-{meeting['_id']}@{UID_DOMAIN}"
+    location = None
+    if site is not None and meeting["attendance_mode"] in ("in_person", "hybrid"):
+        loc = site.get("location") or {}
+        location = ", ".join(v for v in (site.get("name"), loc.get("street"), loc.get("city"), loc.get("region"),
+                                         loc.get("postal_code"), loc.get("country")) if v)
+    master = VEvent()
+    master.add("uid", uid)
+    master.add("dtstart", first)
+    master.add("dtend", first + duration)
+    master.add("rrule", vRecur.from_ical(meeting["rrule"]))
+    _common(master, meeting, now)
+    if location:
+        master.add("location", location)
+    overrides = []
+    for key, exc in sorted((meeting.get("exceptions") or {}).items()):
+        original = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=model.UTC).astimezone(tz)
+        if exc.get("status") == "cancelled":
+            master.add("exdate", original)
+        elif exc.get("status") == "moved":
+            moved = VEvent()
+            moved.add("uid", uid)
+            moved.add("recurrence-id", original)
+            moved.add("dtstart", model.as_utc(exc["start"]).astimezone(tz))
+            moved.add("dtend", model.as_utc(exc["end"]).astimezone(tz))
+            _common(moved, meeting, now)
+            if location:
+                moved.add("location", location)
+            overrides.append(moved)
+    return [master, *overrides]
+
+
+def occurrence_event(meeting: dict, occ: model.Occurrence, now: datetime) -> VEvent:
+    """One occurrence someone registered for alone (not the series)."""
+    tz = model.zone(meeting["time_zone"])
+    vevent = VEvent()
+    vevent.add("uid", f"occurrence-{occ.occurrence_id.replace(':', '-')}@{UID_DOMAIN}")
+    vevent.add("dtstart", occ.start.astimezone(tz))
+    vevent.add("dtend", occ.end.astimezone(tz))
+    _common(vevent, meeting, now)
+    return vevent
+
+
+def session_event(session: dict, now: datetime, *, summary: str = "One-on-one peer session") -> VEvent:
+    tz = model.zone(session["time_zone"])
+    vevent = VEvent()
+    vevent.add("uid", f"session-{session['_id']}@{UID_DOMAIN}")
+    vevent.add("summary", summary)
+    vevent.add("dtstart", model.as_utc(session["start"]).astimezone(tz))
+    vevent.add("dtend", model.as_utc(session["end"]).astimezone(tz))
+    vevent.add("dtstamp", now)
+    vevent.add("sequence", int(session.get("version", 1)))
+    vevent.add("status", "CONFIRMED")
+    return vevent
+
+
+def render(cal: Calendar, events: list[VEvent]) -> bytes:
+    for vevent in events:
+        cal.add_component(vevent)
+    cal.add_missing_timezones()
+    return cal.to_ical()
