@@ -417,6 +417,7 @@ def _grant_in(repo: Repository, uow: UnitOfWork, principal: Principal, member: d
     _consent_event(uow, updated, purpose, True, now)
     if updated["status"] != from_status:
         _status_event(uow, updated, from_status, "consent given")
+        _announce_member(uow, MemberUpdated, updated, now)
     repo.audit(uow, principal, "grant", "consent", member["_id"], member["organization_id"], purpose=purpose)
     return updated
 
@@ -498,6 +499,7 @@ def change_member_status(repo: Repository, principal: Principal, member_id: str,
         updated = {**member, "status": to_status, "version": member.get("version", 1) + 1, "updated_at": now}
         repo.replace_member(uow, updated)
         _status_event(uow, updated, member["status"], reason)
+        _announce_member(uow, MemberUpdated, updated, now)  # snapshot consumers see the status too
         repo.audit(uow, principal, "status", "member", member_id, member["organization_id"],
                    from_status=member["status"], to_status=to_status)
         return updated
