@@ -4,6 +4,7 @@
   /v1/people/{person_id}/inbox                 GET                   the in-app inbox
   /v1/people/{person_id}/inbox/{id}/read       POST                  mark a message read
   /v1/deliveries, /v1/deliveries/{id}          GET                   the delivery log of the organization
+  /v1/sites/{site_id}/coordinators             GET                   who hears of the site's risk flags
   /v1/webhooks, /v1/webhooks/{id}              GET, POST, DELETE     the organization's endpoints (admin)
   /v1/templates, /v1/templates/{kind}/{channel}/{language}   GET, PUT, DELETE   wording overrides (admin)
   /v1/unsubscribe?token=...                    GET, POST (public)    the signed link in every email
@@ -149,6 +150,19 @@ class DeliveryOne(MethodView):
         if doc is None or (not principal.is_admin and not principal.can_access_site(doc.get("site_id"))):
             abort(404, message="No such delivery.")
         return doc
+
+
+@blp.route("/sites/<site_id>/coordinators")
+class SiteCoordinators(MethodView):
+    @blp.response(200, schemas.SiteCoordinatorOut(many=True))
+    def get(self, site_id):
+        """Who is told about the site's risk flags and long waits (from intake's CoordinatorAssigned;
+        addresses from the contact directory). Empty means nobody would be told."""
+        org = require_organization()
+        principal = require_role("admin", "service", "coordinator")
+        if not principal.can_access_site(site_id):
+            abort(404, message="No such site.")
+        return _repo().coordinator_directory(org, site_id)
 
 
 @blp.route("/webhooks")

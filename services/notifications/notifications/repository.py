@@ -117,6 +117,15 @@ class Repository:
         return [doc["staff_id"] for doc in db.coordinators.find({"organization_id": organization_id, "site_ids": site_id},
                                                                 session=session).sort("staff_id", ASCENDING)]
 
+    def coordinator_directory(self, organization_id: str, site_id: str) -> list[dict]:
+        """Coordinators of a site with what the directory knows of how to reach them (no addresses)."""
+        out = []
+        for staff_id in self.coordinators_of_site(self.db, organization_id, site_id):
+            contact = self.db.contacts.find_one({"_id": staff_id, "organization_id": organization_id}) or {}
+            out.append({"staff_id": staff_id, "in_directory": bool(contact), "has_email": bool(contact.get("email")),
+                        "has_phone": bool(contact.get("phone")), "time_zone": contact.get("time_zone")})
+        return out
+
     @staticmethod
     def webhooks_for(db: Database, organization_id: str, event_type: str, session: ClientSession | None = None) -> list[dict]:
         return [hook for hook in db.webhooks.find({"organization_id": organization_id, "active": True}, session=session)

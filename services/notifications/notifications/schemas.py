@@ -145,3 +145,11 @@ class TemplatePath(Schema):
 
 class UnsubscribeQuery(Schema):
     token = fields.Str(required=True, validate=validate.Length(min=10, max=2000))
+
+
+class SiteCoordinatorOut(Schema):
+    staff_id = fields.Str(required=True)
+    in_directory = fields.Bool(metadata={"description": "a ContactChanged was received for them"})
+    has_email = fields.Bool()
+    has_phone = fields.Bool()
+    time_zone = fields.Str(allow_none=True)

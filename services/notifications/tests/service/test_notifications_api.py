@@ -323,3 +323,49 @@ def test_waiting_members_reach_the_coordinators_of_their_site_only(repo, db, del
     [message] = mail.messages(to=here["email"])
     assert message["subject"] == "A member has waited 21 days for a peer leader"
     assert mail.messages(to=elsewhere["email"]) == []
+
+
+
+def test_admins_and_the_sites_coordinators_see_who_hears_of_a_site(client, repo, org_id, make_token):
+    staff = contact(repo, org_id, "staff", site_ids=("site-c",))
+    apply(repo, intake.CoordinatorAssigned, {"organization_id": org_id, "staff_id": staff["person_id"],
+                                             "site_ids": ["site-c"]}, handlers.on_coordinator_assigned)
+    listed = client.get("/v1/sites/site-c/coordinators", headers=auth_header(make_token(org_id))).json
+    assert listed == [{"staff_id": staff["person_id"], "in_directory": True, "has_email": True, "has_phone": False,
+                       "time_zone": "UTC"}]
+    assert client.get("/v1/sites/site-c/coordinators", headers=auth_header(
+        make_token(org_id, "coordinator", sites=["site-x"]))).status_code == 404
+    assert client.get("/v1/sites/site-c/coordinators", headers=auth_header(
+        make_token(f"org-{uuid.uuid4().hex[:8]}"))).json == []
+
+
+def test_several_worker_copies_send_each_delivery_once(repo, db, settings, mail, org_id):
+    members = [contact(repo, org_id, "member", name=f"M{i}") for i in range(12)]
+    for member in members:
+        consent(repo, org_id, member, ["notify:email"])
+    evt = apply(repo, scheduling.OccurrenceCancelled, {
+        "organization_id": org_id, "meeting_id": "mt-3", "site_id": "site-1", "occurrence_id": "occ-3",
+        "name": "Big group", "time_zone": "UTC", "original_start": "2026-12-07T18:00:00Z",
+        "registrant_ids": [m["person_id"] for m in members]}, handlers.on_notifiable_event)
+    copies = [handlers.Deliverer(settings, repo) for _ in range(3)]
+    threads = [threading.Thread(target=copy.run_once) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    deliver_all(copies[0], db, evt.id)
+    for member in members:
+        assert len(mail.messages(to=member["email"])) == 1
+    assert db.deliveries.count_documents({"source_event_id": evt.id, "status": "delivered"}) == 12
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease(repo, db, deliverer, mail, org_id):
+    leader = contact(repo, org_id, "leader")
+    evt = accepted(repo, org_id, "member-z", leader["person_id"])
+    # A worker claimed the email and died before recording anything: its lease runs out.
+    db.deliveries.update_one({"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]},
+                             {"$set": {"status": "sending", "lease_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    deliver_all(deliverer, db, evt.id)
+    assert len(mail.messages(to=leader["email"])) == 1
+    doc = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]})
+    assert doc["status"] == "delivered", doc
