@@ -9,7 +9,8 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from shared.web import current_principal, require_organization, require_role
+from shared.mongo import utcnow
+from shared.web import require_organization, require_role
 from shared.web.errors import problem_response
 from shared.web.pages import PageQuery, etag_of, page, page_schema, require_if_match
 
@@ -370,10 +371,9 @@ class Import(MethodView):
 # --- leaders ---------------------------------------------------------------------------------------
 
 def _leader_out(leader: dict):
-    from datetime import date
-
+    today = utcnow().date()
     view = {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
-                                                                             date.today())}
+                                                                             today)}
     return view, _etag_headers(leader)
 
 

@@ -462,8 +462,7 @@ def announce_expired_consents(repo: Repository, now: datetime | None = None) -> 
     recorded on the consent in the same transaction, so several workers never double it)."""
     now = now or utcnow()
     count = 0
-    for candidate in repo.db.members.find({"consent_expiries": {"$lte": now}, "erased": {"$ne": True}},
-                                          {"_id": 1, "organization_id": 1}):
+    for candidate in repo.members_with_consents_due(now):
         def work(uow: UnitOfWork, member_id=candidate["_id"], org_id=candidate["organization_id"]) -> int:
             member = repo.get_member(org_id, member_id, session=uow.session)
             if member is None or member.get("erased"):

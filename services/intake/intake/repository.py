@@ -12,11 +12,14 @@ from typing import Any, Iterable
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry, record
 from shared.auth import Principal
 from shared.events.intake import CONTACTS
 from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction
+
+from intake.model import Conflict
 
 SOURCE = "/recoverynet/intake"
 
@@ -36,6 +39,7 @@ def ensure_indexes(db: Database) -> None:
     db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("status", ASCENDING)],
                             name="org_site_status")
     db.members.create_index([("organization_id", ASCENDING), ("flags", ASCENDING)], name="org_flags")
+    db.members.create_index([("consent_expiries", ASCENDING)], name="consent_expiries")
     db.leaders.create_index([("organization_id", ASCENDING), ("site_ids", ASCENDING), ("status", ASCENDING)],
                             name="org_sites_status")
     db.identities.create_index([("person_id", ASCENDING)], name="person")
@@ -83,8 +87,18 @@ class Repository:
         self.client, self.db = client, db
 
     def transaction(self, work):
-        """Run ``work(uow)`` in one transaction; events emitted on ``uow`` go to the outbox with it."""
-        return run_in_transaction(self.client, self.db, work, source=SOURCE)
+        """Run ``work(uow)`` in one transaction; events emitted on ``uow`` go to the outbox with it.
+
+        Two requests claiming the same email or phone at once: the loser's insert into ``identities``
+        fails with a duplicate key; running the work again lets it see the winner's record and answer
+        the usual 409 pointing at it."""
+        for attempt in range(3):
+            try:
+                return run_in_transaction(self.client, self.db, work, source=SOURCE)
+            except DuplicateKeyError:
+                if attempt == 2:
+                    raise Conflict("The same record was written concurrently; read it and try again.") from None
+        raise AssertionError("unreachable")
 
     # --- generic -------------------------------------------------------------------------------
     def _get(self, collection: str, organization_id: str, doc_id: str, session=None) -> dict | None:
@@ -183,13 +197,10 @@ class Repository:
         self.db.members.replace_one({"_id": doc["_id"], "organization_id": doc["organization_id"]}, _to_bson(doc),
                                     session=uow.session)
 
-    def members_with_consents_expiring(self, before: datetime, after: datetime | None) -> list[dict]:
-        """Members (any organization) with a consent whose expiry is in (after, before]."""
-        cond: dict = {"$lte": before}
-        if after is not None:
-            cond["$gt"] = after
-        return [_from_bson(d) for d in self.db.members.find({"consent_expiries": {"$elemMatch": cond},
-                                                             "erased": {"$ne": True}})]
+    def members_with_consents_due(self, now: datetime) -> list[dict]:
+        """(id, organization) of members, in any organization, with a consent expiry to announce."""
+        return list(self.db.members.find({"consent_expiries": {"$lte": now}, "erased": {"$ne": True}},
+                                         {"_id": 1, "organization_id": 1}))
 
     def log_consent(self, uow: UnitOfWork, doc: dict) -> None:
         self.db.consent_log.insert_one(doc, session=uow.session)

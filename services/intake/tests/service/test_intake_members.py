@@ -214,3 +214,27 @@ def test_openapi_documents_the_api(intake):
                  "/v1/members/{member_id}/screenings", "/v1/members/{member_id}/plan", "/v1/sites/{site_id}/imports",
                  "/v1/leaders", "/v1/audit-log", "/v1/members/{member_id}/erasure"):
         assert path in spec["paths"], path
+
+
+def test_concurrent_registrations_of_one_email_make_one_member_and_409s(intake, bodies):
+    import threading
+
+    site = intake.site()
+    email = bodies.email("race")
+    results = []
+
+    def register():
+        client = intake.http.application.test_client()
+        r = client.post("/v1/members", json=bodies.member(site["id"], email=email), headers=intake.headers())
+        results.append((r.status_code, r.get_json()))
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    codes = sorted(code for code, _ in results)
+    assert codes == [201, 409, 409, 409], results
+    winner = [body for code, body in results if code == 201][0]
+    assert all(body["existing"]["id"] == winner["id"] for code, body in results if code == 409 and "existing" in body)
+    assert intake.call("get", "/v1/members", expect=200).json["total"] == 1
