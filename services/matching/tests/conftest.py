@@ -10,6 +10,7 @@ import pytest
 from shared.events.intake import LeaderRegistered, MemberRegistered
 from shared.events.matching import MATCHES
 from shared.testing.events import EventTap, publish
+from shared.testing import eventually
 from shared.testing.fixtures import auth_header
 
 EVENINGS = [{"day": d, "start": "18:00", "end": "21:00"} for d in range(5)]
@@ -77,13 +78,14 @@ def new_id(prefix: str) -> str:
 
 
 @pytest.fixture
-def intake(kafka_bootstrap, org_id):
-    """Publishes intake's events for this test's organization, as intake would."""
+def intake(kafka_bootstrap, org_id, db):
+    """Publishes intake's events for this test's organization, as intake would. ``leader()`` waits until
+    the worker has the leader (members and leaders travel on different topics, in no common order)."""
 
     class Intake:
         org = org_id
 
-        def leader(self, leader_id=None, **kw):
+        def leader(self, leader_id=None, wait=True, **kw):
             data = {"organization_id": org_id, "leader_id": leader_id or new_id("leader"), "site_ids": ["site-1"],
                     "status": "active", "time_zone": "America/New_York", "languages": ["en"], "gender": "female",
                     "meets_virtually": True, "availability": EVENINGS, "capacity": 5,
@@ -92,6 +94,8 @@ def intake(kafka_bootstrap, org_id):
                     "certifications": [{"name": "CPRS", "issuer": "State board", "expires_on": "2030-01-01"}]}
             data.update(kw)
             publish(kafka_bootstrap, LeaderRegistered, data)
+            if wait:
+                eventually(lambda: db.leaders.find_one({"_id": f"{org_id}/{data['leader_id']}"}), timeout=60)
             return data
 
         def member(self, member_id=None, **kw):
