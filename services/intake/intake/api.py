@@ -56,6 +56,12 @@ def _if_match(doc: dict) -> None:
     require_if_match(etag_of(doc))
 
 
+def _if_match_when_sent(doc: dict) -> None:
+    """Other changes honour If-Match when the caller sends it (412 when stale) but do not require it."""
+    if request.headers.get("If-Match"):
+        require_if_match(etag_of(doc))
+
+
 # --- organizations -------------------------------------------------------------------------------
 
 @blp.route("/organizations")
@@ -147,6 +153,23 @@ class StaffList(MethodView):
         return handlers.create_staff(_repo(), principal, data)
 
 
+@blp.route("/staff/<staff_id>")
+class StaffMember(MethodView):
+    @blp.response(200, schemas.StaffOut)
+    def get(self, staff_id):
+        principal = _principal("admin")
+        staff = handlers.get_staff(_repo(), principal, staff_id)
+        return staff, _etag_headers(staff)
+
+    @blp.arguments(schemas.StaffPatch(partial=True))
+    @blp.response(200, schemas.StaffOut)
+    def patch(self, data, staff_id):
+        """Change a coordinator's sites or contact (If-Match required)."""
+        principal = _principal("admin")
+        staff = handlers.update_staff(_repo(), principal, staff_id, data, _if_match)
+        return staff, _etag_headers(staff)
+
+
 @blp.route("/staff/<staff_id>/tokens")
 class StaffTokens(MethodView):
     @blp.arguments(schemas.TokenIn)
@@ -212,7 +235,7 @@ class Consents(MethodView):
     def post(self, data, member_id):
         """Record a consent (who recorded it and when are kept; optional expiry)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.grant_consent(_repo(), principal, member_id, data))
+        return _member_out(handlers.grant_consent(_repo(), principal, member_id, data, _if_match_when_sent))
 
 
 @blp.route("/members/<member_id>/consents/<path:purpose>")
@@ -221,7 +244,7 @@ class Consent(MethodView):
     def delete(self, member_id, purpose):
         """Revoke a consent: announced as MemberConsentChanged (granted false)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.revoke_consent(_repo(), principal, member_id, purpose))
+        return _member_out(handlers.revoke_consent(_repo(), principal, member_id, purpose, _if_match_when_sent))
 
 
 @blp.route("/members/<member_id>/consent-history")
@@ -243,7 +266,7 @@ class MemberStatus(MethodView):
         """Move a member through pending_consent -> active -> paused / discharged / graduated."""
         principal = _principal(*STAFF)
         return _member_out(handlers.change_member_status(_repo(), principal, member_id, data["to_status"],
-                                                         data["reason"]))
+                                                         data["reason"], _if_match_when_sent))
 
 
 @blp.route("/members/<member_id>/transfer")
@@ -253,7 +276,7 @@ class MemberTransfer(MethodView):
     def post(self, data, member_id):
         """Move a member to another site (coordinators need both sites)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.transfer_member(_repo(), principal, member_id, data))
+        return _member_out(handlers.transfer_member(_repo(), principal, member_id, data, _if_match_when_sent))
 
 
 @blp.route("/members/<member_id>/erasure")
@@ -309,7 +332,7 @@ class Plan(MethodView):
     def put(self, data, member_id):
         """Set the person-centred plan (a new revision; earlier ones stay in the history)."""
         principal = _principal(*STAFF)
-        return handlers.revise_plan(_repo(), principal, member_id, data)
+        return handlers.revise_plan(_repo(), principal, member_id, data, _if_match_when_sent)
 
 
 @blp.route("/members/<member_id>/plan/history")
@@ -418,7 +441,7 @@ class LeaderStatus(MethodView):
         """active / on_leave / retired; leaving active announces LeaderDeactivated."""
         principal = _principal(*STAFF)
         return _leader_out(handlers.change_leader_status(_repo(), principal, leader_id, data["to_status"],
-                                                         data["reason"]))
+                                                         data["reason"], _if_match_when_sent))
 
 
 # --- audit -----------------------------------------------------------------------------------------

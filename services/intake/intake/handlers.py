@@ -222,7 +222,8 @@ def create_staff(repo: Repository, principal: Principal, data: dict) -> dict:
         doc = {**person, "_id": _new_id("staff"), "organization_id": org_id,
                "site_ids": [s["_id"] for s in sites],
                "time_zone": person.get("time_zone") or sites[0]["time_zone"],
-               "contact_channels": person.get("contact_channels") or ["email"], "created_at": now}
+               "contact_channels": person.get("contact_channels") or ["email"], "created_at": now,
+               "updated_at": now, "version": 1}
         _claim_identities(repo, uow, org_id, "staff", doc["_id"], None, doc)
         repo.insert_staff(uow, doc)
         uow.emit(CoordinatorAssigned, {"organization_id": org_id, "staff_id": doc["_id"], "site_ids": doc["site_ids"]})
@@ -231,6 +232,56 @@ def create_staff(repo: Repository, principal: Principal, data: dict) -> dict:
         return doc
 
     return repo.transaction(work)
+
+
+STAFF_FIELDS = ("first_name", "last_name", "preferred_name", "email", "phone", "time_zone", "languages",
+                "contact_channels", "site_ids")
+
+
+def update_staff(repo: Repository, principal: Principal, staff_id: str, patch: dict,
+                 check_etag: Callable[[dict], None]) -> dict:
+    """Change a coordinator's sites or contact: CoordinatorAssigned / ContactChanged as they change."""
+    now = utcnow()
+
+    def work(uow: UnitOfWork) -> dict:
+        staff = repo.get_staff(principal.organization_id, staff_id, session=uow.session)
+        if staff is None:
+            raise NotFound("No such staff member.")
+        check_etag(staff)
+        org = _organization(repo, uow, principal.organization_id)
+        person = model.normalize_person(patch, today=now.date(), allows_youth=True, partial=True)
+        updated = dict(staff)
+        for k in STAFF_FIELDS:
+            if k in patch:
+                updated[k] = person[k]
+        if "site_ids" in patch:
+            updated["site_ids"] = [s["_id"] for s in _leader_sites(repo, uow, principal, patch["site_ids"])]
+        if not updated.get("time_zone"):
+            raise Invalid({"time_zone": ["Staff need a time zone."]})
+        model.check_contact_kept(updated)
+        if all(updated.get(k) == staff.get(k) for k in STAFF_FIELDS):
+            return staff
+        _claim_identities(repo, uow, org["_id"], "staff", staff_id, staff, updated)
+        updated.update(version=staff.get("version", 1) + 1, updated_at=now)
+        repo.replace_staff(uow, updated)
+        if updated["site_ids"] != staff["site_ids"]:
+            uow.emit(CoordinatorAssigned, {"organization_id": org["_id"], "staff_id": staff_id,
+                                           "site_ids": updated["site_ids"]})
+        if model.contact_changed(staff, updated):
+            uow.emit(ContactChanged, model.contact_snapshot(updated, "staff", updated["site_ids"],
+                                                            org["default_language"]))
+        repo.audit(uow, principal, "update", "staff", staff_id, org["_id"],
+                   fields=sorted(k for k in STAFF_FIELDS if updated.get(k) != staff.get(k)))
+        return updated
+
+    return repo.transaction(work)
+
+
+def get_staff(repo: Repository, principal: Principal, staff_id: str) -> dict:
+    staff = repo.get_staff(principal.organization_id, staff_id)
+    if staff is None:
+        raise NotFound("No such staff member.")
+    return staff
 
 
 def issue_staff_token(repo: Repository, principal: Principal, staff_id: str, ttl: int, secret: str,
@@ -422,20 +473,25 @@ def _grant_in(repo: Repository, uow: UnitOfWork, principal: Principal, member: d
     return updated
 
 
-def grant_consent(repo: Repository, principal: Principal, member_id: str, grant: dict) -> dict:
-    now = utcnow()
-
-    def work(uow: UnitOfWork) -> dict:
-        return _grant_in(repo, uow, principal, _member(repo, uow, principal, member_id), grant, now)
-
-    return repo.transaction(work)
-
-
-def revoke_consent(repo: Repository, principal: Principal, member_id: str, purpose: str) -> dict:
+def grant_consent(repo: Repository, principal: Principal, member_id: str, grant: dict,
+                  check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     now = utcnow()
 
     def work(uow: UnitOfWork) -> dict:
         member = _member(repo, uow, principal, member_id)
+        check_etag(member)
+        return _grant_in(repo, uow, principal, member, grant, now)
+
+    return repo.transaction(work)
+
+
+def revoke_consent(repo: Repository, principal: Principal, member_id: str, purpose: str,
+                   check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
+    now = utcnow()
+
+    def work(uow: UnitOfWork) -> dict:
+        member = _member(repo, uow, principal, member_id)
+        check_etag(member)
         by = _actor(principal)
         clean = model.check_consent_purpose(purpose)
         consents = model.revoke_consent(member.get("consents") or {}, clean, by=by, at=now)
@@ -454,6 +510,7 @@ def revoke_consent(repo: Repository, principal: Principal, member_id: str, purpo
 
 def consent_history(repo: Repository, principal: Principal, member_id: str) -> list[dict]:
     member = _member(repo, None, principal, member_id)
+    repo.audit(None, principal, "read", "consent", member_id, principal.organization_id)
     return repo.consent_log(principal.organization_id, member["_id"])
 
 
@@ -488,11 +545,12 @@ def announce_expired_consents(repo: Repository, now: datetime | None = None) -> 
 
 
 def change_member_status(repo: Repository, principal: Principal, member_id: str, to_status: str,
-                         reason: str | None) -> dict:
+                         reason: str | None, check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     now = utcnow()
 
     def work(uow: UnitOfWork) -> dict:
         member = _member(repo, uow, principal, member_id)
+        check_etag(member)
         model.check_member_transition(member["status"], to_status,
                                       model.consents_in_force(member.get("consents") or {}, now))
         updated = {**member, "status": to_status, "version": member.get("version", 1) + 1, "updated_at": now}
@@ -506,11 +564,13 @@ def change_member_status(repo: Repository, principal: Principal, member_id: str,
     return repo.transaction(work)
 
 
-def transfer_member(repo: Repository, principal: Principal, member_id: str, data: dict) -> dict:
+def transfer_member(repo: Repository, principal: Principal, member_id: str, data: dict,
+                    check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     now = utcnow()
 
     def work(uow: UnitOfWork) -> dict:
         member = _member(repo, uow, principal, member_id)
+        check_etag(member)
         target = _site(repo, uow, principal, data["to_site_id"], field="to_site_id")
         if target["_id"] == member["site_id"]:
             raise Conflict("The member is already at that site.")
@@ -609,11 +669,13 @@ def resolve_flag(repo: Repository, principal: Principal, member_id: str, flag: s
 
 # --- plans ---------------------------------------------------------------------------------------
 
-def revise_plan(repo: Repository, principal: Principal, member_id: str, data: dict) -> dict:
+def revise_plan(repo: Repository, principal: Principal, member_id: str, data: dict,
+                check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     now = utcnow()
 
     def work(uow: UnitOfWork) -> dict:
         member = _member(repo, uow, principal, member_id)
+        check_etag(member)
         plan = model.revise_plan(member.get("plan"), data["goal"], data["next_steps"], by=_actor(principal), at=now)
         updated = {**member, "plan": plan, "version": member.get("version", 1) + 1, "updated_at": now}
         repo.replace_member(uow, updated)
@@ -730,11 +792,12 @@ def update_leader(repo: Repository, principal: Principal, leader_id: str, patch:
 
 
 def change_leader_status(repo: Repository, principal: Principal, leader_id: str, to_status: str,
-                         reason: str | None) -> dict:
+                         reason: str | None, check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     now = utcnow()
 
     def work(uow: UnitOfWork) -> dict:
         leader = _leader(repo, uow, principal, leader_id)
+        check_etag(leader)
         model.check_leader_transition(leader["status"], to_status)
         updated = {**leader, "status": to_status, "version": leader.get("version", 1) + 1, "updated_at": now}
         repo.replace_leader(uow, updated)

@@ -145,6 +145,10 @@ class Repository:
     def insert_staff(self, uow: UnitOfWork, doc: dict) -> None:
         self.db.staff.insert_one(doc, session=uow.session)
 
+    def replace_staff(self, uow: UnitOfWork, doc: dict) -> None:
+        self.db.staff.replace_one({"_id": doc["_id"], "organization_id": doc["organization_id"]}, doc,
+                                  session=uow.session)
+
     def get_staff(self, organization_id: str, staff_id: str, session=None) -> dict | None:
         return self._get("staff", organization_id, staff_id, session)
 

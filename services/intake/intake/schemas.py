@@ -85,6 +85,10 @@ class StaffIn(StrictSchema):
     site_ids = fields.List(Str(), required=True, validate=validate.Length(min=1))
 
 
+class StaffPatch(StaffIn):
+    pass
+
+
 class StaffOut(Schema):
     id = Str(attribute="_id")
     organization_id = Str()
@@ -97,6 +101,7 @@ class StaffOut(Schema):
     languages = fields.List(Str())
     contact_channels = fields.List(Str())
     site_ids = fields.List(Str())
+    version = fields.Int()
 
 
 class TokenIn(StrictSchema):

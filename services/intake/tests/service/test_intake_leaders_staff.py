@@ -95,6 +95,16 @@ def test_staff_coordinator_assignment_contact_and_token(intake, intake_worker, t
     assert intake.call("get", "/v1/sites", token, expect=200).json["total"] == 1
     intake.call("post", "/v1/staff", json={"first_name": "X", "email": bodies.email(), "site_ids": ["nope"]},
                 expect=422)
+    # moving the coordinator to another site announces it; their contact change too
+    other = intake.site("Other")
+    etag = intake.call("get", f"/v1/staff/{staff['id']}", expect=200).headers["ETag"]
+    intake.call("patch", f"/v1/staff/{staff['id']}", json={"site_ids": [other["id"]]}, expect=428)
+    moved = intake.call("patch", f"/v1/staff/{staff['id']}", json={"site_ids": [other["id"]], "phone": bodies.phone()},
+                        headers={"If-Match": etag}, expect=200).json
+    assert moved["site_ids"] == [other["id"]]
+    tap.wait_for(lambda e: e.type == CoordinatorAssigned.type and e.data["staff_id"] == staff["id"]
+                 and e.data["site_ids"] == [other["id"]])
+    tap.wait_for(lambda e: e.type == ContactChanged.type and e.key == staff["id"] and e.data["phone"] == moved["phone"])
     # operators issue an organization's first admin token
     operator = intake.make_token(None, "operator")
     admin = intake.call("post", f"/v1/organizations/{intake.org}/admin-tokens", operator, json={}, expect=201).json

@@ -192,6 +192,9 @@ def test_lifecycle_and_transfer(intake, intake_worker, tap):
                 expect=200)
     intake.call("post", f"/v1/members/{member['id']}/status", json={"to_status": "pending_consent"}, expect=409)
     intake.call("post", f"/v1/members/{member['id']}/status", json={"to_status": "asleep"}, expect=422)
+    stale = intake.call("post", f"/v1/members/{member['id']}/status", json={"to_status": "active"},
+                        headers={"If-Match": '"stale"'}, expect=412)
+    assert stale.headers["Content-Type"] == "application/problem+json"
     statuses = tap.wait_for(lambda e: e.type == MemberStatusChanged.type and e.key == member["id"], count=2)
     assert [(e.data["from_status"], e.data["to_status"]) for e in statuses] == [
         ("pending_consent", "active"), ("active", "paused")]
