@@ -90,7 +90,8 @@ class Preferences(MethodView):
         current = _repo().get_preferences(org, person_id)
         require_if_match(_etag(person_id, current))
         body["channels"] = {k: v for k, v in (body.get("channels") or {}).items() if v is not None}
-        saved = _repo().save_preferences(org, person_id, body, (current or {}).get("version", 0))
+        saved = handlers.save_preferences(_repo(), current_principal(), org, person_id, body,
+                                          (current or {}).get("version", 0))
         if saved is None:
             abort(412, message="The preferences changed since you read them; read them again and retry.")
         return _preferences_view(org, person_id, contact, saved), 200, {"ETag": f'"{_etag(person_id, saved)}"'}

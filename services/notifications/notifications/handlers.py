@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from urllib.parse import quote
 
+from shared.audit import audit_entry
 from shared.events.envelope import Event
 from shared.events.notifications import NotificationDelivered, NotificationFailed
 from shared.mongo import UnitOfWork, utcnow
@@ -295,8 +296,17 @@ def run_digests(settings: Settings, repo: Repository, now: datetime | None = Non
 def unsubscribe(settings: Settings, repo: Repository, token: str) -> dict:
     """A signed link from an email: turn that person's channel off. Raises model.BadToken."""
     claims = model.verify_unsubscribe(settings.link_secret, token)
-    repo.turn_channel_off(claims["organization_id"], claims["person_id"], claims["channel"])
+    audit = audit_entry(None, "update", "notification_preferences", claims["person_id"], claims["organization_id"],
+                        via="unsubscribe_link", fields=[f"channels.{claims['channel']}"])
+    repo.turn_channel_off(claims["organization_id"], claims["person_id"], claims["channel"], audit)
     return claims
+
+
+def save_preferences(repo: Repository, principal, organization_id: str, person_id: str, body: dict,
+                     expected_version: int) -> dict | None:
+    audit = audit_entry(principal, "update", "notification_preferences", person_id, organization_id,
+                        fields=sorted(body))
+    return repo.save_preferences(organization_id, person_id, body, expected_version, audit)
 
 
 def add_webhook(repo: Repository, organization_id: str, body: dict) -> dict:

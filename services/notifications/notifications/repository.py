@@ -20,6 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from shared.audit import record as audit_record
 from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction, utcnow
 
 SOURCE = "/recoverynet/notifications"
@@ -211,33 +212,35 @@ class Repository:
     def get_preferences(self, organization_id: str, person_id: str) -> dict | None:
         return self.db.preferences.find_one({"_id": person_id, "organization_id": organization_id})
 
-    def save_preferences(self, organization_id: str, person_id: str, prefs: dict, expected_version: int | None) -> dict | None:
-        """Replace a person's preferences; None when ``expected_version`` is stale."""
-        now = utcnow()
+    def save_preferences(self, organization_id: str, person_id: str, prefs: dict, expected_version: int,
+                         audit: dict) -> dict | None:
+        """Replace a person's preferences if they are still at ``expected_version`` (0: none yet), with
+        the audit entry in the same transaction; None when stale."""
         fields = {"channels": prefs.get("channels") or {}, "quiet_hours": prefs.get("quiet_hours"),
-                  "digest": bool(prefs.get("digest")), "updated_at": now}
-        if expected_version is None:
-            return self.db.preferences.find_one_and_update(
-                {"_id": person_id, "organization_id": organization_id},
-                {"$set": fields, "$inc": {"version": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
-        if expected_version == 0:
-            current = self.get_preferences(organization_id, person_id)
-            if current is not None:
-                return None
-            doc = {"_id": person_id, "organization_id": organization_id, **fields, "version": 1}
-            try:
-                self.db.preferences.insert_one(doc)
-            except Exception:  # noqa: BLE001 - a concurrent first write: stale
-                return None
-            return doc
-        return self.db.preferences.find_one_and_update(
-            {"_id": person_id, "organization_id": organization_id, "version": expected_version},
-            {"$set": fields, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
+                  "digest": bool(prefs.get("digest"))}
 
-    def turn_channel_off(self, organization_id: str, person_id: str, channel: str) -> None:
-        self.db.preferences.update_one({"_id": person_id, "organization_id": organization_id},
-                                       {"$set": {f"channels.{channel}": False, "updated_at": utcnow()},
-                                        "$inc": {"version": 1}}, upsert=True)
+        def work(uow: UnitOfWork):
+            s = uow.session
+            current = uow.db.preferences.find_one({"_id": person_id, "organization_id": organization_id}, session=s)
+            if (current or {}).get("version", 0) != expected_version:
+                return None
+            doc = {"_id": person_id, "organization_id": organization_id, **fields, "updated_at": utcnow(),
+                   "version": expected_version + 1}
+            uow.db.preferences.replace_one({"_id": person_id, "organization_id": organization_id}, doc, upsert=True,
+                                           session=s)
+            audit_record(uow.db, audit, session=s)
+            return doc
+
+        return self.transaction(work)
+
+    def turn_channel_off(self, organization_id: str, person_id: str, channel: str, audit: dict) -> None:
+        def work(uow: UnitOfWork) -> None:
+            uow.db.preferences.update_one({"_id": person_id, "organization_id": organization_id},
+                                          {"$set": {f"channels.{channel}": False, "updated_at": utcnow()},
+                                           "$inc": {"version": 1}}, upsert=True, session=uow.session)
+            audit_record(uow.db, audit, session=uow.session)
+
+        self.transaction(work)
 
     # -- in-app inbox -----------------------------------------------------------------------------
     def list_inbox(self, organization_id: str, person_id: str, unread_only: bool, skip: int, limit: int):

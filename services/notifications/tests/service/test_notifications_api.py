@@ -84,7 +84,7 @@ def test_every_endpoint_needs_a_token_and_another_organization_sees_nothing(clie
     assert client.get(path, headers=auth_header(make_token(org_id, "leader", leader_id=leader["person_id"]))).status_code == 200
 
 
-def test_preferences_use_etags_and_name_bad_fields(client, repo, org_id, make_token):
+def test_preferences_use_etags_and_name_bad_fields(client, repo, db, org_id, make_token):
     leader = contact(repo, org_id, "leader", time_zone="Europe/Madrid")
     admin = auth_header(make_token(org_id))
     path = f"/v1/people/{leader['person_id']}/preferences"
@@ -102,6 +102,8 @@ def test_preferences_use_etags_and_name_bad_fields(client, repo, org_id, make_to
     assert ok.json["effective_channels"] == ["email"] and ok.json["digest"] is True
     assert ok.headers["ETag"] != first.headers["ETag"]
     assert client.put(path, json=body, headers={**admin, "If-Match": first.headers["ETag"]}).status_code == 412
+    [entry] = list(db.audit_log.find({"organization_id": org_id, "resource_id": leader["person_id"]}))
+    assert entry["action"] == "update" and entry["actor_role"] == "admin" and "quiet_hours" in entry["details"]["fields"]
 
 
 # --- inbox and delivery log ------------------------------------------------------------------------

@@ -260,8 +260,8 @@ def test_a_channel_that_keeps_failing_is_marked_failed_with_a_delivery_failed_ev
                 "organization_id": org_id, "match_id": "match-f", "member_id": "member-f", "leader_id": "leader-f",
                 "site_id": "site-1", "ended_by_role": "member", "reason_code": "member_choice",
                 "re_proposal_follows": False})
-            failed = tap.wait_for(lambda e: e.type == NotificationFailed.type and e.data["source_event_id"] == ended.id,
-                                  timeout=60)
+            failed = tap.wait_for(lambda e: e.type == NotificationFailed.type and e.data["source_event_id"] == ended.id
+                                  and e.data["channel"] == "webhook", timeout=60)
         assert failed[0].data["attempts"] == 4 and "status 500" in failed[0].data["reason"]
         doc = db.deliveries.find_one({"source_event_id": ended.id, "channel": "webhook"})
         assert doc["status"] == "failed" and "status 500" in doc["last_error"]
@@ -283,6 +283,8 @@ def test_the_unsubscribe_link_turns_the_channel_off(people, mail, kafka_bootstra
     assert page.status_code == 200 and "unsubscribed" in page.get_data(as_text=True)
     prefs = client.get(f"/v1/people/{member['person_id']}/preferences", headers=auth_header(make_token(org_id))).json
     assert prefs["channels"]["email"] is False and prefs["effective_channels"] == ["inapp"]
+    assert db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"]})["details"] == {
+        "via": "unsubscribe_link", "fields": ["channels.email"]}
 
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
     bad = client.get(tampered)
