@@ -601,7 +601,7 @@ def erase_member(repo: Repository, principal: Principal, member_id: str, reason:
     def work(uow: UnitOfWork) -> dict:
         member = _member(repo, uow, principal, member_id)
         stub = model.erased_member(member, now)
-        repo.erase_member_data(uow, member["organization_id"], member_id, stub)
+        repo.erase_member_data(uow, member["organization_id"], member_id, stub, member.get("external_id"))
         uow.emit(MemberErased, {"organization_id": member["organization_id"], "member_id": member_id,
                                 "site_id": member.get("site_id")})
         uow.tombstone(CONTACTS, member_id)

@@ -232,7 +232,8 @@ class Repository:
         return list(self.db.plan_history.find({"organization_id": organization_id, "member_id": member_id},
                                               {"_id": 0}).sort("revision", DESCENDING))
 
-    def erase_member_data(self, uow: UnitOfWork, organization_id: str, member_id: str, stub: dict) -> None:
+    def erase_member_data(self, uow: UnitOfWork, organization_id: str, member_id: str, stub: dict,
+                          external_id: str | None = None) -> None:
         """Remove everything that identifies the member from this database, keeping only ``stub``."""
         s = uow.session
         scope = {"organization_id": organization_id, "member_id": member_id}
@@ -245,6 +246,10 @@ class Repository:
         self.db.imports.update_many({"organization_id": organization_id, "rows.member_id": member_id},
                                     {"$set": {"rows.$[r].external_id": None, "rows.$[r].erased": True}},
                                     array_filters=[{"r.member_id": member_id}], session=s)
+        if external_id:  # rows that named the external id but were rejected
+            self.db.imports.update_many({"organization_id": organization_id, "rows.external_id": external_id},
+                                        {"$set": {"rows.$[r].external_id": None}},
+                                        array_filters=[{"r.external_id": external_id}], session=s)
         # Contact events (email, phone, name) wait or linger in the outbox: a tombstone replaces them.
         self.db.outbox.delete_many({"topic": CONTACTS, "key": member_id, "type": {"$ne": None}}, session=s)
 

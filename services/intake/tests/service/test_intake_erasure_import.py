@@ -112,6 +112,14 @@ def test_csv_of_mixed_good_and_bad_rows_yields_the_right_report_and_only_the_goo
                  and e.data["meeting_mode"] == "in_person")
     assert intake.call("get", f"/v1/members?site_id={site['id']}", expect=200).json["total"] == 2
 
+    # erasing an imported member drops their external id from every import report
+    ana_id = [row for row in r["rows"] if row["outcome"] == "created" and row["external_id"] == "A-1"][0]["member_id"]
+    intake.call("post", f"/v1/members/{ana_id}/erasure", json={}, expect=200)
+    for report in (r, again, third):
+        rows = intake.call("get", f"/v1/imports/{report['id']}", expect=200).json["rows"]
+        assert "A-1" not in [row["external_id"] for row in rows]
+        assert [row["external_id"] for row in rows if row["row"] in (1, 6)] == [None, None]
+
 
 def test_json_lines_import_and_duplicates_point_at_the_existing_member(intake, bodies):
     site = intake.site()
