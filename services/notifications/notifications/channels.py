@@ -23,7 +23,12 @@ EVENT_TYPE_HEADER = "X-RecoveryNet-Event-Type"
 
 
 class SendFailed(Exception):
-    pass
+    """The channel did not take the message. ``permanent``: trying again cannot help (a refused or
+    malformed address), so the delivery fails now instead of after every retry."""
+
+    def __init__(self, reason: str, *, permanent: bool = False):
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 class EmailSender:
@@ -47,6 +52,15 @@ class EmailSender:
         msg.add_alternative(html, subtype="html")
         return msg
 
+    @staticmethod
+    def check_address(address: str | None) -> str:
+        """A light syntax check (the SMTP server judges the rest). Special-use domains such as .local or
+        .test stay allowed, so local demos work."""
+        local, at, domain = (address or "").rpartition("@")
+        if not at or not local or not domain or any(c.isspace() or ord(c) < 32 for c in address) or "@" in domain:
+            raise SendFailed("email address not valid", permanent=True)
+        return address
+
     def send(self, msg: EmailMessage) -> None:
         try:
             with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.smtp_timeout_seconds) as smtp:
@@ -55,6 +69,11 @@ class EmailSender:
                 if self.s.smtp_username:
                     smtp.login(self.s.smtp_username, self.s.smtp_password or "")
                 smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise SendFailed(f"smtp: recipient refused {exc.recipients!r}"[:500], permanent=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPSenderRefused)
+            raise SendFailed(f"smtp: {exc.smtp_code} {exc.smtp_error!r}"[:500], permanent=permanent) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise SendFailed(f"smtp: {exc!r}"[:500]) from exc
 

@@ -140,7 +140,7 @@ class Deliverer:
             self._finish(d, {"status": "cancelled", "last_error": str(exc), "next_attempt_at": None})
             return
         except SendFailed as exc:
-            self._failed(d, attempts, str(exc))
+            self._failed(d, attempts, str(exc), permanent=exc.permanent)
             return
         except Exception as exc:  # noqa: BLE001 - anything else is this try's failure, retried like one
             log.exception("delivery failed unexpectedly", extra={"delivery_id": d["_id"]})
@@ -151,10 +151,10 @@ class Deliverer:
                          "next_attempt_at": None},
                      event=(NotificationDelivered, {"attempts": attempts}), inapp=inapp_doc)
 
-    def _failed(self, d: dict, attempts: int, reason: str) -> None:
+    def _failed(self, d: dict, attempts: int, reason: str, *, permanent: bool = False) -> None:
         s = self.settings
-        status, next_at = model.after_failure(attempts, s.max_attempts, utcnow(), s.retry_base_seconds,
-                                              s.retry_multiplier)
+        status, next_at = model.after_failure(s.max_attempts if permanent else attempts, s.max_attempts, utcnow(),
+                                              s.retry_base_seconds, s.retry_multiplier)
         event = (NotificationFailed, {"attempts": attempts, "reason": reason[:1000]}) if status == "failed" else None
         self._finish(d, {"status": status, "attempts": attempts, "last_error": reason, "next_attempt_at": next_at},
                      event=event)
@@ -190,7 +190,8 @@ class Deliverer:
         link = unsubscribe_url(self.settings, org, person_id, "email") if channel == "email" else None
         message = self._render(d, contact, unsubscribe=link)
         if channel == "email":
-            msg = self.channels.email.build(to=contact["email"], subject=message["subject"], text=message["text"],
+            address = self.channels.email.check_address(contact["email"])
+            msg = self.channels.email.build(to=address, subject=message["subject"], text=message["text"],
                                             html=message["html"], delivery_id=d["_id"], unsubscribe_url=link)
             self.channels.email.send(msg)
             return None

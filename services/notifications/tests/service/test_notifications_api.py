@@ -371,3 +371,14 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease
     assert len(mail.messages(to=leader["email"])) == 1
     doc = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]})
     assert doc["status"] == "delivered", doc
+
+
+def test_a_malformed_address_fails_at_once_without_retries(repo, db, deliverer, org_id):
+    leader = contact(repo, org_id, "leader")
+    db.contacts.update_one({"_id": leader["person_id"]}, {"$set": {"email": "not-an-address"}})
+    evt = accepted(repo, org_id, "member-q", leader["person_id"])
+    deliver_all(deliverer, db, evt.id)
+    doc = db.deliveries.find_one({"source_event_id": evt.id, "recipient_id": leader["person_id"], "channel": "email"})
+    assert doc["status"] == "failed" and doc["attempts"] == 1 and "not valid" in doc["last_error"]
+    inapp = db.deliveries.find_one({"source_event_id": evt.id, "recipient_id": leader["person_id"], "channel": "inapp"})
+    assert inapp["status"] == "delivered"  # other channels are not held up
