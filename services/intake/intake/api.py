@@ -5,7 +5,7 @@ works within the sites of their token; leader reads and edits their own profile;
 """
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -184,8 +184,18 @@ class StaffTokens(MethodView):
 
 # --- members ---------------------------------------------------------------------------------------
 
+def _not_modified(doc: dict):
+    """A conditional read (If-None-Match with the current ETag) answers 304 without a body."""
+    sent = request.headers.get("If-None-Match")
+    if request.method == "GET" and sent:
+        tags = {t.strip().removeprefix("W/").strip('"') for t in sent.split(",")}
+        if etag_of(doc) in tags or "*" in tags:
+            return Response(status=304, headers=_etag_headers(doc))
+    return None
+
+
 def _member_out(member: dict):
-    return handlers.view_member(member), _etag_headers(member)
+    return _not_modified(member) or (handlers.view_member(member), _etag_headers(member))
 
 
 @blp.route("/members")
@@ -393,11 +403,13 @@ class Import(MethodView):
 
 # --- leaders ---------------------------------------------------------------------------------------
 
+def _leader_view(leader: dict) -> dict:
+    return {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
+                                                                             utcnow().date())}
+
+
 def _leader_out(leader: dict):
-    today = utcnow().date()
-    view = {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
-                                                                             today)}
-    return view, _etag_headers(leader)
+    return _not_modified(leader) or (_leader_view(leader), _etag_headers(leader))
 
 
 @blp.route("/leaders")
@@ -408,7 +420,7 @@ class Leaders(MethodView):
         """Peer leaders (coordinators: those serving their sites; a leader: themselves)."""
         principal = _principal("admin", "coordinator", "service", "leader")
         items, total = handlers.list_leaders(_repo(), principal, query)
-        return page([_leader_out(i)[0] for i in items], total, query)
+        return page([_leader_view(i) for i in items], total, query)
 
     @blp.arguments(schemas.LeaderIn)
     @blp.response(201, schemas.LeaderOut)

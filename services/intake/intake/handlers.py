@@ -106,7 +106,7 @@ def _claim_identities(repo: Repository, uow: UnitOfWork, organization_id: str, k
             label = {"email": "email", "phone": "phone number", "external_id": "external id"}[key_type]
             raise Conflict(f"A {kind} with this {label} is already registered in this organization.",
                            existing={"id": found["person_id"], "kind": kind, "field": key_type,
-                                     "href": f"/v1/{kind}s/{found['person_id']}"})
+                                     "href": f"/v1/{'staff' if kind == 'staff' else kind + 's'}/{found['person_id']}"})
     for key_type, value in sorted(old - new):
         repo.release_identity(uow, organization_id, kind, key_type, value)
     for key_type, value in sorted(new - old):

@@ -145,6 +145,7 @@ def test_update_needs_if_match_and_announces_snapshot_and_contact(intake, intake
     r = intake.call("get", f"/v1/members/{member['id']}", expect=200)
     etag = r.headers["ETag"]
     intake.call("patch", f"/v1/members/{member['id']}", json={"meeting_mode": "in_person"}, expect=428)
+    assert intake.call("get", f"/v1/members/{member['id']}", headers={"If-None-Match": etag}).status_code == 304
     new_email = bodies.email("new")
     r = intake.call("patch", f"/v1/members/{member['id']}", json={"meeting_mode": "in_person", "email": new_email},
                     headers={"If-Match": etag}, expect=200)
