@@ -153,3 +153,31 @@ def test_json_lines_import_and_duplicates_point_at_the_existing_member(intake, b
     coord_other = intake.coordinator("site_other")
     intake.call("post", f"/v1/sites/{site['id']}/imports", coord_other, data=lines,
                 headers={"Content-Type": "application/x-ndjson"}, expect=404)
+
+
+def test_no_event_but_contact_changed_carries_a_direct_identifier(intake, intake_worker, tap, bodies):
+    marker = uuid.uuid4().hex[:8]
+    site = intake.site()
+    email, phone = bodies.email(f"priv{marker}"), bodies.phone()
+    member = intake.member(site["id"], first_name=f"Priv{marker}", last_name=f"Ate{marker}", preferred_name=f"P{marker}",
+                           email=email, phone=phone, date_of_birth="1966-06-16", external_id=f"X{marker}",
+                           consents=[{"purpose": "matching"}]).json
+    mid = member["id"]
+    etag = intake.call("get", f"/v1/members/{mid}").headers["ETag"]
+    intake.call("patch", f"/v1/members/{mid}", json={"meeting_mode": "either"}, headers={"If-Match": etag}, expect=200)
+    intake.call("post", f"/v1/members/{mid}/screenings", json={"instrument": "PHQ-2", "answers": [3, 2]}, expect=201)
+    intake.call("delete", f"/v1/members/{mid}/consents/matching", expect=200)
+    leader = intake.leader([site["id"]], first_name=f"Lead{marker}", email=bodies.email(f"lead{marker}"),
+                           date_of_birth="1970-07-07").json
+    intake.call("post", f"/v1/leaders/{leader['id']}/status", json={"to_status": "on_leave"}, expect=200)
+    tap.wait_for(lambda e: e.key == leader["id"] and e.type.endswith("leader.updated.v1"))
+    tap.wait_for(lambda e: e.key == mid and e.type.endswith("consent_changed.v1") and not e.data["granted"])
+    public = tap.matching(lambda e: e.topic != CONTACTS and e.key in (mid, leader["id"]))
+    assert len(public) >= 6
+    secret_values = [marker, email, phone, "1966-06-16", "1970-07-07"]
+    for evt in public:
+        text = json.dumps(evt.data)
+        assert not [v for v in secret_values if v in text], (evt.type, text)
+    contacts = tap.matching(lambda e: e.topic == CONTACTS and e.key in (mid, leader["id"]))
+    assert {e.data["person_kind"] for e in contacts} == {"member", "leader"}
+    assert all(ContactChanged.restricted for e in contacts)
