@@ -55,6 +55,12 @@ def on_coordinator_assigned(evt: Event, uow: UnitOfWork) -> None:
     Repository.save_coordinator(uow, evt.organization_id, evt.data["staff_id"], evt.data.get("site_ids") or [])
 
 
+def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
+    """MeetingCreated / MeetingUpdated: remember the meeting's name; an update also tells registrants."""
+    Repository.save_meeting(uow, evt.organization_id, evt.data["meeting_id"], evt.data["name"], evt.data.get("time_zone"))
+    on_notifiable_event(evt, uow)
+
+
 # --- events that tell people something --------------------------------------------------------------
 
 def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
@@ -67,7 +73,8 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     site_id = evt.data.get("site_id")
     base = {"organization_id": org, "site_id": site_id, "source_event_id": evt.id, "source_event_type": evt.type,
             "source_event_time": evt.time, "template": plan.template, "priority": plan.priority,
-            "event_data": evt.data, "attempts": 0, "created_at": now, "updated_at": now,
+            "event_data": evt.data, "meeting": Repository.meeting_of(uow.db, org, evt.data.get("meeting_id"), uow.session),
+            "attempts": 0, "created_at": now, "updated_at": now,
             "delivered_at": None, "last_error": None}
     for recipient in plan.recipients:
         if recipient.person_id == model.COORDINATORS:
@@ -208,7 +215,7 @@ class Deliverer:
     def _render(self, d: dict, contact: dict, unsubscribe: str | None = None) -> dict:
         kind, channel = d["template"], d["channel"]
         context = {"name": contact.get("display_name") or "", "role": d.get("recipient_role"),
-                   "data": d.get("event_data") or {}, "items": []}
+                   "data": d.get("event_data") or {}, "meeting": d.get("meeting") or {}, "items": []}
         if kind == "digest":
             context["items"] = [self._digest_line(item, contact) for item in (d.get("event_data") or {}).get("items", [])]
         overrides = self.repo.template_overrides(d["organization_id"], kind, channel)
@@ -227,7 +234,8 @@ class Deliverer:
         rendered = templates.render(item["template"], "inapp", preferred_language=contact.get("preferred_language"),
                                     time_zone=contact.get("time_zone"),
                                     context={"name": contact.get("display_name") or "", "role": item.get("role"),
-                                             "data": item.get("data") or {}, "items": []})
+                                             "data": item.get("data") or {}, "meeting": item.get("meeting") or {},
+                                             "items": []})
         return rendered["subject"]
 
     def _send_webhook(self, d: dict) -> None:
@@ -282,7 +290,8 @@ def run_digests(settings: Settings, repo: Repository, now: datetime | None = Non
                 "recipient_role": items[0].get("recipient_role"), "channel": channel, "status": "pending",
                 "next_attempt_at": now, "held_until": None,
                 "event_data": {"items": [{"template": i["template"], "role": i.get("recipient_role"),
-                                          "data": i.get("event_data")} for i in items]},
+                                          "data": i.get("event_data"), "meeting": i.get("meeting") or {}}
+                                         for i in items]},
             })
             Repository.mark_digest_sent(uow, org, person_id, channel, local_date)
             return True

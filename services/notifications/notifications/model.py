@@ -49,37 +49,46 @@ def _registrants(data: dict) -> tuple[Recipient, ...]:
     return tuple(Recipient(m, "member", "member") for m in seen)
 
 
+def _member(data: dict) -> tuple[Recipient, ...]:
+    return (Recipient(data["member_id"], "member", "member"),)
+
+
+def _the_person(data: dict) -> tuple[Recipient, ...]:
+    return (Recipient(data["person_id"], data["person_kind"], data["person_kind"]),)
+
+
+def _coordinators(data: dict) -> tuple[Recipient, ...]:
+    return (Recipient(COORDINATORS, "staff", "coordinator"),)
+
+
+# event type -> (template, priority, who is told)
+PLANS = {
+    matching.MatchProposed.type: ("match_proposed", "normal", _member_and_leader),
+    matching.MatchAccepted.type: ("match_accepted", "normal", _member_and_leader),
+    matching.MatchEnded.type: ("match_ended", "normal", _member_and_leader),
+    matching.MemberWaitingTooLong.type: ("waiting_too_long", "normal", _coordinators),
+    intake.MemberRiskFlagged.type: ("risk_flagged", "urgent", _coordinators),
+    scheduling.MeetingUpdated.type: ("meeting_updated", "low", _registrants),
+    scheduling.MeetingCancelled.type: ("meeting_cancelled", "normal", _registrants),
+    scheduling.OccurrenceCancelled.type: ("occurrence_cancelled", "normal", _registrants),
+    scheduling.OccurrenceMoved.type: ("occurrence_moved", "normal", _registrants),
+    scheduling.RegistrationCreated.type: ("registration_created", "normal", _member),
+    scheduling.RegistrationPromoted.type: ("registration_promoted", "normal", _member),
+    scheduling.SessionBooked.type: ("session_booked", "normal", _member_and_leader),
+    scheduling.SessionRescheduled.type: ("session_rescheduled", "normal", _member_and_leader),
+    scheduling.SessionCancelled.type: ("session_cancelled", "normal", _member_and_leader),
+    scheduling.ReminderDue.type: ("reminder", "normal", _the_person),
+}
+NOTIFIABLE_TYPES = frozenset(PLANS)
+
+
 def plan_for(event_type: str, data: dict) -> Plan | None:
     """The notification plan for an event, or None when the event tells nobody anything."""
-    if event_type == matching.MatchProposed.type:
-        return Plan("match_proposed", "normal", _member_and_leader(data))
-    if event_type == matching.MatchAccepted.type:
-        return Plan("match_accepted", "normal", _member_and_leader(data))
-    if event_type == matching.MatchEnded.type:
-        return Plan("match_ended", "normal", _member_and_leader(data))
-    if event_type == scheduling.MeetingUpdated.type:
-        return Plan("meeting_updated", "low", _registrants(data))
-    if event_type == scheduling.MeetingCancelled.type:
-        return Plan("meeting_cancelled", "normal", _registrants(data))
-    if event_type == scheduling.OccurrenceCancelled.type:
-        return Plan("occurrence_cancelled", "normal", _registrants(data))
-    if event_type == scheduling.OccurrenceMoved.type:
-        return Plan("occurrence_moved", "normal", _registrants(data))
-    if event_type == scheduling.RegistrationPromoted.type:
-        return Plan("registration_promoted", "normal", (Recipient(data["member_id"], "member", "member"),))
-    if event_type == scheduling.SessionBooked.type:
-        return Plan("session_booked", "normal", _member_and_leader(data))
-    if event_type == scheduling.SessionRescheduled.type:
-        return Plan("session_rescheduled", "normal", _member_and_leader(data))
-    if event_type == scheduling.SessionCancelled.type:
-        return Plan("session_cancelled", "normal", _member_and_leader(data))
-    if event_type == scheduling.ReminderDue.type:
-        return Plan("reminder", "normal", (Recipient(data["person_id"], data["person_kind"], data["person_kind"]),))
-    if event_type == intake.MemberRiskFlagged.type:
-        return Plan("risk_flagged", "urgent", (Recipient(COORDINATORS, "staff", "coordinator"),))
-    if event_type == matching.MemberWaitingTooLong.type:
-        return Plan("waiting_too_long", "normal", (Recipient(COORDINATORS, "staff", "coordinator"),))
-    return None
+    entry = PLANS.get(event_type)
+    if entry is None:
+        return None
+    template, priority, recipients = entry
+    return Plan(template, priority, recipients(data))
 
 
 # --- consent and channel choice ------------------------------------------------------------------

@@ -10,6 +10,7 @@ Collections (every document carries organization_id; every query is scoped by it
   deliveries      one per (source event, recipient, channel): unique ``key``; the delivery log
   inapp_messages  the in-app inbox (_id: the delivery id)
   digests         the last daily digest per person and channel
+  meetings        meeting names and zones (from scheduling's meeting events), to name them in messages
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction
 SOURCE = "/recoverynet/notifications"
 
 COLLECTIONS = ("contacts", "consents", "preferences", "coordinators", "templates", "webhooks", "deliveries",
-               "inapp_messages", "digests")
+               "inapp_messages", "digests", "meetings")
 
 
 def ensure_indexes(db: Database) -> None:
@@ -82,6 +83,20 @@ class Repository:
                                        {"$set": {"organization_id": organization_id, "staff_id": staff_id,
                                                  "site_ids": site_ids, "updated_at": utcnow()}},
                                        upsert=True, session=uow.session)
+
+    @staticmethod
+    def save_meeting(uow: UnitOfWork, organization_id: str, meeting_id: str, name: str, time_zone: str | None) -> None:
+        """A small read model of meetings (name, zone) so registration messages can name the meeting."""
+        uow.db.meetings.update_one({"_id": meeting_id}, {"$set": {"organization_id": organization_id, "name": name,
+                                                                 "time_zone": time_zone, "updated_at": utcnow()}},
+                                   upsert=True, session=uow.session)
+
+    @staticmethod
+    def meeting_of(db: Database, organization_id: str, meeting_id: str | None, session: ClientSession | None = None) -> dict:
+        if not meeting_id:
+            return {}
+        doc = db.meetings.find_one({"_id": meeting_id, "organization_id": organization_id}, session=session)
+        return {"name": doc["name"], "time_zone": doc.get("time_zone")} if doc else {}
 
     @staticmethod
     def erase_person(uow: UnitOfWork, organization_id: str, person_id: str) -> int:

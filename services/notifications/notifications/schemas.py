@@ -101,10 +101,7 @@ class WebhookIn(Schema):
 
     @validates("event_types")
     def _known(self, value, **kwargs):
-        from notifications.handlers import on_notifiable_event
-        from notifications.subscriptions import SUBSCRIPTIONS
-
-        known = {decl.type for decl, handler in SUBSCRIPTIONS.items() if handler is on_notifiable_event}
+        known = model.NOTIFIABLE_TYPES
         unknown = [t for t in value if t not in known]
         if unknown:
             raise ValidationError(f"Unknown event types: {', '.join(unknown)}")

@@ -16,12 +16,13 @@ from markupsafe import Markup, escape
 from notifications.model import language_candidates, parse_time, zone
 
 KINDS = ("match_proposed", "match_accepted", "match_ended", "meeting_updated", "meeting_cancelled",
-         "occurrence_cancelled", "occurrence_moved", "registration_promoted", "session_booked",
+         "occurrence_cancelled", "occurrence_moved", "registration_created", "registration_promoted", "session_booked",
          "session_rescheduled", "session_cancelled", "reminder", "risk_flagged", "waiting_too_long", "digest")
 PARTS = {"email": ("subject", "text", "html"), "sms": ("text",), "inapp": ("subject", "text")}
 
 # {language: {kind: {"subject", "text", "sms"}}}. Context: name, role, data (the event's data),
-# local(moment) formats a time in the recipient's zone, items (digest only).
+# local(moment) formats a time in the recipient's zone, meeting ({name, time_zone} of the event's
+# meeting when known, else {}), items (digest only).
 SHIPPED: dict[str, dict[str, dict[str, str]]] = {
     "en": {
         "match_proposed": {
@@ -59,10 +60,15 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "text": "Hello {{ name }},\n\nThe meeting \"{{ data.name }}\" planned for {{ local(data.original_start) }} now takes place on {{ local(data.new_start) }}.\n",
             "sms": "Recovery Network: \"{{ data.name }}\" moved to {{ local(data.new_start) }}.",
         },
+        "registration_created": {
+            "subject": "{% if data.status == 'waitlisted' %}You are on the waiting list for {{ meeting.get('name', 'a meeting') }}{% else %}You are registered for {{ meeting.get('name', 'a meeting') }}{% endif %}",
+            "text": "Hello {{ name }},\n\n{% if data.status == 'waitlisted' %}The meeting \"{{ meeting.get('name', '') }}\" is full; you are number {{ data.waitlist_position }} on the waiting list. We will tell you when a seat opens.{% else %}You are registered for the meeting \"{{ meeting.get('name', '') }}\".{% endif %}\n",
+            "sms": "Recovery Network: {% if data.status == 'waitlisted' %}you are on the waiting list for{% else %}you are registered for{% endif %} {{ meeting.get('name', 'a meeting') }}.",
+        },
         "registration_promoted": {
-            "subject": "You have a seat",
-            "text": "Hello {{ name }},\n\nA seat opened up and it is yours: you are now registered for the meeting.\n",
-            "sms": "Recovery Network: a seat opened up, you are registered.",
+            "subject": "You have a seat at {{ meeting.get('name', 'the meeting') }}",
+            "text": "Hello {{ name }},\n\nA seat opened up and it is yours: you are now registered for {{ meeting.get('name', 'the meeting') }}.\n",
+            "sms": "Recovery Network: a seat opened up, you are registered for {{ meeting.get('name', 'the meeting') }}.",
         },
         "session_booked": {
             "subject": "One-on-one session booked for {{ local(data.start) }}",
@@ -136,10 +142,15 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "text": "Hola {{ name }}:\n\nLa reunión \"{{ data.name }}\" prevista para el {{ local(data.original_start) }} será el {{ local(data.new_start) }}.\n",
             "sms": "Recovery Network: \"{{ data.name }}\" pasa al {{ local(data.new_start) }}.",
         },
+        "registration_created": {
+            "subject": "{% if data.status == 'waitlisted' %}Está en la lista de espera de {{ meeting.get('name', 'una reunión') }}{% else %}Está inscrito en {{ meeting.get('name', 'una reunión') }}{% endif %}",
+            "text": "Hola {{ name }}:\n\n{% if data.status == 'waitlisted' %}La reunión \"{{ meeting.get('name', '') }}\" está completa; tiene el número {{ data.waitlist_position }} en la lista de espera. Le avisaremos cuando se libere un lugar.{% else %}Está inscrito en la reunión \"{{ meeting.get('name', '') }}\".{% endif %}\n",
+            "sms": "Recovery Network: {% if data.status == 'waitlisted' %}está en la lista de espera de{% else %}está inscrito en{% endif %} {{ meeting.get('name', 'una reunión') }}.",
+        },
         "registration_promoted": {
-            "subject": "Tiene un lugar",
-            "text": "Hola {{ name }}:\n\nSe liberó un lugar y es suyo: ya está inscrito en la reunión.\n",
-            "sms": "Recovery Network: se liberó un lugar, ya está inscrito.",
+            "subject": "Tiene un lugar en {{ meeting.get('name', 'la reunión') }}",
+            "text": "Hola {{ name }}:\n\nSe liberó un lugar y es suyo: ya está inscrito en {{ meeting.get('name', 'la reunión') }}.\n",
+            "sms": "Recovery Network: se liberó un lugar, ya está inscrito en {{ meeting.get('name', 'la reunión') }}.",
         },
         "session_booked": {
             "subject": "Sesión individual reservada para el {{ local(data.start) }}",

@@ -382,3 +382,29 @@ def test_a_malformed_address_fails_at_once_without_retries(repo, db, deliverer, 
     assert doc["status"] == "failed" and doc["attempts"] == 1 and "not valid" in doc["last_error"]
     inapp = db.deliveries.find_one({"source_event_id": evt.id, "recipient_id": leader["person_id"], "channel": "inapp"})
     assert inapp["status"] == "delivered"  # other channels are not held up
+
+
+def test_the_openapi_document_describes_the_api(client):
+    spec = client.get("/openapi.json").json
+    assert {"/v1/unsubscribe", "/v1/people/{person_id}/preferences", "/v1/deliveries", "/v1/webhooks",
+            "/v1/templates/{kind}/{channel}/{language}"} <= set(spec["paths"])
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+def test_a_registration_is_confirmed_naming_the_meeting(repo, db, deliverer, mail, org_id):
+    member = contact(repo, org_id, "member", language="es")
+    consent(repo, org_id, member, ["notify:email"])
+    meeting_id = f"mt-{uuid.uuid4().hex[:6]}"
+    apply(repo, scheduling.MeetingCreated, {
+        "organization_id": org_id, "meeting_id": meeting_id, "site_id": "site-1", "facilitator_id": "l-1",
+        "name": "Círculo de los martes", "language": "es", "attendance_mode": "in_person", "capacity": 1,
+        "is_open": True, "is_public": True, "time_zone": "Europe/Madrid", "rrule": "FREQ=WEEKLY;BYDAY=TU",
+        "first_start_local": "2026-12-01T19:00:00", "duration_minutes": 90}, handlers.on_meeting_snapshot)
+    evt = apply(repo, scheduling.RegistrationCreated, {
+        "organization_id": org_id, "registration_id": "reg-1", "meeting_id": meeting_id, "site_id": "site-1",
+        "member_id": member["person_id"], "status": "waitlisted", "waitlist_position": 3},
+        handlers.on_notifiable_event)
+    deliver_all(deliverer, db, evt.id)
+    [message] = mail.messages(to=member["email"])
+    assert message["subject"] == "Está en la lista de espera de Círculo de los martes"
+    assert "número 3" in message["text"]

@@ -126,3 +126,13 @@ def test_webhook_signatures_cover_timestamp_and_body():
     assert model.verify_webhook_signature("secret", ts, b'{"a":1}', sig, now=NOW)
     assert not model.verify_webhook_signature("secret", ts, b'{"a":2}', sig, now=NOW)
     assert not model.verify_webhook_signature("secret", ts, b'{"a":1}', sig, now=NOW + timedelta(hours=1))
+
+
+def test_every_subscribed_event_that_tells_someone_has_a_plan_and_templates():
+    from notifications import handlers, templates
+    from notifications.subscriptions import SUBSCRIPTIONS
+
+    notifying = {decl.type for decl, handler in SUBSCRIPTIONS.items()
+                 if handler in (handlers.on_notifiable_event, handlers.on_meeting_snapshot)}
+    assert notifying - {scheduling.MeetingCreated.type} == set(model.NOTIFIABLE_TYPES)
+    assert {template for template, _, _ in model.PLANS.values()} <= set(templates.KINDS)

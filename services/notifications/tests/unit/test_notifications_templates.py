@@ -8,16 +8,27 @@ DATA = {"match_id": "x", "member_id": "m1", "leader_id": "l1", "expires_at": "20
 
 def render(kind="match_proposed", channel="email", lang="en", role="member", overrides=None, data=DATA):
     return templates.render(kind, channel, preferred_language=lang, time_zone="America/Mexico_City",
-                            context={"name": "Ana", "role": role, "data": data, "items": []},
+                            context={"name": "Ana", "role": role, "data": data, "meeting": {}, "items": []},
                             overrides=overrides, unsubscribe_url="http://x/v1/unsubscribe?token=abc")
 
 
-def test_every_kind_renders_in_english_and_spanish_on_every_channel():
+EVERYTHING = {**DATA, "re_proposal_follows": True, "name": "Circle", "reason": "storm",
+              "original_start": "2026-01-20T18:00:00Z", "new_start": "2026-01-21T18:00:00Z",
+              "start": "2026-01-20T18:00:00Z", "previous_start": "2026-01-19T18:00:00Z", "title": "Circle",
+              "starts_at": "2026-01-20T18:00:00Z", "instrument": "PHQ-2", "band": "positive", "days_waiting": 12,
+              "status": "waitlisted", "waitlist_position": 2}
+
+
+@pytest.mark.parametrize("kind", templates.KINDS)
+def test_every_kind_renders_in_english_and_spanish_on_every_channel(kind):
     for lang in ("en", "es"):
         assert set(templates.SHIPPED[lang]) == set(templates.KINDS)
         for channel in templates.PARTS:
-            out = render(channel=channel, lang=lang)
-            assert out["language"] == lang
+            for meeting in ({}, {"name": "Circle"}):
+                out = templates.render(kind, channel, preferred_language=lang, time_zone="UTC",
+                                       context={"name": "Ana", "role": "leader", "data": EVERYTHING,
+                                                "meeting": meeting, "items": ["one", "two"]})
+                assert out["language"] == lang and out["text"].strip()
 
 
 def test_spanish_with_region_falls_back_to_spanish_and_unknown_to_english():
