@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PROPOSAL_TTL_HOURS = 72.0
 DEFAULT_WAITLIST_ALERT_DAYS = 14
-BATCH_CANDIDATES_PER_MEMBER = 40   # a batch keeps each member's best 40 feasible leaders as candidates
+BATCH_CANDIDATES_PER_MEMBER = 25   # a batch keeps each member's best 25 feasible leaders as candidates
 BATCH_WRITE_CHUNK = 100
 
 

@@ -477,20 +477,28 @@ def assign(feasible: np.ndarray | list, base: np.ndarray | list, open_count: Seq
     slot_leader = np.repeat(np.arange(len(remaining)), remaining)
     slot_k = np.arange(n_slots) - slot_start[slot_leader]
     slot_load = load_weight * load_fraction(open_count[slot_leader] + slot_k, capacity[slot_leader])
-    rows, cols, vals = [], [], []
+    pair_m, pair_l, pair_s = [], [], []
     for m, (leaders, scores) in enumerate(rows_list):
+        leaders = np.asarray(leaders, dtype=np.int64)
+        scores = np.asarray(scores, dtype=float)
         if candidates_per_member and len(leaders) > candidates_per_member:
             top = np.argpartition(-scores, candidates_per_member - 1)[:candidates_per_member]
             leaders, scores = leaders[top], scores[top]
-        keep = remaining[leaders] > 0
-        leaders, scores = leaders[keep], scores[keep]
-        if len(leaders) == 0:
-            continue
-        counts = remaining[leaders]
-        slot_ids = np.concatenate([np.arange(slot_start[l], slot_start[l + 1]) for l in leaders])
-        rows.append(np.full(len(slot_ids), m, dtype=np.int64))
-        cols.append(slot_ids)
-        vals.append(np.repeat(scores, counts) + slot_load[slot_ids])
+        pair_m.append(np.full(len(leaders), m, dtype=np.int64))
+        pair_l.append(leaders)
+        pair_s.append(scores)
+    pm, pl, ps = (np.concatenate(pair_m), np.concatenate(pair_l), np.concatenate(pair_s))
+    keep = remaining[pl] > 0
+    pm, pl, ps = pm[keep], pl[keep], ps[keep]
+    # Each candidate pair becomes one edge per free slot of its leader (vectorised expansion).
+    counts = remaining[pl]
+    n_edges = int(counts.sum())
+    first_edge = np.cumsum(counts) - counts
+    within = np.arange(n_edges, dtype=np.int64) - np.repeat(first_edge, counts)
+    edge_cols = slot_start[np.repeat(pl, counts)] + within
+    rows = [np.repeat(pm, counts)]
+    cols = [edge_cols]
+    vals = [np.repeat(ps, counts) + slot_load[edge_cols]]
     # Costs must be positive (explicit zeros would vanish from the sparse matrix): cost = BIG - score.
     big = 1000.0
     rows.append(np.arange(n_members, dtype=np.int64))
@@ -499,17 +507,15 @@ def assign(feasible: np.ndarray | list, base: np.ndarray | list, open_count: Seq
     r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     graph = csr_matrix((big - v, (r, c)), shape=(n_members, n_slots + n_members))
     _, matched_col = min_weight_full_bipartite_matching(graph)
+    graph.sort_indices()
     pairs, scores_out = {}, {}
-    lookup = {(int(a), int(b)): float(s) for a, b, s in zip(r, c, v)} if len(r) < 200_000 else None
     for m, col in enumerate(matched_col):
         col = int(col)
         if col < n_slots:
-            leader = int(slot_leader[col])
-            pairs[m] = leader
-            if lookup is not None:
-                scores_out[m] = lookup[(m, col)]
-            else:
-                scores_out[m] = big - float(graph[m, col])
+            pairs[m] = int(slot_leader[col])
+            lo, hi = graph.indptr[m], graph.indptr[m + 1]
+            at = lo + int(np.searchsorted(graph.indices[lo:hi], col))
+            scores_out[m] = big - float(graph.data[at])
     return Assignment(pairs, float(sum(scores_out.values())), scores_out)
 
 
