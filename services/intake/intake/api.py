@@ -80,7 +80,17 @@ class Organization(MethodView):
     def get(self, organization_id):
         """An organization (operators, and the organization's own staff)."""
         principal = _principal("operator", "admin", "coordinator", "service", "leader")
-        return handlers.get_organization(_repo(), principal, organization_id)
+        org = handlers.get_organization(_repo(), principal, organization_id)
+        return org, _etag_headers(org)
+
+    @blp.arguments(schemas.OrganizationPatch)
+    @blp.response(200, schemas.OrganizationOut)
+    def patch(self, data, organization_id):
+        """Change the name, youth policy or default language (operators, the organization's admins;
+        If-Match required)."""
+        principal = _principal("operator", "admin")
+        org = handlers.update_organization(_repo(), principal, organization_id, data, _if_match)
+        return org, _etag_headers(org)
 
 
 @blp.route("/organizations/<organization_id>/admin-tokens")

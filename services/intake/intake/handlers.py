@@ -127,7 +127,7 @@ def create_organization(repo: Repository, principal: Principal, data: dict) -> d
     org_id = data.get("id") or _new_id("org")
     doc = {"_id": org_id, "name": data["name"].strip(), "allows_youth": data["allows_youth"],
            "default_language": model.check_languages([data["default_language"]], "default_language")[0],
-           "created_at": now, "created_by": principal.subject}
+           "created_at": now, "created_by": principal.subject, "version": 1}
 
     def work(uow: UnitOfWork) -> dict:
         if repo.get_organization(org_id, session=uow.session):
@@ -146,6 +146,28 @@ def get_organization(repo: Repository, principal: Principal, organization_id: st
     if principal.role != "operator" and principal.organization_id != organization_id:
         raise NotFound("No such organization.")
     return _organization(repo, None, organization_id)
+
+
+def update_organization(repo: Repository, principal: Principal, organization_id: str, data: dict,
+                        check_etag: Callable[[dict], None]) -> dict:
+    """Name, youth policy and default language. Intake alone uses these, so no event is published."""
+    def work(uow: UnitOfWork) -> dict:
+        get_organization(repo, principal, organization_id)  # 404 unless the caller's own (or an operator)
+        org = repo.get_organization(organization_id, session=uow.session)
+        check_etag(org)
+        updated = dict(org)
+        if "name" in data:
+            updated["name"] = data["name"].strip()
+        if "allows_youth" in data:
+            updated["allows_youth"] = data["allows_youth"]
+        if "default_language" in data:
+            updated["default_language"] = model.check_languages([data["default_language"]], "default_language")[0]
+        updated["version"] = org.get("version", 1) + 1
+        repo.replace_organization(uow, updated)
+        repo.audit(uow, principal, "update", "organization", organization_id, organization_id, fields=sorted(data))
+        return updated
+
+    return repo.transaction(work)
 
 
 def issue_admin_token(repo: Repository, principal: Principal, organization_id: str, ttl: int, secret: str,

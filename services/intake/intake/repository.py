@@ -122,6 +122,9 @@ class Repository:
     def insert_organization(self, uow: UnitOfWork, doc: dict) -> None:
         self.db.organizations.insert_one(doc, session=uow.session)
 
+    def replace_organization(self, uow: UnitOfWork, doc: dict) -> None:
+        self.db.organizations.replace_one({"_id": doc["_id"]}, doc, session=uow.session)
+
     def get_site(self, organization_id: str, site_id: str, session=None) -> dict | None:
         return self._get("sites", organization_id, site_id, session)
 

@@ -34,6 +34,12 @@ class OrganizationIn(StrictSchema):
     default_language = Str(load_default="en", validate=validate.Length(min=2, max=35))
 
 
+class OrganizationPatch(StrictSchema):
+    name = Str(validate=NAME)
+    allows_youth = fields.Bool()
+    default_language = Str(validate=validate.Length(min=2, max=35))
+
+
 class OrganizationOut(Schema):
     id = Str(attribute="_id")
     name = Str()

@@ -100,6 +100,20 @@ def test_youth_allowed_only_when_the_organization_allows_it(intake_factory):
     youth_org = intake_factory(allows_youth=True)
     site = youth_org.site()
     youth_org.member(site["id"], date_of_birth="2012-05-05")
+    adults = intake_factory()
+    adult_site = adults.site()
+    assert "date_of_birth" in adults.member(adult_site["id"], date_of_birth="2012-05-05", expect=422).json["errors"]
+    org = adults.call("get", f"/v1/organizations/{adults.org}", expect=200)
+    adults.call("patch", f"/v1/organizations/{adults.org}", json={"allows_youth": True}, expect=428)
+    changed = adults.call("patch", f"/v1/organizations/{adults.org}", json={"allows_youth": True},
+                          headers={"If-Match": org.headers["ETag"]}, expect=200).json
+    assert changed["allows_youth"] is True
+    adults.member(adult_site["id"], date_of_birth="2012-05-05")
+    coord = adults.coordinator(adult_site["id"])
+    adults.call("patch", f"/v1/organizations/{adults.org}", coord, json={"allows_youth": False},
+                headers={"If-Match": "*"}, expect=403)
+    youth_org.call("patch", f"/v1/organizations/{adults.org}", json={"allows_youth": False},
+                   headers={"If-Match": "*"}, expect=404)
 
 
 def test_duplicate_email_or_phone_in_one_organization_is_a_409_pointing_at_the_existing_member(
