@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
+from shared.events.intake import LEADER_STATUSES, MEMBER_STATUSES
 
 # --- errors ------------------------------------------------------------------------------------
 

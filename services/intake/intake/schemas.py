@@ -2,9 +2,13 @@
 phones, ages, time zones, windows) live in ``model`` so the HTTP API and the bulk import share them."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 from datetime import timezone
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
 from shared.web.pages import PageQuery
@@ -382,13 +386,6 @@ class AuditOut(Schema):
 
 
 # --- bulk import: CSV / JSON lines rows -> MemberIn-shaped dicts ----------------------------------
-
-import csv  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-
-from marshmallow import ValidationError  # noqa: E402
 
 CSV_LIST_COLUMNS = ("languages", "contact_channels", "substances", "pathways", "lived_experience_topics")
 CSV_COLUMNS = ("external_id", "first_name", "last_name", "preferred_name", "pronouns", "email", "phone",
