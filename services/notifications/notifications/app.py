@@ -2,12 +2,43 @@
 from __future__ import annotations
 
 from flask import Flask
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
 
+from shared.mongo import utcnow
 from shared.web import create_service_app
 
 from notifications import api
 from notifications.config import Settings
-from notifications.repository import Repository
+from notifications.repository import Repository, delivery_backlog
+
+
+class DeliveryGauges:
+    """Deliveries waiting per status and the lateness of the oldest due one, read at scrape time."""
+
+    def __init__(self):
+        self.db = None
+
+    def collect(self):
+        if self.db is None:
+            return
+        waiting = GaugeMetricFamily("recoverynet_notifications_deliveries", "Deliveries by status (not yet delivered)",
+                                    labels=["status"])
+        late = GaugeMetricFamily("recoverynet_notifications_oldest_due_seconds",
+                                 "How long the oldest due delivery has waited to be sent")
+        try:
+            backlog = delivery_backlog(self.db, utcnow())
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is down
+            return
+        for status in ("pending", "held", "digest", "sending", "failed"):
+            waiting.add_metric([status], backlog["counts"].get(status, 0))
+        late.add_metric([], backlog["oldest_due_seconds"])
+        yield waiting
+        yield late
+
+
+_GAUGES = DeliveryGauges()
+REGISTRY.register(_GAUGES)  # once per process; the latest app's database is the one read
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -16,4 +47,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["notifications.settings"] = settings
     app.extensions["notifications.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
     app.extensions["smorest"].register_blueprint(api.blp)
+    _GAUGES.db = app.extensions["mongo.db"]
     return app

@@ -51,6 +51,18 @@ def ensure_indexes(db: Database) -> None:
                                     ("created_at", DESCENDING)], name="org_person_time")
 
 
+def delivery_backlog(db: Database, now: datetime) -> dict:
+    """For /metrics: deliveries per waiting/final status, and how late the oldest due one is (seconds),
+    so operators see a stuck delivery job or a failing channel."""
+    counts = {row["_id"]: row["n"] for row in db.deliveries.aggregate([
+        {"$match": {"status": {"$in": ["pending", "held", "digest", "sending", "failed"]}}},
+        {"$group": {"_id": "$status", "n": {"$sum": 1}}}])}
+    oldest = db.deliveries.find_one({"status": "pending", "next_attempt_at": {"$lte": now}},
+                                    sort=[("next_attempt_at", ASCENDING)], projection={"next_attempt_at": 1})
+    lateness = (now - oldest["next_attempt_at"]).total_seconds() if oldest else 0.0
+    return {"counts": counts, "oldest_due_seconds": max(0.0, lateness)}
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

@@ -389,6 +389,9 @@ def test_the_openapi_document_describes_the_api(client):
     assert {"/v1/unsubscribe", "/v1/people/{person_id}/preferences", "/v1/deliveries", "/v1/webhooks",
             "/v1/templates/{kind}/{channel}/{language}"} <= set(spec["paths"])
     assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'recoverynet_notifications_deliveries{status="pending"}' in metrics
+    assert "recoverynet_notifications_oldest_due_seconds" in metrics
 
 
 def test_a_registration_is_confirmed_naming_the_meeting(repo, db, deliverer, mail, org_id):
