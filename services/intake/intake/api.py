@@ -385,6 +385,10 @@ class Imports(MethodView):
             rows = schemas.parse_import(body, fmt)
         except schemas.RowError as exc:
             abort(422, message="The upload cannot be read.", errors=exc.errors)
+        limit = current_app.extensions["intake.settings"].import_max_rows
+        if len(rows) > limit:
+            abort(413, message=f"An upload holds at most {limit} rows; this one has {len(rows)}. Split it.",
+                  errors={"file": [f"More than {limit} rows."]})
         return handlers.import_members(_repo(), principal, site_id, fmt, rows, schemas.load_import_row)
 
 

@@ -15,11 +15,14 @@ class Settings:
     platform: PlatformSettings
     # How often the worker announces consents whose expiry has passed (MemberConsentChanged, granted false).
     consent_expiry_check_seconds: float = 60.0
+    # Rows one bulk-import upload may hold (each row is its own transaction, ~12 ms on the embedded database).
+    import_max_rows: int = 2000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = EnvReader(os.environ if environ is None else environ)
         settings = cls(platform=PlatformSettings.read(env, SERVICE),
-                       consent_expiry_check_seconds=env.float("CONSENT_EXPIRY_CHECK_SECONDS", 60.0))
+                       consent_expiry_check_seconds=env.float("CONSENT_EXPIRY_CHECK_SECONDS", 60.0),
+                       import_max_rows=env.int("IMPORT_MAX_ROWS", 2000, minimum=1))
         env.done()  # raises ConfigError naming every missing or malformed setting
         return settings

@@ -223,6 +223,7 @@ def normalize_person(data: dict, *, today: date, allows_youth: bool, partial: bo
     attempt("date_of_birth", lambda d: check_date_of_birth(d, today, allows_youth=allows_youth))
     attempt("time_zone", check_time_zone)
     attempt("languages", check_languages)
+    attempt("preferred_language", lambda v: check_languages([v], "preferred_language")[0])
     attempt("availability", check_availability)
     attempt("contact_channels", check_channels)
     attempt("pathways", check_pathways)

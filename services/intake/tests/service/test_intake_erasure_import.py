@@ -150,6 +150,11 @@ def test_json_lines_import_and_duplicates_point_at_the_existing_member(intake, b
     bad = intake.call("post", f"/v1/sites/{site['id']}/imports", data="nope,header\n1,2\n",
                       headers={"Content-Type": "text/csv"}, expect=422)
     assert "file" in bad.json["errors"]
+    limit = intake.http.application.extensions["intake.settings"].import_max_rows
+    too_many = "external_id,first_name\n" + "".join(f"T-{i},T\n" for i in range(limit + 1))
+    big = intake.call("post", f"/v1/sites/{site['id']}/imports", data=too_many, headers={"Content-Type": "text/csv"},
+                      expect=413)
+    assert "file" in big.json["errors"]
     coord_other = intake.coordinator("site_other")
     intake.call("post", f"/v1/sites/{site['id']}/imports", coord_other, data=lines,
                 headers={"Content-Type": "application/x-ndjson"}, expect=404)

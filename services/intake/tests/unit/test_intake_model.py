@@ -60,10 +60,10 @@ def test_person_validation_collects_every_field():
         model.normalize_person({"email": "a@b", "phone": "0123", "time_zone": "Europe/Atlantis",
                                 "date_of_birth": date(2010, 1, 1), "languages": ["???"],
                                 "availability": [{"day": 1, "start": "10:00", "end": "09:00"}],
-                                "contact_channels": ["pigeon"], "pathways": ["x"]},
+                                "contact_channels": ["pigeon"], "pathways": ["x"], "preferred_language": "klingon!"},
                                today=date(2026, 1, 1), allows_youth=False)
     assert set(exc.value.errors) == {"email", "phone", "time_zone", "date_of_birth", "languages", "availability",
-                                     "contact_channels", "pathways"}
+                                     "contact_channels", "pathways", "preferred_language"}
     with pytest.raises(Invalid) as exc:
         model.normalize_person({"first_name": "A"}, today=date(2026, 1, 1), allows_youth=False)
     assert "email" in exc.value.errors
