@@ -33,6 +33,8 @@ DIGEST_EVENT_TYPE = "org.recoverynet.notifications.digest.v1"
 
 def on_contact_changed(evt: Event, uow: UnitOfWork) -> None:
     d = evt.data
+    if Repository.is_erased(uow.db, evt.organization_id, d["person_id"], uow.session):
+        return  # the contacts topic can lag behind the erasure: an erased person stays erased
     Repository.save_contact(uow, evt.organization_id, d["person_id"], {
         "kind": d["person_kind"], "display_name": d["display_name"], "email": d.get("email"),
         "phone": d.get("phone"), "preferred_language": d.get("preferred_language") or "en",
@@ -42,6 +44,8 @@ def on_contact_changed(evt: Event, uow: UnitOfWork) -> None:
 
 def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
     """MemberRegistered / MemberUpdated / MemberConsentChanged carry the whole set of consents in force."""
+    if Repository.is_erased(uow.db, evt.organization_id, evt.data["member_id"], uow.session):
+        return
     Repository.save_consents(uow, evt.organization_id, evt.data["member_id"], evt.data.get("consents") or [])
 
 
@@ -80,11 +84,12 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
         if recipient.person_id == model.COORDINATORS:
             person_ids = Repository.coordinators_of_site(uow.db, org, site_id, uow.session)
             if not person_ids:
-                log.warning("no coordinator known for the site; nobody to tell",
-                            extra={"event_id": evt.id, "event_type": evt.type, "site_id": site_id})
+                _nobody_to_tell(evt, uow, base, site_id)
         else:
             person_ids = [recipient.person_id]
         for person_id in person_ids:
+            if Repository.is_erased(uow.db, org, person_id, uow.session):
+                continue
             contact, consents, prefs = Repository.person_state(uow.db, org, person_id, uow.session)
             if contact is None:
                 # Not in the directory yet (the contacts topic may lag): try every channel; the send-time
@@ -108,6 +113,23 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
             "channel": "webhook", "status": "pending", "next_attempt_at": now, "held_until": None,
         })
+
+
+def _nobody_to_tell(evt: Event, uow: UnitOfWork, base: dict, site_id: str | None) -> None:
+    """No coordinator is known for the site: the message cannot go anywhere. Say so loudly — a failed
+    delivery in the log and a NotificationFailed event — rather than drop it silently."""
+    log.warning("no coordinator known for the site; nobody to tell",
+                extra={"event_id": evt.id, "event_type": evt.type, "site_id": site_id})
+    recipient = f"coordinators-of:{site_id}"
+    reason = f"no coordinator is known for site {site_id} (intake's CoordinatorAssigned)"
+    doc = {**base, "_id": new_id(), "key": model.idempotency_key(evt.id, recipient, "inapp"),
+           "recipient_id": recipient, "recipient_kind": "staff", "recipient_role": "coordinator", "channel": "inapp",
+           "status": "failed", "next_attempt_at": None, "held_until": None, "last_error": reason}
+    if Repository.record_delivery(uow, doc):
+        uow.emit(NotificationFailed, {"organization_id": base["organization_id"], "delivery_id": doc["_id"],
+                                      "recipient_id": recipient, "recipient_kind": "staff", "channel": "inapp",
+                                      "source_event_id": evt.id, "source_event_type": evt.type, "attempts": 0,
+                                      "reason": reason})
 
 
 # --- the delivery jobs ------------------------------------------------------------------------------

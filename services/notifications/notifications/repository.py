@@ -11,6 +11,7 @@ Collections (every document carries organization_id; every query is scoped by it
   inapp_messages  the in-app inbox (_id: the delivery id)
   digests         the last daily digest per person and channel
   meetings        meeting names and zones (from scheduling's meeting events), to name them in messages
+  erased          ids of erased people (nothing else), so later events about them tell nobody
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction
 SOURCE = "/recoverynet/notifications"
 
 COLLECTIONS = ("contacts", "consents", "preferences", "coordinators", "templates", "webhooks", "deliveries",
-               "inapp_messages", "digests", "meetings")
+               "inapp_messages", "digests", "meetings", "erased")
 
 
 def ensure_indexes(db: Database) -> None:
@@ -122,11 +123,18 @@ class Repository:
         uow.db.inapp_messages.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
         uow.db.digests.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
         uow.db.coordinators.delete_one({"_id": f"{organization_id}|{person_id}"}, session=s)
+        # Only the id stays, so later events about the person tell nobody instead of retrying in vain.
+        uow.db.erased.update_one({"_id": person_id}, {"$set": {"organization_id": organization_id, "erased_at": utcnow()}},
+                                 upsert=True, session=s)
         result = uow.db.deliveries.update_many(
             {"organization_id": organization_id, "recipient_id": person_id,
              "status": {"$in": ["pending", "held", "digest"]}},
             {"$set": {"status": "cancelled", "last_error": "person erased", "updated_at": utcnow()}}, session=s)
         return result.modified_count
+
+    @staticmethod
+    def is_erased(db: Database, organization_id: str, person_id: str, session: ClientSession | None = None) -> bool:
+        return db.erased.find_one({"_id": person_id, "organization_id": organization_id}, session=session) is not None
 
     @staticmethod
     def person_state(db: Database, organization_id: str, person_id: str, session: ClientSession | None = None):

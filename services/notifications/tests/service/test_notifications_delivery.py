@@ -312,3 +312,21 @@ def test_erasure_removes_the_contact_and_cancels_waiting_messages(people, kafka_
     eventually(lambda: db.contacts.find_one({"_id": member["person_id"]}) is None, timeout=60)
     assert db.consents.find_one({"_id": member["person_id"]}) is None
     assert db.deliveries.find_one({"recipient_id": member["person_id"]})["status"] == "cancelled"
+    # A late contact update (the contacts topic lagging behind) does not bring the person back,
+    # and later events about them tell nobody.
+    publish(kafka_bootstrap, intake.ContactChanged, {**member, "display_name": "Late"})
+    late = publish(kafka_bootstrap, intake.MemberRiskFlagged, {
+        "organization_id": org_id, "member_id": member["person_id"], "site_id": "site-1", "screening_id": "s",
+        "instrument": "PHQ-2", "band": "positive", "reason": "late"})
+    eventually(lambda: db.inbox.find_one({"_id": late.id}), timeout=60)
+    assert db.contacts.find_one({"_id": member["person_id"]}) is None
+
+
+def test_a_risk_flag_at_a_site_without_coordinator_is_a_visible_failure(people, kafka_bootstrap, db, org_id):
+    with EventTap(kafka_bootstrap, [DELIVERIES]) as tap:
+        flag = publish(kafka_bootstrap, intake.MemberRiskFlagged, {
+            "organization_id": org_id, "member_id": "member-alone", "site_id": "site-nobody", "screening_id": "s",
+            "instrument": "DAST-10", "band": "substantial", "reason": "DAST-10 substantial"})
+        [failed] = tap.wait_for(lambda e: e.type == NotificationFailed.type and e.data["source_event_id"] == flag.id)
+    assert "no coordinator" in failed.data["reason"] and failed.data["recipient_id"] == "coordinators-of:site-nobody"
+    assert db.deliveries.find_one({"source_event_id": flag.id})["status"] == "failed"
