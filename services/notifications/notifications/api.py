@@ -17,6 +17,7 @@ from flask_smorest import Blueprint, abort
 from markupsafe import escape
 from marshmallow import ValidationError
 
+from shared.audit import audit_entry
 from shared.mongo import utcnow
 from shared.web import current_principal, public, require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, require_if_match
@@ -51,6 +52,12 @@ def _person_in_reach(org: str, person_id: str) -> dict | None:
     abort(404, message="No such person.")
 
 
+def _audit_read(org: str, person_id: str, contact: dict | None, resource_type: str) -> None:
+    """Reads of a member's records go to the audit log (ids only)."""
+    if contact is not None and contact.get("kind") == "member":
+        _repo().audit(audit_entry(current_principal(), "read", resource_type, person_id, org))
+
+
 def _preferences_view(org: str, person_id: str, contact: dict | None, prefs: dict | None) -> dict:
     prefs = prefs or {}
     consents = []
@@ -76,6 +83,7 @@ class Preferences(MethodView):
         """A person's channel choices, quiet hours and digest choice (and where messages go now)."""
         org = require_organization()
         contact = _person_in_reach(org, person_id)
+        _audit_read(org, person_id, contact, "notification_preferences")
         prefs = _repo().get_preferences(org, person_id)
         response = _preferences_view(org, person_id, contact, prefs)
         return response, 200, {"ETag": f'"{_etag(person_id, prefs)}"'}
@@ -104,7 +112,7 @@ class Inbox(MethodView):
     def get(self, query, person_id):
         """The person's in-app messages, newest first."""
         org = require_organization()
-        _person_in_reach(org, person_id)
+        _audit_read(org, person_id, _person_in_reach(org, person_id), "inapp_inbox")
         items, total = _repo().list_inbox(org, person_id, query["unread_only"], query["offset"], query["limit"])
         return page(items, total, query)
 

@@ -240,6 +240,9 @@ class Repository:
                     .skip(skip).limit(limit))
         return docs, total
 
+    def audit(self, entry: dict) -> None:
+        audit_record(self.db, entry)
+
     # -- preferences ------------------------------------------------------------------------------
     def get_contact(self, organization_id: str, person_id: str) -> dict | None:
         return self.db.contacts.find_one({"_id": person_id, "organization_id": organization_id})

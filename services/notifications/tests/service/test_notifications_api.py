@@ -115,6 +115,11 @@ def test_the_inbox_lists_and_marks_read_and_the_log_shows_deliveries(client, rep
     evt = accepted(repo, org_id, member["person_id"], leader["person_id"], site_id="site-2")
     deliver_all(deliverer, db, evt.id)
 
+    coordinator = auth_header(make_token(org_id, "coordinator", sites=["site-2"]))
+    member_inbox = client.get(f"/v1/people/{member['person_id']}/inbox", headers=coordinator).json
+    assert member_inbox["total"] == 1
+    entry = db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"], "action": "read"})
+    assert entry["resource_type"] == "inapp_inbox" and entry["actor_role"] == "coordinator"
     as_leader = auth_header(make_token(org_id, "leader", leader_id=leader["person_id"]))
     inbox = client.get(f"/v1/people/{leader['person_id']}/inbox", headers=as_leader).json
     assert inbox["total"] == 1 and inbox["items"][0]["title"] == "Su acompañamiento entre pares está confirmado"
