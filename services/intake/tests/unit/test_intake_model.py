@@ -2,6 +2,8 @@
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from intake import model
 from intake.model import Conflict, Invalid, NotFound
@@ -134,3 +136,21 @@ def test_certifications_and_plan():
     plan = model.revise_plan(None, " Work ", ["a", " ", "b"], by="x", at=NOW)
     assert plan["revision"] == 1 and plan["goal"] == "Work" and plan["next_steps"] == ["a", "b"]
     assert model.revise_plan(plan, "More", [], by="x", at=NOW)["revision"] == 2
+
+RANGES = {"BARC-10": (10, 1, 6), "AUDIT-C": (3, 0, 4), "DAST-10": (10, 0, 1), "PHQ-2": (2, 0, 3)}
+BAND_ORDER = {"BARC-10": ["low", "moderate", "strong"], "AUDIT-C": ["low", "moderate", "high", "severe"],
+              "DAST-10": ["none", "low", "moderate", "substantial", "severe"], "PHQ-2": ["negative", "positive"]}
+
+
+@given(st.sampled_from(sorted(RANGES)), st.data())
+def test_any_valid_answers_score_within_range_and_bands_rise_with_the_total(instrument, data):
+    count, low, high = RANGES[instrument]
+    answers = data.draw(st.lists(st.integers(low, high), min_size=count, max_size=count))
+    scored = model.score_screening(instrument, answers)
+    assert count * low <= scored["total"] <= count * high if instrument != "DAST-10" else 0 <= scored["total"] <= 10
+    # one more point on the first item (never reverse scored) never lowers the band
+    if answers[0] < high:
+        more = model.score_screening(instrument, [answers[0] + 1] + answers[1:])
+        order = BAND_ORDER[instrument]
+        assert order.index(more["band"]) >= order.index(scored["band"])
+    assert scored["flagged"] == (scored["band"] == "severe" or (instrument == "PHQ-2" and scored["total"] >= 3))
