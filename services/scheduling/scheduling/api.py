@@ -261,6 +261,17 @@ class MeetingGuideFeed(MethodView):
 
 
 @public
+@blp.route("/feeds/<organization_id>/meetings/<slug>")
+class PublicMeeting(MethodView):
+    @blp.response(200)
+    def get(self, organization_id, slug):
+        """One public meeting, as its Meeting Guide listing (the listing's ``url``)."""
+        body = handlers.public_meeting(_repo(), _settings(), organization_id, slug)
+        return Response(current_app.json.dumps(body), mimetype="application/json",
+                        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+
+
+@public
 @blp.route("/feeds/<organization_id>/sites/<site_id>/meetings.ics")
 class SiteCalendarFeed(MethodView):
     @blp.response(200)

@@ -26,6 +26,8 @@ class Settings:
     suggestion_lead_hours: int = 12
     # How far ahead new meetings are checked for facilitator conflicts.
     conflict_horizon_days: int = 180
+    # Kafka consumer group; None: the platform's "recoverynet.scheduling" (tests isolate with their own).
+    consumer_group: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -37,7 +37,7 @@ def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now:
         "timezone": meeting["time_zone"],
         "types": list(dict.fromkeys(types)),
         "updated": model.as_utc(meeting.get("updated_at") or meeting["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-        "url": f"{base_url.rstrip('/')}/meetings/{meeting['slug']}",
+        "url": f"{base_url.rstrip('/')}/v1/feeds/{meeting['organization_id']}/meetings/{meeting['slug']}",
     }
     notes = [meeting.get("description") or "", meeting.get("notes") or ""]
     cancelled = sorted(

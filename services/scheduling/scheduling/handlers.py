@@ -481,6 +481,8 @@ def register(repo: Repository, principal: Principal, meeting_id: str, member_id:
                "site_id": meeting.get("site_id"), "member_id": member_id, "occurrence_id": occurrence_id,
                "occurrence_end": occurrence_end, "status": status, "created_at": now, "updated_at": now}
         store.insert_registration(doc)
+        store.audit(principal, "create", "registration", registration_id, org, member_id=member_id,
+                    meeting_id=meeting_id, status=status)
         position = model.waitlist_position(seats + [Seat(registration_id, occurrence_id, status, (now, registration_id))],
                                            registration_id)
         uow.emit(RegistrationCreated, {"organization_id": org, "registration_id": registration_id,
@@ -509,6 +511,8 @@ def cancel_registration(repo: Repository, principal: Principal, meeting_id: str,
             return reg
         store.lock(f"meeting:{meeting_id}")
         store.set_registration_status(registration_id, "cancelled")
+        store.audit(principal, "update", "registration", registration_id, org, member_id=reg["member_id"],
+                    status="cancelled")
         uow.emit(RegistrationCancelled, {"organization_id": org, "registration_id": registration_id,
                                          "meeting_id": meeting_id, "site_id": meeting.get("site_id"),
                                          "member_id": reg["member_id"], "occurrence_id": reg.get("occurrence_id")})
@@ -524,6 +528,8 @@ def list_registrations(repo: Repository, principal: Principal, meeting_id: str, 
     if not (can_manage_meeting(principal, meeting) or is_facilitator(principal, meeting)):
         raise Forbidden("Registrations are for the facilitators, the site's coordinators and admins.")
     regs = store.registrations(principal.organization_id, meeting_id, statuses)
+    store.audit(principal, "read", "registrations", meeting_id, principal.organization_id,
+                member_ids=sorted({r["member_id"] for r in regs}))
     seats = seats_of(store.registrations(principal.organization_id, meeting_id), utcnow())
     return [{**r, "waitlist_position": model.waitlist_position(seats, r["_id"])} for r in regs]
 
@@ -549,6 +555,8 @@ def record_attendance(repo: Repository, principal: Principal, meeting_id: str, o
         doc = {"meeting_id": meeting_id, "present_member_ids": sorted(set(present)),
                "absent_member_ids": sorted(set(absent)), "recorded_by": principal.subject, "recorded_at": utcnow()}
         store.save_attendance(org, occurrence_id, doc)
+        store.audit(principal, "update", "attendance", occurrence_id, org, meeting_id=meeting_id,
+                    member_ids=sorted(set(present) | set(absent)))
         uow.emit(AttendanceRecorded, {"organization_id": org, "meeting_id": meeting_id,
                                       "site_id": meeting.get("site_id"), "occurrence_id": occurrence_id,
                                       "present_member_ids": doc["present_member_ids"],
@@ -566,6 +574,7 @@ def get_attendance(repo: Repository, principal: Principal, meeting_id: str, occu
     doc = store.attendance(principal.organization_id, occurrence_id)
     if doc is None:
         raise NotFound(f"No attendance recorded for {occurrence_id}.")
+    store.audit(principal, "read", "attendance", occurrence_id, principal.organization_id, meeting_id=meeting_id)
     return doc
 
 
@@ -691,6 +700,7 @@ def book_session(repo: Repository, settings: Settings, principal: Principal, bod
                "created_at": now, "updated_at": now}
         _refuse_double_booking(store, org, doc, tz_name, None)
         store.insert_session(doc)
+        store.audit(principal, "create", "session", session_id, org, member_id=doc["member_id"])
         uow.emit(SessionBooked, {k: doc[k] for k in ("organization_id", "match_id", "member_id", "leader_id",
                                                       "site_id", "start", "end", "time_zone", "booked_by_role")}
                  | {"session_id": session_id})
@@ -738,6 +748,7 @@ def reschedule_session(repo: Repository, settings: Settings, principal: Principa
         doc = {**doc, "start": start, "end": end}
         _refuse_double_booking(store, org, doc, doc["time_zone"], session_id)
         store.update_session(session_id, {"start": start, "end": end, "previous_start": previous})
+        store.audit(principal, "update", "session", session_id, org, member_id=doc["member_id"], fields=["start", "end"])
         uow.emit(SessionRescheduled, {
             "organization_id": org, "session_id": session_id, "match_id": doc["match_id"],
             "member_id": doc["member_id"], "leader_id": doc["leader_id"], "site_id": doc.get("site_id"),
@@ -763,6 +774,8 @@ def cancel_session(repo: Repository, principal: Principal, session_id: str, body
         if doc["status"] == "cancelled":
             return doc
         _cancel_session(uow, store, doc, _acting_role(principal, body.get("on_behalf_of")), body.get("reason"))
+        store.audit(principal, "update", "session", session_id, principal.organization_id,
+                    member_id=doc["member_id"], status="cancelled")
         return store.session_doc(principal.organization_id, session_id)
 
     return repo.transaction(work)
@@ -890,17 +903,19 @@ def on_match_ended(evt: Event, uow: UnitOfWork) -> None:
 
 # --- reminders (periodic job) ---------------------------------------------------------------------
 
-def send_due_reminders(repo: Repository, settings: Settings, now: datetime | None = None) -> int:
+def send_due_reminders(repo: Repository, settings: Settings, now: datetime | None = None, *,
+                       organization_id: str | None = None) -> int:
     """Emit ReminderDue for every person, occurrence or session and offset that is due now.
 
     Each reminder is a document whose _id is its key, inserted in the same transaction as the event:
-    two workers racing on one reminder conflict, and the loser finds it sent and emits nothing."""
+    two workers racing on one reminder conflict, and the loser finds it sent and emits nothing.
+    ``organization_id`` limits a run to one organization (an operator's re-run, tests)."""
     now = now or utcnow()
     offsets = settings.reminder_offsets_minutes
     horizon = now + timedelta(minutes=max(offsets))
     reader = repo.reader()
     pending: list[dict] = []
-    for meeting in reader.all_active_meetings():
+    for meeting in reader.all_active_meetings(organization_id):
         org = meeting["organization_id"]
         regs = None
         for occ in occurrences(meeting, now, horizon):
@@ -921,7 +936,7 @@ def send_due_reminders(repo: Repository, settings: Settings, now: datetime | Non
                                   "site_id": meeting.get("site_id"), "title": meeting["name"],
                                   "starts_at": occ.start, "time_zone": meeting["time_zone"],
                                   "offset_minutes": offset}})
-    for doc in reader.upcoming_booked_sessions(now, horizon):
+    for doc in reader.upcoming_booked_sessions(now, horizon, organization_id):
         org = doc["organization_id"]
         for offset in model.due_offsets(doc["start"], offsets, now):
             for kind, pid in (("member", doc["member_id"]), ("leader", doc["leader_id"])):
@@ -977,6 +992,17 @@ def meeting_guide_feed(repo: Repository, settings: Settings, org: str) -> list[d
     return sorted(entries, key=lambda e: (str(e["day"]), e["time"], e["slug"]))
 
 
+def public_meeting(repo: Repository, settings: Settings, org: str, slug: str) -> dict:
+    """One public meeting's listing (where the Meeting Guide ``url`` points)."""
+    store = repo.reader()
+    meeting = store.public_meeting_by_slug(org, slug)
+    entry = meeting and feeds.meeting_guide_entry(meeting, store.site(org, meeting.get("site_id")),
+                                                  base_url=settings.platform.public_base_url, now=utcnow())
+    if not entry:
+        raise NotFound(f"No public meeting {slug}.")
+    return entry
+
+
 def site_calendar(repo: Repository, org: str, site_id: str) -> bytes:
     store = repo.reader()
     site = store.site(org, site_id)
@@ -1005,8 +1031,12 @@ def person_for_feed(repo: Repository, kind: str, org: str, person_id: str, *, to
                 principal.can_access_site(person.get("site_id")) if kind == "member"
                 else any(principal.can_access_site(s) for s in person.get("site_ids") or []))))
         if allowed:
+            if kind == "member":
+                repo.reader().audit(principal, "read", "member_calendar", person_id, org, via="bearer")
             return person
     elif token and person.get("feed_token_hash") and hmac.compare_digest(hash_token(token), person["feed_token_hash"]):
+        if kind == "member":
+            repo.reader().audit(None, "read", "member_calendar", person_id, org, via="feed_token")
         return person
     raise NotFound(f"No {kind} {person_id}.")
 

@@ -19,6 +19,7 @@ from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.audit import audit_entry, record
 from shared.mongo import ensure_platform_indexes, run_in_transaction, utcnow
 
 SOURCE = "/recoverynet/scheduling"
@@ -37,6 +38,7 @@ def ensure_indexes(db: Database) -> None:
     db.meetings.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
     db.meetings.create_index([("organization_id", ASCENDING), ("leader_ids", ASCENDING)], name="org_leaders")
     db.meetings.create_index([("status", ASCENDING)], name="status")
+    db.meetings.create_index([("organization_id", ASCENDING), ("slug", ASCENDING)], name="org_slug")
     db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING)], name="org_meeting")
     db.registrations.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
     db.sessions.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING), ("start", ASCENDING)],
@@ -82,6 +84,10 @@ class Store:
         if on_insert:
             update["$setOnInsert"] = on_insert
         self.db[coll].update_one({"_id": _id}, update, upsert=True, session=self.session)
+
+    def audit(self, principal, action: str, resource_type: str, resource_id: str, org: str, **details) -> None:
+        """Who read or changed a member's record (ids only), in the same transaction as a change."""
+        record(self.db, audit_entry(principal, action, resource_type, resource_id, org, **details), session=self.session)
 
     def lock(self, name: str) -> None:
         """Touch a lock document: two transactions touching the same one conflict, and the loser is
@@ -152,11 +158,14 @@ class Store:
         return self._find("meetings", query, sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
                           skip=skip, limit=limit), total
 
+    def public_meeting_by_slug(self, org: str, slug: str) -> dict | None:
+        return self._find_one("meetings", {"organization_id": org, "slug": slug, "is_public": True, "status": "active"})
+
     def meetings_at_site(self, org: str, site_id: str) -> list[dict]:
         return self._find("meetings", {"organization_id": org, "site_id": site_id, "status": "active"})
 
-    def all_active_meetings(self) -> list[dict]:
-        return self._find("meetings", {"status": "active"})
+    def all_active_meetings(self, org: str | None = None) -> list[dict]:
+        return self._find("meetings", {"status": "active", **({"organization_id": org} if org else {})})
 
     # -- registrations and attendance ------------------------------------------------------------
     def insert_registration(self, doc: dict) -> None:
@@ -217,8 +226,9 @@ class Store:
         total = self.db.sessions.count_documents(full, session=self.session)
         return self._find("sessions", full, sort=[("start", ASCENDING)], skip=skip, limit=limit), total
 
-    def upcoming_booked_sessions(self, start: datetime, end: datetime) -> list[dict]:
-        return self._find("sessions", {"status": "booked", "start": {"$gte": start, "$lt": end}})
+    def upcoming_booked_sessions(self, start: datetime, end: datetime, org: str | None = None) -> list[dict]:
+        return self._find("sessions", {"status": "booked", "start": {"$gte": start, "$lt": end},
+                                       **({"organization_id": org} if org else {})})
 
     def save_suggestions(self, org: str, match_id: str, fields: dict) -> None:
         self._upsert("suggestions", key(org, match_id), {**fields, "organization_id": org, "match_id": match_id})

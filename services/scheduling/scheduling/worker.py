@@ -18,7 +18,7 @@ from scheduling.subscriptions import subscriptions
 def build_worker(settings: Settings) -> Worker:
     reminders = PeriodicJob("reminders", settings.reminder_interval_seconds,
                             run=lambda client, db: send_due_reminders(Repository(client, db), settings))
-    return Worker(settings.platform, subscriptions(settings), periodic=[reminders])
+    return Worker(settings.platform, subscriptions(settings), periodic=[reminders], group_id=settings.consumer_group)
 
 
 def main() -> None:

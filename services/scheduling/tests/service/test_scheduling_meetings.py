@@ -292,6 +292,8 @@ def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(clie
     assert hope_entry["timezone"] == "America/New_York"
     assert {"address", "city", "state", "postal_code", "country"} <= hope_entry.keys()
     assert set(hope_entry["types"]) == {"D", "X", "O"}
+    listing = client.get(hope_entry["url"].removeprefix("http://testserver"))
+    assert listing.status_code == 200 and listing.get_json()["slug"] == hope_entry["slug"]
     online = next(e for e in feed if e["name"] == "Online Morning")
     assert online["day"] == [1, 3, 5] and online["time"] == "07:30" and online["end_time"] == "08:30"
     assert online["conference_url"] == "https://zoom.us/j/123" and "C" in online["types"] and "ONL" in online["types"]
@@ -370,3 +372,17 @@ def test_bad_input_and_other_organizations(client, headers, world, make_token):
     assert client.get(f"/v1/meetings/{meeting['id']}", headers=headers("coordinator", sites=[world["site"]])).status_code == 200
     resp = client.patch(f"/v1/meetings/{meeting['id']}", json={"name": "Renamed"}, headers=headers())
     assert resp.status_code == 428
+
+
+def test_site_time_zone_change_keeps_local_wall_time(client, headers, world, upstream, tap, expect):
+    from shared.events.intake import SiteUpdated
+    from shared.events.scheduling import MeetingUpdated
+
+    meeting = create(client, headers, meeting_body(world["site"], world["leader"]))
+    upstream.send(SiteUpdated, site_id=world["site"], name="Riverside Recovery Center", time_zone="America/Chicago",
+                  virtual_only=False, location=None)
+    updated = tap.wait_for(expect.of(MeetingUpdated, meeting_id=meeting["id"]))[0]
+    assert updated.data["time_zone"] == "America/Chicago"
+    occs = occurrences(client, headers, meeting["id"], "2027-03-01T00:00:00Z", "2027-03-11T00:00:00Z")
+    assert [o["local_start"] for o in occs] == ["2027-03-02T19:00", "2027-03-09T19:00"]
+    assert datetime.fromisoformat(occs[0]["start"]).astimezone(UTC).hour == 1  # 19:00 CST

@@ -1,6 +1,7 @@
 """Reminders: each ReminderDue exactly once per person, occurrence (or session) and offset, with two
 workers running the reminder job at the same time against the same database."""
 import threading
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -21,13 +22,19 @@ def settings(platform_settings):
     """This module's workers look for due reminders twice a second."""
     from scheduling.config import Settings
     from scheduling.repository import ensure_indexes
+    from shared.kafka import dead_letter_topic, ensure_topics
     from shared.mongo import connect
 
     platform = platform_settings("scheduling")
     client = connect(platform.mongo_uri)
     ensure_indexes(client[platform.mongo_database])
     client.close()
-    return Settings(platform=platform, reminder_interval_seconds=0.5, reminder_offsets_minutes=(1440, 60))
+    # Its own consumer group, so the two members of this module's group leave nothing behind for
+    # the next module's single worker to wait out.
+    group = f"recoverynet.scheduling.reminders-test-{uuid.uuid4().hex[:8]}"
+    ensure_topics(platform.kafka_bootstrap_servers, {dead_letter_topic(group): {}})
+    return Settings(platform=platform, reminder_interval_seconds=0.5, reminder_offsets_minutes=(1440, 60),
+                    consumer_group=group)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +131,7 @@ def test_racing_reminder_runs_send_each_reminder_once(two_workers, settings, ups
         try:
             barrier.wait()
             results.append(send_due_reminders(Repository(client_, client_[settings.platform.mongo_database]),
-                                              settings, now=at))
+                                              settings, now=at, organization_id=upstream.org))
         finally:
             client_.close()
 
@@ -139,6 +146,7 @@ def test_racing_reminder_runs_send_each_reminder_once(two_workers, settings, ups
     tap.wait_for(ours, count=3)
     assert db.reminders.count_documents({"organization_id": upstream.org}) == 3
     # A restarted worker (a new run later in the same window) sends nothing again.
-    again = send_due_reminders(Repository(db.client, db), settings, now=at + timedelta(hours=1))
+    again = send_due_reminders(Repository(db.client, db), settings, now=at + timedelta(hours=1),
+                               organization_id=upstream.org)
     assert again == 0
     assert Counter(e.data["person_id"] for e in tap.matching(ours)) == Counter({leader: 1, members[0]: 1, members[1]: 1})

@@ -129,3 +129,34 @@ def test_match_ended_cancels_booked_sessions(upstream, pair, tap, expect, client
     assert cancelled["cancelled_by_role"] == "system"
     resp = client.post("/v1/sessions", json={"match_id": match_id, "start": slots[3]["start"]}, headers=headers())
     assert resp.status_code == 409 and "match_id" in resp.get_json()["errors"]
+
+
+def test_member_erasure_cancels_sessions_frees_seats_and_forgets_the_member(upstream, pair, tap, expect, client,
+                                                                          headers, db):
+    from shared.events.intake import MemberErased
+    from shared.events.scheduling import RegistrationPromoted
+
+    match_id = activate(upstream, pair)
+    slots = tap.wait_for(expect.of(SessionTimesSuggested, match_id=match_id))[0].data["suggestions"]
+    session = client.post("/v1/sessions", json={"match_id": match_id, "start": slots[0]["start"]},
+                          headers=headers()).get_json()
+    waiting = upstream.member(site_id=pair["site"])
+    upstream.known(members=[waiting])
+    other_leader = upstream.leader(site_id=pair["site"])
+    upstream.known(leaders=[other_leader])
+    meeting = client.post("/v1/meetings", headers=headers(), json={
+        "site_id": pair["site"], "facilitator_id": other_leader, "name": "Small Circle", "capacity": 1,
+        "attendance_mode": "in_person", "rrule": "FREQ=WEEKLY;BYDAY=SA", "duration_minutes": 60,
+        "first_start_local": "2027-01-02T10:00"}).get_json()
+    url = f"/v1/meetings/{meeting['id']}/registrations"
+    assert client.post(url, json={"member_id": pair["member"]}, headers=headers()).get_json()["status"] == "registered"
+    assert client.post(url, json={"member_id": waiting}, headers=headers()).get_json()["status"] == "waitlisted"
+
+    upstream.send(MemberErased, member_id=pair["member"], site_id=pair["site"])
+    cancelled = tap.wait_for(expect.of(SessionCancelled, session_id=session["id"]))[0].data
+    assert cancelled["cancelled_by_role"] == "system" and cancelled["reason"] == "member_erased"
+    tap.wait_for(expect.of(RegistrationPromoted, member_id=waiting, meeting_id=meeting["id"]))
+    members = [r["member_id"] for r in client.get(url, headers=headers()).get_json()["items"]]
+    assert members == [waiting]
+    assert db.members.count_documents({"_id": f"{upstream.org}:{pair['member']}"}) == 0
+    assert db.sessions.count_documents({"organization_id": upstream.org, "member_id": pair["member"]}) == 0
