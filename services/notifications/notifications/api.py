@@ -60,10 +60,7 @@ def _audit_read(org: str, person_id: str, contact: dict | None, resource_type: s
 
 def _preferences_view(org: str, person_id: str, contact: dict | None, prefs: dict | None) -> dict:
     prefs = prefs or {}
-    consents = []
-    if contact and contact.get("kind") == "member":
-        consent_doc = _repo().db.consents.find_one({"_id": person_id, "organization_id": org}) or {}
-        consents = consent_doc.get("consents", [])
+    consents = _repo().get_consents(org, person_id) if contact and contact.get("kind") == "member" else []
     kind = (contact or {}).get("kind", "member")
     effective = model.channels_for(contact, kind, consents, prefs, utcnow()) if contact else []
     return {"person_id": person_id, "channels": {k: v for k, v in (prefs.get("channels") or {}).items() if v is not None},

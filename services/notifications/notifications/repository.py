@@ -247,6 +247,10 @@ class Repository:
     def get_contact(self, organization_id: str, person_id: str) -> dict | None:
         return self.db.contacts.find_one({"_id": person_id, "organization_id": organization_id})
 
+    def get_consents(self, organization_id: str, person_id: str) -> list[dict]:
+        doc = self.db.consents.find_one({"_id": person_id, "organization_id": organization_id}) or {}
+        return doc.get("consents", [])
+
     def get_preferences(self, organization_id: str, person_id: str) -> dict | None:
         return self.db.preferences.find_one({"_id": person_id, "organization_id": organization_id})
 
