@@ -100,6 +100,18 @@ def _common(vevent: VEvent, meeting: dict, now: datetime) -> None:
     vevent.add("sequence", int(meeting.get("version", 1)))
 
 
+def _rrule_for_ics(rrule_text: str, tz_name: str) -> vRecur:
+    """Our rules keep UNTIL as a local time; RFC 5545 wants it in UTC when DTSTART has a TZID."""
+    recur = vRecur.from_ical(rrule_text)
+    if recur.get("UNTIL"):
+        until = recur["UNTIL"][0]
+        if not isinstance(until, datetime):  # a date: through the end of that local day
+            until = datetime.combine(until, datetime.max.time()).replace(microsecond=0)
+        if until.tzinfo is None:
+            recur["UNTIL"] = [model.to_utc(until, tz_name)]
+    return recur
+
+
 def meeting_events(meeting: dict, site: dict | None, now: datetime) -> list[VEvent]:
     """The series as one VEVENT with its RRULE (cancelled occurrences as EXDATE) plus one override
     VEVENT (same UID, RECURRENCE-ID) per moved occurrence. The UID is stable: meeting-<id>@recoverynet."""
@@ -116,7 +128,7 @@ def meeting_events(meeting: dict, site: dict | None, now: datetime) -> list[VEve
     master.add("uid", uid)
     master.add("dtstart", first)
     master.add("dtend", first + duration)
-    master.add("rrule", vRecur.from_ical(meeting["rrule"]))
+    master.add("rrule", _rrule_for_ics(meeting["rrule"], meeting["time_zone"]))
     _common(master, meeting, now)
     if location:
         master.add("location", location)

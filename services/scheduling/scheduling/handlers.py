@@ -600,14 +600,24 @@ def compute_suggestions(store: Store, settings: Settings, org: str, match: dict,
     tz_name = display_zone(store, org, match.get("site_id"), member)
     earliest = now + timedelta(hours=settings.suggestion_lead_hours)
     horizon = now + timedelta(days=settings.suggestion_horizon_days)
-    member_free = model.weekly_to_intervals(member.get("availability") or [], member["time_zone"], earliest, horizon)
-    leader_free = model.weekly_to_intervals(leader.get("availability") or [], leader["time_zone"], earliest, horizon)
+    member_free = _free_time(member, earliest, horizon)
+    leader_free = _free_time(leader, earliest, horizon)
     busy = leader_busy(store, org, match["leader_id"], earliest, horizon) + member_busy(
         store, org, match["member_id"], earliest, horizon)
     free = model.subtract(model.intersect(member_free, leader_free), [(b.start, b.end) for b in busy])
     slots = model.suggest_slots(free, duration=timedelta(minutes=settings.session_minutes),
                                 count=settings.suggestion_count, earliest=earliest, tz_name=tz_name)
     return tz_name, slots
+
+
+def _free_time(person: dict, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """A person's weekly availability as instants; a profile we cannot read gives no time (logged),
+    rather than failing the event that asked (which would end in the dead-letter topic)."""
+    try:
+        return model.weekly_to_intervals(person.get("availability") or [], person.get("time_zone") or "UTC", start, end)
+    except model.Invalid as exc:
+        log.warning("unreadable availability", extra={"error": exc.message})
+        return []
 
 
 def _emit_suggestions(uow: UnitOfWork, store: Store, settings: Settings, org: str, match: dict) -> bool:
