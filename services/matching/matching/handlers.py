@@ -27,6 +27,9 @@ DEFAULT_PROPOSAL_TTL_HOURS = 72.0
 DEFAULT_WAITLIST_ALERT_DAYS = 14
 BATCH_CANDIDATES_PER_MEMBER = 25   # a batch keeps each member's best 25 feasible leaders as candidates
 BATCH_WRITE_CHUNK = 100
+# Capacity appearing re-assigns at most this many of the longest-waiting members at once (inside the
+# event's transaction); a batch run takes everyone.
+WAITLIST_REMATCH_LIMIT = 500
 
 
 class NotFound(LookupError):
@@ -101,7 +104,10 @@ def propose_for_member(uow: UnitOfWork, org: str, member_id: str, *, origin: str
 
 
 def _create_proposal(uow: UnitOfWork, st: Store, org: str, member: model.Member, table: model.LeaderTable,
-                     ev: model.Evaluation, i: int, pol: dict, ctx: model.Context, origin: str, now: datetime) -> dict:
+                     ev: model.Evaluation, i: int, pol: dict, ctx: model.Context, origin: str, now: datetime,
+                     *, deferred: list | None = None) -> dict:
+    """Write the proposal, count it against the leader, take the member off the waitlist, emit it.
+    With ``deferred`` (a batch run) the writes are collected there and done together by the caller."""
     leader = table.leaders[i]
     score, breakdown, rules = model.explain(ev, table, i, pol["weights"], ctx)
     expires_at = now + timedelta(hours=pol["proposal_ttl_hours"])
@@ -112,10 +118,13 @@ def _create_proposal(uow: UnitOfWork, st: Store, org: str, member: model.Member,
         "origin": origin, "proposed_at": now, "expires_at": expires_at, "version": 0,
         "history": [{"at": now, "status": model.PROPOSED, "by": "system", "role": "system", "note": origin}],
     }
-    st.insert_match(match)
-    st.add_to_leader_load(org, leader.leader_id, +1)
     leader.open_count += 1
-    st.remove_from_waitlist(org, member.member_id)
+    if deferred is None:
+        st.insert_match(match)
+        st.add_to_leader_load(org, leader.leader_id, +1)
+        st.remove_from_waitlist(org, member.member_id)
+    else:
+        deferred.append(match)
     uow.emit(MatchProposed, {
         "organization_id": org, "match_id": match["_id"], "member_id": member.member_id,
         "leader_id": leader.leader_id, "site_id": member.site_id, "score": score, "breakdown": breakdown,
@@ -137,7 +146,7 @@ def rematch_waitlist(uow: UnitOfWork, org: str, now: datetime | None = None) -> 
     """Capacity appeared (a new leader, more places, a match ended): assign waiting members optimally."""
     now = now or utcnow()
     st = _store(uow)
-    waiting = st.waitlisted_member_ids(org)
+    waiting = st.waitlisted_member_ids(org)[:WAITLIST_REMATCH_LIMIT]
     if not waiting:
         return 0
     docs = [d for d in st.members(org, waiting) if not st.open_match(org, d["member_id"])]
@@ -533,6 +542,8 @@ def end_lapsed(client, db, now: datetime | None = None) -> int:
     today = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
     lapsed_leaders = list(db.leaders.find({"certified_until": {"$lt": today}, "open_count": {"$gt": 0}}))
     lapsed_members = list(db.members.find({"matching_consent_expires_at": {"$lte": now}}))
+    for member in lapsed_members:
+        db.waitlist.delete_one({"_id": member["_id"]})  # nobody waits for a match they no longer consent to
     count = 0
     for leader in lapsed_leaders:
         run_in_transaction(client, db, lambda uow, l=leader: _after_leader_change(uow, l["organization_id"],
@@ -591,6 +602,21 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
     docs = st.members_without_open_match(org, site_id)
     members = [member_from_doc(d) for d in docs]
     members = [m for m in members if model.member_consent_ok(m, now) and m.status in model.ELIGIBLE_MEMBER_STATUSES]
+    # A coordinator's pin decides for that member (when it passes the hard rules): proposed one by one first.
+    pinned_ids = {o["member_id"] for o in st.overrides(org, kinds=("pin",))}
+    considered = len(members)
+    matched, total, unmatched = 0, 0.0, []
+    for member in [m for m in members if m.member_id in pinned_ids]:
+        made = run_in_transaction(client, db, lambda uow, mid=member.member_id: propose_for_member(
+            uow, org, mid, origin="batch", now=now), source=SOURCE)
+        if made is not None:
+            matched, total = matched + 1, total + made["score"]
+        else:
+            entry = st.waitlist_entry(org, member.member_id)
+            if entry is not None:
+                unmatched.append({"member_id": member.member_id, "reason": entry["reason"],
+                                  "reason_codes": entry.get("reason_codes", [])})
+    members = [m for m in members if m.member_id not in pinned_ids]
     ctx = _context(st, org, now)
     table = model.LeaderTable([leader_from_doc(d) for d in st.leaders(org)], now)
     rows, had_candidates = [], []
@@ -602,23 +628,26 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
                           candidates_per_member=BATCH_CANDIDATES_PER_MEMBER)
     solved = time.perf_counter()
     plan = [(m_index, result.pairs.get(m_index)) for m_index in range(len(members))]
-    matched, total, unmatched = 0, 0.0, []
+    write_table = model.LeaderTable([leader_from_doc(d) for d in st.leaders(org)], now)
     for start in range(0, len(plan), BATCH_WRITE_CHUNK):
         chunk = plan[start:start + BATCH_WRITE_CHUNK]
 
         def work(uow, chunk=chunk):
             out = []
             st_tx = _store(uow)
-            leaders = {d["leader_id"]: d for d in st_tx.leaders(org)}
-            local = model.LeaderTable([leader_from_doc(d) for d in leaders.values()], now)
+            local = write_table
+            local.refresh_load({d["leader_id"]: leader_from_doc(d) for d in st_tx.leaders(org)})
+            deferred: list[dict] = []
+            already = st_tx.members_with_open_match(org, [members[m].member_id for m, _ in chunk])
             for m_index, l_index in chunk:
                 member = members[m_index]
-                if st_tx.open_match(org, member.member_id):
+                if member.member_id in already:
                     continue
                 ev = model.evaluate(member, local, pol["weights"], ctx)
                 target = None if l_index is None else local.index.get(table.leaders[l_index].leader_id)
                 if target is not None and ev.feasible[target]:
-                    match = _create_proposal(uow, st_tx, org, member, local, ev, target, pol, ctx, "batch", now)
+                    match = _create_proposal(uow, st_tx, org, member, local, ev, target, pol, ctx, "batch", now,
+                                             deferred=deferred)
                     local.remaining[target] -= 1
                     out.append(("matched", member.member_id, match["score"]))
                 else:
@@ -631,6 +660,7 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
                     _waitlist(uow, st_tx, org, member, reason, codes, now=now)
                     out.append(("unmatched", member.member_id, {"member_id": member.member_id, "reason": reason,
                                                                 "reason_codes": codes}))
+            st_tx.write_proposals(org, deferred)
             return out
 
         for kind, member_id, value in run_in_transaction(client, db, work, source=SOURCE):
@@ -639,7 +669,7 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
                 total += value
             else:
                 unmatched.append(value)
-    fields = {"status": "done", "finished_at": utcnow(), "members_considered": len(members), "matched": matched,
+    fields = {"status": "done", "finished_at": utcnow(), "members_considered": considered, "matched": matched,
               "total_score": round(total, 2), "unmatched_count": len(unmatched), "unmatched": unmatched[:5000],
               "solve_seconds": round(solved - started, 3), "seconds": round(time.perf_counter() - started, 3)}
     st.finish_batch_run(run["_id"], fields)

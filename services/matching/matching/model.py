@@ -200,6 +200,24 @@ class LeaderTable:
             self.availability = np.zeros((0, SLOTS_PER_WEEK), dtype=np.float32)
         self._sets: dict[str, dict[str, np.ndarray]] = {}
 
+    def refresh_load(self, current: dict[str, "Leader"]) -> None:
+        """Take status, certification, capacity and load from fresher copies of the same leaders
+        (a batch run re-checks these before each write; profiles and availability are kept)."""
+        today = self.now.date()
+        for i, leader in enumerate(self.leaders):
+            fresh = current.get(leader.leader_id)
+            if fresh is None:
+                leader.status = "gone"
+                continue
+            leader.status, leader.capacity, leader.open_count = fresh.status, fresh.capacity, fresh.open_count
+            leader.certified, leader.certified_until = fresh.certified, fresh.certified_until
+        self.active = np.array([l.status == "active" for l in self.leaders], dtype=bool)
+        self.certified = np.array([l.certified and (l.certified_until is None or l.certified_until >= today)
+                                   for l in self.leaders], dtype=bool)
+        self.capacity = np.array([l.capacity for l in self.leaders], dtype=np.int64)
+        self.open_count = np.array([l.open_count for l in self.leaders], dtype=np.int64)
+        self.remaining = np.maximum(self.capacity - self.open_count, 0)
+
     def _having(self, attribute: str, value: str) -> np.ndarray:
         """Bool array: which leaders have ``value`` in their list ``attribute`` (cached per value)."""
         cache = self._sets.setdefault(attribute, {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.database import Database
 
 from shared.audit import record
@@ -138,6 +138,22 @@ class Store:
     # -- matches ---------------------------------------------------------------------------------
     def open_match(self, org: str, member_id: str) -> dict | None:
         return self.db.matches.find_one({"open_key": key(org, member_id)}, session=self.s)
+
+    def members_with_open_match(self, org: str, member_ids: list[str]) -> set[str]:
+        return {d["member_id"] for d in self.db.matches.find({"open_key": {"$in": [key(org, m) for m in member_ids]}},
+                                                              {"member_id": 1}, session=self.s)}
+
+    def write_proposals(self, org: str, matches: list[dict]) -> None:
+        """A batch run's proposals in a few writes: the matches, the leaders' loads, the waitlist."""
+        if not matches:
+            return
+        self.db.matches.insert_many(matches, ordered=True, session=self.s)
+        loads: dict[str, int] = {}
+        for match in matches:
+            loads[match["leader_id"]] = loads.get(match["leader_id"], 0) + 1
+        self.db.leaders.bulk_write([UpdateOne({"_id": key(org, leader)}, {"$inc": {"open_count": n}})
+                                    for leader, n in loads.items()], ordered=True, session=self.s)
+        self.db.waitlist.delete_many({"_id": {"$in": [key(org, m["member_id"]) for m in matches]}}, session=self.s)
 
     def open_matches_of_leader(self, org: str, leader_id: str) -> list[dict]:
         return list(self.db.matches.find({"organization_id": org, "leader_id": leader_id,
