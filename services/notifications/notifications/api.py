@@ -4,9 +4,11 @@
   /v1/people/{person_id}/inbox                 GET                   the in-app inbox
   /v1/people/{person_id}/inbox/{id}/read       POST                  mark a message read
   /v1/deliveries, /v1/deliveries/{id}          GET                   the delivery log of the organization
+  /v1/deliveries/{id}/retry                    POST                  send a failed delivery again (admin)
   /v1/sites/{site_id}/coordinators             GET                   who hears of the site's risk flags
   /v1/webhooks, /v1/webhooks/{id}              GET, POST, DELETE     the organization's endpoints (admin)
   /v1/templates, /v1/templates/{kind}/{channel}/{language}   GET, PUT, DELETE   wording overrides (admin)
+  /v1/templates/{kind}/{channel}/{language}/preview          POST               render with sample data
   /v1/unsubscribe?token=...                    GET, POST (public)    the signed link in every email
 """
 from __future__ import annotations
@@ -156,6 +158,37 @@ class DeliveryOne(MethodView):
         if doc is None or (not principal.is_admin and not principal.can_access_site(doc.get("site_id"))):
             abort(404, message="No such delivery.")
         return doc
+
+
+@blp.route("/deliveries/<delivery_id>/retry")
+class DeliveryRetry(MethodView):
+    @blp.response(200, schemas.DeliveryOut)
+    def post(self, delivery_id):
+        """Send a failed delivery again, from its first try (for example after a webhook endpoint was fixed).
+        Exactly-once still holds: it is the same delivery, not a new one."""
+        org = require_organization()
+        require_role(*ADMINS)
+        doc = _repo().retry_failed(org, delivery_id)
+        if doc is None:
+            if _repo().get_delivery(org, delivery_id) is None:
+                abort(404, message="No such delivery.")
+            abort(409, message="Only a failed delivery (with a recipient) can be retried.")
+        return doc
+
+
+@blp.route("/templates/<kind>/<channel>/<language>/preview")
+class TemplatePreview(MethodView):
+    @blp.arguments(schemas.PreviewIn)
+    @blp.response(200, schemas.PreviewOut)
+    def post(self, body, kind, channel, language):
+        """Render a message with the organization's overrides (or the shipped wording) for sample data."""
+        org = require_organization()
+        require_role("admin")
+        path = _template_path(kind, channel, language)
+        try:
+            return handlers.preview(_repo(), org, path["kind"], path["channel"], path["language"], body)
+        except templates.TemplateProblem as exc:
+            abort(422, message="The template does not render with this data.", errors={"data": [str(exc)]})
 
 
 @blp.route("/sites/<site_id>/coordinators")

@@ -364,3 +364,12 @@ def save_template(repo: Repository, organization_id: str, kind: str, channel: st
             raise templates.TemplateProblem(f"{part}: {exc}") from exc
     return repo.save_template(organization_id, kind, channel, language.lower(), parts)
 
+
+
+def preview(repo: Repository, organization_id: str, kind: str, channel: str, language: str, body: dict) -> dict:
+    """How a message would read (raises templates.TemplateProblem when it does not render)."""
+    overrides = repo.template_overrides(organization_id, kind, channel)
+    context = {"name": body["name"], "role": body["role"], "data": body["data"], "meeting": body["meeting"],
+               "items": body["items"]}
+    return templates.render(kind, channel, preferred_language=language, time_zone=body["time_zone"], context=context,
+                            overrides=overrides, unsubscribe_url="https://example.invalid/unsubscribe" if channel == "email" else None)

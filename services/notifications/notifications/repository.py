@@ -230,6 +230,15 @@ class Repository:
                                       session=uow.session)
         return items
 
+    def retry_failed(self, organization_id: str, delivery_id: str) -> dict | None:
+        """A failed delivery goes again from its first try (after its endpoint or address was fixed)."""
+        now = utcnow()
+        return self.db.deliveries.find_one_and_update(
+            {"_id": delivery_id, "organization_id": organization_id, "status": "failed",
+             "recipient_id": {"$not": {"$regex": "^coordinators-of:"}}},
+            {"$set": {"status": "pending", "attempts": 0, "next_attempt_at": now, "updated_at": now,
+                      "retried_at": now}}, return_document=ReturnDocument.AFTER)
+
     def get_delivery(self, organization_id: str, delivery_id: str) -> dict | None:
         return self.db.deliveries.find_one({"_id": delivery_id, "organization_id": organization_id})
 

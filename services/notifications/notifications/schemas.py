@@ -150,3 +150,19 @@ class SiteCoordinatorOut(Schema):
     has_email = fields.Bool()
     has_phone = fields.Bool()
     time_zone = fields.Str(allow_none=True)
+
+
+class PreviewIn(Schema):
+    data = fields.Dict(load_default=dict, metadata={"description": "the event's data, as the template sees it"})
+    name = fields.Str(load_default="Alex", validate=validate.Length(max=100))
+    role = fields.Str(load_default="member", validate=validate.OneOf(("member", "leader", "coordinator")))
+    time_zone = fields.Str(load_default="UTC")
+    meeting = fields.Dict(load_default=dict)
+    items = fields.List(fields.Str(), load_default=list)
+
+
+class PreviewOut(Schema):
+    language = fields.Str()
+    subject = fields.Str()
+    text = fields.Str()
+    html = fields.Str()

@@ -414,3 +414,30 @@ def test_a_registration_is_confirmed_naming_the_meeting(repo, db, deliverer, mai
     [message] = mail.messages(to=member["email"])
     assert message["subject"] == "Está en la lista de espera de Círculo de los martes"
     assert "número 3" in message["text"]
+
+
+def test_an_admin_previews_wording_and_retries_a_failed_delivery(client, repo, db, deliverer, mail, org_id, make_token):
+    admin = auth_header(make_token(org_id))
+    path = "/v1/templates/reminder/sms/es/preview"
+    ok = client.post(path, json={"data": {"title": "Círculo", "starts_at": "2026-12-01T18:00:00Z"},
+                                 "time_zone": "Europe/Madrid"}, headers=admin)
+    assert ok.status_code == 200 and ok.json["text"] == "Recordatorio: Círculo el 01/12/2026 19:00 (Europe/Madrid)."
+    missing = client.post(path, json={"data": {}}, headers=admin)
+    assert missing.status_code == 422 and "data" in missing.json["errors"]
+
+    leader = contact(repo, org_id, "leader")
+    db.contacts.update_one({"_id": leader["person_id"]}, {"$set": {"email": "broken"}})
+    evt = accepted(repo, org_id, "member-r", leader["person_id"])
+    deliver_all(deliverer, db, evt.id)
+    failed = db.deliveries.find_one({"source_event_id": evt.id, "recipient_id": leader["person_id"], "channel": "email"})
+    assert failed["status"] == "failed"
+    delivered = db.deliveries.find_one({"source_event_id": evt.id, "recipient_id": leader["person_id"], "channel": "inapp"})
+    assert client.post(f"/v1/deliveries/{delivered['_id']}/retry", headers=admin).status_code == 409
+    assert client.post(f"/v1/deliveries/{failed['_id']}/retry", headers=auth_header(
+        make_token(f"org-{uuid.uuid4().hex[:8]}"))).status_code == 404
+    db.contacts.update_one({"_id": leader["person_id"]}, {"$set": {"email": leader["email"]}})  # fixed
+    retried = client.post(f"/v1/deliveries/{failed['_id']}/retry", headers=admin)
+    assert retried.status_code == 200 and retried.json["status"] == "pending"
+    deliver_all(deliverer, db, evt.id)
+    assert len(mail.messages(to=leader["email"])) == 1
+    assert db.deliveries.find_one({"_id": failed["_id"]})["status"] == "delivered"
