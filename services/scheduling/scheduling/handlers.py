@@ -232,7 +232,7 @@ def _validate_meeting(store: Store, org: str, meeting: dict, settings: Settings,
         raise Invalid("first_start_local is a local wall time: leave out the offset.", field="first_start_local")
     meeting["first_start_local"] = first.isoformat(timespec="minutes")
     meeting["rrule"] = model.normalize_rrule(meeting["rrule"])
-    model.parse_rule(meeting["rrule"], first)
+    model.validate_rule(meeting["rrule"], first)
     active_leader(store, org, meeting["facilitator_id"], "facilitator_id")
     if meeting.get("co_facilitator_id"):
         if meeting["co_facilitator_id"] == meeting["facilitator_id"]:

@@ -129,6 +129,20 @@ def parse_rule(rrule_text: str, first_start_local: datetime) -> rrule:
     return rule
 
 
+def validate_rule(rrule_text: str, first_start_local: datetime) -> rrule:
+    """A meeting's rule must produce its first start as its first occurrence: RFC 5545 counts DTSTART
+    as an instance even when the rule would skip it, dateutil does not, so a mismatch would make the
+    calendar feeds and our occurrence list disagree."""
+    rule = parse_rule(rrule_text, first_start_local)
+    first = next(iter(rule), None)
+    if first is None:
+        raise Invalid("The rule produces no occurrence (check UNTIL and COUNT).", field="rrule")
+    if first != first_start_local:
+        raise Invalid(f"The first start must be an occurrence of the rule; the rule's first is "
+                      f"{first.isoformat(timespec='minutes')}.", field="first_start_local")
+    return rule
+
+
 def rule_weekdays(rrule_text: str, first_start_local: datetime) -> tuple[str, list[int]]:
     """(frequency name, weekdays 0=Monday...) of a rule; a weekly rule without BYDAY meets on the
     first start's weekday."""

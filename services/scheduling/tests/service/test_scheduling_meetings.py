@@ -258,7 +258,7 @@ def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(clie
                                          conference_phone="+15555550100", rrule="FREQ=WEEKLY;BYDAY=MO,WE,FR",
                                          first_start_local="2027-03-01T07:30", duration_minutes=60, is_open=False))
     create(client, headers, meeting_body(world["site"], world["other_leader"], name="Private group", is_public=False,
-                                         first_start_local="2027-03-04T12:00"))
+                                         first_start_local="2027-03-02T12:00"))
     create(client, headers, meeting_body(world["site"], world["other_leader"], name="First Monday",
                                          rrule="FREQ=MONTHLY;BYDAY=1MO", first_start_local="2027-03-01T12:00"))
     meetings = client.get("/v1/meetings", headers=headers()).get_json()["items"]
@@ -351,6 +351,9 @@ def test_bad_input_and_other_organizations(client, headers, world, make_token):
     bad = client.post("/v1/meetings", json=meeting_body(world["site"], world["leader"], rrule="FREQ=HOURLY"),
                       headers=headers())
     assert bad.status_code == 422 and "rrule" in bad.get_json()["errors"]
+    bad = client.post("/v1/meetings", json=meeting_body(world["site"], world["leader"],
+                                                        first_start_local="2027-03-04T19:00"), headers=headers())
+    assert bad.status_code == 422 and "first_start_local" in bad.get_json()["errors"]  # a Thursday, rule says TU
     bad = client.post("/v1/meetings", json=meeting_body(world["site"], world["leader"], capacity=0), headers=headers())
     assert bad.status_code == 422 and "capacity" in bad.get_json()["errors"]
     bad = client.post("/v1/meetings", json=meeting_body(world["site"], "leader-unknown"), headers=headers())

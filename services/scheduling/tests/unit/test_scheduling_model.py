@@ -145,3 +145,13 @@ def test_reminder_windows():
     assert model.due_offsets(start, offsets, start - timedelta(minutes=30)) == [60]
     assert model.due_offsets(start, offsets, start + timedelta(minutes=1)) == []
     assert model.reminder_id("occ", "member", "m1", 60) == "occ|member:m1|60"
+
+
+def test_first_start_must_be_the_rules_first_occurrence():
+    model.validate_rule("FREQ=WEEKLY;BYDAY=TU", datetime(2026, 3, 3, 19, 0))
+    with pytest.raises(model.Invalid) as info:
+        model.validate_rule("FREQ=WEEKLY;BYDAY=TU", datetime(2026, 3, 5, 19, 0))
+    assert info.value.field == "first_start_local" and "2026-03-10T19:00" in info.value.message
+    with pytest.raises(model.Invalid) as info:
+        model.validate_rule("FREQ=WEEKLY;UNTIL=20260101T000000", datetime(2026, 3, 5, 19, 0))
+    assert info.value.field == "rrule"
