@@ -25,7 +25,9 @@ class DatabaseGauges:
                                 labels=["service", "worker"])
         dead = GaugeMetricFamily("recoverynet_dead_lettered", "Events this service dead-lettered", labels=["service"])
         try:
-            backlog.add_metric([self.service], self.db.outbox.count_documents({"sent": False}))
+            from shared.outbox import outbox_backlog  # late: outbox imports these metrics
+
+            backlog.add_metric([self.service], outbox_backlog(self.db))
             for status in self.db.worker_status.find({}, {"lag": 1, "dead_lettered": 1}):
                 lag.add_metric([self.service, str(status["_id"])], status.get("lag") or 0)
             dead.add_metric([self.service], sum(s.get("dead_lettered") or 0 for s in self.db.worker_status.find({})))

@@ -91,8 +91,8 @@ def ensure_platform_indexes(db: Database) -> None:
     for name in ("outbox", "inbox", "leases", "counters", "worker_status", "audit_log"):
         if name not in existing:
             db.create_collection(name)  # transactions cannot always create collections
-    db.outbox.create_index([("sent", ASCENDING), ("seq", ASCENDING)], name="unsent_in_order")
     db.outbox.create_index([("seq", ASCENDING)], name="seq_unique", unique=True)
+    db.outbox.create_index([("key", ASCENDING)], name="key")
     db.inbox.create_index([("handled_at", ASCENDING)], name="handled_at")
     db.audit_log.create_index([("organization_id", ASCENDING), ("at", ASCENDING)], name="org_time")
     db.audit_log.create_index([("organization_id", ASCENDING), ("resource_id", ASCENDING)], name="org_resource")

@@ -1,0 +1,124 @@
+"""Event throughput on the same broker and database:
+- the consumer runner (decode, inbox + effect in one transaction, offset commit per record) against a bare
+  kafka-python consumer reading the same records;
+- the outbox relay (read outbox, publish with the idempotent producer, mark sent) against a bare
+  kafka-python producer sending the same records."""
+from __future__ import annotations
+
+import uuid
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from bench.common import Figure, rate, repeat
+from shared.consumer import ConsumerRunner
+from shared.events import encode_value, new_event, record_headers
+from shared.events.intake import MEMBERS, MemberStatusChanged
+from shared.kafka import ensure_topics, make_producer
+from shared.mongo import connect, ensure_platform_indexes, run_in_transaction
+from shared.outbox import OutboxRelay, outbox_backlog
+
+
+def _events(n: int, org: str):
+    return [new_event(MemberStatusChanged, {"organization_id": org, "member_id": f"m{i % 500}", "site_id": "s1",
+                                            "from_status": "active", "to_status": "paused"}, source="/bench")
+            for i in range(n)]
+
+
+def _fill_topic(bootstrap: str, topic: str, events) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for evt in events:
+        producer.send(topic, key=evt.key.encode(), value=encode_value(evt), headers=record_headers(evt))
+    producer.flush()
+    producer.close()
+
+
+def _bare_consume(bootstrap: str, topic: str, n: int) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    seen = 0
+    while seen < n:
+        for records in consumer.poll(timeout_ms=500).values():
+            seen += len(records)
+    consumer.close()
+
+
+def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
+    n = 1000 if quick else 5000
+    client = connect(mongo_uri)
+    figures = []
+
+    # -- consumer runner vs bare consumer ---------------------------------------------------------
+    ours, bare = [], []
+    for _ in range(runs):
+        topic = f"bench.events.{uuid.uuid4().hex[:8]}"
+        ensure_topics(bootstrap, {topic: {}})
+        events = _events(n, "bench")
+        _fill_topic(bootstrap, topic, events)
+        bare.append(rate(n, lambda: _bare_consume(bootstrap, topic, n)))
+
+        db = client[f"bench_consumer_{uuid.uuid4().hex[:6]}"]
+        ensure_platform_indexes(db)
+
+        def effect(evt, uow):
+            uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True,
+                                      session=uow.session)
+
+        runner = ConsumerRunner(bootstrap_servers=bootstrap, client=client, db=db, subscriptions={MemberStatusChanged: effect},
+                                service=f"bench{uuid.uuid4().hex[:6]}")
+        runner.topics = [topic]
+        runner.consumer.subscribe([topic])
+        while not runner.consumer.assignment():  # join first: the group join is not throughput
+            runner.poll_once(100)
+            if db.inbox.estimated_document_count():
+                break
+        already = db.inbox.count_documents({})
+
+        def consume_all():
+            while db.inbox.count_documents({}) < n:
+                runner.poll_once(200)
+
+        ours.append(rate(n - already, consume_all))
+        runner.close()
+        client.drop_database(db.name)
+    figures.append(Figure("events.consume+apply", "throughput", "events/s", ours, "bare kafka-python consumer", bare))
+
+    # -- outbox relay vs bare producer -----------------------------------------------------------
+    ours, bare = [], []
+    for _ in range(runs):
+        # Pre-encoded, as the relay's entries are (encoding happened when the outbox was written).
+        records = [(evt.key.encode(), encode_value(evt), record_headers(evt)) for evt in _events(n, "bench")]
+        producer = make_producer(bootstrap)
+
+        def bare_send():
+            for key, value, headers in records:
+                producer.send(MEMBERS, key=key, value=value, headers=headers)
+            producer.flush()
+
+        bare.append(rate(n, bare_send))
+        producer.close()
+
+        db = client[f"bench_relay_{uuid.uuid4().hex[:6]}"]
+        ensure_platform_indexes(db)
+        batch = _events(n, "bench")
+
+        def write(uow, chunk):
+            uow.events.extend(chunk)
+
+        for i in range(0, n, 250):
+            chunk = batch[i:i + 250]
+            run_in_transaction(client, db, lambda uow, c=chunk: write(uow, c), source="/bench")
+        relay = OutboxRelay(db, lambda: make_producer(bootstrap), service=f"bench{uuid.uuid4().hex[:6]}")
+        relay._producer_or_new()  # connect first: connecting is not throughput
+
+        def drain():
+            while outbox_backlog(db):
+                relay.publish_pending()
+
+        ours.append(rate(n, drain))
+        relay.close()
+        client.drop_database(db.name)
+    figures.append(Figure("events.outbox relay", "throughput", "events/s", ours, "bare kafka-python producer", bare))
+    client.close()
+    return figures
