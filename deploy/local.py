@@ -48,6 +48,8 @@ class Platform:
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     broker: EmbeddedBroker | None = None
     mongo: EmbeddedMongo | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def auth_secret(self) -> str:
         path = self.var / "auth_secret"
@@ -74,14 +76,28 @@ class Platform:
             "SMS_OUTBOX_PATH": str(self.var / "sms.log"),
             "WEB_CONCURRENCY": env.get("WEB_CONCURRENCY", "2"),
         })
+        env.update(self.extra_env)
         return env
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.var / "logs" / f"{name}.log", "ab")
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-        self.processes.append((name, process))
+        self.processes = [(n, p) for n, p in self.processes if n != name] + [(name, process)]
+        self.commands[name] = (args, env)
         return process
+
+    def process(self, name: str) -> subprocess.Popen:
+        return dict(self.processes)[name]
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start ``name`` (e.g. "matching-worker") again with the same command, after it stopped or was killed."""
+        old = self.process(name)
+        if old.poll() is None:
+            old.terminate()
+            old.wait(30)
+        args, env = self.commands[name]
+        return self.spawn(name, args, env)
 
     def stop(self) -> None:
         for name, process in reversed(self.processes):
@@ -100,16 +116,20 @@ class Platform:
             self.mongo.stop()
 
 
-def start(var: Path, ports: Ports, *, quiet: bool = False) -> Platform:
+def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: bool = False,
+          extra_env: dict[str, str] | None = None) -> Platform:
+    """Start everything; ``broker_behind_proxy`` puts a TCP proxy (``platform.broker.proxy``) between the
+    services and the broker so a test can cut it; ``extra_env`` overrides settings of every process."""
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     (var / "logs").mkdir(parents=True, exist_ok=True)
-    platform = Platform(var=var, ports=ports)
+    platform = Platform(var=var, ports=ports, extra_env=dict(extra_env or {}))
     try:
         say(f"Starting the database (data in {var / 'mongo'}) ...")
         platform.mongo = EmbeddedMongo(storage_path=var / "mongo", port=ports.mongo,
                                        log_path=var / "logs" / "mongo.log").start()
         say("Starting the broker (memory only) ...")
-        platform.broker = EmbeddedBroker(port=ports.broker, log_path=var / "logs" / "broker.log").start()
+        platform.broker = EmbeddedBroker(port=ports.broker, behind_proxy=broker_behind_proxy,
+                                         log_path=var / "logs" / "broker.log").start()
 
         env = platform.environment("setup")
         say("Creating topics and indexes ...")

@@ -1,0 +1,148 @@
+"""The whole platform for journey, reliability and benchmark runs, started exactly as the local runner
+starts it (``deploy.local.start``: embedded broker and database, mail catcher, gunicorn web + worker per
+service), on free ports in a temporary folder; driven over HTTP only.
+
+    platform = PlatformUnderTest.start(tmp_path)
+    admin = platform.client("intake", platform.token(org, "admin"))
+    admin.post("/v1/sites", json={...}).expect(201)
+    platform.mail(to="ana@example.org")
+    platform.stop()
+"""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from shared.auth import issue_token
+from shared.testing.servers import free_port
+
+SERVICES = ("intake", "matching", "scheduling", "notifications")
+
+
+def _free_block(size: int) -> int:
+    for _ in range(100):
+        base = free_port()
+        if all(_port_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class Response:
+    """A requests response with assertions that print the problem+json body when they fail."""
+
+    def __init__(self, response: requests.Response):
+        self.raw = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    @property
+    def json(self):
+        return self.raw.json()
+
+    @property
+    def text(self) -> str:
+        return self.raw.text
+
+    def expect(self, *statuses: int):
+        assert self.status_code in statuses, (
+            f"{self.raw.request.method} {self.raw.request.url} answered {self.status_code}, expected {statuses}: "
+            f"{self.raw.text[:2000]}")
+        return self.raw.json() if self.raw.content and "json" in self.raw.headers.get("Content-Type", "") else self.raw.text
+
+
+@dataclass
+class ApiClient:
+    base_url: str
+    token: str | None = None
+
+    def request(self, method: str, path: str, **kwargs) -> Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return Response(requests.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs))
+
+    def get(self, path: str, **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw) -> Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw) -> Response:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw) -> Response:
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw) -> Response:
+        return self.request("DELETE", path, **kw)
+
+
+class PlatformUnderTest:
+    def __init__(self, platform):
+        self.platform = platform
+
+    @classmethod
+    def start(cls, folder: Path, *, broker_behind_proxy: bool = False, extra_env: dict[str, str] | None = None):
+        from deploy.local import Ports, start
+
+        ports = Ports(base=_free_block(len(SERVICES)), broker=free_port(), mongo=free_port(), smtp=free_port(),
+                      mail_http=free_port())
+        env = {"LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "2", **(extra_env or {})}
+        return cls(start(Path(folder), ports, quiet=True, broker_behind_proxy=broker_behind_proxy, extra_env=env))
+
+    def stop(self) -> None:
+        self.platform.stop()
+
+    # -- addresses ---------------------------------------------------------------------------------
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.platform.ports.web(service)}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.platform.broker.bootstrap_servers
+
+    @property
+    def mongo_uri(self) -> str:
+        return self.platform.mongo.uri
+
+    @property
+    def mail_url(self) -> str:
+        return f"http://127.0.0.1:{self.platform.ports.mail_http}"
+
+    @property
+    def logs(self) -> Path:
+        return self.platform.var / "logs"
+
+    # -- calling it --------------------------------------------------------------------------------
+    def token(self, organization_id: str | None, role: str, *, sites: list[str] | None = None,
+              leader_id: str | None = None, ttl_seconds: int = 3600) -> str:
+        return issue_token(self.platform.auth_secret(), organization_id=organization_id, role=role, sites=sites,
+                           leader_id=leader_id, ttl_seconds=ttl_seconds)
+
+    def client(self, service: str, token: str | None = None) -> ApiClient:
+        return ApiClient(self.url(service), token)
+
+    def mail(self, to: str | None = None) -> list[dict]:
+        params = {"to": to} if to else None
+        return requests.get(f"{self.mail_url}/messages", params=params, timeout=10).json()
+
+    # -- faults ------------------------------------------------------------------------------------
+    def process(self, name: str):
+        """The subprocess of "intake-web", "matching-worker", "mailcatcher", ..."""
+        return self.platform.process(name)
+
+    def restart(self, name: str):
+        return self.platform.restart(name)
