@@ -389,3 +389,46 @@ def test_site_time_zone_change_keeps_local_wall_time(client, headers, world, ups
     occs = occurrences(client, headers, meeting["id"], "2027-03-01T00:00:00Z", "2027-03-11T00:00:00Z")
     assert [o["local_start"] for o in occs] == ["2027-03-02T19:00", "2027-03-09T19:00"]
     assert datetime.fromisoformat(occs[0]["start"]).astimezone(UTC).hour == 1  # 19:00 CST
+
+
+def test_concurrent_registrations_never_overfill_a_meeting(app, headers, world, tap, expect):
+    import threading
+
+    client = app.test_client()
+    meeting = create(client, headers, meeting_body(world["site"], world["leader"], capacity=1))
+    url = f"/v1/meetings/{meeting['id']}/registrations"
+    statuses: list[str] = []
+    barrier = threading.Barrier(len(world["members"]))
+
+    def register(member):
+        own = app.test_client()
+        barrier.wait()
+        resp = own.post(url, json={"member_id": member}, headers=headers())
+        statuses.append(resp.get_json().get("status") or str(resp.status_code))
+
+    threads = [threading.Thread(target=register, args=(m,)) for m in world["members"]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == ["registered", "waitlisted", "waitlisted", "waitlisted"]
+    listed = client.get(url, headers=headers()).get_json()["items"]
+    assert sorted(r["waitlist_position"] or 0 for r in listed) == [0, 1, 2, 3]
+
+
+def test_cancelling_a_meeting_tells_registrants_and_removes_it_from_feeds(client, headers, world, tap, expect,
+                                                                        upstream):
+    from shared.events.scheduling import MeetingCancelled
+
+    meeting = create(client, headers, meeting_body(world["site"], world["leader"]))
+    for member in world["members"][:2]:
+        client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member}, headers=headers())
+    resp = client.post(f"/v1/meetings/{meeting['id']}/cancel", json={"reason": "Group closed"}, headers=headers())
+    assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
+    told = tap.wait_for(expect.of(MeetingCancelled, meeting_id=meeting["id"]))[0]
+    assert told.data["registrant_ids"] == sorted(world["members"][:2])
+    assert all(e["slug"] != meeting["slug"] for e in client.get(f"/v1/feeds/{upstream.org}/meeting-guide.json").get_json())
+    cal = Calendar.from_ical(client.get(f"/v1/feeds/{upstream.org}/sites/{world['site']}/meetings.ics").data)
+    assert not cal.walk("VEVENT")
+    # Its leader is free again at that time.
+    create(client, headers, meeting_body(world["site"], world["leader"], name="Successor"))

@@ -160,3 +160,25 @@ def test_member_erasure_cancels_sessions_frees_seats_and_forgets_the_member(upst
     assert members == [waiting]
     assert db.members.count_documents({"_id": f"{upstream.org}:{pair['member']}"}) == 0
     assert db.sessions.count_documents({"organization_id": upstream.org, "member_id": pair["member"]}) == 0
+
+
+def test_concurrent_bookings_of_one_slot_book_it_once(upstream, pair, tap, expect, app, headers):
+    import threading
+
+    match_id = activate(upstream, pair)
+    slot = tap.wait_for(expect.of(SessionTimesSuggested, match_id=match_id))[0].data["suggestions"][0]
+    codes: list[int] = []
+    barrier = threading.Barrier(3)
+
+    def book():
+        own = app.test_client()
+        barrier.wait()
+        codes.append(own.post("/v1/sessions", json={"match_id": match_id, "start": slot["start"]},
+                              headers=headers()).status_code)
+
+    threads = [threading.Thread(target=book) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(codes) == [201, 409, 409]
