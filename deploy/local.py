@@ -140,7 +140,7 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
             (var / "mail").mkdir(exist_ok=True)
             platform.spawn("mailcatcher", [sys.executable, "-m", "notifications.mailcatcher",
                                            "--smtp-port", str(ports.smtp), "--http-port", str(ports.mail_http),
-                                           "--dir", str(var / "mail")], env)
+                                           "--dir", str(var / "mail"), "--host", "127.0.0.1"], env)
 
         for service in SERVICES:
             env = platform.environment(service)
