@@ -218,7 +218,7 @@ def decline(uow: UnitOfWork, org: str, match_id: str, principal, reason: str, no
 def expire_proposal(uow: UnitOfWork, match_id: str, now: datetime | None = None) -> bool:
     now = now or utcnow()
     st = _store(uow)
-    doc = uow.db.matches.find_one({"_id": match_id}, session=uow.session)
+    doc = st.match_by_id(match_id)
     if doc is None or doc["status"] != model.PROPOSED or doc["expires_at"] > now:
         return False
     org = doc["organization_id"]
@@ -440,8 +440,7 @@ def on_member_transferred(evt, uow: UnitOfWork) -> None:
             end_match(uow, current, by_role="system", by="system", reason_code="member_inactive",
                       reason=f"the member moved to site {data['to_site_id']}", re_propose=True, now=now)
         else:
-            uow.db.matches.update_one({"_id": current["_id"]}, {"$set": {"site_id": data["to_site_id"]}},
-                                      session=uow.session)
+            st.move_match_to_site(current, data["to_site_id"])
     else:
         propose_for_member(uow, org, data["member_id"], origin="new", now=now)
 
@@ -540,17 +539,18 @@ def end_lapsed(client, db, now: datetime | None = None) -> int:
     """Certifications and matching consents expire with time, without any event: end those matches."""
     now = now or utcnow()
     today = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
-    lapsed_leaders = list(db.leaders.find({"certified_until": {"$lt": today}, "open_count": {"$gt": 0}}))
-    lapsed_members = list(db.members.find({"matching_consent_expires_at": {"$lte": now}}))
+    st = Store(db)
+    lapsed_leaders = st.leaders_with_lapsed_certification(today)
+    lapsed_members = st.members_with_lapsed_consent(now)
     for member in lapsed_members:
-        db.waitlist.delete_one({"_id": member["_id"]})  # nobody waits for a match they no longer consent to
+        st.remove_from_waitlist(member["organization_id"], member["member_id"])  # no wait without consent
     count = 0
     for leader in lapsed_leaders:
         run_in_transaction(client, db, lambda uow, l=leader: _after_leader_change(uow, l["organization_id"],
                                                                                    l["leader_id"], now), source=SOURCE)
         count += 1
     for member in lapsed_members:
-        if db.matches.find_one({"open_key": member["_id"]}):
+        if st.open_match(member["organization_id"], member["member_id"]):
             run_in_transaction(client, db, lambda uow, m=member: _after_member_change(uow, m["organization_id"],
                                                                                        m["member_id"], now), source=SOURCE)
             count += 1
@@ -560,10 +560,10 @@ def end_lapsed(client, db, now: datetime | None = None) -> int:
 def alert_waiting_too_long(client, db, now: datetime | None = None) -> int:
     now = now or utcnow()
     sent = 0
-    for org in db.waitlist.distinct("organization_id", {"alerted_at": None}):
-        days = policy(Store(db), org)["waitlist_alert_days"]
-        for entry in db.waitlist.find({"organization_id": org, "alerted_at": None,
-                                       "since": {"$lte": now - timedelta(days=days)}}).limit(500):
+    st = Store(db)
+    for org in st.organizations_with_unalerted_waits():
+        days = policy(st, org)["waitlist_alert_days"]
+        for entry in st.waiting_too_long(org, now - timedelta(days=days)):
             def work(uow, entry=entry):
                 if not _store(uow).mark_alerted(entry, now):
                     return False

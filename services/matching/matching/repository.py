@@ -162,6 +162,13 @@ class Store:
     def match(self, org: str, match_id: str) -> dict | None:
         return self.db.matches.find_one({"_id": match_id, "organization_id": org}, session=self.s)
 
+    def match_by_id(self, match_id: str) -> dict | None:
+        return self.db.matches.find_one({"_id": match_id}, session=self.s)
+
+    def move_match_to_site(self, doc: dict, site_id: str) -> None:
+        self.db.matches.update_one({"_id": doc["_id"]}, {"$set": {"site_id": site_id}, "$inc": {"version": 1}},
+                                   session=self.s)
+
     def insert_match(self, doc: dict) -> None:
         self.db.matches.insert_one(doc, session=self.s)
 
@@ -254,8 +261,18 @@ class Store:
         total = self.db.waitlist.count_documents(query, session=self.s)
         return list(self.db.waitlist.find(query, session=self.s).sort("since", ASCENDING).skip(skip).limit(limit)), total
 
-    def waiting_too_long(self, before: datetime, limit: int = 200) -> list[dict]:
-        return list(self.db.waitlist.find({"since": {"$lte": before}, "alerted_at": None}, session=self.s).limit(limit))
+    def organizations_with_unalerted_waits(self) -> list[str]:
+        return self.db.waitlist.distinct("organization_id", {"alerted_at": None}, session=self.s)
+
+    def waiting_too_long(self, org: str, before: datetime, limit: int = 500) -> list[dict]:
+        return list(self.db.waitlist.find({"organization_id": org, "since": {"$lte": before}, "alerted_at": None},
+                                          session=self.s).limit(limit))
+
+    def leaders_with_lapsed_certification(self, today: datetime) -> list[dict]:
+        return list(self.db.leaders.find({"certified_until": {"$lt": today}, "open_count": {"$gt": 0}}, session=self.s))
+
+    def members_with_lapsed_consent(self, now: datetime) -> list[dict]:
+        return list(self.db.members.find({"matching_consent_expires_at": {"$lte": now}}, session=self.s))
 
     def mark_alerted(self, entry: dict, now: datetime) -> bool:
         result = self.db.waitlist.update_one({"_id": entry["_id"], "alerted_at": None}, {"$set": {"alerted_at": now}},

@@ -86,3 +86,26 @@ def test_a_long_wait_is_reported_once(worker, intake, tap, expect, db):
     assert alert.data["days_waiting"] >= 20 and alert.data["reason"] == "No active leader."
     eventually(lambda: db.waitlist.find_one({"_id": f"{intake.org}/{member['member_id']}"})["alerted_at"], timeout=10)
     assert len(tap.matching(expect.of(MemberWaitingTooLong, member_id=member["member_id"]))) == 1
+
+
+def test_matching_consent_running_out_ends_the_match(worker, intake, tap, expect):
+    intake.leader()
+    expires = (utcnow() + timedelta(seconds=6)).isoformat()
+    member = intake.member(consents=[{"purpose": "matching", "expires_at": expires}])
+    proposal = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"]))[0]
+    ended = tap.wait_for(expect.of(MatchEnded, match_id=proposal.data["match_id"]), timeout=40)[0]
+    assert ended.data["reason_code"] == "consent_revoked" and ended.data["re_proposal_follows"] is False
+
+
+def test_a_certification_expiring_with_time_ends_the_leaders_matches(worker, intake, tap, expect, db):
+    from datetime import datetime, timezone
+
+    from matching import handlers
+
+    expiring = intake.leader(certifications=[{"name": "CPRS", "issuer": None, "expires_on": "2029-06-01"}])
+    member = intake.member()
+    proposal = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"]))[0]
+    assert proposal.data["leader_id"] == expiring["leader_id"]
+    handlers.end_lapsed(db.client, db, now=datetime(2029, 6, 2, 12, tzinfo=timezone.utc))
+    ended = tap.wait_for(expect.of(MatchEnded, match_id=proposal.data["match_id"]))[0]
+    assert ended.data["reason_code"] == "certification_lapsed" and ended.data["re_proposal_follows"] is True
