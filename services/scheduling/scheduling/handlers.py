@@ -10,6 +10,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -404,7 +405,7 @@ def cancel_occurrence(repo: Repository, principal: Principal, meeting_id: str, o
             "occurrence_id": occurrence_id, "name": meeting["name"], "time_zone": meeting["time_zone"],
             "original_start": occ.original_start, "registrant_ids": registrant_ids(regs, occurrence_id),
             "reason": reason})
-        return occurrence_view(meeting, model.replace(occ, status="cancelled", reason=reason), regs)
+        return occurrence_view(meeting, replace(occ, status="cancelled", reason=reason), regs)
 
     return repo.transaction(work)
 
@@ -436,7 +437,7 @@ def move_occurrence(repo: Repository, principal: Principal, meeting_id: str, occ
             "occurrence_id": occurrence_id, "name": meeting["name"], "time_zone": meeting["time_zone"],
             "original_start": occ.original_start, "registrant_ids": registrant_ids(regs, occurrence_id),
             "new_start": start, "new_end": end})
-        return occurrence_view(meeting, model.replace(occ, status="moved", start=start, end=end, reason=reason), regs)
+        return occurrence_view(meeting, replace(occ, status="moved", start=start, end=end, reason=reason), regs)
 
     return repo.transaction(work)
 
@@ -841,8 +842,7 @@ def on_site_changed(settings: Settings):
 def _suggest_for_waiting_matches(uow: UnitOfWork, settings: Settings, org: str, person_field: str,
                                  person_id: str) -> None:
     store = Store.of(uow)
-    for match in store._find("matches", {"organization_id": org, person_field: person_id, "status": "active",
-                                         "suggested": {"$ne": True}}):
+    for match in store.matches_awaiting_suggestions(org, person_field, person_id):
         _emit_suggestions(uow, store, settings, org, match)
 
 
@@ -878,8 +878,7 @@ def on_member_erased(evt: Event, uow: UnitOfWork) -> None:
     sessions, _ = store.sessions(org, {"member_id": member_id, "status": "booked", "start": {"$gt": now}})
     for doc in sessions:
         _cancel_session(uow, store, doc, "system", "member_erased")
-    store.db.sessions.update_many({"organization_id": org, "member_id": member_id},
-                                  {"$set": {"member_id": "erased"}}, session=store.session)
+    store.anonymize_sessions(org, member_id)
     meeting_ids = {r["meeting_id"] for r in store.registrations_of_member(org, member_id, ("registered",))}
     store.forget_member_everywhere(org, member_id)
     for meeting_id in sorted(meeting_ids):

@@ -47,6 +47,8 @@ def ensure_indexes(db: Database) -> None:
                              name="org_member_start")
     db.sessions.create_index([("status", ASCENDING), ("start", ASCENDING)], name="status_start")
     db.sessions.create_index([("organization_id", ASCENDING), ("match_id", ASCENDING)], name="org_match")
+    db.matches.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
+    db.matches.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING)], name="org_leader")
     db.reminders.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING)], name="org_person")
     db.members.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
     db.leaders.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
@@ -122,6 +124,11 @@ class Store:
 
     def matches_of_member(self, org: str, member_id: str) -> list[dict]:
         return self._find("matches", {"organization_id": org, "member_id": member_id})
+
+    def matches_awaiting_suggestions(self, org: str, person_field: str, person_id: str) -> list[dict]:
+        """Active matches of this member or leader whose suggestions waited for a profile."""
+        return self._find("matches", {"organization_id": org, person_field: person_id, "status": "active",
+                                      "suggested": {"$ne": True}})
 
     # -- meetings --------------------------------------------------------------------------------
     def insert_meeting(self, doc: dict) -> None:
@@ -208,6 +215,10 @@ class Store:
     # -- sessions --------------------------------------------------------------------------------
     def insert_session(self, doc: dict) -> None:
         self.db.sessions.insert_one(doc, session=self.session)
+
+    def anonymize_sessions(self, org: str, member_id: str) -> None:
+        self.db.sessions.update_many({"organization_id": org, "member_id": member_id},
+                                     {"$set": {"member_id": "erased"}}, session=self.session)
 
     def session_doc(self, org: str, session_id: str) -> dict | None:
         return self._find_one("sessions", {"_id": session_id, "organization_id": org})
