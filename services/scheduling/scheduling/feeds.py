@@ -14,6 +14,13 @@ PRODID = "-//Recovery Network//Scheduling//EN"
 UID_DOMAIN = "recoverynet"
 
 
+# Meeting Guide's language type codes, by the BCP 47 primary language of the meeting.
+LANGUAGE_TYPES = {"en": "EN", "es": "S", "fr": "FR", "de": "DE", "pl": "POL", "pt": "POR", "ru": "RUS", "ja": "JA",
+                  "ko": "KOR", "it": "ITA", "uk": "UK", "he": "HE", "hi": "HI", "fa": "FA", "sv": "SV", "da": "DA",
+                  "no": "NO", "nb": "NO", "el": "EL", "hr": "HR", "hu": "HU", "lt": "LT", "sk": "SK", "th": "TH",
+                  "tl": "TL", "am": "AM", "ml": "ML", "pa": "PUN", "ase": "ASL"}
+
+
 # --- Meeting Guide ------------------------------------------------------------------------------
 
 def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now: datetime) -> dict | None:
@@ -26,6 +33,9 @@ def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now:
     days = sorted((d + 1) % 7 for d in weekdays)  # Meeting Guide: 0 = Sunday; Python: 0 = Monday
     types = list(meeting.get("types") or [])
     types.append("O" if meeting["is_open"] else "C")
+    language = LANGUAGE_TYPES.get((meeting.get("language") or "").split("-")[0].lower())
+    if language:
+        types.append(language)
     if meeting["attendance_mode"] in ("online", "hybrid"):
         types.append("ONL")
     entry: dict = {

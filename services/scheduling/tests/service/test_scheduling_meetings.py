@@ -291,7 +291,7 @@ def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(clie
     assert (hope_entry["day"], hope_entry["time"], hope_entry["end_time"]) == (2, "19:00", "20:30")
     assert hope_entry["timezone"] == "America/New_York"
     assert {"address", "city", "state", "postal_code", "country"} <= hope_entry.keys()
-    assert set(hope_entry["types"]) == {"D", "X", "O"}
+    assert set(hope_entry["types"]) == {"D", "X", "O", "EN"}
     listing = client.get(hope_entry["url"].removeprefix("http://testserver"))
     assert listing.status_code == 200 and listing.get_json()["slug"] == hope_entry["slug"]
     online = next(e for e in feed if e["name"] == "Online Morning")

@@ -10,7 +10,7 @@ NOW = datetime(2027, 2, 20, 12, 0, tzinfo=UTC)
 
 
 def meeting(**kw):
-    doc = {"_id": "m1", "organization_id": "org1", "name": "Tuesday Hope", "slug": "tuesday-hope-m1",
+    doc = {"_id": "m1", "organization_id": "org1", "name": "Tuesday Hope", "language": "en", "slug": "tuesday-hope-m1",
            "rrule": "FREQ=WEEKLY;BYDAY=TU", "first_start_local": "2027-03-02T19:00", "duration_minutes": 90,
            "time_zone": "America/New_York", "types": ["D"], "is_open": True, "is_public": True,
            "attendance_mode": "in_person", "created_at": NOW, "updated_at": NOW, "version": 3, "exceptions": {},
@@ -26,7 +26,7 @@ SITE = {"name": "Riverside", "time_zone": "America/New_York",
 def test_meeting_guide_entry_fields():
     entry = feeds.meeting_guide_entry(meeting(), SITE, base_url="https://x.org/", now=NOW)
     assert entry == {"name": "Tuesday Hope", "slug": "tuesday-hope-m1", "day": 2, "time": "19:00",
-                     "end_time": "20:30", "timezone": "America/New_York", "types": ["D", "O"],
+                     "end_time": "20:30", "timezone": "America/New_York", "types": ["D", "O", "EN"],
                      "updated": "2027-02-20 12:00:00", "url": "https://x.org/v1/feeds/org1/meetings/tuesday-hope-m1",
                      "notes": "Discussion", "location": "Riverside", "address": "12 River Rd", "city": "Albany",
                      "state": "NY", "postal_code": "12207", "country": "US"}
@@ -35,9 +35,10 @@ def test_meeting_guide_entry_fields():
 def test_meeting_guide_skips_monthly_and_crosses_midnight():
     assert feeds.meeting_guide_entry(meeting(rrule="FREQ=MONTHLY;BYDAY=1MO"), SITE, base_url="x", now=NOW) is None
     late = feeds.meeting_guide_entry(meeting(rrule="FREQ=WEEKLY;BYDAY=SU,SA", first_start_local="2027-03-06T23:30",
-                                             attendance_mode="online", conference_url="https://zoom.us/j/1"),
+                                             attendance_mode="online", conference_url="https://zoom.us/j/1",
+                                             language="es-MX"),
                                      None, base_url="x", now=NOW)
-    assert late["day"] == [0, 6] and late["end_time"] == "01:00" and "ONL" in late["types"]
+    assert late["day"] == [0, 6] and late["end_time"] == "01:00" and {"ONL", "S"} <= set(late["types"])
     assert late["conference_url"] == "https://zoom.us/j/1" and "address" not in late
 
 
