@@ -45,6 +45,40 @@ TARGET_OVERLAP_HOURS = 4.0       # this many common hours a week earn the full a
 SLOT_MINUTES = 15                # weekly availability is compared on a 15-minute UTC grid
 SLOTS_PER_WEEK = 7 * 24 * 60 // SLOT_MINUTES
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAY_SHORT = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+LANGUAGE_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese", "zh": "Chinese", "vi": "Vietnamese",
+    "ar": "Arabic", "ru": "Russian", "ko": "Korean", "tl": "Tagalog", "ht": "Haitian Creole", "de": "German",
+    "it": "Italian", "pl": "Polish", "hi": "Hindi", "ja": "Japanese", "so": "Somali", "am": "Amharic",
+    "fa": "Persian", "uk": "Ukrainian", "ase": "American Sign Language", "nv": "Navajo", "hmn": "Hmong",
+}
+
+
+def language_name(code: str) -> str:
+    base = _language_base(code.strip().lower())
+    return f"{LANGUAGE_NAMES[base]} ({base})" if base in LANGUAGE_NAMES else base
+
+
+def describe_availability(windows: Iterable[Window], tz_name: str) -> str:
+    """Weekly windows in words, e.g. "Mon-Fri 17:00-20:00, Sat 09:00-12:00 (America/Chicago)"."""
+    by_time: dict[tuple[str, str], list[int]] = {}
+    for w in windows:
+        by_time.setdefault((w.start, w.end), []).append(w.day)
+    parts = []
+    for (start, end), days in sorted(by_time.items(), key=lambda item: min(item[1])):
+        days = sorted(set(days))
+        runs, run = [], [days[0]]
+        for day in days[1:]:
+            if day == run[-1] + 1:
+                run.append(day)
+            else:
+                runs.append(run)
+                run = [day]
+        runs.append(run)
+        names = ", ".join(DAY_SHORT[r[0]] if len(r) == 1 else
+                          f"{DAY_SHORT[r[0]]}{'-' if len(r) > 2 else ', '}{DAY_SHORT[r[-1]]}" for r in runs)
+        parts.append(f"{names} {start}-{end}")
+    return f"{'; '.join(parts) or 'no times given'} ({tz_name})"
 
 
 class InvalidWeights(ValueError):
@@ -399,7 +433,7 @@ def rules_in_words(evaluation: Evaluation, table: LeaderTable, i: int, ctx: Cont
         "location": ("They are at the same site." if same_site and evaluation.rules["location"][i]
                      and member.meeting_mode != "virtual" and member.site_id not in ctx.virtual_only_sites
                      else "Both are open to meeting virtually."),
-        "language": f"They share a language: {_listing(shared)}.",
+        "language": f"They share a language: {_listing(language_name(c) for c in shared)}.",
         "gender": ("The leader's gender matches the member's preference."
                    if (member.leader_gender_preference or "").strip() else "The member has no leader-gender preference."),
         "availability": f"Their weekly availability overlaps by {float(evaluation.overlap_hours[i]):g} hours (compared in UTC).",
@@ -427,7 +461,8 @@ def waitlist_reason(evaluation: Evaluation, table: LeaderTable, ctx: Context) ->
         return "The member has not given matching consent (or it has expired).", ["no_consent"]
     if member.status not in ELIGIBLE_MEMBER_STATUSES:
         return f"The member is {member.status.replace('_', ' ')}.", ["member_inactive"]
-    languages = _listing({_language_base(c) for c in _norm(member.languages)}) or "their language"
+    languages = " or ".join(sorted(language_name(c) for c in {_language_base(c) for c in _norm(member.languages)})) \
+        or "the member's language"
     where = (f"at site {member.site_id}" if member.meeting_mode == "in_person"
              else f"at site {member.site_id} or meeting virtually" if member.meeting_mode == "either"
              else "meeting virtually")
@@ -438,7 +473,8 @@ def waitlist_reason(evaluation: Evaluation, table: LeaderTable, ctx: Context) ->
         ("location", "no_leader_at_site", None, where),
         ("language", "no_shared_language", None, f"who speaks {languages}"),
         ("gender", "no_gender_match", None, f"of gender {pref}" if pref else None),
-        ("availability", "no_availability_overlap", None, "with weekly time in common"),
+        ("availability", "no_availability_overlap", None,
+         f"with time in common with the member's {describe_availability(member.availability, member.time_zone)}"),
         ("not_excluded", "all_excluded", None, "not blocked or turned down before"),
         ("capacity", "no_capacity", None, "with room for another member"),
     ]

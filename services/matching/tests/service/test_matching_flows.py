@@ -74,4 +74,4 @@ def test_waitlist_reason_names_the_missing_language(worker, intake, tap, expect)
     member = intake.member(languages=["es"])
     waiting = tap.wait_for(expect.of(MemberWaitlisted, member_id=member["member_id"]), timeout=60)[0]
     assert waiting.data["reason_codes"] == ["no_shared_language"]
-    assert "who speaks es" in waiting.data["reason"]
+    assert "who speaks Spanish (es)" in waiting.data["reason"]

@@ -53,7 +53,7 @@ def test_a_good_pair_passes_every_rule_and_scores_high():
     assert 90 <= score <= 100
     assert {b["part"] for b in breakdown} == set(model.PARTS)
     assert all(b["explanation"] for b in breakdown)
-    assert any("share a language: en" in r for r in rules)
+    assert any("share a language: English (en)" in r for r in rules)
 
 
 @pytest.mark.parametrize("m_kw,l_kw,rule", [
@@ -118,7 +118,7 @@ def test_waitlist_reason_names_the_rule_that_left_nobody():
     ev, table = evaluate(member(languages=["es"]), [leader(languages=["en"]), leader("l2", languages=["fr"])])
     text, codes = model.waitlist_reason(ev, table, Context(now=NOW))
     assert codes == ["no_shared_language"]
-    assert "speaks es" in text and text.startswith("No active, certified leader")
+    assert "speaks Spanish (es)" in text and text.startswith("No active, certified leader")
     ev, table = evaluate(member(), [leader(capacity=1, open_count=1)])
     assert model.waitlist_reason(ev, table, Context(now=NOW))[1] == ["no_capacity"]
 
@@ -201,3 +201,17 @@ def test_certification_and_consent_from_event_fields():
     assert model.matching_consent([{"purpose": "notify:sms"}]) == (False, None)
     ok, until = model.matching_consent([{"purpose": "matching", "expires_at": "2027-01-01T00:00:00Z"}])
     assert ok and until.year == 2027
+
+
+def test_waitlist_reason_describes_the_members_times_when_nobody_overlaps():
+    m = member(availability=[Window(d, "06:00", "07:00") for d in range(5)] + [Window(6, "09:00", "10:00")],
+               time_zone="America/Chicago")
+    ev, table = evaluate(m, [leader()])
+    text, codes = model.waitlist_reason(ev, table, Context(now=NOW))
+    assert codes == ["no_availability_overlap"]
+    assert "Mon-Fri 06:00-07:00; Sun 09:00-10:00 (America/Chicago)" in text
+
+
+def test_availability_in_words():
+    windows = [Window(0, "18:00", "20:00"), Window(2, "18:00", "20:00"), Window(3, "18:00", "20:00")]
+    assert model.describe_availability(windows, "UTC") == "Mon, Wed, Thu 18:00-20:00 (UTC)"
