@@ -215,3 +215,65 @@ def test_waitlist_reason_describes_the_members_times_when_nobody_overlaps():
 def test_availability_in_words():
     windows = [Window(0, "18:00", "20:00"), Window(2, "18:00", "20:00"), Window(3, "18:00", "20:00")]
     assert model.describe_availability(windows, "UTC") == "Mon, Wed, Thu 18:00-20:00 (UTC)"
+
+
+def _reference_pair_ok(m, l, ctx):
+    """The hard rules written out plainly, one pair at a time (independent of the vectorised code)."""
+    from zoneinfo import ZoneInfo
+
+    def utc_minutes(windows, tz):
+        ref = model.week_start(ctx.now)
+        out = set()
+        for w in windows:
+            h, mi = map(int, w.start.split(":"))
+            eh, emi = map(int, w.end.split(":"))
+            local = datetime.combine(ref.date() + timedelta(days=w.day), datetime.min.time(), tzinfo=ZoneInfo(tz))
+            start = local + timedelta(hours=h, minutes=mi)
+            length = (eh * 60 + emi) - (h * 60 + mi)
+            first = int((start.astimezone(timezone.utc) - ref).total_seconds() // 60)
+            out.update((first + k) % (7 * 24 * 60) for k in range(length))
+        return out
+
+    return all([
+        m.matching_consent, l.status == "active", l.certified, l.open_count < l.capacity,
+        bool({x.split("-")[0] for x in m.languages} & {x.split("-")[0] for x in l.languages}),
+        not m.leader_gender_preference or m.leader_gender_preference == l.gender,
+        (m.site_id in l.site_ids and m.meeting_mode != "virtual") or (m.meeting_mode != "in_person" and l.meets_virtually),
+        bool(utc_minutes(m.availability, m.time_zone) & utc_minutes(l.availability, l.time_zone)),
+    ])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hard_rules_are_never_broken_by_the_assignment(seed):
+    import random
+
+    rng = random.Random(seed)
+    zones = ["America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Kolkata", "UTC"]
+
+    def windows():
+        return [Window(d, f"{h:02d}:00", f"{h + 2:02d}:00") for d in rng.sample(range(7), 2)
+                for h in [rng.choice([6, 9, 12, 15, 18, 21])]]
+
+    leaders = [leader(f"l{i}", site_ids=[rng.choice(["s1", "s2"])], languages=rng.choice([["en"], ["es"], ["en", "es-MX"]]),
+                      gender=rng.choice(["female", "male"]), meets_virtually=rng.random() < 0.5,
+                      time_zone=rng.choice(zones), availability=windows(), capacity=rng.randint(1, 4),
+                      open_count=rng.randint(0, 1), status=rng.choice(["active"] * 5 + ["on_leave"]),
+                      certified=rng.random() < 0.9) for i in range(15)]
+    members = [member(member_id=f"m{i}", site_id=rng.choice(["s1", "s2"]), languages=rng.choice([["en"], ["es"]]),
+                      leader_gender_preference=rng.choice([None, "female", "male"]),
+                      meeting_mode=rng.choice(["in_person", "virtual", "either"]), time_zone=rng.choice(zones),
+                      availability=windows(), matching_consent=rng.random() < 0.9) for i in range(60)]
+    ctx = Context(now=NOW)
+    table = LeaderTable(leaders, NOW)
+    rows = []
+    for m in members:
+        ev = model.evaluate(m, table, WEIGHTS, ctx)
+        for i, l in enumerate(leaders):
+            assert bool(ev.feasible[i]) == _reference_pair_ok(m, l, ctx), (m.member_id, l.leader_id)
+        rows.append((np.flatnonzero(ev.feasible), ev.base_score[ev.feasible]))
+    result = model.assign(rows, None, table.open_count, table.capacity, WEIGHTS["leader_load"])
+    assert result.pairs, "the random case should place somebody"
+    for m_index, l_index in result.pairs.items():
+        assert _reference_pair_ok(members[m_index], leaders[l_index], ctx)
+    taken = np.bincount(list(result.pairs.values()), minlength=len(leaders))
+    assert all(taken[i] + l.open_count <= max(l.capacity, l.open_count) for i, l in enumerate(leaders))
