@@ -1,0 +1,148 @@
+"""Journey 1: an organization with two sites in different time zones onboards leaders and members (one by
+one and by CSV); every consenting member gets a proposal with reasons; leaders accept; sessions are
+suggested and booked; everyone receives the emails they should, in their language, and no one twice."""
+import json
+from collections import Counter
+
+import pytest
+
+CSV_DAYS = ";".join(f"{d} 08:00-22:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+
+
+def raw_event(tap, event_id: str) -> tuple[str, dict]:
+    """(type, data as published: JSON) of the event with this ce_id."""
+    for record in list(tap.records):
+        headers = {k: v.decode() for k, v in record.headers or []}
+        if headers.get("ce_id") == event_id:
+            return headers["ce_type"], json.loads(record.value)
+    raise AssertionError(f"event {event_id} was not seen on the stream")
+
+
+@pytest.mark.timeout(240)
+def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap):
+    org = new_org("journey 1 onboarding")
+    lakeside = org.site("Lakeside", "America/Chicago")
+    bahia = org.site("Bahia", "Europe/Madrid")
+    org.coordinator("Carla", [lakeside["id"]])
+    org.coordinator("Tomas", [bahia["id"]], languages=["es"])
+
+    # leaders (language, zone) at both sites
+    people = {}  # email -> (language, zone, kind)
+    leo = org.leader("Leo", [lakeside["id"]], languages=["en", "es"], capacity=3)
+    lena = org.leader("Lena", [lakeside["id"]], languages=["en"], capacity=3)
+    lucia = org.leader("Lucia", [bahia["id"]], languages=["es", "en"], preferred_language="es", capacity=3)
+    for leader, lang, tz in ((leo, "en", "America/Chicago"), (lena, "en", "America/Chicago"),
+                             (lucia, "es", "Europe/Madrid")):
+        people[leader["email"]] = (lang, tz, "leader")
+
+    # members one by one at Lakeside ...
+    mark = org.member("Mark", lakeside["id"], languages=["en"], substances=["alcohol"], pathways=["twelve_step"])
+    ana = org.member("Ana", lakeside["id"], languages=["es"], preferred_language="es", substances=["opioids"])
+    people[mark["email"]] = ("en", "America/Chicago", "member")
+    people[ana["email"]] = ("es", "America/Chicago", "member")
+    # ... one who has not consented to matching (only to email): no proposal for them
+    nora = org.member("Nora", lakeside["id"], consents=("notify:email",))
+
+    # ... and by CSV at Bahia
+    rows = [("b-001", "Pablo", "es", "es"), ("b-002", "Grace", "en", "en")]
+    csv_lines = ["external_id,first_name,last_name,email,languages,preferred_language,date_of_birth,availability,consents"]
+    for ext, first, languages, preferred in rows:
+        email = org.email(first)
+        org.remember(f"{first} Member{org.tag}", ext)
+        csv_lines.append(f"{ext},{first},Member{org.tag},{email},{languages},{preferred},1979-09-02,{CSV_DAYS},"
+                         f"matching;notify:email")
+        people[email] = (preferred, "Europe/Madrid", "member")
+    report = org.intake.post(f"/v1/sites/{bahia['id']}/imports", data="\n".join(csv_lines) + "\n",
+                             headers={"Content-Type": "text/csv"}).expect(201, 202, 200)
+    assert report["counts"].get("created") == 2, report
+    imported = [row["member_id"] for row in report["rows"]]
+
+    members = [mark["id"], ana["id"], *imported]
+    leader_of_email = {leo["id"]: leo["email"], lena["id"]: lena["email"], lucia["id"]: lucia["email"]}
+
+    # every consenting member gets a proposal, with reasons
+    proposed = org.wait_event("match.proposed", count=4, timeout=60)
+    by_member = {}
+    for member_id in members:
+        found = helpers.eventually(lambda: org.matching.get("/v1/matches", params={"member_id": member_id})
+                                   .expect(200)["items"], timeout=30)
+        match = found[0]
+        assert match["status"] == "proposed"
+        assert len(match["breakdown"]) == 5 and all(part["explanation"] for part in match["breakdown"])
+        assert any("share a language" in rule for rule in match["rules_passed"])
+        by_member[member_id] = match
+    assert by_member[ana["id"]]["leader_id"] == leo["id"], "Ana speaks only Spanish: Leo is the Spanish speaker at Lakeside"
+    assert {by_member[m]["leader_id"] for m in imported} == {lucia["id"]}
+    assert not org.matching.get("/v1/matches", params={"member_id": nora["id"]}).expect(200)["items"]
+    assert len(proposed) == 4
+
+    # leaders accept; sessions are suggested; leaders book one
+    for member_id, match in by_member.items():
+        leader = org.leader_client("matching", match["leader_id"])
+        assert leader.post(f"/v1/matches/{match['id']}/accept").expect(200)["status"] == "active"
+    for member_id, match in by_member.items():
+        org.wait_event("session.times_suggested", match_id=match["id"], timeout=30)
+    booked = {}
+    for member_id, match in by_member.items():
+        leader = org.leader_client("scheduling", match["leader_id"])
+        slots = helpers.eventually(lambda: leader.get(f"/v1/matches/{match['id']}/suggestions").expect(200)["suggestions"])
+        for slot in slots:  # a leader with two members takes the next free time for the second
+            answer = leader.post("/v1/sessions", json={"match_id": match["id"], "start": slot["start"]})
+            if answer.status_code == 201:
+                booked[member_id] = answer.expect(201)
+                break
+            answer.expect(409)
+        assert member_id in booked, f"no suggested time could be booked for {member_id}"
+    org.wait_event("session.booked", count=4)
+
+    # everyone receives the emails they should: proposal, acceptance, session (members and their leaders)
+    expected = Counter()
+    for member_id, match in by_member.items():
+        member_email = next(e for e, p in people.items() if p[2] == "member" and e in _emails_of(org, member_id))
+        expected[member_email] += 3
+        expected[leader_of_email[match["leader_id"]]] += 3
+    for email, count in expected.items():
+        org.wait_mail(email, count=count, timeout=60)
+    assert not org.mail(nora["email"]), "Nora was not matched and nothing else concerned her"
+    for email in (org.email("Carla"), org.email("Tomas")):
+        assert not org.mail(email), "nothing in this journey concerns the coordinators"
+
+    # ... and nothing more: every email delivery of the organization is done, and matches the mail received
+    def settled():
+        log = org.deliveries(channel="email")
+        assert log and all(d["status"] == "delivered" for d in log), [d["status"] for d in log]
+        return log
+    log = helpers.eventually(settled, timeout=30)
+    by_delivery = {d["id"]: d for d in log}
+    received = [m for email in expected for m in org.mail(email)]
+    assert len(received) == len(log) == sum(expected.values())
+
+    # no one receives the same email twice (recipient + subject + source event) ...
+    seen = Counter()
+    for message in received:
+        delivery = by_delivery[helpers.delivery_id_of(message)]
+        seen[(tuple(message["to"]), message["subject"], delivery["source_event_id"])] += 1
+    assert all(n == 1 for n in seen.values()), [k for k, n in seen.items() if n > 1]
+    assert Counter(m["to"][0] for m in received) == expected
+
+    # ... and each is in the recipient's language (as the shipped template renders it for them)
+    spanish = 0
+    for message in received:
+        delivery = by_delivery[helpers.delivery_id_of(message)]
+        language, zone, kind = people[message["to"][0]]
+        assert delivery["recipient_kind"] == kind
+        _, data = raw_event(tap, delivery["source_event_id"])
+        want = org.preview_subject(delivery["template"], language, data=data, role=kind, time_zone=zone)
+        other = org.preview_subject(delivery["template"], "en" if language == "es" else "es", data=data, role=kind,
+                                    time_zone=zone)
+        assert message["subject"] == want != other, (message["to"], message["subject"], want)
+        spanish += language == "es"
+    assert spanish == 3 * 4  # Ana and Pablo (3 each), Lucia (for Pablo and Grace)
+
+    # the sessions are in both people's calendars, shown in the site's zone
+    for member_id, session in booked.items():
+        assert session["time_zone"] == ("Europe/Madrid" if member_id in imported else "America/Chicago")
+
+
+def _emails_of(org, member_id: str) -> set[str]:
+    return {org.intake.get(f"/v1/members/{member_id}").expect(200)["email"]}
