@@ -432,3 +432,16 @@ def test_cancelling_a_meeting_tells_registrants_and_removes_it_from_feeds(client
     assert not cal.walk("VEVENT")
     # Its leader is free again at that time.
     create(client, headers, meeting_body(world["site"], world["leader"], name="Successor"))
+
+
+def test_closed_meeting_takes_only_its_sites_members(client, headers, world, upstream):
+    outsider = upstream.member(site_id="another-site")
+    upstream.known(members=[outsider])
+    meeting = create(client, headers, meeting_body(world["site"], world["leader"], is_open=False))
+    url = f"/v1/meetings/{meeting['id']}/registrations"
+    refused = client.post(url, json={"member_id": outsider}, headers=headers())
+    assert refused.status_code == 403 and "member_id" in refused.get_json()["errors"]
+    assert client.post(url, json={"member_id": world["members"][0]}, headers=headers()).status_code == 201
+    # A coordinator of another site cannot register this site's members (nor see them).
+    other = headers("coordinator", sites=["another-site"])
+    assert client.post(url, json={"member_id": world["members"][1]}, headers=other).status_code == 404
