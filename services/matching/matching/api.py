@@ -48,6 +48,16 @@ def _transaction(work):
         return repo().transaction(work)
 
 
+def _audited(principal, org: str, change: str, work):
+    """A change of a member's match, with its audit entry in the same transaction (ids only)."""
+    def run(uow):
+        doc = work(uow)
+        Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", doc["member_id"], org,
+                                                     change=change, match_id=doc["_id"]))
+        return doc
+    return _transaction(run)
+
+
 # --- matches ---------------------------------------------------------------------------------------
 
 @blp.route("/matches")
@@ -91,7 +101,7 @@ class Accept(MethodView):
         """Accept a proposal (the leader or a coordinator): the match becomes active."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
-        return _out(_transaction(lambda uow: handlers.accept(uow, org, match_id, principal)))
+        return _out(_audited(principal, org, "accept", lambda uow: handlers.accept(uow, org, match_id, principal)))
 
 
 @blp.route("/matches/<match_id>/decline")
@@ -102,7 +112,8 @@ class Decline(MethodView):
         """Decline a proposal with a reason; the next best leader is proposed."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
-        return _out(_transaction(lambda uow: handlers.decline(uow, org, match_id, principal, body["reason"])))
+        return _out(_audited(principal, org, "decline",
+                             lambda uow: handlers.decline(uow, org, match_id, principal, body["reason"])))
 
 
 @blp.route("/matches/<match_id>/end")
@@ -113,8 +124,8 @@ class End(MethodView):
         """End a proposed or active match. Unless it is the member's choice, a new proposal follows."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
-        return _out(_transaction(lambda uow: handlers.end(uow, org, match_id, principal, body["reason_code"],
-                                                          body["reason"])))
+        return _out(_audited(principal, org, "end", lambda uow: handlers.end(uow, org, match_id, principal,
+                                                                             body["reason_code"], body["reason"])))
 
 
 # --- members ---------------------------------------------------------------------------------------
