@@ -48,6 +48,15 @@ def _transaction(work):
         return repo().transaction(work)
 
 
+def _if_match_sent(org: str, match_id: str) -> None:
+    """Commands on a match check If-Match when it is sent (412 when the match changed since it was read);
+    without it the state check alone applies (409 when the match is no longer in a state that allows it)."""
+    if request.headers.get("If-Match"):
+        doc = repo().reads().match(org, match_id)
+        if doc is not None:
+            require_if_match(etag_of(doc))
+
+
 def _audited(principal, org: str, change: str, work):
     """A change of a member's match, with its audit entry in the same transaction (ids only)."""
     def run(uow):
@@ -101,6 +110,7 @@ class Accept(MethodView):
         """Accept a proposal (the leader or a coordinator): the match becomes active."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
+        _if_match_sent(org, match_id)
         return _out(_audited(principal, org, "accept", lambda uow: handlers.accept(uow, org, match_id, principal)))
 
 
@@ -112,6 +122,7 @@ class Decline(MethodView):
         """Decline a proposal with a reason; the next best leader is proposed."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
+        _if_match_sent(org, match_id)
         return _out(_audited(principal, org, "decline",
                              lambda uow: handlers.decline(uow, org, match_id, principal, body["reason"])))
 
@@ -124,6 +135,7 @@ class End(MethodView):
         """End a proposed or active match. Unless it is the member's choice, a new proposal follows."""
         principal = require_role("admin", "coordinator", "leader")
         org = require_organization()
+        _if_match_sent(org, match_id)
         return _out(_audited(principal, org, "end", lambda uow: handlers.end(uow, org, match_id, principal,
                                                                              body["reason_code"], body["reason"])))
 

@@ -24,6 +24,8 @@ def test_accept_activates_and_leaders_see_only_their_own(worker, intake, tap, ex
     assert client.get("/v1/matches", headers=theirs).json["total"] == 0
     got = client.get(f"/v1/matches/{match['match_id']}", headers=mine)
     assert got.status_code == 200 and got.headers["ETag"] and got.json["breakdown"]
+    stale = client.post(f"/v1/matches/{match['match_id']}/accept", headers={**mine, "If-Match": '"not-it"'})
+    assert stale.status_code == 412
     accepted = client.post(f"/v1/matches/{match['match_id']}/accept", headers=mine)
     assert accepted.status_code == 200 and accepted.json["status"] == "active"
     tap.wait_for(expect.of(MatchAccepted, match_id=match["match_id"], accepted_by_role="leader"))
