@@ -8,6 +8,7 @@ leaders is scored in seconds, and the single-pair explanation uses the very same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -181,10 +182,16 @@ def week_start(now: datetime) -> datetime:
 
 
 def availability_slots(windows: Iterable[Window], tz_name: str, now: datetime) -> np.ndarray:
-    """Weekly local windows -> a boolean vector of the week's 15-minute slots in UTC."""
+    """Weekly local windows -> a boolean vector of the week's 15-minute slots in UTC (read-only)."""
+    return _slots(tuple(windows), tz_name or "UTC", week_start(now))
+
+
+@lru_cache(maxsize=65536)
+def _slots(windows: tuple[Window, ...], tz_name: str, ref: datetime) -> np.ndarray:
+    # Cached: every proposal places every leader's week again, and the answer only changes with the
+    # windows, the zone or the week (summer time).
     slots = np.zeros(SLOTS_PER_WEEK, dtype=bool)
     tz = zone(tz_name)
-    ref = week_start(now)
     for w in windows:
         start_m, end_m = _minutes(w.start), _minutes(w.end)
         if end_m <= start_m:
@@ -196,6 +203,7 @@ def availability_slots(windows: Iterable[Window], tz_name: str, now: datetime) -
         count = int(round((end_m - start_m) / SLOT_MINUTES))
         idx = (first + np.arange(count)) % SLOTS_PER_WEEK
         slots[idx] = True
+    slots.setflags(write=False)
     return slots
 
 
