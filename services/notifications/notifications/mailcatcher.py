@@ -53,7 +53,7 @@ def read_message(path: Path) -> dict:
         "id": path.stem,
         "from": str(msg.get("From", "")),
         "to": [addr for _, addr in getaddresses(msg.get_all("To", []))],
-        "subject": str(msg.get("Subject", "")),
+        "subject": str(msg.get("Subject", "")).strip(),  # a folded long subject reads back with a leading space
         "date": str(msg.get("Date", "")) or received,
         "received_at": received,
         "message_id": str(msg.get("Message-ID", "")),
