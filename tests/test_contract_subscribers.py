@@ -43,3 +43,15 @@ def test_example_subscriber_receives_each_event_once(example, kafka_bootstrap, o
     ce_type, headers, data = received[0]
     assert ce_type == MemberStatusChanged.type and headers["ce_id"] == evt.id
     assert headers["ce_subject"] == evt.key and data["to_status"] == "paused"
+
+
+@pytest.mark.timeout(120)
+def test_example_subscriber_skips_records_that_are_not_cloudevents(kafka_bootstrap, org_id):
+    producer = make_producer(kafka_bootstrap)
+    producer.send("recoverynet.intake.members", key=b"x", value=b"{}", headers=[])
+    producer.flush()
+    producer.close()
+    received = []
+    load("subscriber_kafka_python").subscribe(kafka_bootstrap, f"example-{uuid.uuid4().hex[:8]}",
+                                              lambda *args: received.append(args), max_idle_ms=10000)
+    assert all("ce_type" in headers for _, headers, _ in received)

@@ -29,7 +29,8 @@ def subscribe(bootstrap: str, group_id: str, handle, *, topics=TOPICS, max_idle_
                 continue
             idle_since = time.monotonic()
             headers = {name: value.decode() for name, value in (msg.headers() or [])}
-            if msg.value() is not None and headers.get("ce_id") not in seen:
+            # Skip tombstones, records that are not CloudEvents, and repeats.
+            if msg.value() is not None and "ce_type" in headers and headers.get("ce_id") not in seen:
                 handle(headers["ce_type"], headers, json.loads(msg.value()))
                 seen.add(headers["ce_id"])
             consumer.commit(message=msg, asynchronous=False)

@@ -28,7 +28,8 @@ def subscribe(bootstrap: str, group_id: str, handle, *, topics=TOPICS, max_idle_
     try:
         for record in consumer:
             headers = {name: value.decode() for name, value in record.headers}
-            if record.value is None or headers.get("ce_id") in seen:
+            # Skip tombstones, records that are not CloudEvents, and repeats.
+            if record.value is None or "ce_type" not in headers or headers.get("ce_id") in seen:
                 consumer.commit()
                 continue
             handle(headers["ce_type"], headers, json.loads(record.value))
