@@ -75,7 +75,7 @@ def test_every_endpoint_needs_a_token_and_another_organization_sees_nothing(clie
     assert client.get("/v1/deliveries").status_code == 401
     other_org = auth_header(make_token(f"org-{uuid.uuid4().hex[:8]}", "admin"))
     response = client.get(path, headers=other_org)
-    assert response.status_code == 200 and response.json["effective_channels"] == []  # nothing known there
+    assert response.status_code == 404 and response.json["status"] == 404  # as if the person did not exist (issue 9)
     assert client.get(f"/v1/people/{leader['person_id']}/inbox", headers=auth_header(
         make_token(org_id, "leader", leader_id="leader-other"))).status_code == 404
     assert client.get(path, headers=auth_header(make_token(org_id, "coordinator", sites=["site-9"]))).status_code == 404
