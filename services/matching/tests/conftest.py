@@ -60,9 +60,16 @@ def db(settings):
     client.close()
 
 
+class PatientTap(EventTap):
+    """Waits 60 s by default: the machine is shared, and a worker may be busy with a rebalance."""
+
+    def wait_for(self, predicate, *, count=1, timeout=60.0):
+        return super().wait_for(predicate, count=count, timeout=timeout)
+
+
 @pytest.fixture
 def tap(kafka_bootstrap):
-    with EventTap(kafka_bootstrap, [MATCHES]) as opened:
+    with PatientTap(kafka_bootstrap, [MATCHES]) as opened:
         yield opened
 
 
