@@ -277,3 +277,15 @@ def test_hard_rules_are_never_broken_by_the_assignment(seed):
         assert _reference_pair_ok(members[m_index], leaders[l_index], ctx)
     taken = np.bincount(list(result.pairs.values()), minlength=len(leaders))
     assert all(taken[i] + l.open_count <= max(l.capacity, l.open_count) for i, l in enumerate(leaders))
+
+
+def test_summer_time_is_taken_from_the_current_week_on_each_side():
+    # 10 March 2026: New York is on summer time (UTC-4) since 8 March, London not until 29 March (UTC+0).
+    march = datetime(2026, 3, 10, 12, tzinfo=timezone.utc)
+    m = member(time_zone="America/New_York", availability=[Window(1, "18:00", "19:00")])
+    l_ = leader(time_zone="Europe/London", availability=[Window(1, "22:00", "23:00")])
+    ev = model.evaluate(m, LeaderTable([l_], march), WEIGHTS, Context(now=march))
+    assert ev.overlap_hours[0] == 1.0
+    # In November both are on standard time: 18:00 New York is 23:00 London, so no overlap.
+    ev = model.evaluate(m, LeaderTable([l_], NOW), WEIGHTS, Context(now=NOW))
+    assert ev.overlap_hours[0] == 0.0
