@@ -73,6 +73,10 @@ class ProblemApi(Api):
     def handle_unexpected(self, exc: Exception):
         if isinstance(exc, HTTPException):
             return self.handle_http_exception(exc)
+        if isinstance(exc, RecursionError) and "JSON" in str(exc):
+            # json.loads gives up on a body nested thousands of levels deep: the client's fault, not ours
+            return problem_response(400, "Bad Request", "The JSON body is nested too deeply.",
+                                    errors={"json": ["Nested too deeply."]})
         if is_unavailable(exc):
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             return problem_response(503, "Service Unavailable",
