@@ -63,11 +63,14 @@ class ConsumerRunner:
     # -- the loop ---------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Handle one poll's records; commit their offsets after each is stored. Returns how many."""
-        if self._joining():
-            # kafka-python 3.0.12 discards a group join that completes while nobody is inside poll() and
-            # starts over; a short poll timeout can loop like that for a minute. Wait the join out.
-            timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        if not batches and self._joining():
+            # kafka-python 3.0.12 discards a group join that completes while nobody is inside poll() and
+            # starts over; with other work between polls that can loop for a minute. So while joining,
+            # stay inside poll() back to back until the join is done (or a deadline passes).
+            deadline = time.monotonic() + JOIN_POLL_TIMEOUT_MS / 1000
+            while not batches and self._joining() and time.monotonic() < deadline and not self.should_stop():
+                batches = self.consumer.poll(timeout_ms=100)
         handled = 0
         for tp, records in batches.items():
             for record in records:
