@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry
 from shared.web import current_principal, require_organization, require_role
@@ -37,6 +38,8 @@ def answers():
         abort(422, message=str(exc), errors=exc.errors)
     except model.TransitionError as exc:
         abort(409, message=str(exc))
+    except DuplicateKeyError:
+        abort(409, message="The member's match changed at the same moment; read it again and retry.")
 
 
 def _out(doc: dict) -> dict:
