@@ -63,6 +63,9 @@ def test_waitlisted_member_is_matched_when_the_leader_gets_more_capacity(worker,
     listed = client.get("/v1/waitlist", headers=headers("coordinator", sites=["site-1"]))
     assert listed.status_code == 200
     assert [w["member_id"] for w in listed.json["items"]] == [second["member_id"]]
+    assert listed.json["items"][0]["reason"] == waiting.data["reason"]
+    assert client.get("/v1/waitlist", headers=headers("coordinator", sites=["site-9"])).json["total"] == 0
+    assert client.get("/v1/waitlist", headers=headers("leader", leader_id=leader["leader_id"])).status_code == 403
     intake.publish(LeaderCapacityChanged, leader_id=leader["leader_id"], capacity=2)
     proposal = tap.wait_for(expect.of(MatchProposed, member_id=second["member_id"]), timeout=60)[0]
     assert proposal.data["leader_id"] == leader["leader_id"] and proposal.data["origin"] == "waitlist"
