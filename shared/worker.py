@@ -173,3 +173,14 @@ class Worker:
                                   extra={"job": job.name, "error": repr(exc)})
                     next_run[job.name] = time.monotonic() + job.interval_seconds
             self._stop.wait(min(0.5, min(job.interval_seconds for job in self.periodic)))
+
+
+def serve(settings, build_worker: Callable[..., Worker], ensure_indexes: Callable) -> None:
+    """The entry point of every service's worker process (``python -m <service>.worker``): logs as JSON,
+    makes sure the service's indexes exist, then runs until SIGTERM."""
+    from shared.logging import configure_logging
+
+    configure_logging(settings.platform.service_name, settings.platform.log_level)
+    worker = build_worker(settings)
+    ensure_indexes(worker.db)
+    worker.run_forever()

@@ -4,8 +4,7 @@
 """
 from __future__ import annotations
 
-from shared.logging import configure_logging
-from shared.worker import PeriodicJob, Worker
+from shared.worker import PeriodicJob, Worker, serve
 
 from matching import handlers
 
@@ -27,11 +26,7 @@ def build_worker(settings: Settings) -> Worker:
 
 
 def main() -> None:
-    settings = Settings.from_env()
-    configure_logging(settings.platform.service_name, settings.platform.log_level)
-    worker = build_worker(settings)
-    ensure_indexes(worker.db)
-    worker.run_forever()
+    serve(Settings.from_env(), build_worker, ensure_indexes)
 
 
 if __name__ == "__main__":

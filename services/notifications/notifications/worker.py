@@ -5,8 +5,7 @@
 """
 from __future__ import annotations
 
-from shared.logging import configure_logging
-from shared.worker import PeriodicJob, Worker
+from shared.worker import PeriodicJob, Worker, serve
 
 from notifications import handlers
 from notifications.channels import Channels
@@ -28,11 +27,7 @@ def build_worker(settings: Settings, channels: Channels | None = None) -> Worker
 
 
 def main() -> None:
-    settings = Settings.from_env()
-    configure_logging(settings.platform.service_name, settings.platform.log_level)
-    worker = build_worker(settings)
-    ensure_indexes(worker.db)
-    worker.run_forever()
+    serve(Settings.from_env(), build_worker, ensure_indexes)
 
 
 if __name__ == "__main__":

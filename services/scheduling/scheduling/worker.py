@@ -6,8 +6,7 @@ worker copies, thanks to the reminder key's unique _id written with the event).
 """
 from __future__ import annotations
 
-from shared.logging import configure_logging
-from shared.worker import PeriodicJob, Worker
+from shared.worker import PeriodicJob, Worker, serve
 
 from scheduling.config import Settings
 from scheduling.handlers import send_due_reminders
@@ -22,11 +21,7 @@ def build_worker(settings: Settings) -> Worker:
 
 
 def main() -> None:
-    settings = Settings.from_env()
-    configure_logging(settings.platform.service_name, settings.platform.log_level)
-    worker = build_worker(settings)
-    ensure_indexes(worker.db)
-    worker.run_forever()
+    serve(Settings.from_env(), build_worker, ensure_indexes)
 
 
 if __name__ == "__main__":
