@@ -401,10 +401,13 @@ def render(out: Report, made: dict) -> str:
     if len(out.matches) > 12:
         lines.append(f"  ... and {len(out.matches) - 12} more")
     lines += ["", f"--- Waitlisted ({len(out.waitlist)}) and why ---"]
-    for reason, n in Counter(w["reason"] for w in out.waitlist).most_common(8):
-        names = ", ".join(w["member"] for w in out.waitlist if w["reason"] == reason)[:90]
-        lines.append(f"  {n:>3} x {reason}")
-        lines.append(f"        {names}")
+    by_code = Counter(code for w in out.waitlist for code in (w["reason_codes"] or ["other"])[:1])
+    if by_code:
+        lines.append("  what left nobody: " + ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in by_code.most_common()))
+    shown = sorted(out.waitlist, key=lambda w: ((w["reason_codes"] or ["other"])[0], w["member"]))
+    for code in by_code:  # a few of each kind, each with the reason in words
+        for w in [w for w in shown if (w["reason_codes"] or ["other"])[0] == code][:3]:
+            lines.append(f"  {w['member']:<16} {w['reason']}")
     lines += ["", "--- This week's meetings (local time at the site) ---"]
     for m in out.meetings:
         lines.append(f"  {m['local_start'][:16].replace('T', ' ')} {m['time_zone']:<20} {m['name']:<28} at {m['site']:<16}"

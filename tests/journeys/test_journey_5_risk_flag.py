@@ -64,3 +64,23 @@ def test_journey_5_positive_screening_reaches_coordinator_at_once_in_quiet_hours
     assert not org.mail(lia["email"])
     # the member (not in quiet hours) has theirs
     org.wait_mail(member["email"], lambda m: m["subject"] == "We found a peer leader for you")
+
+
+@pytest.mark.timeout(120)
+def test_journey_5_risk_flag_at_a_site_without_coordinator_reaches_the_coordinator_named_later(new_org, helpers):
+    """No coordinator yet (or their CoordinatorAssigned, on another topic, arrives after the flag): the
+    failure is visible at once, and the coordinator named for the site is told when they are known."""
+    org = new_org("journey 5 risk, coordinator later")
+    site = org.site("Quayside", "Europe/Dublin")
+    member = org.member("Ula", site["id"], consents=("notify:email",))
+    org.intake.post(f"/v1/members/{member['id']}/screenings", json={"instrument": "PHQ-2", "answers": [3, 3]}).expect(201)
+    failed = org.wait_event("delivery.failed", recipient_id=f"coordinators-of:{site['id']}")[0]
+    assert "no coordinator" in failed.data["reason"]
+
+    zoe = org.coordinator("Zoe", [site["id"]])
+    urgent = org.wait_mail(zoe["email"], lambda m: m["subject"].startswith("URGENT"), timeout=30)
+    assert len(urgent) == 1
+    told = [d for d in org.deliveries(recipient_id=zoe["id"]) if d["template"] == "risk_flagged"]
+    assert {d["source_event_id"] for d in told} == {failed.data["source_event_id"]}
+    assert all(d["priority"] == "urgent" and d["status"] in ("delivered", "cancelled") for d in told), told
+    assert [d["status"] for d in told if d["channel"] == "email"] == ["delivered"]

@@ -57,6 +57,17 @@ def on_coordinator_assigned(evt: Event, uow: UnitOfWork) -> None:
     """The site coordinator directory: risk flags and waiting members reach the coordinators of the
     member's site. Their addresses come from ContactChanged (person_kind staff) like anyone's."""
     Repository.save_coordinator(uow, evt.organization_id, evt.data["staff_id"], evt.data.get("site_ids") or [])
+    # A risk flag (or long wait) that found no coordinator for the site -- CoordinatorAssigned travels on
+    # another topic and can arrive after it -- now reaches the coordinator named for that site.
+    now = utcnow()
+    for failed in Repository.untold_coordinator_messages(uow.db, evt.organization_id, evt.data.get("site_ids") or [],
+                                                         uow.session):
+        base = {k: v for k, v in failed.items() if k not in (
+            "_id", "key", "recipient_id", "recipient_kind", "recipient_role", "channel", "status", "next_attempt_at",
+            "held_until", "last_error", "delivered_at", "attempts", "lease_until")}
+        _record_for_person(uow, {**base, "attempts": 0, "created_at": now, "updated_at": now, "delivered_at": None,
+                                 "last_error": None}, failed["priority"], evt.data["staff_id"], "staff", "coordinator",
+                           failed.get("event_data", {}).get("time_zone"), now)
 
 
 def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
@@ -88,30 +99,39 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
         else:
             person_ids = [recipient.person_id]
         for person_id in person_ids:
-            if Repository.is_erased(uow.db, org, person_id, uow.session):
-                continue
-            contact, consents, prefs = Repository.person_state(uow.db, org, person_id, uow.session)
-            if contact is None:
-                # Not in the directory yet (the contacts topic may lag): try every channel; the send-time
-                # check decides, and retries until the contact arrives or the tries run out.
-                channels = list(model.CHANNELS)
-                time_zone = evt.data.get("time_zone")
-            else:
-                channels = model.channels_for(contact, recipient.kind, consents, prefs, now)
-                time_zone = contact.get("time_zone")
-            status, at = model.when_to_send(plan.priority, now, time_zone, prefs)
-            for channel in channels:
-                Repository.record_delivery(uow, {
-                    **base, "_id": new_id(), "key": model.idempotency_key(evt.id, person_id, channel),
-                    "recipient_id": person_id, "recipient_kind": recipient.kind, "recipient_role": recipient.role,
-                    "channel": channel, "status": status, "next_attempt_at": at,
-                    "held_until": at if status == "held" else None,
-                })
+            _record_for_person(uow, base, plan.priority, person_id, recipient.kind, recipient.role,
+                               evt.data.get("time_zone"), now)
     for hook in Repository.webhooks_for(uow.db, org, evt.type, uow.session):
         Repository.record_delivery(uow, {
             **base, "_id": new_id(), "key": model.idempotency_key(evt.id, hook["_id"], "webhook"),
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
             "channel": "webhook", "status": "pending", "next_attempt_at": now, "held_until": None,
+        })
+
+
+def _record_for_person(uow: UnitOfWork, base: dict, priority: str, person_id: str, kind: str, role: str,
+                       event_time_zone: str | None, now: datetime) -> None:
+    """One delivery per channel the person receives this message on (keyed by source event, person, channel)."""
+    org = base["organization_id"]
+    if Repository.is_erased(uow.db, org, person_id, uow.session):
+        return
+    contact, consents, prefs = Repository.person_state(uow.db, org, person_id, uow.session)
+    if contact is None or (kind == "member" and consents is None):
+        # Not in the directory yet, or the member's consents not known yet (the contacts and members
+        # topics may lag behind this one): try every channel; the send-time check decides, and retries
+        # until they arrive or the tries run out.
+        channels = list(model.CHANNELS)
+        time_zone = contact.get("time_zone") if contact else event_time_zone
+    else:
+        channels = model.channels_for(contact, kind, consents, prefs, now)
+        time_zone = contact.get("time_zone")
+    status, at = model.when_to_send(priority, now, time_zone, prefs)
+    for channel in channels:
+        Repository.record_delivery(uow, {
+            **base, "_id": new_id(), "key": model.idempotency_key(base["source_event_id"], person_id, channel),
+            "recipient_id": person_id, "recipient_kind": kind, "recipient_role": role,
+            "channel": channel, "status": status, "next_attempt_at": at,
+            "held_until": at if status == "held" else None,
         })
 
 
@@ -214,6 +234,9 @@ class Deliverer:
         contact, consents, prefs = Repository.person_state(self.repo.db, org, person_id)
         if contact is None:
             raise SendFailed("the person is not in the contact directory (yet)")
+        if d["recipient_kind"] == "member" and consents is None:
+            # unknown is not refused: the member's registration event has not arrived yet
+            raise SendFailed("the member's consents are not known (yet)")
         if channel not in model.channels_for(contact, d["recipient_kind"], consents, prefs, now):
             raise Cancelled(f"no consent or no choice for {channel} (or no address) at send time")
         link = unsubscribe_url(self.settings, org, person_id, "email") if channel == "email" else None

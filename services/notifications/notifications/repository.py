@@ -138,12 +138,13 @@ class Repository:
 
     @staticmethod
     def person_state(db: Database, organization_id: str, person_id: str, session: ClientSession | None = None):
-        """(contact, consents list, preferences) of a person in an organization."""
+        """(contact, consents list, preferences) of a person in an organization. The consents are None
+        when no member event about the person has arrived yet (unknown, as opposed to none given)."""
         scope = {"_id": person_id, "organization_id": organization_id}
         contact = db.contacts.find_one(scope, session=session)
         consents = db.consents.find_one(scope, session=session)
         prefs = db.preferences.find_one(scope, session=session)
-        return contact, (consents or {}).get("consents", []), prefs
+        return contact, (consents.get("consents", []) if consents else None), prefs
 
     @staticmethod
     def coordinators_of_site(db: Database, organization_id: str, site_id: str | None,
@@ -152,6 +153,17 @@ class Repository:
             return []
         return [doc["staff_id"] for doc in db.coordinators.find({"organization_id": organization_id, "site_ids": site_id},
                                                                 session=session).sort("staff_id", ASCENDING)]
+
+    @staticmethod
+    def untold_coordinator_messages(db: Database, organization_id: str, site_ids: list[str],
+                                    session: ClientSession | None = None, max_age_days: int = 30) -> list[dict]:
+        """Recent messages for a site's coordinators that failed because no coordinator was known."""
+        if not site_ids:
+            return []
+        return list(db.deliveries.find({"organization_id": organization_id, "status": "failed",
+                                        "recipient_id": {"$in": [f"coordinators-of:{s}" for s in site_ids]},
+                                        "created_at": {"$gte": utcnow() - timedelta(days=max_age_days)}},
+                                       session=session).sort("created_at", ASCENDING))
 
     def coordinator_directory(self, organization_id: str, site_id: str) -> list[dict]:
         """Coordinators of a site with what the directory knows of how to reach them (no addresses)."""
