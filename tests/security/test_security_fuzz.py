@@ -6,6 +6,7 @@ UTF-8 or text in another encoding, and the wrong content type, each refused clea
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -19,7 +20,9 @@ from tests.security.conftest import SERVICES
 
 pytestmark = pytest.mark.timeout(300)
 
-EXAMPLES_PER_MODE = 3
+# The suite's budget; a deeper, randomized run: SECURITY_FUZZ_EXAMPLES=50 SECURITY_FUZZ_RANDOM=1 pytest tests/security
+EXAMPLES_PER_MODE = int(os.environ.get("SECURITY_FUZZ_EXAMPLES", "3"))
+DERANDOMIZE = not os.environ.get("SECURITY_FUZZ_RANDOM")
 
 # One create endpoint per service that takes a JSON body: the target of the explicit cases.
 JSON_TARGETS = {"intake": "/v1/sites", "matching": "/v1/overrides", "scheduling": "/v1/meetings",
@@ -59,7 +62,7 @@ def test_fuzzing_the_openapi_finds_no_5xx_and_only_problem_json_4xx(stack, fuzz_
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             seen = []
 
-            @settings(max_examples=EXAMPLES_PER_MODE, deadline=None, database=None, derandomize=True,
+            @settings(max_examples=EXAMPLES_PER_MODE, deadline=None, database=None, derandomize=DERANDOMIZE,
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):

@@ -19,10 +19,12 @@ def test_a_peer_leader_sees_only_their_own_matches_sessions_and_members(stack, w
 
     # matches: the match's own leader sees it (and so its member); another leader sees nothing of it
     own = matching.get("/v1/matches", headers=mine).get_json()["items"]
-    assert [m["id"] for m in own] == [ids["match"]] and own[0]["member_id"] == ids["member"]
+    assert ids["match"] in [m["id"] for m in own] and {m["leader_id"] for m in own} == {ids["leader"]}
+    assert next(m for m in own if m["id"] == ids["match"])["member_id"] == ids["member"]
     assert matching.get(f"/v1/matches/{ids['match']}", headers=mine).status_code == 200
     listed = matching.get("/v1/matches", headers=theirs)
     assert listed.status_code == 200 and ids["match"] not in ids_in(listed) and ids["member"] not in ids_in(listed)
+    assert {m["leader_id"] for m in listed.get_json()["items"]} <= {ids["leader_other"]}
     assert matching.get("/v1/matches", query_string={"leader_id": ids["leader"]}, headers=theirs).get_json()["total"] == 0
     problem(matching.get(f"/v1/matches/{ids['match']}", headers=theirs), 404)
     problem(matching.post(f"/v1/matches/{ids['match']}/end", json={"reason_code": "leader_choice"}, headers=theirs),
