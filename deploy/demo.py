@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -441,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the platform to work")
     parser.add_argument("--exit", action="store_true", help="stop the demo platform after the report")
     args = parser.parse_args(argv)
+
+    def stop_on_sigterm(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # stop the demo platform's processes on a plain kill too
 
     started = None
     if args.url_base or args.base_port:
