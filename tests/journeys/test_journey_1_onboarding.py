@@ -40,6 +40,9 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
     ana = org.member("Ana", lakeside["id"], languages=["es"], preferred_language="es", substances=["opioids"])
     people[mark["email"]] = ("en", "America/Chicago", "member")
     people[ana["email"]] = ("es", "America/Chicago", "member")
+    # ... one who wants in-app messages only (spelled "in_app", as intake accepts it)
+    ines = org.member("Ines", lakeside["id"], languages=["es", "en"], preferred_language="es",
+                      contact_channels=["in_app"], consents=("matching", "notify:inapp"))
     # ... one who has not consented to matching (only to email): no proposal for them
     nora = org.member("Nora", lakeside["id"], consents=("notify:email",))
 
@@ -57,11 +60,11 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
     assert report["counts"].get("created") == 2, report
     imported = [row["member_id"] for row in report["rows"]]
 
-    members = [mark["id"], ana["id"], *imported]
+    members = [mark["id"], ana["id"], ines["id"], *imported]
     leader_of_email = {leo["id"]: leo["email"], lena["id"]: lena["email"], lucia["id"]: lucia["email"]}
 
     # every consenting member gets a proposal, with reasons
-    proposed = org.wait_event("match.proposed", count=4, timeout=60)
+    proposed = org.wait_event("match.proposed", count=5, timeout=60)
     by_member = {}
     for member_id in members:
         found = helpers.eventually(lambda: org.matching.get("/v1/matches", params={"member_id": member_id})
@@ -74,7 +77,7 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
     assert by_member[ana["id"]]["leader_id"] == leo["id"], "Ana speaks only Spanish: Leo is the Spanish speaker at Lakeside"
     assert {by_member[m]["leader_id"] for m in imported} == {lucia["id"]}
     assert not org.matching.get("/v1/matches", params={"member_id": nora["id"]}).expect(200)["items"]
-    assert len(proposed) == 4
+    assert len(proposed) == 5
 
     # leaders accept; sessions are suggested; leaders book one
     for member_id, match in by_member.items():
@@ -93,17 +96,24 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
                 break
             answer.expect(409)
         assert member_id in booked, f"no suggested time could be booked for {member_id}"
-    org.wait_event("session.booked", count=4)
+    org.wait_event("session.booked", count=5)
 
     # everyone receives the emails they should: proposal, acceptance, session (members and their leaders)
     expected = Counter()
     for member_id, match in by_member.items():
-        member_email = next(e for e, p in people.items() if p[2] == "member" and e in _emails_of(org, member_id))
-        expected[member_email] += 3
+        if member_id != ines["id"]:
+            expected[_email_of(org, member_id)] += 3
         expected[leader_of_email[match["leader_id"]]] += 3
     for email, count in expected.items():
         org.wait_mail(email, count=count, timeout=60)
     assert not org.mail(nora["email"]), "Nora was not matched and nothing else concerned her"
+    # Ines reads the same three messages in her in-app inbox, in Spanish, and gets no email
+    inbox = helpers.eventually(lambda: len(items := org.notifications.get(f"/v1/people/{ines['id']}/inbox")
+                                           .expect(200)["items"]) >= 3 and items, timeout=30)
+    assert sorted(m["template"] for m in inbox) == ["match_accepted", "match_proposed", "session_booked"]
+    assert {m["language"] for m in inbox} == {"es"}
+    assert "Hemos encontrado un líder de apoyo para usted" in {m["title"] for m in inbox}
+    assert not org.mail(ines["email"])
     for email in (org.email("Carla"), org.email("Tomas")):
         assert not org.mail(email), "nothing in this journey concerns the coordinators"
 
@@ -148,5 +158,5 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
         assert session["time_zone"] == ("Europe/Madrid" if member_id in imported else "America/Chicago")
 
 
-def _emails_of(org, member_id: str) -> set[str]:
-    return {org.intake.get(f"/v1/members/{member_id}").expect(200)["email"]}
+def _email_of(org, member_id: str) -> str:
+    return org.intake.get(f"/v1/members/{member_id}").expect(200)["email"]
