@@ -22,7 +22,8 @@ from pathlib import Path
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("matching", "events", "intake")
+BENCHMARKS = ("matching", "events", "intake", "latency", "reminders")
+WHOLE_PLATFORM = ("latency", "reminders")
 
 
 def machine() -> dict:
@@ -35,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these (repeatable)")
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 3 quick, 5 full)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the whole platform's workers under cProfile; profiles in bench/results/profiles")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     chosen = args.only or list(BENCHMARKS)
     figures = []
     servers = None
+    whole = None
     started = time.monotonic()
     try:
         for name in chosen:
@@ -47,6 +51,22 @@ def main(argv: list[str] | None = None) -> int:
             if name == "matching":
                 from bench import bench_matching
                 figures += bench_matching.run(runs, args.quick)
+                continue
+            if name in WHOLE_PLATFORM:
+                if servers:  # the bare servers are done with: free the machine for the whole platform
+                    _stop(servers[2])
+                    servers = None
+                if whole is None:
+                    from bench.journeys import start_platform
+                    whole = start_platform()
+                    if args.profile:
+                        _profile_workers(whole)
+                if name == "latency":
+                    from bench import bench_latency
+                    figures += bench_latency.run(runs, args.quick, whole)
+                else:
+                    from bench import bench_reminders
+                    figures += bench_reminders.run(runs, args.quick, whole)
                 continue
             if servers is None:
                 servers = _start_servers()
@@ -58,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                 figures += bench_intake.run(runs, args.quick, *servers[:2])
     finally:
         if servers:
-            for server in servers[2]:
-                server.stop()
+            _stop(servers[2])
+        if whole is not None:
+            whole.stop()
+            if args.profile:
+                _print_profiles()
     print()
     print(table(figures))
     for f in figures:
@@ -73,6 +96,41 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {RESULTS / 'latest.json'} (and {stamp}.json) in {time.monotonic() - started:.0f}s")
     return 0
+
+
+PROFILES = RESULTS / "profiles"
+
+
+def _profile_workers(whole) -> None:
+    """Restart each worker with every thread under cProfile (bench/profiled.py)."""
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    inner = whole.platform
+    for name, (command, env) in list(inner.commands.items()):
+        if name.endswith("-worker"):
+            module = command[command.index("-m") + 1]
+            inner.commands[name] = ([sys.executable, "-m", "bench.profiled", str(PROFILES / name), module], env)
+            whole.restart(name)
+
+
+def _print_profiles(top: int = 30) -> None:
+    """Write each busy thread's top functions (own time, then cumulative) to profiles/<file>.txt."""
+    import io
+    import pstats
+
+    for path in sorted(PROFILES.glob("*.prof")):
+        stats = pstats.Stats(str(path))
+        if stats.total_tt < 1.0:  # idle threads (heartbeats, the main thread waiting)
+            continue
+        out = io.StringIO()
+        for order in ("tottime", "cumulative"):
+            pstats.Stats(str(path), stream=out).sort_stats(order).print_stats(top)
+        path.with_suffix(".txt").write_text(out.getvalue())
+        print(f"profile: {path.with_suffix('.txt')} ({stats.total_tt:.1f} s profiled)")
+
+
+def _stop(servers) -> None:
+    for server in servers:
+        server.stop()
 
 
 def _start_servers():

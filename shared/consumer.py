@@ -28,6 +28,7 @@ from shared.tracing import child_of, current_traceparent
 log = logging.getLogger(__name__)
 
 JOIN_POLL_TIMEOUT_MS = 8000
+BATCH_SIZE = 50        # records of one partition applied in one transaction (1: one transaction per record)
 
 Handler = Callable[[Event, UnitOfWork], None]
 
@@ -47,7 +48,7 @@ class RetryPolicy:
 class ConsumerRunner:
     def __init__(self, *, bootstrap_servers: str, client, db, subscriptions: Mapping[type[EventSchema], Handler],
                  service: str, group_id: str | None = None, retry: RetryPolicy = RetryPolicy(),
-                 should_stop: Callable[[], bool] = lambda: False):
+                 should_stop: Callable[[], bool] = lambda: False, batch_size: int = BATCH_SIZE):
         self.client, self.db, self.service = client, db, service
         self.handlers = {decl.type: handler for decl, handler in subscriptions.items()}
         self.topics = sorted({decl.topic for decl in subscriptions})
@@ -59,27 +60,34 @@ class ConsumerRunner:
         self.consumer = make_consumer(bootstrap_servers, self.group_id, self.topics)
         self._dlq_producer = None
         self.dead_lettered = 0
+        self.batch_size = max(1, batch_size)
 
     # -- the loop ---------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 500) -> int:
-        """Handle one poll's records; commit their offsets after each is stored. Returns how many."""
-        batches = self.consumer.poll(timeout_ms=timeout_ms)
-        if not batches and self._joining():
+        """Handle one poll's records; commit their offsets after they are stored. Returns how many.
+
+        Up to ``batch_size`` records of a partition are applied in ONE transaction (one inbox lookup,
+        every handler's effects, the inbox entries and the outbox entries together): far fewer database
+        round trips per event. If anything in that transaction fails, the same records are applied one
+        per transaction instead, so retries and dead-lettering stay per event."""
+        if self._joining():
             # kafka-python 3.0.12 discards a group join that completes while nobody is inside poll() and
-            # starts over; with other work between polls that can loop for a minute. So while joining,
-            # stay inside poll() back to back until the join is done (or a deadline passes).
-            deadline = time.monotonic() + JOIN_POLL_TIMEOUT_MS / 1000
-            while not batches and self._joining() and time.monotonic() < deadline and not self.should_stop():
-                batches = self.consumer.poll(timeout_ms=100)
+            # starts over; a short poll timeout can loop like that for a minute. Wait the join out.
+            timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
+        batches = self.consumer.poll(timeout_ms=timeout_ms)
         handled = 0
         for tp, records in batches.items():
-            for record in records:
+            for start in range(0, len(records), self.batch_size):
                 if self.should_stop():
                     # Finish cleanly: what we did not handle is redelivered to the next owner.
                     return handled
-                self._process(record)
-                self.consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
-                handled += 1
+                chunk = records[start:start + self.batch_size]
+                done = self._process_chunk(chunk)
+                if done is not None:
+                    self.consumer.commit({tp: OffsetAndMetadata(done.offset + 1, "", -1)})
+                    handled += chunk.index(done) + 1
+                if done is not chunk[-1]:
+                    return handled  # stopping: the rest is redelivered to the next owner
         return handled
 
     def _joining(self) -> bool:
@@ -87,19 +95,69 @@ class ConsumerRunner:
         need_rejoin = getattr(coordinator, "need_rejoin", None)
         return not self.consumer.assignment() or bool(need_rejoin and need_rejoin())
 
-    def _process(self, record) -> None:
+    def _process_chunk(self, records: list):
+        """Apply a chunk of one partition's records; returns the last record up to which every record
+        is done (the whole chunk, unless the runner is stopping), or None."""
+        items = [item for item in map(self._decode, records) if item is not None]
+        if len(items) > 1 and self._apply_batch(items):
+            for evt, _, _ in items:
+                EVENTS_HANDLED.labels(self.service, evt.type, "ok").inc()
+            return records[-1]
+        done = None
+        for evt, handler, record in items:
+            if self.should_stop():
+                return done
+            self._handle_with_retries(evt, handler, record)
+            done = record
+        return records[-1]
+
+    def _decode(self, record):
+        """(event, handler, record) to apply, or None: a tombstone, a type we do not subscribe to, or a
+        malformed record (dead-lettered here)."""
         if record.value is None and not record.headers:
-            return  # a tombstone on a compacted topic: nothing to apply here
+            return None  # a tombstone on a compacted topic: nothing to apply here
         try:
             evt = decode_record(record.topic, record.key, record.value, record.headers,
                                 partition=record.partition, offset=record.offset)
         except MalformedEvent as exc:
             self._dead_letter(record, reason=f"malformed: {exc}", error_type="MalformedEvent", attempts=0)
-            return
+            return None
         handler = self.handlers.get(evt.type)
         if handler is None:
-            return  # a known event this service does not subscribe to (topics carry several types)
-        self._handle_with_retries(evt, handler, record)
+            return None  # a known event this service does not subscribe to (topics carry several types)
+        return evt, handler, record
+
+    def _process(self, record) -> None:
+        item = self._decode(record)
+        if item is not None:
+            self._handle_with_retries(*item)
+
+    def _apply_batch(self, items: list) -> bool:
+        """Apply several events in one transaction. False (nothing applied) when anything failed."""
+        def work(uow: UnitOfWork) -> None:
+            ids = [evt.id for evt, _, _ in items]
+            seen = {doc["_id"] for doc in self.db.inbox.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)}
+            entries = []
+            for evt, handler, _ in items:
+                if evt.id in seen:
+                    continue  # handled before (or twice in this poll): redelivery changes nothing
+                seen.add(evt.id)
+                token = current_traceparent.set(child_of(evt.traceparent))
+                try:
+                    handler(evt, uow)
+                finally:
+                    current_traceparent.reset(token)
+                entries.append({"_id": evt.id, "type": evt.type, "handled_at": utcnow()})
+            if entries:
+                uow.db.inbox.insert_many(entries, ordered=True, session=uow.session)
+
+        try:
+            run_in_transaction(self.client, self.db, work, source=f"/recoverynet/{self.service}")
+            return True
+        except Exception as exc:  # noqa: BLE001 - the events are applied one by one instead
+            log.info("batch of %d events not applied together (%s); applying them one by one", len(items),
+                     type(exc).__name__, extra={"error": repr(exc)[:500]})
+            return False
 
     def _handle_with_retries(self, evt: Event, handler: Handler, record) -> None:
         attempt = 0

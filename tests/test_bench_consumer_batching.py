@@ -1,0 +1,109 @@
+"""The consumer runner applies one poll's records of a partition in one transaction (bench item 6), and
+falls back to one record per transaction when a handler fails, so retries and dead letters stay per event.
+Real broker and database; the shared UnitOfWork of a batch is what shows that records were batched."""
+import uuid
+
+import pytest
+from kafka import KafkaProducer
+
+from shared.consumer import ConsumerRunner, RetryPolicy
+from shared.events import encode_value, new_event, record_headers
+from shared.events.intake import MemberStatusChanged
+from shared.kafka import dead_letter_topic, ensure_topics
+from shared.mongo import connect, ensure_platform_indexes
+from shared.testing import eventually
+from shared.testing.events import EventTap
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def service(mongo_uri, kafka_bootstrap):
+    name = f"batch{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_bootstrap, {dead_letter_topic(f"recoverynet.{name}"): {}})
+    client = connect(mongo_uri)
+    db = client[f"test_batching_{name}"]
+    ensure_platform_indexes(db)
+    yield name, client, db
+    client.drop_database(db.name)
+    client.close()
+
+
+def _events(org, members):
+    return [new_event(MemberStatusChanged, {"organization_id": org, "member_id": m, "site_id": "s1",
+                                            "from_status": "active", "to_status": "paused"}, source="/test")
+            for m in members]
+
+
+def _publish(bootstrap, events):
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+    for evt in events:
+        producer.send(evt.topic, key=b"same-key", value=encode_value(evt), headers=record_headers(evt))
+    producer.flush()
+    producer.close()
+
+
+def _runner(bootstrap, client, db, name, handler):
+    return ConsumerRunner(bootstrap_servers=bootstrap, client=client, db=db, subscriptions={MemberStatusChanged: handler},
+                          service=name, retry=RetryPolicy(attempts=3, first_delay_seconds=0.01))
+
+
+def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service, kafka_bootstrap, org_id):
+    name, client, db = service
+    units: dict[str, set] = {}
+
+    def handler(evt, uow):
+        units.setdefault(evt.id, set()).add(id(uow))
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+
+    # The topic may hold other tests' records (a new group starts from the beginning): count only ours.
+    tag = uuid.uuid4().hex[:8]
+    events = _events(org_id, [f"{tag}-m{i}" for i in range(20)])
+    ids = [e.id for e in events]
+    _publish(kafka_bootstrap, events + events[:3])  # three redelivered (same ce_id)
+    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    try:
+        eventually(lambda: runner.poll_once(200) is not None
+                   and db.inbox.count_documents({"_id": {"$in": ids}}) == 20, timeout=60)
+        runner.poll_once(500)  # anything left over changes nothing
+    finally:
+        runner.close()
+    assert sorted(d["n"] for d in db.effects.find({"_id": {"$regex": f"^{tag}-"}})) == [1] * 20
+    together = {}
+    for evt_id, uows in units.items():
+        for u in uows:
+            together.setdefault(u, set()).add(evt_id)
+    assert max(len(ids) for ids in together.values()) > 1, "no two records were applied in one transaction"
+
+
+def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafka_bootstrap, org_id):
+    name, client, db = service
+
+    def handler(evt, uow):
+        if evt.data["member_id"] == "m-poison":
+            raise ValueError("this handler rejects the data")
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+
+    tag = uuid.uuid4().hex[:8]
+    members = [f"{tag}-m{i}" for i in range(5)] + ["m-poison"] + [f"{tag}-m{i}" for i in range(5, 10)]
+    events = _events(org_id, members)
+    ids = [e.id for e in events]
+    poison = events[5]
+    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    try:
+        with EventTap(kafka_bootstrap, [dead_letter_topic(f"recoverynet.{name}")]) as tap:
+            _publish(kafka_bootstrap, events)
+            eventually(lambda: runner.poll_once(200) is not None
+                       and db.inbox.count_documents({"_id": {"$in": ids}}) == 10, timeout=60)
+            eventually(lambda: tap.records, timeout=30)
+            runner.poll_once(500)
+            ours = [r for r in tap.records if dict(r.headers)["ce_id"].decode() in ids]
+            assert len(ours) == 1
+            headers = dict(ours[0].headers)
+            assert headers["ce_id"].decode() == poison.id and headers["x-dlq-attempts"] == b"3"
+    finally:
+        runner.close()
+    mine = list(db.effects.find({"_id": {"$regex": f"^{tag}-"}}))
+    assert sorted(d["_id"] for d in mine) == sorted(m for m in members if m != "m-poison")
+    assert {d["n"] for d in mine} == {1}
+    assert db.inbox.find_one({"_id": poison.id}) is None
