@@ -165,6 +165,36 @@ def identifiers_of(body: dict) -> list[str]:
 
 @pytest.fixture(scope="package")
 def world(stack, make_token):
+    """Organization A's objects (and organization B), shared by the tests that only read or are refused."""
+    return build_world(stack, make_token)
+
+
+@pytest.fixture(scope="package")
+def fuzz_world(stack, make_token):
+    """Another world of the same shape, for the fuzzer to trample (it may erase, cancel and end things)."""
+    return build_world(stack, make_token)
+
+
+# Path parameters of every route, as references into World.ids ("=value": a literal).
+PARAMS = {
+    "intake": {"organization_id": "org", "site_id": "site", "staff_id": "staff", "member_id": "member",
+               "purpose": "=matching", "flag": "=risk", "import_id": "import", "leader_id": "leader"},
+    "matching": {"match_id": "match", "member_id": "member", "run_id": "batch_run"},
+    "scheduling": {"meeting_id": "meeting", "occurrence_id": "occurrence", "registration_id": "registration",
+                   "match_id": "match", "session_id": "session", "organization_id": "org", "slug": "=morning-circle",
+                   "site_id": "site", "member_id": "member", "leader_id": "leader"},
+    "notifications": {"person_id": "member", "message_id": "message", "delivery_id": "delivery",
+                      "kind": "=match_proposed", "channel": "=email", "language": "=en", "site_id": "site",
+                      "webhook_id": "webhook"},
+}
+
+
+def param_value(service: str, name: str, ids: dict) -> str:
+    ref = PARAMS[service][name.split(":")[-1]]
+    return ref[1:] if ref.startswith("=") else ids[ref]
+
+
+def build_world(stack, make_token) -> "World":
     intake, matching = stack.client("intake"), stack.client("matching")
     scheduling, notifications = stack.client("scheduling"), stack.client("notifications")
     org, other = f"org-sec-{uuid.uuid4().hex[:8]}", f"org-sec-{uuid.uuid4().hex[:8]}"

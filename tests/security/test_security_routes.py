@@ -20,7 +20,7 @@ import pytest
 
 from shared.testing.fixtures import auth_header
 
-from tests.security.conftest import SERVICES  # noqa: F401
+from tests.security.conftest import PARAMS, SERVICES  # noqa: F401
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,18 +41,6 @@ PUBLIC = {
 # Public in the auth sense (no bearer required) but private: they demand a feed token or a bearer token
 # and refuse a bad bearer token with 401 themselves.
 OWN_CREDENTIAL = {"scheduling.MemberCalendarFeed", "scheduling.LeaderCalendarFeed"}
-
-PARAMS = {
-    "intake": {"organization_id": "org", "site_id": "site", "staff_id": "staff", "member_id": "member",
-               "purpose": "=matching", "flag": "=risk", "import_id": "import", "leader_id": "leader"},
-    "matching": {"match_id": "match", "member_id": "member", "run_id": "batch_run"},
-    "scheduling": {"meeting_id": "meeting", "occurrence_id": "occurrence", "registration_id": "registration",
-                   "match_id": "match", "session_id": "session", "organization_id": "org", "slug": "=morning-circle",
-                   "site_id": "site", "member_id": "member", "leader_id": "leader"},
-    "notifications": {"person_id": "member", "message_id": "message", "delivery_id": "delivery",
-                      "kind": "=match_proposed", "channel": "=email", "language": "=en", "site_id": "site",
-                      "webhook_id": "webhook"},
-}
 
 LATER = (datetime.now(timezone.utc) + timedelta(days=20)).replace(hour=22, minute=0, second=0, microsecond=0)
 MATCH_ANY = {"If-Match": "*"}
