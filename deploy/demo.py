@@ -262,7 +262,8 @@ def seed(platform, *, leaders: int = 12, members: int = 100, seed_value: int = 7
     for meeting in made["meetings"]:
         candidates = [mid for mid, m in made["members"].items() if m["site_id"] == meeting["site_id"]]
         for member_id in rng.sample(candidates, min(len(candidates), meeting["capacity"] + 2)):
-            scheduling.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member_id}).expect(201)
+            wait_until(lambda: _try_register(scheduling, meeting["id"], member_id), timeout=60,
+                       what="scheduling (knowing the members)")
             registered += 1
     say(f"  {len(made['meetings'])} weekly meetings, {registered} registrations")
     return made
@@ -272,8 +273,15 @@ def _try_create(scheduling: ApiClient, body: dict):
     answer = scheduling.post("/v1/meetings", json=body)
     if answer.status_code == 201:
         return answer.expect(201)
-    if answer.status_code in (404, 409, 422) and "facilitator" in answer.text.lower():
-        return None  # the leader is not known to scheduling yet (events on their way)
+    if answer.status_code == 422 and "not known" in answer.text:
+        return None  # the leader or site is not known to scheduling yet (intake's events are on their way)
+    return answer.expect(201)
+
+
+def _try_register(scheduling: ApiClient, meeting_id: str, member_id: str):
+    answer = scheduling.post(f"/v1/meetings/{meeting_id}/registrations", json={"member_id": member_id})
+    if answer.status_code == 422 and "not known" in answer.text:
+        return None  # the member is not known to scheduling yet
     return answer.expect(201)
 
 

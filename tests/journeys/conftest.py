@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.events import all_topics
+from shared.kafka import platform_topics
 from shared.testing import eventually
 from shared.testing.events import EventTap
 
@@ -36,8 +36,8 @@ def journal() -> Journal:
 
 @pytest.fixture(scope="session")
 def tap(platform):
-    """Every topic, from before the first journey to the end of the run."""
-    with EventTap(platform.bootstrap_servers, sorted(all_topics())) as t:
+    """Every topic (dead-letter topics included), from before the first journey to the end of the run."""
+    with EventTap(platform.bootstrap_servers, sorted(platform_topics())) as t:
         yield t
 
 
@@ -102,6 +102,25 @@ class Org:
                 "consents": [{"purpose": p} for p in consents], **extra}
         self.remember(body.get("phone"), body.get("date_of_birth"))
         return self.intake.post("/v1/members", json=body).expect(201)
+
+    def meeting(self, body: dict) -> dict:
+        """Create a meeting; scheduling learns of a new leader from intake's events, so a facilitator
+        registered a moment ago may be "not known to scheduling (yet)": ask again until it is."""
+        def create():
+            answer = self.scheduling.post("/v1/meetings", json=body)
+            if answer.status_code == 422 and "not known to scheduling" in answer.text:
+                return None
+            return answer.expect(201)
+        return eventually(create, timeout=30)
+
+    def register(self, meeting_id: str, member_id: str) -> dict:
+        """Register a member (scheduling may not have heard of a member registered a moment ago yet)."""
+        def attempt():
+            answer = self.scheduling.post(f"/v1/meetings/{meeting_id}/registrations", json={"member_id": member_id})
+            if answer.status_code == 422 and "is not known" in answer.text:
+                return None
+            return answer.expect(201)
+        return eventually(attempt, timeout=30)
 
     def leader_client(self, service: str, leader_id: str):
         return self.platform.client(service, self.platform.token(self.id, "leader", leader_id=leader_id))

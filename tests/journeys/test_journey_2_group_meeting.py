@@ -22,18 +22,17 @@ def test_journey_2_weekly_meeting_waitlist_cancellation_and_reminders(new_org, h
     mia, noah, olga, pete = members
 
     first = helpers.soon_local(23.25, zone)
-    meeting = org.scheduling.post("/v1/meetings", json={
+    meeting = org.meeting({
         "site_id": site["id"], "facilitator_id": facilitator["id"], "name": f"Tuesday Circle {org.tag}",
         "format": "discussion", "types": ["O", "D"], "capacity": 2, "is_public": True,
         "attendance_mode": "in_person", "rrule": f"FREQ=WEEKLY;BYDAY={DAYS[first.weekday()]}",
-        "first_start_local": first.isoformat(timespec="minutes"), "duration_minutes": 60}).expect(201)
+        "first_start_local": first.isoformat(timespec="minutes"), "duration_minutes": 60})
     org.wait_event("meeting.created", meeting_id=meeting["id"])
 
     # registrations past capacity: two seats, then a waiting list in order
     regs = {}
     for member in members:
-        regs[member["id"]] = org.scheduling.post(f"/v1/meetings/{meeting['id']}/registrations",
-                                                 json={"member_id": member["id"]}).expect(201)
+        regs[member["id"]] = org.register(meeting["id"], member["id"])
     assert [regs[m["id"]]["status"] for m in members] == ["registered", "registered", "waitlisted", "waitlisted"]
     assert [regs[m["id"]]["waitlist_position"] for m in (olga, pete)] == [1, 2]
 

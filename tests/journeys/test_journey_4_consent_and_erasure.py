@@ -24,12 +24,12 @@ def test_journey_4_consent_revoked_then_erasure(new_org, helpers):
     session = org.scheduling.post("/v1/sessions", json={"match_id": match_id, "start": slot["start"],
                                                         "on_behalf_of": "member"}).expect(201)
     first = helpers.soon_local(72, zone)
-    meeting = org.scheduling.post("/v1/meetings", json={
+    meeting = org.meeting({
         "site_id": site["id"], "facilitator_id": uma["id"], "name": f"Evening Circle {org.tag}", "capacity": 10,
         "attendance_mode": "in_person", "rrule": f"FREQ=WEEKLY;BYDAY={DAYS[first.weekday()]}",
-        "first_start_local": first.isoformat(timespec="minutes"), "duration_minutes": 60}).expect(201)
+        "first_start_local": first.isoformat(timespec="minutes"), "duration_minutes": 60})
     for member in (wes, vic):
-        org.scheduling.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member["id"]}).expect(201)
+        org.register(meeting["id"], member["id"])
     org.wait_mail(wes["email"], lambda m: "Evening Circle" in m["subject"])
 
     # 1. matching consent revoked: the match ends (no new proposal), the session is cancelled, Wes is told

@@ -64,9 +64,10 @@ def test_every_journey_event_validates_against_its_schema_and_carries_no_identif
         leaks += [(headers["ce_type"], identifier) for identifier in journal.identifiers if identifier in text]
     assert not leaks, f"direct identifiers outside the contacts topic: {leaks[:20]}"
 
-    # the journeys exercised all four services' events, and the contacts topic did carry identifiers
-    producers = {t.split(".")[2] for t in types}
-    assert producers == {"intake", "matching", "scheduling", "notifications"}, types
+    # the contacts topic did carry identifiers (so the check above looked for the right strings) ...
     contacts = [r.value.decode() for r, _, _ in records if r.topic in RESTRICTED_TOPICS]
     assert any(identifier in text for text in contacts for identifier in journal.identifiers)
-    assert len(types) >= 20, sorted(types)
+    # ... and, when all the journeys ran, they exercised every service's events
+    if len(journal.organizations) >= 6:
+        assert {t.split(".")[2] for t in types} == {"intake", "matching", "scheduling", "notifications"}, types
+        assert len(types) >= 25, sorted(types)
