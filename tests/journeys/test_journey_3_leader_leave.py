@@ -21,7 +21,13 @@ def test_journey_3_leader_on_leave_members_re_proposed_and_told(new_org, helpers
     # two colleagues join while Lou's members are in good hands
     kim = org.leader("Kim", [site["id"]], capacity=1)
     raj = org.leader("Raj", [site["id"]], capacity=1)
-    org.wait_event("leader.registered", leader_id=raj["id"])
+    # (matching learns of them from intake's events: wait until it weighs them for Lou's members)
+    def matching_knows_them():
+        seen = org.matching.get(f"/v1/members/{members[0]['id']}/proposals", params={"limit": 50}).expect(200)
+        known = {c["leader_id"] for c in seen["candidates"]} | {x["leader_id"] for x in seen["excluded"]}
+        assert {kim["id"], raj["id"]} <= known, seen
+        return True
+    helpers.eventually(matching_knows_them, timeout=30)
 
     org.intake.post(f"/v1/leaders/{lou['id']}/status", json={"to_status": "on_leave", "reason": "family leave"}).expect(200)
 
