@@ -1,8 +1,9 @@
 """Journey 2: a weekly group meeting is created, members register past capacity, the waitlist moves when
 someone cancels, an occurrence is cancelled and its registrants are told; reminders arrive once each.
 
-The first occurrence starts in a little under 24 hours, so the 24-hour reminder (default offsets
-1440,60 minutes) is due at the reminder job's next run (every 60 s by default)."""
+The meeting starts in three days (no reminder is due while seats change hands); then its first occurrence
+is moved to a little under 24 hours from now, so its 24-hour reminder (default offsets 1440,60 minutes)
+is due at the reminder job's next run (every 60 s by default)."""
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -21,7 +22,7 @@ def test_journey_2_weekly_meeting_waitlist_cancellation_and_reminders(new_org, h
     members = [org.member(name, site["id"], consents=("notify:email",)) for name in ("Mia", "Noah", "Olga", "Pete")]
     mia, noah, olga, pete = members
 
-    first = helpers.soon_local(23.25, zone)
+    first = helpers.soon_local(72, zone)
     meeting = org.meeting({
         "site_id": site["id"], "facilitator_id": facilitator["id"], "name": f"Tuesday Circle {org.tag}",
         "format": "discussion", "types": ["O", "D"], "capacity": 2, "is_public": True,
@@ -51,7 +52,7 @@ def test_journey_2_weekly_meeting_waitlist_cancellation_and_reminders(new_org, h
     occurrences = occurrences["items"] if isinstance(occurrences, dict) else occurrences
     assert occurrences[0]["local_start"].startswith(first.isoformat(timespec="minutes"))
     assert occurrences[0]["seats_left"] == 0
-    second = occurrences[1]
+    first_occurrence, second = occurrences[0], occurrences[1]
     org.scheduling.post(f"/v1/meetings/{meeting['id']}/occurrences/{second['occurrence_id']}/cancel",
                         json={"reason": "The room is being painted"}).expect(200)
     cancelled = org.wait_event("occurrence.cancelled", meeting_id=meeting["id"])[0]
@@ -60,7 +61,16 @@ def test_journey_2_weekly_meeting_waitlist_cancellation_and_reminders(new_org, h
     for member in (noah, olga):
         org.wait_mail(member["email"], lambda m: "cancel" in m["subject"].lower() and meeting["name"] in m["subject"])
 
-    # reminders of the first occurrence: the facilitator and the two seated members, once each
+    # the first occurrence is moved to tomorrow: its registrants are told
+    moved_to = (datetime.now(timezone.utc) + timedelta(hours=23, minutes=15)).replace(second=0, microsecond=0)
+    org.scheduling.post(f"/v1/meetings/{meeting['id']}/occurrences/{first_occurrence['occurrence_id']}/move",
+                        json={"start": moved_to.isoformat(), "reason": "Holiday week"}).expect(200)
+    moved = org.wait_event("occurrence.moved", meeting_id=meeting["id"])[0]
+    assert {noah["id"], olga["id"]} <= set(moved.data["registrant_ids"]) and mia["id"] not in moved.data["registrant_ids"]
+    for member in (noah, olga):
+        org.wait_mail(member["email"], lambda m: "moved" in m["subject"].lower() and meeting["name"] in m["subject"])
+
+    # reminders of the moved occurrence: the facilitator and the two seated members, once each
     reminders = org.wait_event("reminder.due", meeting_id=meeting["id"], count=3, timeout=150)
     people = Counter((e.data["person_kind"], e.data["person_id"], e.data["offset_minutes"]) for e in reminders)
     assert people == Counter({("leader", facilitator["id"], 1440): 1, ("member", noah["id"], 1440): 1,
