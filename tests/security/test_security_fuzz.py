@@ -38,6 +38,7 @@ def _header(response, name):
     return value[0] if isinstance(value, list) else value
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")  # schemathesis's own strategies
 @pytest.mark.parametrize("service", SERVICES)
 def test_fuzzing_the_openapi_finds_no_5xx_and_only_problem_json_4xx(stack, fuzz_world, service):
     """Each operation three ways: valid requests on real objects (path parameters naming the fuzz world's
