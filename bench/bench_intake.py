@@ -92,7 +92,11 @@ def _register_all(url: str, token: str, bodies: list[dict], clients: int) -> lis
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        resp = session.post(url + "/v1/members", json=body, headers=headers, timeout=60)
+        for _ in range(5):  # 503: the database did not answer in MONGO_TIMEOUT_MS, nothing changed; counts in the rate
+            resp = session.post(url + "/v1/members", json=body, headers=headers, timeout=60)
+            if resp.status_code != 503:
+                break
+            time.sleep(0.5)
         if resp.status_code != 201:
             raise RuntimeError(f"POST /v1/members answered {resp.status_code}: {resp.text[:500]}")
         return resp.json()["id"]

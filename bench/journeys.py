@@ -139,7 +139,13 @@ def wait(predicate, timeout: float, what: str, interval: float = 0.2):
 
 
 def post_ok(session: requests.Session, url: str, token: str, body: dict, expect=(201,)) -> requests.Response:
-    resp = session.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    """POST, trying again (a few times) when the service answers 503: its database did not answer within
+    MONGO_TIMEOUT_MS and nothing was changed (on a crowded machine). The retry counts in the latency."""
+    for _ in range(5):
+        resp = session.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if resp.status_code != 503:
+            break
+        time.sleep(0.5)
     if resp.status_code not in expect:
         raise RuntimeError(f"POST {url} answered {resp.status_code}: {resp.text[:500]}")
     return resp

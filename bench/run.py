@@ -16,6 +16,7 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,45 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (3 if args.quick else 5)
     chosen = args.only or list(BENCHMARKS)
     figures = []
-    servers = None
-    whole = None
+    state: dict = {"servers": None, "whole": None}  # what is running, stopped at the end whatever happens
+    failures: dict[str, str] = {}
     started = time.monotonic()
     try:
         for name in chosen:
             print(f"[{time.monotonic() - started:6.1f}s] running {name} ...", flush=True)
-            if name == "matching":
-                from bench import bench_matching
-                figures += bench_matching.run(runs, args.quick)
-                continue
-            if name in WHOLE_PLATFORM:
-                if servers:  # the bare servers are done with: free the machine for the whole platform
-                    _stop(servers[2])
-                    servers = None
-                if whole is None:
-                    from bench.journeys import start_platform
-                    whole = start_platform()
-                    if args.profile:
-                        _profile_workers(whole)
-                if name == "latency":
-                    from bench import bench_latency
-                    figures += bench_latency.run(runs, args.quick, whole)
-                else:
-                    from bench import bench_reminders
-                    figures += bench_reminders.run(runs, args.quick, whole)
-                continue
-            if servers is None:
-                servers = _start_servers()
-            if name == "events":
-                from bench import bench_events
-                figures += bench_events.run(runs, args.quick, *servers[:2])
-            elif name == "intake":
-                from bench import bench_intake
-                figures += bench_intake.run(runs, args.quick, *servers[:2])
+            try:
+                _run_one(name, args, runs, figures, state)
+            except Exception as exc:  # noqa: BLE001 - one failing benchmark must not lose the others' figures
+                traceback.print_exc()
+                failures[name] = repr(exc)[:1000]
+                print(f"[{time.monotonic() - started:6.1f}s] {name} FAILED: {exc!r}", flush=True)
     finally:
-        if servers:
-            _stop(servers[2])
-        if whole is not None:
-            whole.stop()
+        if state["servers"]:
+            _stop(state["servers"][2])
+        if state["whole"] is not None:
+            state["whole"].stop()
             if args.profile:
                 _print_profiles()
     print()
@@ -91,11 +70,44 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report = {"at": stamp, "quick": args.quick, "runs": runs, "machine": machine(),
-              "figures": [f.as_dict() for f in figures]}
+              "figures": [f.as_dict() for f in figures], "failed": failures}
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
         path.write_text(json.dumps(report, indent=2))
+    for name, error in failures.items():
+        print(f"  FAILED {name}: {error}")
     print(f"\nwrote {RESULTS / 'latest.json'} (and {stamp}.json) in {time.monotonic() - started:.0f}s")
-    return 0
+    return 1 if failures else 0
+
+
+def _run_one(name, args, runs, figures, state) -> None:
+    if name == "matching":
+        from bench import bench_matching
+        figures += bench_matching.run(runs, args.quick)
+        return
+    if name in WHOLE_PLATFORM:
+        if state["servers"]:  # the bare servers are done with: free the machine for the whole platform
+            servers, state["servers"] = state["servers"], None
+            _stop(servers[2])
+        if state["whole"] is None:
+            from bench.journeys import start_platform
+            state["whole"] = start_platform()
+            if args.profile:
+                _profile_workers(state["whole"])
+        if name == "latency":
+            from bench import bench_latency
+            figures += bench_latency.run(runs, args.quick, state["whole"])
+        else:
+            from bench import bench_reminders
+            figures += bench_reminders.run(runs, args.quick, state["whole"])
+        return
+    if state["servers"] is None:
+        state["servers"] = _start_servers()
+    if name == "events":
+        from bench import bench_events
+        figures += bench_events.run(runs, args.quick, *state["servers"][:2])
+    elif name == "intake":
+        from bench import bench_intake
+        figures += bench_intake.run(runs, args.quick, *state["servers"][:2])
 
 
 PROFILES = RESULTS / "profiles"
