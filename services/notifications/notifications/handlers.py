@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime
 from urllib.parse import quote
 
 from shared.audit import audit_entry
 from shared.events.envelope import Event
 from shared.events.notifications import NotificationDelivered, NotificationFailed
-from shared.mongo import UnitOfWork, utcnow
+from shared.mongo import UnitOfWork, is_unavailable, utcnow
 
 from notifications import model, templates
 from notifications.channels import Channels, SendFailed
@@ -163,6 +164,10 @@ def unsubscribe_url(settings: Settings, organization_id: str, person_id: str, ch
     return f"{settings.public_base_url}/v1/unsubscribe?token={quote(token)}"
 
 
+# How long a sender waits for the database to record a delivery's outcome (less than the 120 s lease).
+FINISH_PATIENCE_SECONDS = 90.0
+
+
 class Deliverer:
     """Sends due deliveries. Safe with several worker copies: a delivery is claimed atomically."""
 
@@ -222,7 +227,19 @@ class Deliverer:
                     "channel": d["channel"], "source_event_id": d["source_event_id"],
                     "source_event_type": d["source_event_type"], **extra,
                 })
-        self.repo.transaction(work)
+        # The message may already be out: if the database is away now, wait for it rather than leave the
+        # delivery 'sending' until its lease lapses (then it would be sent a second time).
+        deadline = time.monotonic() + FINISH_PATIENCE_SECONDS
+        while True:
+            try:
+                self.repo.transaction(work)
+                return
+            except Exception as exc:
+                if not is_unavailable(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("database unavailable while recording a delivery; waiting",
+                            extra={"delivery_id": d["_id"], "error": type(exc).__name__})
+                time.sleep(1.0)
 
     # -- one try ----------------------------------------------------------------------------------
     def _send(self, d: dict) -> dict | None:
