@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
+import pymongo
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
@@ -81,8 +82,17 @@ def run_in_transaction(client: MongoClient, db: Database, work: Callable[[UnitOf
         append_to_outbox(db, session, uow.events, uow.tombstones)
         return result
 
-    with client.start_session() as session:
+    # The driver retries a transaction that failed with a transient error (a write conflict, a primary
+    # stepping down, a dropped connection) for up to 120 s; bound that by the client's own timeout so a
+    # request answers 503 (ExecutionTimeout is "unavailable") before gunicorn kills it, and a worker waits.
+    with client.start_session() as session, pymongo.timeout(transaction_time_limit(client)):
         return session.with_transaction(callback)
+
+
+def transaction_time_limit(client: MongoClient) -> float:
+    """Seconds a transaction (with the driver's retries) may take: twice the server selection timeout
+    (MONGO_TIMEOUT_MS), at least 10 s."""
+    return max(10.0, 2 * client.options.server_selection_timeout)
 
 
 def ensure_platform_indexes(db: Database) -> None:
