@@ -117,15 +117,16 @@ class Platform:
 
 
 def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: bool = False,
-          extra_env: dict[str, str] | None = None) -> Platform:
+          extra_env: dict[str, str] | None = None, mongo_test_commands: bool = False) -> Platform:
     """Start everything; ``broker_behind_proxy`` puts a TCP proxy (``platform.broker.proxy``) between the
-    services and the broker so a test can cut it; ``extra_env`` overrides settings of every process."""
+    services and the broker so a test can cut it; ``extra_env`` overrides settings of every process;
+    ``mongo_test_commands`` starts the database with ``configureFailPoint`` enabled (fault tests only)."""
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     (var / "logs").mkdir(parents=True, exist_ok=True)
     platform = Platform(var=var, ports=ports, extra_env=dict(extra_env or {}))
     try:
         say(f"Starting the database (data in {var / 'mongo'}) ...")
-        platform.mongo = EmbeddedMongo(storage_path=var / "mongo", port=ports.mongo,
+        platform.mongo = EmbeddedMongo(storage_path=var / "mongo", port=ports.mongo, test_commands=mongo_test_commands,
                                        log_path=var / "logs" / "mongo.log").start()
         say("Starting the broker (memory only) ...")
         platform.broker = EmbeddedBroker(port=ports.broker, behind_proxy=broker_behind_proxy,

@@ -95,13 +95,15 @@ class PlatformUnderTest:
         self.platform = platform
 
     @classmethod
-    def start(cls, folder: Path, *, broker_behind_proxy: bool = False, extra_env: dict[str, str] | None = None):
+    def start(cls, folder: Path, *, broker_behind_proxy: bool = False, extra_env: dict[str, str] | None = None,
+              mongo_test_commands: bool = False):
         from deploy.local import Ports, start
 
         ports = Ports(base=_free_block(len(SERVICES)), broker=free_port(), mongo=free_port(), smtp=free_port(),
                       mail_http=free_port())
         env = {"LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "2", **(extra_env or {})}
-        return cls(start(Path(folder), ports, quiet=True, broker_behind_proxy=broker_behind_proxy, extra_env=env))
+        return cls(start(Path(folder), ports, quiet=True, broker_behind_proxy=broker_behind_proxy, extra_env=env,
+                         mongo_test_commands=mongo_test_commands))
 
     def stop(self) -> None:
         self.platform.stop()
@@ -146,3 +148,12 @@ class PlatformUnderTest:
 
     def restart(self, name: str):
         return self.platform.restart(name)
+
+    def spawn_copy(self, name: str, copy_name: str, *, port: int | None = None):
+        """Start a second copy of process ``name`` (same command and environment) as ``copy_name``;
+        a web copy needs its own ``port``. ``stop()`` stops it with the rest."""
+        args, env = self.platform.commands[name]
+        env = dict(env)
+        if port is not None:
+            env["PORT"] = str(port)
+        return self.platform.spawn(copy_name, list(args), env)
