@@ -1,6 +1,6 @@
 """Malformed events (issue 9, Bad input): on a topic each consuming service reads, a record that is not
-JSON, one whose envelope is valid but whose data breaks the contract, and one of an unknown type or
-version are dead-lettered to that service's dead-letter topic (recoverynet.<service>.dlq) with the
+JSON, one whose envelope is valid but whose data breaks the contract, one of an unknown type or version
+and one without its CloudEvents id and type headers are dead-lettered to that service's dead-letter topic (recoverynet.<service>.dlq) with the
 reason in headers, and the worker goes on to handle the next good event of the same key (same
 partition, so strictly behind the bad ones). Intake consumes no events, so it has no worker to test.
 
@@ -63,6 +63,8 @@ def test_each_worker_dead_letters_malformed_events_with_a_reason_and_handles_the
              _headers_with(good, ce_id=str(uuid.uuid4()))),
             (good.topic, encode_value(good), _headers_with(good, ce_id=str(uuid.uuid4()),
                                                            ce_type=good.type.replace(".v1", ".v99"))),
+            (good.topic, encode_value(good), [(k, v) for k, v in record_headers(good)
+                                              if k not in ("ce_type", "ce_id")]),
         ]
     with EventTap(stack.bootstrap, list(DLQS.values())) as dlq:
         producer = KafkaProducer(bootstrap_servers=stack.bootstrap.split(","))
@@ -75,16 +77,18 @@ def test_each_worker_dead_letters_malformed_events_with_a_reason_and_handles_the
         finally:
             producer.close(timeout=5)
 
-        # every consumer of the members topic dead-letters its three bad records, each with a reason
+        # every consumer of the members topic dead-letters its four bad records, each with a reason
         for service in CONSUMERS:
             topic = DLQS[service]
-            expected = 6 if service == "notifications" else 3  # notifications also reads the contacts topic
+            expected = 8 if service == "notifications" else 4  # notifications also reads the contacts topic
             reasons = eventually(lambda: (r := _reasons(dlq, topic, key)) and len(r) >= expected and r,
                                  timeout=60, message=f"{service} dead-letters the bad records")
             assert len(reasons) == expected, (service, reasons)
-            assert sum("not JSON" in r for r in reasons) == expected // 3, (service, reasons)
-            assert sum("does not match" in r for r in reasons) == expected // 3, reasons
-            assert sum("unknown event type or version" in r for r in reasons) == expected // 3, reasons
+            kinds = expected // 4
+            assert sum("not JSON" in r for r in reasons) == kinds, (service, reasons)
+            assert sum("does not match" in r for r in reasons) == kinds, reasons
+            assert sum("unknown event type or version" in r for r in reasons) == kinds, reasons
+            assert sum("missing CloudEvents headers: ce_id, ce_type" in r for r in reasons) == kinds, reasons
             with dlq._lock:
                 record = next(r for r in dlq.records if r.topic == topic and r.key == key.encode())
             headers = dict(record.headers)

@@ -127,3 +127,23 @@ def test_bad_bodies_are_refused_cleanly_with_problem_json(stack, world, problem,
     listing = LIST_TARGETS[service]
     for limit in ("lots", "9" * 400, "-1", "1e9", "\x00"):
         problem(client.get(listing, query_string={"limit": limit}, headers=auth_header(token)), 400, 422)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_bad_headers_are_refused_cleanly_or_ignored(stack, world, problem, service):
+    """Authorization in other schemes or far too long, a request id or trace header of any shape, a
+    garbage If-Match: never a 5xx; a refused request is problem+json; a request id is echoed bounded."""
+    client, listing = stack.client(service), LIST_TARGETS[service]
+    token = world.tokens["admin"]
+    for value in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer  ", "bearer " + token + " extra", "Token " + token,
+                  "Bearer " + "a" * 20_000, "Bearer " + token.replace(".", "..", 1), "Bearer \u00e9\u00e8"):
+        problem(client.get(listing, headers={"Authorization": value}), 401)
+    ok = {"Authorization": f"Bearer {token}"}
+    for extra in ({"X-Request-Id": "r" * 5000}, {"X-Request-Id": "\u00e9vil id"}, {"traceparent": "00-zz-zz-zz"},
+                  {"traceparent": "x" * 3000}, {"If-None-Match": "\"" * 100}, {"Accept": "application/xml"},
+                  {"Content-Length": "0"}, {"Accept-Encoding": "gzip;q=abc"}):
+        response = client.get(listing, headers={**ok, **extra})
+        assert response.status_code == 200, (extra.keys(), response.status_code, response.get_data(as_text=True)[:300])
+    response = client.post(JSON_TARGETS[service], json={}, headers={**ok, "If-Match": "\x00garbage"})
+    assert 400 <= response.status_code < 500
+    problem(response, response.status_code)
