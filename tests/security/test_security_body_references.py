@@ -79,3 +79,17 @@ def test_a_feed_token_opens_only_its_own_calendar(stack, world, problem):
                            query_string={"token": token}), 404)
     problem(scheduling.get(own, query_string={"token": token[:-4] + "AAAA"}), 404)
     problem(scheduling.get(own), 401)
+
+
+def test_an_erased_member_is_gone_for_its_organization_and_unknown_to_others(stack, world, problem):
+    """410 Gone tells A's staff the record was erased; to another organization, or a coordinator of
+    another site, it must still look like an id that never existed (404), so erasure reveals nothing."""
+    intake, ids = stack.client("intake"), world.ids
+    member_id = intake.post("/v1/members", json=member_body(ids["site"]), headers=world.h()).get_json()["id"]
+    erased = intake.post(f"/v1/members/{member_id}/erasure", json={"reason": "asked"}, headers=world.h())
+    assert erased.status_code == 200, erased.get_json()
+    problem(intake.get(f"/v1/members/{member_id}", headers=world.h()), 410)
+    for who in ("other_admin", "coordinator_other_site"):
+        for path in (f"/v1/members/{member_id}", f"/v1/members/{member_id}/consents",
+                     f"/v1/members/{member_id}/plan"):
+            problem(intake.get(path, headers=world.h(who)), 404)
