@@ -123,3 +123,31 @@ def test_an_organization_admin_changes_weights_templates_and_webhooks(stack, wor
     hook = notifications.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/other"}, headers=admin)
     assert hook.status_code == 201, hook.get_json()
     assert notifications.delete(f"/v1/webhooks/{hook.get_json()['id']}", headers=admin).status_code == 204
+
+
+@pytest.mark.parametrize("service", ["intake", "matching", "scheduling", "notifications"])
+def test_list_filters_naming_another_sites_objects_return_nothing_of_them(stack, world, service):
+    """Every list route, read by a coordinator of the other site with its filters pointed at the first
+    site's objects, shows none of them."""
+    from datetime import datetime, timedelta, timezone
+
+    client, ids, there = stack.client(service), world.ids, world.h("coordinator_other_site")
+    now = datetime.now(timezone.utc)
+    filters = {"site_id": ids["site"], "member_id": ids["member"], "leader_id": ids["leader"],
+               "recipient_id": ids["member"], "resource_id": ids["member"], "match_id": ids["match"],
+               "from": now.isoformat(), "to": (now + timedelta(days=60)).isoformat()}
+    first_site = [ids[k] for k in ("member", "match", "session", "meeting", "delivery", "registration", "leader",
+                                   "batch_run", "import", "screening", "message")]
+    for rule in stack.apps[service].url_map.iter_rules():
+        if "GET" not in rule.methods or "<" in rule.rule or not rule.rule.startswith("/v1/") or "feeds" in rule.rule:
+            continue
+        for name, value in filters.items():
+            query = {name: value}
+            if name in ("from", "to") or rule.rule.endswith("occurrences"):
+                query = {"from": filters["from"], "to": filters["to"], **({} if name in ("from", "to") else query)}
+            response = client.get(rule.rule, query_string=query, headers=there)
+            if response.status_code != 200:
+                assert response.status_code in (403, 422), (rule.rule, query, response.status_code)
+                continue
+            text = response.get_data(as_text=True)
+            assert not [i for i in first_site if i in text], (rule.rule, query, text[:400])
