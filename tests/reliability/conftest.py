@@ -1,0 +1,177 @@
+"""Fixtures for the fault tests (tests/reliability/test_fault_*.py).
+
+``fault_platform``: ONE whole platform for every fault test of this folder (starting one costs ~20 s of a
+2-core machine), started as the local runner starts it, with the broker behind a TCP proxy the tests can
+cut and the database's test commands (``configureFailPoint``) on. Each test makes its own organization
+and leaves the platform as it found it (proxy restored, failpoints off, killed workers restarted,
+extra copies stopped).
+
+``fault_org``: a factory for an organization with one site and leaders able to take a burst of members,
+plus the counting the fault tests share: matches per member (matching's API), proposal emails per
+member (the mail catcher), email deliveries settled (notifications' API).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from shared.testing import eventually
+from shared.testing.platform import PlatformUnderTest
+
+ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
+CERTIFIED = [{"name": "Certified Peer Recovery Specialist", "issuer": "State board", "expires_on": "2031-01-01"}]
+
+
+# A delivery tried before the recipient's contact or consents arrived is retried after this many seconds
+# (default 30): the fault tests provoke exactly that reordering, and should not wait 30 s for it.
+FAULT_ENV = {"NOTIFY_RETRY_BASE_SECONDS": "3"}
+
+
+@pytest.fixture(scope="package")
+def fault_platform(tmp_path_factory):
+    running = PlatformUnderTest.start(tmp_path_factory.mktemp("faults"), broker_behind_proxy=True,
+                                      mongo_test_commands=True, extra_env=FAULT_ENV)
+    yield running
+    running.stop()
+
+
+class FaultOrg:
+    """An organization with one site and ``leaders`` leaders (capacity ``capacity`` each)."""
+
+    def __init__(self, platform: PlatformUnderTest, name: str, *, leaders: int = 4, capacity: int = 10):
+        self.platform = platform
+        self.tag = uuid.uuid4().hex[:6]
+        operator = platform.client("intake", platform.token(None, "operator"))
+        self.id = operator.post("/v1/organizations", json={"name": f"{name} {self.tag}",
+                                                           "default_language": "en"}).expect(201)["id"]
+        self.admin_token = platform.token(self.id, "admin")
+        self.intake = platform.client("intake", self.admin_token)
+        self.matching = platform.client("matching", self.admin_token)
+        self.scheduling = platform.client("scheduling", self.admin_token)
+        self.notifications = platform.client("notifications", self.admin_token)
+        self.site = self.intake.post("/v1/sites", json={"name": "Harbor", "time_zone": "America/Chicago",
+                                                         "address": {"city": "Harbor"}}).expect(201)
+        self.leaders = [self.intake.post("/v1/leaders", json={
+            "first_name": f"Lead{i}", "last_name": f"Leader{self.tag}", "email": self.email(f"lead{i}"),
+            "site_ids": [self.site["id"]], "languages": ["en"], "availability": ALL_DAYS, "capacity": capacity,
+            "certifications": CERTIFIED}).expect(201) for i in range(leaders)]
+        self.members: dict[str, dict] = {}      # member id -> {"email": ..., "index": ...}
+
+    def email(self, name: str) -> str:
+        return f"{name}.{self.tag}@example.org"
+
+    # -- registering ------------------------------------------------------------------------------
+    def member_body(self, index: int) -> dict:
+        return {"first_name": f"Mem{index}", "last_name": f"Member{self.tag}", "email": self.email(f"m{index}"),
+                "site_id": self.site["id"], "languages": ["en"], "availability": ALL_DAYS,
+                "date_of_birth": "1988-04-17", "consents": [{"purpose": "matching"}, {"purpose": "notify:email"}]}
+
+    def register(self, index: int, *, retry_503_for: float = 120.0) -> list:
+        """POST one member; a 503 is retried after its Retry-After (as a client would). Returns every
+        answer as (status, headers, body) and remembers the member once it was created."""
+        answers = []
+        deadline = time.monotonic() + retry_503_for
+        while True:
+            try:
+                response = self.intake.post("/v1/members", json=self.member_body(index))
+            except requests.RequestException as exc:  # noqa: PERF203 - recorded: the test says what it allows
+                answers.append((f"error {type(exc).__name__}", {}, str(exc)))
+                if time.monotonic() > deadline:
+                    return answers
+                time.sleep(1)
+                continue
+            body = response.raw.json() if "json" in response.headers.get("Content-Type", "") else response.text
+            answers.append((response.status_code, dict(response.headers), body))
+            if response.status_code == 201:
+                self.members[body["id"]] = {"email": self.email(f"m{index}"), "index": index}
+                return answers
+            if response.status_code == 409 and isinstance(body, dict) and body.get("existing"):
+                # an earlier try was stored although its answer was lost: the member exists once
+                existing = body["existing"]
+                member_id = existing.get("id") if isinstance(existing, dict) else existing
+                self.members[member_id] = {"email": self.email(f"m{index}"), "index": index}
+                return answers
+            if response.status_code != 503 or time.monotonic() > deadline:
+                return answers
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 5))
+
+    def register_many(self, indexes, *, threads: int = 4) -> dict[int, list]:
+        with ThreadPoolExecutor(threads) as pool:
+            return dict(zip(indexes, pool.map(self.register, indexes)))
+
+    # -- counting ---------------------------------------------------------------------------------
+    def matches(self, **query) -> list[dict]:
+        items, offset = [], 0
+        while True:
+            page = self.matching.get("/v1/matches", params={**query, "limit": 200, "offset": offset}).expect(200)
+            items += page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return items
+
+    def wait_matched(self, *, timeout: float = 120) -> Counter:
+        """Every member has a match; returns matches per member (the caller asserts exactly one)."""
+        def all_matched():
+            per_member = Counter(m["member_id"] for m in self.matches())
+            missing = [m for m in self.members if not per_member[m]]
+            assert not missing, f"{len(missing)} of {len(self.members)} members not matched yet"
+            return per_member
+        return eventually(all_matched, timeout=timeout)
+
+    def deliveries(self, **query) -> list[dict]:
+        items, offset = [], 0
+        while True:
+            page = self.notifications.get("/v1/deliveries", params={**query, "limit": 200, "offset": offset}).expect(200)
+            items += page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return items
+
+    def wait_emails(self, per_member: int = 1, *, timeout: float = 120) -> dict[str, list[dict]]:
+        """Every member's proposal email(s) arrived and every email delivery of the organization is
+        finished (nothing pending or being sent, so nothing more can arrive); returns mail per member."""
+        def settled():
+            mail = {m["email"]: self.platform.mail(to=m["email"]) for m in self.members.values()}
+            short = [e for e, got in mail.items() if len(got) < per_member]
+            assert not short, f"{len(short)} of {len(mail)} members have fewer than {per_member} email(s) yet"
+            log = self.deliveries(channel="email")
+            open_ = [d["status"] for d in log if d["status"] not in ("delivered", "failed", "cancelled")]
+            assert not open_, f"email deliveries not finished: {Counter(open_)}"
+            return {e: self.platform.mail(to=e) for e in mail}
+        return eventually(settled, timeout=timeout)
+
+    def assert_each_member_once(self, *, matches: Counter, mail: dict[str, list[dict]], per_member: int = 1,
+                                status: str = "proposed") -> None:
+        """One match per member (in ``status``), ``per_member`` emails per member, each a different message
+        (distinct Message-IDs, which carry the delivery id), and as many emails to the leaders."""
+        doubled = {m: n for m, n in matches.items() if n != 1}
+        assert not doubled, f"members with more than one match: {doubled}"
+        assert set(matches) == set(self.members), "matches for members this test did not register"
+        statuses = Counter(m["status"] for m in self.matches())
+        assert statuses == {status: len(self.members)}, statuses
+        # reminders of a booked session are extra (scheduling's periodic job); each must come once too
+        kinds = {e: Counter(x["subject"] for x in got if not x["subject"].startswith("Reminder"))
+                 for e, got in mail.items()}
+        wrong = {e: dict(k) for e, k in kinds.items() if len(k) != per_member or set(k.values()) != {1}}
+        assert not wrong, f"members who did not receive exactly {per_member} different email(s): {wrong}"
+        reminders = {e: [x["subject"] for x in got if x["subject"].startswith("Reminder")] for e, got in mail.items()}
+        twice = {e: r for e, r in reminders.items() if len(r) != len(set(r))}
+        assert not twice, f"the same reminder twice: {twice}"
+        repeated = {e: got for e, got in mail.items() if len({x["message_id"] for x in got}) != len(got)}
+        assert not repeated, f"the same message delivered twice: {list(repeated)}"
+        # the leaders are told too: one email per proposal in total
+        leader_mail = sum(1 for leader in self.leaders for x in self.platform.mail(to=leader["email"])
+                          if not x["subject"].startswith("Reminder"))
+        assert leader_mail == len(self.members) * per_member, (leader_mail, len(self.members))
+
+
+@pytest.fixture
+def fault_org(fault_platform):
+    def make(name: str, **kw) -> FaultOrg:
+        return FaultOrg(fault_platform, name, **kw)
+    return make
