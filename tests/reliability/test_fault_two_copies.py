@@ -12,7 +12,7 @@ from shared.testing.platform import ApiClient
 from shared.testing.servers import free_port
 
 SERVICES = ("intake", "matching", "scheduling", "notifications")
-MEMBERS = 20
+MEMBERS = 12
 
 
 @pytest.fixture
