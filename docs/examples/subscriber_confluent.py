@@ -31,8 +31,13 @@ def subscribe(bootstrap: str, group_id: str, handle, *, topics=TOPICS, max_idle_
             headers = {name: value.decode() for name, value in (msg.headers() or [])}
             # Skip tombstones, records that are not CloudEvents, and repeats.
             if msg.value() is not None and "ce_type" in headers and headers.get("ce_id") not in seen:
-                handle(headers["ce_type"], headers, json.loads(msg.value()))
-                seen.add(headers["ce_id"])
+                try:
+                    data = json.loads(msg.value())
+                except ValueError:  # not an event we can read: set it aside (log it), never stop on it
+                    data = None
+                if data is not None:
+                    handle(headers["ce_type"], headers, data)
+                    seen.add(headers["ce_id"])
             consumer.commit(message=msg, asynchronous=False)
     finally:
         consumer.close()

@@ -32,7 +32,12 @@ def subscribe(bootstrap: str, group_id: str, handle, *, topics=TOPICS, max_idle_
             if record.value is None or "ce_type" not in headers or headers.get("ce_id") in seen:
                 consumer.commit()
                 continue
-            handle(headers["ce_type"], headers, json.loads(record.value))
+            try:
+                data = json.loads(record.value)
+            except ValueError:  # not an event we can read: set it aside (log it), never stop on it
+                consumer.commit()
+                continue
+            handle(headers["ce_type"], headers, data)
             seen.add(headers["ce_id"])
             consumer.commit()
     finally:
