@@ -197,12 +197,9 @@ class PlanOut(Schema):
     updated_at = fields.DateTime()
 
 
-class MemberOut(Schema):
-    id = Str(attribute="_id")
-    organization_id = Str()
-    site_id = Str()
-    external_id = Str(allow_none=True)
-    status = Str()
+class PersonOut(Schema):
+    """What members and leaders have alike: profile, contact, languages, availability, recovery."""
+
     first_name = Str()
     last_name = Str(allow_none=True)
     preferred_name = Str(allow_none=True)
@@ -217,6 +214,14 @@ class MemberOut(Schema):
     contact_channels = fields.List(Str())
     substances = fields.List(Str())
     pathways = fields.List(Str())
+
+
+class MemberOut(PersonOut):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_id = Str()
+    external_id = Str(allow_none=True)
+    status = Str()
     co_occurring_mental_health = Str()
     lived_experience_topics = fields.List(Str())
     leader_gender_preference = Str(allow_none=True)
@@ -312,25 +317,11 @@ class LeaderPatch(PersonFields):
     certifications = fields.List(fields.Nested(CertificationSchema))
 
 
-class LeaderOut(Schema):
+class LeaderOut(PersonOut):
     id = Str(attribute="_id")
     organization_id = Str()
     site_ids = fields.List(Str())
     status = Str()
-    first_name = Str()
-    last_name = Str(allow_none=True)
-    preferred_name = Str(allow_none=True)
-    pronouns = Str(allow_none=True)
-    email = Str(allow_none=True)
-    phone = Str(allow_none=True)
-    date_of_birth = fields.Date(allow_none=True)
-    languages = fields.List(Str())
-    preferred_language = Str(allow_none=True)
-    time_zone = Str()
-    availability = fields.List(fields.Nested(WindowSchema))
-    contact_channels = fields.List(Str())
-    substances = fields.List(Str())
-    pathways = fields.List(Str())
     gender = Str(allow_none=True)
     meets_virtually = fields.Bool()
     capacity = fields.Int()
