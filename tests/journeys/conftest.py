@@ -163,10 +163,10 @@ class Org:
 
 
 def delivery_id_of(message: dict) -> str:
-    """notifications puts the delivery id into the Message-ID (make_msgid(idstring=delivery id))."""
-    match = re.match(r"<?(.*)@", message.get("message_id") or "")
-    assert match, f"no Message-ID in {message}"
-    return match.group(1).rsplit(".", 1)[-1]
+    """notifications' Message-ID is ``<delivery id@recoverynet.local>``."""
+    match = re.fullmatch(r"<([^@]+)@recoverynet\.local>", message.get("message_id") or "")
+    assert match, f"no Message-ID of ours in {message}"
+    return match.group(1)
 
 
 def soon_local(hours: float, time_zone: str) -> datetime:

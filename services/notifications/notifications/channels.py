@@ -8,7 +8,7 @@ import smtplib
 import threading
 import time
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 
 import requests
@@ -44,7 +44,9 @@ class EmailSender:
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
-        msg["Message-ID"] = make_msgid(idstring=delivery_id, domain="recoverynet.local")
+        # One Message-ID per delivery, the same on every try: a message sent again after a worker died
+        # between the server's acceptance and our record of it is recognisably the same message.
+        msg["Message-ID"] = f"<{delivery_id}@recoverynet.local>"
         msg["X-RecoveryNet-Delivery"] = delivery_id
         if unsubscribe_url:
             msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"

@@ -33,6 +33,9 @@ class Settings:
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     retry_multiplier: float = 4.0
+    # A sender holds a delivery this long; a delivery still 'sending' after it (its worker died) is taken
+    # over and sent again.
+    sending_lease_seconds: float = 120.0
     # Periodic jobs (seconds between runs).
     delivery_interval_seconds: float = 1.0
     release_interval_seconds: float = 30.0
@@ -68,6 +71,7 @@ class Settings:
             max_attempts=env.int("NOTIFY_MAX_ATTEMPTS", cls.max_attempts, minimum=1),
             retry_base_seconds=env.float("NOTIFY_RETRY_BASE_SECONDS", cls.retry_base_seconds),
             retry_multiplier=env.float("NOTIFY_RETRY_MULTIPLIER", cls.retry_multiplier),
+            sending_lease_seconds=env.float("NOTIFY_SENDING_LEASE_SECONDS", cls.sending_lease_seconds),
             delivery_interval_seconds=env.float("NOTIFY_DELIVERY_INTERVAL_SECONDS", cls.delivery_interval_seconds),
             release_interval_seconds=env.float("NOTIFY_RELEASE_INTERVAL_SECONDS", cls.release_interval_seconds),
             digest_interval_seconds=env.float("NOTIFY_DIGEST_INTERVAL_SECONDS", cls.digest_interval_seconds),

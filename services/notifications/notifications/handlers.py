@@ -65,7 +65,7 @@ def on_coordinator_assigned(evt: Event, uow: UnitOfWork) -> None:
                                                          uow.session):
         base = {k: v for k, v in failed.items() if k not in (
             "_id", "key", "recipient_id", "recipient_kind", "recipient_role", "channel", "status", "next_attempt_at",
-            "held_until", "last_error", "delivered_at", "attempts", "lease_until")}
+            "held_until", "last_error", "delivered_at", "attempts", "lease_until", "lease_id", "takeovers")}
         _record_for_person(uow, {**base, "attempts": 0, "created_at": now, "updated_at": now, "delivered_at": None,
                                  "last_error": None}, failed["priority"], evt.data["staff_id"], "staff", "coordinator",
                            failed.get("event_data", {}).get("time_zone"), now)
@@ -164,10 +164,6 @@ def unsubscribe_url(settings: Settings, organization_id: str, person_id: str, ch
     return f"{settings.public_base_url}/v1/unsubscribe?token={quote(token)}"
 
 
-# How long a sender waits for the database to record a delivery's outcome (less than the 120 s lease).
-FINISH_PATIENCE_SECONDS = 90.0
-
-
 class Deliverer:
     """Sends due deliveries. Safe with several worker copies: a delivery is claimed atomically."""
 
@@ -178,7 +174,7 @@ class Deliverer:
     def run_once(self, limit: int = 100) -> int:
         done = 0
         while done < limit:
-            delivery = self.repo.claim_due(utcnow())
+            delivery = self.repo.claim_due(utcnow(), self.settings.sending_lease_seconds)
             if delivery is None:
                 break
             self.deliver(delivery)
@@ -215,7 +211,7 @@ class Deliverer:
 
     def _finish(self, d: dict, changes: dict, *, event=None, inapp: dict | None = None) -> None:
         def work(uow: UnitOfWork) -> None:
-            if not Repository.finish_delivery(uow, d["_id"], changes):
+            if not Repository.finish_delivery(uow, d, changes):
                 return  # someone else took it over after our lease ran out: their outcome counts
             if inapp is not None:
                 Repository.add_inapp_message(uow, inapp)
@@ -227,9 +223,9 @@ class Deliverer:
                     "channel": d["channel"], "source_event_id": d["source_event_id"],
                     "source_event_type": d["source_event_type"], **extra,
                 })
-        # The message may already be out: if the database is away now, wait for it rather than leave the
-        # delivery 'sending' until its lease lapses (then it would be sent a second time).
-        deadline = time.monotonic() + FINISH_PATIENCE_SECONDS
+        # The message may already be out: if the database is away now, wait for it (most of the lease)
+        # rather than leave the delivery 'sending' until its lease lapses (then it would be sent again).
+        deadline = time.monotonic() + 0.75 * self.settings.sending_lease_seconds
         while True:
             try:
                 self.repo.transaction(work)

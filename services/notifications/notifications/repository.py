@@ -187,21 +187,32 @@ class Repository:
                                               session=uow.session)
         return result.upserted_id is not None
 
-    def claim_due(self, now: datetime, lease_seconds: float = 120.0) -> dict | None:
-        """Take one due delivery for sending (atomic, so several worker copies never take the same one).
-        A 'sending' one whose lease ran out (its worker died mid-send) is taken again."""
-        return self.db.deliveries.find_one_and_update(
+    def claim_due(self, now: datetime, lease_seconds: float) -> dict | None:
+        """Take one due delivery for sending (atomic, so several worker copies never take the same one),
+        under a lease with its own id. A 'sending' one whose lease ran out (its worker died mid-send) is
+        taken again, and counted in ``takeovers``: only such a delivery can reach a channel twice."""
+        lease_id = uuid.uuid4().hex
+        lease_until = now + timedelta(seconds=lease_seconds)
+        before = self.db.deliveries.find_one_and_update(
             {"$or": [{"status": "pending", "next_attempt_at": {"$lte": now}},
                      {"status": "sending", "lease_until": {"$lt": now}}]},
-            {"$set": {"status": "sending", "lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now}},
-            sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER)
+            {"$set": {"status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}},
+            sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.BEFORE)
+        if before is None:
+            return None
+        claimed = {**before, "status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}
+        if before["status"] == "sending":  # rare: the previous holder died
+            self.db.deliveries.update_one({"_id": before["_id"], "lease_id": lease_id}, {"$inc": {"takeovers": 1}})
+            claimed["takeovers"] = before.get("takeovers", 0) + 1
+        return claimed
 
     @staticmethod
-    def finish_delivery(uow: UnitOfWork, delivery_id: str, changes: dict) -> bool:
-        """Record an outcome, only while we still hold the delivery (status 'sending')."""
-        result = uow.db.deliveries.update_one({"_id": delivery_id, "status": "sending"},
+    def finish_delivery(uow: UnitOfWork, delivery: dict, changes: dict) -> bool:
+        """Record an outcome, only while we still hold the delivery's lease."""
+        result = uow.db.deliveries.update_one({"_id": delivery["_id"], "status": "sending",
+                                               "lease_id": delivery["lease_id"]},
                                               {"$set": {**changes, "updated_at": utcnow()},
-                                               "$unset": {"lease_until": ""}}, session=uow.session)
+                                               "$unset": {"lease_until": "", "lease_id": ""}}, session=uow.session)
         return result.modified_count == 1
 
     @staticmethod

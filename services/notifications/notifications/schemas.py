@@ -79,6 +79,9 @@ class DeliveryOut(Schema):
     priority = fields.Str()
     template = fields.Str()
     attempts = fields.Int()
+    takeovers = fields.Int(load_default=0, dump_default=0, metadata={
+        "description": "times a worker died while sending this delivery and another took it over; only then "
+                       "can the channel have received it twice (with the same Message-ID / delivery id)"})
     site_id = fields.Str(allow_none=True)
     source_event_id = fields.Str()
     source_event_type = fields.Str()

@@ -25,6 +25,7 @@ from shared.testing.servers import free_port
 
 from notifications import handlers
 from notifications.channels import Channels
+from notifications.repository import Repository
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -367,13 +368,19 @@ def test_several_worker_copies_send_each_delivery_once(repo, db, settings, mail,
 def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease(repo, db, deliverer, mail, org_id):
     leader = contact(repo, org_id, "leader")
     evt = accepted(repo, org_id, "member-z", leader["person_id"])
-    # A worker claimed the email and died before recording anything: its lease runs out.
-    db.deliveries.update_one({"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]},
-                             {"$set": {"status": "sending", "lease_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    which = {"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]}
+    # A worker claimed the email under its lease and died mid-send: the lease runs out.
+    dead = {**db.deliveries.find_one(which), "lease_id": "dead-worker"}
+    db.deliveries.update_one(which, {"$set": {"status": "sending", "lease_id": "dead-worker",
+                                              "lease_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
     deliver_all(deliverer, db, evt.id)
     assert len(mail.messages(to=leader["email"])) == 1
-    doc = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]})
-    assert doc["status"] == "delivered", doc
+    doc = db.deliveries.find_one(which)
+    assert doc["status"] == "delivered" and doc["takeovers"] >= 1, doc
+    assert mail.messages(to=leader["email"])[0]["message_id"] == f"<{doc['_id']}@recoverynet.local>"
+    # The first holder's late outcome does not count: the lease it held is gone.
+    assert repo.transaction(lambda uow: Repository.finish_delivery(uow, dead, {"status": "failed"})) is False
+    assert db.deliveries.find_one(which)["status"] == "delivered"
 
 
 def test_a_malformed_address_fails_at_once_without_retries(repo, db, deliverer, org_id):
