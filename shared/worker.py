@@ -35,6 +35,9 @@ class PeriodicJob:
     name: str
     interval_seconds: float
     run: Callable
+    # Run again without waiting the interval when this says so of run's result (a job that stopped
+    # because its time budget ran out, with work left); the other jobs still get their turn first.
+    rerun_when: Callable[[object], bool] | None = None
 
 
 class Worker:
@@ -166,13 +169,16 @@ class Worker:
             now = time.monotonic()
             for job in self.periodic:
                 if now >= next_run[job.name]:
+                    again = False
                     try:
-                        job.run(self.client, self.db)
+                        result = job.run(self.client, self.db)
+                        again = bool(job.rerun_when and job.rerun_when(result))
                     except Exception as exc:  # noqa: BLE001 - one failing job must not stop the others
                         log.error("periodic job failed", exc_info=not is_unavailable(exc),
                                   extra={"job": job.name, "error": repr(exc)})
-                    next_run[job.name] = time.monotonic() + job.interval_seconds
-            self._stop.wait(min(0.5, min(job.interval_seconds for job in self.periodic)))
+                    next_run[job.name] = time.monotonic() + (0.0 if again else job.interval_seconds)
+            busy = any(next_run[job.name] <= time.monotonic() for job in self.periodic)
+            self._stop.wait(0 if busy else min(0.5, min(job.interval_seconds for job in self.periodic)))
 
 
 def serve(settings, build_worker: Callable[..., Worker], ensure_indexes: Callable) -> None:

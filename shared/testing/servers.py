@@ -39,7 +39,8 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen | None =
 
 class TcpProxy:
     """A small threaded TCP proxy. ``cut()`` drops every connection and refuses new ones until
-    ``restore()``: to clients it looks like the broker's host became unreachable."""
+    ``restore()``: to clients it looks like the broker's host became unreachable. ``accepted`` counts
+    the connections it has passed on."""
 
     def __init__(self, target_port: int, listen_port: int | None = None):
         self.target_port = target_port
@@ -48,6 +49,7 @@ class TcpProxy:
         self._open.set()
         self._closing = False
         self._connections: set[socket.socket] = set()
+        self.accepted = 0
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
         self._thread = threading.Thread(target=self._accept_loop, name=f"tcp-proxy-{self.port}", daemon=True)
@@ -69,6 +71,7 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._connections.update((client, upstream))
+                self.accepted += 1
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:

@@ -33,3 +33,37 @@ def test_worker_process_stops_cleanly_on_sigterm(kafka_bootstrap, mongo_uri, tmp
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+@pytest.mark.timeout(60)
+def test_a_periodic_job_with_work_left_runs_again_at_once_and_otherwise_waits_its_interval(platform_settings):
+    import threading
+    import time
+
+    from shared.testing import eventually
+    from shared.worker import PeriodicJob, Worker
+
+    runs: list[float] = []
+    quiet: list[float] = []
+    left = [3]  # the busy job has three budgets' worth of work
+
+    def busy(client, db):
+        runs.append(time.monotonic())
+        left[0] -= 1
+        return left[0] > 0
+
+    worker = Worker(platform_settings("periodic", mongo_database="test_worker_periodic"), {}, periodic=[
+        PeriodicJob("busy", 60.0, busy, rerun_when=bool),
+        PeriodicJob("quiet", 60.0, lambda client, db: quiet.append(time.monotonic())),
+    ])
+    thread = threading.Thread(target=worker._periodic_loop, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: len(runs) >= 3, timeout=10)
+        assert runs[-1] - runs[0] < 5  # not three 60 s intervals
+        assert len(quiet) == 1  # the other job had its turn, and waits its interval
+    finally:
+        worker._stop.set()
+        thread.join(5)
+        worker.client.close()
+    assert len(runs) == 3  # no work left: waits its interval

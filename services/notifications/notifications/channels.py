@@ -2,6 +2,7 @@
 (with a reason for the delivery log) when the channel did not accept the message."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import smtplib
@@ -32,10 +33,32 @@ class SendFailed(Exception):
 
 
 class EmailSender:
-    """Email over SMTP: multipart/alternative with a plain-text and an HTML part."""
+    """Email over SMTP: multipart/alternative with a plain-text and an HTML part.
+
+    Inside ``connection_reuse()`` (the delivery job's batch) messages share one SMTP connection: one
+    TCP connect, greeting, EHLO, STARTTLS and login per batch rather than per message. Before each
+    reuse a NOOP checks that the server still listens (a server may drop a connection at any time, and
+    a dead one must not cost a delivery a try); it is renewed after ``smtp_messages_per_connection``
+    messages and dropped after any failure."""
 
     def __init__(self, settings: Settings):
         self.s = settings
+        self._lock = threading.Lock()
+        self._reuse = 0
+        self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+
+    @contextlib.contextmanager
+    def connection_reuse(self):
+        with self._lock:
+            self._reuse += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._reuse -= 1
+                if not self._reuse:
+                    self._close()
 
     def build(self, *, to: str, subject: str, text: str, html: str, delivery_id: str,
               unsubscribe_url: str | None) -> EmailMessage:
@@ -64,20 +87,57 @@ class EmailSender:
         return address
 
     def send(self, msg: EmailMessage) -> None:
-        try:
-            with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.smtp_timeout_seconds) as smtp:
+        with self._lock:
+            try:
+                smtp = self._connection()
+                smtp.send_message(msg)
+                self._sent_on_connection += 1
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._close()
+                raise SendFailed(f"smtp: recipient refused {exc.recipients!r}"[:500], permanent=True) from exc
+            except smtplib.SMTPResponseException as exc:
+                self._close()
+                permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPSenderRefused)
+                raise SendFailed(f"smtp: {exc.smtp_code} {exc.smtp_error!r}"[:500], permanent=permanent) from exc
+            except (smtplib.SMTPException, OSError) as exc:
+                self._close()
+                raise SendFailed(f"smtp: {exc!r}"[:500]) from exc
+            finally:
+                if not self._reuse:
+                    self._close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            worn = self._sent_on_connection >= self.s.smtp_messages_per_connection
+            if worn or not self._answers():
+                self._close()
+        if self._smtp is None:
+            smtp = smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.s.smtp_timeout_seconds)
+            try:
                 if self.s.smtp_starttls:
                     smtp.starttls()
                 if self.s.smtp_username:
                     smtp.login(self.s.smtp_username, self.s.smtp_password or "")
-                smtp.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise SendFailed(f"smtp: recipient refused {exc.recipients!r}"[:500], permanent=True) from exc
-        except smtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPSenderRefused)
-            raise SendFailed(f"smtp: {exc.smtp_code} {exc.smtp_error!r}"[:500], permanent=permanent) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise SendFailed(f"smtp: {exc!r}"[:500]) from exc
+            except BaseException:
+                smtp.close()
+                raise
+            self._smtp, self._sent_on_connection = smtp, 0
+        return self._smtp
+
+    def _answers(self) -> bool:
+        try:
+            return self._smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
+    def _close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 class FileSms:

@@ -21,6 +21,8 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
+    # The delivery job sends a batch over one connection, renewed after this many messages.
+    smtp_messages_per_connection: int = 100
     # SMS: "file" appends one JSON line per message to sms_outbox_path; "http" posts to sms_http_url.
     sms_provider: str = "file"
     sms_outbox_path: str = "var/sms/outbox.jsonl"
@@ -62,6 +64,8 @@ class Settings:
             smtp_password=env.str("SMTP_PASSWORD", None),
             smtp_starttls=env.bool("SMTP_STARTTLS", False),
             smtp_timeout_seconds=env.float("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds),
+            smtp_messages_per_connection=env.int("SMTP_MESSAGES_PER_CONNECTION", cls.smtp_messages_per_connection,
+                                                 minimum=1),
             sms_provider=env.str("SMS_PROVIDER", cls.sms_provider, expected="file or http"),
             sms_outbox_path=env.str("SMS_OUTBOX_PATH", cls.sms_outbox_path),
             sms_http_url=env.str("SMS_HTTP_URL", None),

@@ -171,14 +171,22 @@ class Deliverer:
         self.settings, self.repo = settings, repo
         self.channels = channels or Channels(settings)
 
-    def run_once(self, limit: int = 100) -> int:
-        done = 0
-        while done < limit:
-            delivery = self.repo.claim_due(utcnow(), self.settings.sending_lease_seconds)
-            if delivery is None:
-                break
-            self.deliver(delivery)
-            done += 1
+    def run_once(self, budget_seconds: float = 5.0, batch: int = 50) -> int:
+        """Send what is due, for up to ``budget_seconds`` (then the worker's other jobs get their turn and
+        this one runs again at once). Returns how many deliveries this copy sent or settled."""
+        done, deadline = 0, time.monotonic() + budget_seconds
+        with self.channels.email.connection_reuse():
+            while time.monotonic() < deadline:
+                due = self.repo.due_deliveries(utcnow(), batch)
+                if not due:
+                    break
+                for one in due:
+                    delivery = self.repo.claim(one, utcnow(), self.settings.sending_lease_seconds)
+                    if delivery is not None:  # else another copy took it
+                        self.deliver(delivery)
+                        done += 1
+                    if time.monotonic() >= deadline:
+                        break
         return done
 
     def deliver(self, d: dict) -> None:

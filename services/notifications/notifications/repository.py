@@ -187,24 +187,36 @@ class Repository:
                                               session=uow.session)
         return result.upserted_id is not None
 
-    def claim_due(self, now: datetime, lease_seconds: float) -> dict | None:
-        """Take one due delivery for sending (atomic, so several worker copies never take the same one),
-        under a lease with its own id. A 'sending' one whose lease ran out (its worker died mid-send) is
-        taken again, and counted in ``takeovers``: only such a delivery can reach a channel twice."""
+    @staticmethod
+    def _due(now: datetime, status: str | None = None) -> dict:
+        """Due for sending: pending ones whose time came, and 'sending' ones whose lease ran out (their
+        worker died mid-send)."""
+        pending = {"status": "pending", "next_attempt_at": {"$lte": now}}
+        abandoned = {"status": "sending", "lease_until": {"$lt": now}}
+        return {"pending": pending, "sending": abandoned}.get(status) or {"$or": [pending, abandoned]}
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[dict]:
+        """Up to ``limit`` due deliveries ({_id, status}), oldest first: one query for a batch (each is
+        claimed on its own just before it is sent, so a slow channel never holds a batch's leases)."""
+        return list(self.db.deliveries.find(self._due(now), {"_id": 1, "status": 1})
+                    .sort("next_attempt_at", ASCENDING).limit(limit))
+
+    def claim(self, due: dict, now: datetime, lease_seconds: float) -> dict | None:
+        """Take one due delivery (from ``due_deliveries``) for sending, under a lease with its own id;
+        None when it is not due any more (another worker copy took it). Taking one whose lease ran out is
+        counted in ``takeovers``: only such a delivery can reach a channel twice."""
         lease_id = uuid.uuid4().hex
         lease_until = now + timedelta(seconds=lease_seconds)
-        before = self.db.deliveries.find_one_and_update(
-            {"$or": [{"status": "pending", "next_attempt_at": {"$lte": now}},
-                     {"status": "sending", "lease_until": {"$lt": now}}]},
-            {"$set": {"status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}},
-            sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.BEFORE)
-        if before is None:
+        changes = {"status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}
+        update = {"$set": changes}
+        if due["status"] == "sending":  # rare: the previous holder died
+            update["$inc"] = {"takeovers": 1}
+        # update + read rather than find_one_and_update: the embedded database scans the collection for
+        # findAndModify (~30 ms at 4,000 deliveries) but not for an update by _id (~1.5 ms)
+        taken = self.db.deliveries.update_one({"_id": due["_id"], **self._due(now, due["status"])}, update)
+        if taken.modified_count != 1:
             return None
-        claimed = {**before, "status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}
-        if before["status"] == "sending":  # rare: the previous holder died
-            self.db.deliveries.update_one({"_id": before["_id"], "lease_id": lease_id}, {"$inc": {"takeovers": 1}})
-            claimed["takeovers"] = before.get("takeovers", 0) + 1
-        return claimed
+        return self.db.deliveries.find_one({"_id": due["_id"], "lease_id": lease_id})
 
     @staticmethod
     def finish_delivery(uow: UnitOfWork, delivery: dict, changes: dict) -> bool:

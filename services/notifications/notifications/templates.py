@@ -8,8 +8,9 @@ language; parts it does not give come from the shipped template.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -207,6 +208,13 @@ _text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, ke
 _html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
 
+@lru_cache(maxsize=1024)
+def _compiled(html: bool, source: str) -> Template:
+    """A template compiled once per source text (shipped or an organization's); compiling costs far
+    more than rendering, and a compiled template is safe to render from several threads."""
+    return (_html_env if html else _text_env).from_string(source)
+
+
 class TemplateProblem(ValueError):
     """An organization's template does not compile or does not render."""
 
@@ -259,28 +267,28 @@ def render(kind: str, channel: str, *, preferred_language: str | None, time_zone
     out: dict = {"language": lang}
     try:
         if channel == "email":
-            out["subject"] = _text_env.from_string(override.get("subject") or shipped["subject"]).render(ctx).strip()
-            text = _text_env.from_string(override.get("text") or shipped["text"]).render(ctx)
+            out["subject"] = _compiled(False, override.get("subject") or shipped["subject"]).render(ctx).strip()
+            text = _compiled(False, override.get("text") or shipped["text"]).render(ctx)
             base = lang.split("-")[0]
             if unsubscribe_url:
                 text = text.rstrip("\n") + "\n\n--\n" + UNSUBSCRIBE_TEXT.get(base, UNSUBSCRIBE_TEXT["en"]).format(url=unsubscribe_url) + "\n"
             out["text"] = text
             if override.get("html"):
-                out["html"] = _html_env.from_string(override["html"]).render(
+                out["html"] = _compiled(True, override["html"]).render(
                     {**ctx, "unsubscribe_url": unsubscribe_url or ""})
             else:
                 body = text.split("\n--\n")[0]
-                out["html"] = _html_env.from_string(HTML_LAYOUT).render(
+                out["html"] = _compiled(True, HTML_LAYOUT).render(
                     lang=lang, subject=out["subject"],
                     paragraphs=[Markup("<br>").join(escape(line) for line in p.split("\n"))
                                 for p in body.strip().split("\n\n")],
                     unsubscribe_url=unsubscribe_url or "",
                     unsubscribe_label=UNSUBSCRIBE_TEXT.get(base, UNSUBSCRIBE_TEXT["en"]).split(":")[0])
         elif channel == "sms":
-            out["text"] = _text_env.from_string(override.get("text") or shipped["sms"]).render(ctx).strip()
+            out["text"] = _compiled(False, override.get("text") or shipped["sms"]).render(ctx).strip()
         elif channel == "inapp":
-            out["subject"] = _text_env.from_string(override.get("subject") or shipped["subject"]).render(ctx).strip()
-            out["text"] = _text_env.from_string(override.get("text") or shipped["text"]).render(ctx).strip()
+            out["subject"] = _compiled(False, override.get("subject") or shipped["subject"]).render(ctx).strip()
+            out["text"] = _compiled(False, override.get("text") or shipped["text"]).render(ctx).strip()
         else:
             raise TemplateProblem(f"no templates for channel {channel}")
     except TemplateError as exc:

@@ -19,7 +19,9 @@ def build_worker(settings: Settings, channels: Channels | None = None) -> Worker
     repo = Repository(worker.client, worker.db)
     deliverer = handlers.Deliverer(settings, repo, channels)
     worker.periodic = [
-        PeriodicJob("deliver", settings.delivery_interval_seconds, lambda client, db: deliverer.run_once()),
+        # sends for a few seconds at a time; while there was work, it runs again at once
+        PeriodicJob("deliver", settings.delivery_interval_seconds, lambda client, db: deliverer.run_once(),
+                    rerun_when=bool),
         PeriodicJob("release-held", settings.release_interval_seconds, lambda client, db: handlers.release_held(repo)),
         PeriodicJob("digests", settings.digest_interval_seconds, lambda client, db: handlers.run_digests(settings, repo)),
     ]

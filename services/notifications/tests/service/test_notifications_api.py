@@ -21,7 +21,7 @@ import pytest
 from shared.events import intake, matching, new_event, scheduling
 from shared.testing import eventually
 from shared.testing.fixtures import auth_header
-from shared.testing.servers import free_port
+from shared.testing.servers import TcpProxy, free_port
 
 from notifications import handlers
 from notifications.channels import Channels
@@ -213,7 +213,12 @@ def test_low_priority_messages_wait_for_a_daily_digest(client, repo, db, deliver
     assert db.deliveries.count_documents({"recipient_id": member["person_id"], "status": "digest"}) == 2
     assert deliverer.run_once() >= 0 and mail.messages(to=member["email"]) == []
 
-    tokyo_morning = datetime.now(ZoneInfo("Asia/Tokyo")).replace(hour=9, minute=0).astimezone(timezone.utc)
+    # the latest 09:00 in Tokyo that has passed (the digest made then is due now, whatever the hour of the run)
+    tokyo_now = datetime.now(ZoneInfo("Asia/Tokyo"))
+    tokyo_morning = tokyo_now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if tokyo_morning > tokyo_now:
+        tokyo_morning -= timedelta(days=1)
+    tokyo_morning = tokyo_morning.astimezone(timezone.utc)
     assert handlers.run_digests(settings, repo, now=tokyo_morning - timedelta(hours=2)) == 0  # 07:00: not yet
     assert handlers.run_digests(settings, repo, now=tokyo_morning) == 1
     assert handlers.run_digests(settings, repo, now=tokyo_morning + timedelta(hours=1)) == 0  # once a day
@@ -448,3 +453,27 @@ def test_an_admin_previews_wording_and_retries_a_failed_delivery(client, repo, d
     deliver_all(deliverer, db, evt.id)
     assert len(mail.messages(to=leader["email"])) == 1
     assert db.deliveries.find_one({"_id": failed["_id"]})["status"] == "delivered"
+
+
+def test_a_batch_of_emails_shares_one_smtp_connection_and_a_dropped_one_is_replaced(settings, mail):
+    proxy = TcpProxy(mail.smtp_port)  # counts the SMTP connections made through it
+    sender = Channels(replace(settings, smtp_port=proxy.port)).email
+    to = [f"batch-{uuid.uuid4().hex[:8]}@example.org" for _ in range(5)]
+
+    def message(i):
+        return sender.build(to=to[i], subject=f"batch {i}", text="hello", html="<p>hello</p>",
+                            delivery_id=uuid.uuid4().hex, unsubscribe_url=None)
+    try:
+        with sender.connection_reuse():
+            for i in range(3):
+                sender.send(message(i))
+            assert proxy.accepted == 1
+            proxy.cut()  # the server drops the connection between two messages ...
+            proxy.restore()
+            sender.send(message(3))  # ... which costs no failed try: a new connection carries the next one
+            assert proxy.accepted == 2
+        sender.send(message(4))  # outside a batch: a connection of its own
+        assert proxy.accepted == 3
+        assert [len(mail.messages(to=address)) for address in to] == [1] * 5
+    finally:
+        proxy.close()
