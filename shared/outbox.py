@@ -86,20 +86,36 @@ class Lease:
     def __init__(self, db: Database, name: str, ttl_seconds: float = 10.0, owner: str | None = None):
         self.db, self.name, self.ttl = db, name, ttl_seconds
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.term = 0             # +1 each time the lease is taken anew (not renewed): a new term of office
+        self._renew_at = 0.0      # monotonic time from which hold() asks the database again
 
     def acquire(self) -> bool:
         now = utcnow()
         try:
-            doc = self.db.leases.find_one_and_update(
+            before = self.db.leases.find_one_and_update(
                 {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.ttl)}},
-                upsert=True, return_document=ReturnDocument.AFTER,
+                upsert=True, return_document=ReturnDocument.BEFORE,
             )
         except DuplicateKeyError:  # someone else holds it (the upsert collided with their document)
             return False
-        return doc is not None and doc["owner"] == self.owner
+        if not (before is not None and before["owner"] == self.owner and before["expires_at"] >= now):
+            self.term += 1  # taken, not renewed: another holder may have acted in between
+        return True
+
+    def hold(self) -> bool:
+        """``acquire()``, asking the database only once a third of the lease's time has passed since the
+        last renewal, so a loop polling every 50 ms costs no round trip a cycle for it. The other two
+        thirds are the margin for clock skew and pauses."""
+        if time.monotonic() < self._renew_at:
+            return True
+        started = time.monotonic()
+        held = self.acquire()
+        self._renew_at = started + self.ttl / 3 if held else 0.0
+        return held
 
     def release(self) -> None:
+        self._renew_at = 0.0
         self.db.leases.delete_one({"_id": self.name, "owner": self.owner})
 
 
@@ -114,6 +130,7 @@ class OutboxRelay:
         self.lease = Lease(db, f"outbox-relay:{service}", lease_ttl_seconds)
         self._producer = None
         self._last_cleanup = 0.0
+        self._position, self._position_term = 0, -1  # the published position, as of a term of the lease
         self.wakeup = threading.Event()
 
     def _producer_or_new(self):
@@ -132,9 +149,12 @@ class OutboxRelay:
 
     def publish_pending(self) -> int:
         """Publish one batch of unsent entries if this relay holds the lease. Returns how many were sent."""
-        if not self.lease.acquire():
+        if not self.lease.hold():
             return 0
-        position = published_position(self.db)
+        if self._position_term != self.lease.term:
+            # only the lease holder moves the position: read it when the lease is taken, then keep it
+            self._position, self._position_term = published_position(self.db), self.lease.term
+        position = self._position
         entries = list(self.db.outbox.find({"seq": {"$gt": position}}).sort("seq", ASCENDING).limit(self.batch_size))
         if not entries:
             self._delete_old_entries(position)
@@ -164,6 +184,7 @@ class OutboxRelay:
             sent += 1
         if sent:
             self.db.counters.update_one({"_id": PUBLISHED}, {"$max": {"seq": entries[sent - 1]["seq"]}}, upsert=True)
+            self._position = entries[sent - 1]["seq"]
             OUTBOX_PUBLISHED.labels(self.service).inc(sent)
         if sent < len(entries):
             OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()

@@ -83,8 +83,44 @@ def test_only_one_relay_holds_the_lease(db):
     first, second = Lease(database, "relay:x", ttl_seconds=30), Lease(database, "relay:x", ttl_seconds=30)
     assert first.acquire() and not second.acquire()
     assert first.acquire()  # renewal by the owner
+    assert first.term == 1  # a renewal is the same term
     first.release()
-    assert second.acquire()
+    assert second.acquire() and second.term == 1
+    assert not first.hold() and not first.hold()
+
+
+def test_a_held_lease_is_renewed_a_third_of_its_time_after_the_last_renewal_not_every_cycle(db):
+    _, database = db
+    lease = Lease(database, f"relay:{uuid.uuid4().hex[:6]}", ttl_seconds=1.5)
+    commands = []
+    original = lease.acquire
+    lease.acquire = lambda: commands.append(1) or original()
+    assert all(lease.hold() for _ in range(50))
+    assert len(commands) == 1  # fifty cycles, one round trip
+    eventually(lambda: lease.hold() and len(commands) == 2, timeout=5)  # renewed after 0.5 s
+    assert lease.term == 1
+
+
+def test_a_relay_that_takes_the_lease_back_continues_from_where_the_other_left_off(db, kafka_bootstrap, org_id):
+    """The relay keeps the published position in memory while it holds the lease; when another relay
+    held it in between, it reads the position again and publishes nothing twice."""
+    client, database = db
+    first, second = (OutboxRelay(database, lambda: make_producer(kafka_bootstrap), service=f"handover-{org_id}")
+                     for _ in range(2))
+    with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
+        write_status_change(client, database, org_id, "h", "paused")
+        eventually(first.publish_pending)
+        first.close()  # releases the lease
+        write_status_change(client, database, org_id, "h", "active")
+        eventually(second.publish_pending)
+        second.close()
+        write_status_change(client, database, org_id, "h", "graduated")
+        eventually(first.publish_pending)
+        first.close()
+        # one key, one partition, in order: a stale position would publish "active" again before "graduated"
+        tap.wait_for(lambda e: e.organization_id == org_id and e.data["to_status"] == "graduated", timeout=30)
+        events = tap.matching(lambda e: e.organization_id == org_id)
+    assert [e.data["to_status"] for e in events] == ["paused", "active", "graduated"]
 
 
 def test_writes_during_a_broker_outage_are_published_in_order_after_it_returns(db, tmp_path, org_id):
