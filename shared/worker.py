@@ -38,6 +38,9 @@ class PeriodicJob:
     # Run again without waiting the interval when this says so of run's result (a job that stopped
     # because its time budget ran out, with work left); the other jobs still get their turn first.
     rerun_when: Callable[[object], bool] | None = None
+    # Also run as soon as the consumer has applied events (a job that acts on what handlers just
+    # recorded, such as sending the deliveries they planned), not only every interval.
+    after_events: bool = False
 
 
 class Worker:
@@ -54,6 +57,7 @@ class Worker:
         self.db = self.client[settings.mongo_database]
         self.name = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}:{id(self) % 10000}"
         self._stop = threading.Event()
+        self._events_applied = threading.Event()  # wakes the periodic loop for after_events jobs
         self._threads: list[threading.Thread] = []
         self.runner: ConsumerRunner | None = None
         self.consumer_ready = threading.Event()
@@ -128,7 +132,8 @@ class Worker:
         last_status = 0.0
         try:
             while not self._stop.is_set():
-                runner.poll_once(timeout_ms=300)
+                if runner.poll_once(timeout_ms=300):
+                    self._events_applied.set()
                 if runner.consumer.assignment():
                     self.consumer_ready.set()
                 if time.monotonic() - last_status > 5:
@@ -166,6 +171,11 @@ class Worker:
     def _periodic_loop(self) -> None:
         next_run = {job.name: 0.0 for job in self.periodic}
         while not self._stop.is_set():
+            if self._events_applied.is_set():
+                self._events_applied.clear()
+                for job in self.periodic:
+                    if job.after_events:
+                        next_run[job.name] = 0.0
             now = time.monotonic()
             for job in self.periodic:
                 if now >= next_run[job.name]:
@@ -178,7 +188,8 @@ class Worker:
                                   extra={"job": job.name, "error": repr(exc)})
                     next_run[job.name] = time.monotonic() + (0.0 if again else job.interval_seconds)
             busy = any(next_run[job.name] <= time.monotonic() for job in self.periodic)
-            self._stop.wait(0 if busy else min(0.5, min(job.interval_seconds for job in self.periodic)))
+            if not busy:  # until the next interval (noticing a stop within 0.5 s) or until events arrive
+                self._events_applied.wait(min(0.5, min(job.interval_seconds for job in self.periodic)))
 
 
 def serve(settings, build_worker: Callable[..., Worker], ensure_indexes: Callable) -> None:

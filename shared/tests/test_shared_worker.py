@@ -67,3 +67,31 @@ def test_a_periodic_job_with_work_left_runs_again_at_once_and_otherwise_waits_it
         thread.join(5)
         worker.client.close()
     assert len(runs) == 3  # no work left: waits its interval
+
+
+@pytest.mark.timeout(120)
+def test_an_after_events_job_runs_as_soon_as_the_consumer_applied_events(platform_settings, org_id):
+    import time
+
+    from shared.events.intake import MemberStatusChanged
+    from shared.testing import eventually
+    from shared.testing.events import publish
+    from shared.testing.services import running
+    from shared.worker import PeriodicJob, Worker
+
+    applied, runs = [], []
+
+    def handler(evt, uow):
+        if evt.organization_id == org_id:
+            applied.append(time.monotonic())
+
+    settings = platform_settings("afterevents", mongo_database="test_worker_after_events")
+    worker = Worker(settings, {MemberStatusChanged: handler},
+                    periodic=[PeriodicJob("send", 600.0, lambda client, db: runs.append(time.monotonic()),
+                                          after_events=True)])
+    with running(worker):
+        eventually(lambda: runs, timeout=10)  # its first run, at start; the next by interval is 10 minutes away
+        publish(settings.kafka_bootstrap_servers, MemberStatusChanged, {
+            "organization_id": org_id, "member_id": "m-1", "site_id": "s1", "from_status": "active",
+            "to_status": "paused"})
+        eventually(lambda: applied and len(runs) >= 2 and runs[-1] >= applied[0], timeout=60)

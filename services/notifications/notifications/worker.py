@@ -19,9 +19,10 @@ def build_worker(settings: Settings, channels: Channels | None = None) -> Worker
     repo = Repository(worker.client, worker.db)
     deliverer = handlers.Deliverer(settings, repo, channels)
     worker.periodic = [
-        # sends for a few seconds at a time; while there was work, it runs again at once
+        # sends for a few seconds at a time; runs again at once while there was work, and as soon as the
+        # consumer has recorded new deliveries
         PeriodicJob("deliver", settings.delivery_interval_seconds, lambda client, db: deliverer.run_once(),
-                    rerun_when=bool),
+                    rerun_when=bool, after_events=True),
         PeriodicJob("release-held", settings.release_interval_seconds, lambda client, db: handlers.release_held(repo)),
         PeriodicJob("digests", settings.digest_interval_seconds, lambda client, db: handlers.run_digests(settings, repo)),
     ]
