@@ -80,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_one(name, args, runs, figures, state) -> None:
-    if name == "matching":
+    if name == "matching":  # pure figures, and a whole batch run through the bare database
         from bench import bench_matching
-        figures += bench_matching.run(runs, args.quick)
+        if state["servers"] is None:
+            state["servers"] = _start_servers()
+        figures += bench_matching.run(runs, args.quick, state["servers"][1])
         return
     if name in WHOLE_PLATFORM:
         if state["servers"]:  # the bare servers are done with: free the machine for the whole platform

@@ -48,3 +48,14 @@ def test_nearest_rank_percentiles():
     assert percentile(values, 99) == 99.0
     assert percentile([3.0, 1.0, 2.0], 99) == 3.0
     assert percentile([7.0], 50) == 7.0
+
+
+def test_the_batch_run_benchmark_writes_one_match_per_matched_member(mongo_uri):
+    """bench/bench_matching.py's whole-batch-run figure on a tiny organization, on the real database."""
+    from bench.bench_matching import batch_run_through_database
+
+    figure = batch_run_through_database(1, 60, 4, mongo_uri)
+    assert len(figure.values) == 1 and len(figure.baseline_values) == 1
+    assert figure.notes["members_considered"] == 60
+    assert 0 < figure.notes["matched"] == figure.notes["match_documents"]
+    assert figure.notes["outbox_events"] >= figure.notes["matched"]
