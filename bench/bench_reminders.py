@@ -87,8 +87,8 @@ def _raw_smtp(host: str, port: int, message: bytes, sender: str, recipients: lis
             smtp.sendmail(sender, [to], message)
 
 
-def run(runs: int, quick: bool, platform) -> list[Figure]:
-    n = 300 if quick else 5000
+def run(runs: int, quick: bool, platform, registrants: int | None = None) -> list[Figure]:
+    n = registrants or (300 if quick else 5000)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     org = Org(platform, time_zone=ZONE)
