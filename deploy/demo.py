@@ -106,16 +106,6 @@ def wait_until(check, *, timeout: float, interval: float = 0.5, what: str = "the
         time.sleep(interval)
 
 
-def _all(client: ApiClient, path: str, **params) -> list[dict]:
-    items, offset = [], 0
-    while True:
-        page = client.get(path, params={**params, "limit": 200, "offset": offset}).expect(200)
-        items += page["items"]
-        offset += len(page["items"])
-        if not page["items"] or offset >= page.get("total", offset):
-            return items
-
-
 # --- seeding ---------------------------------------------------------------------------------------
 
 def _availability(rng: random.Random, evenings_only: bool = False) -> list[dict]:
@@ -295,12 +285,12 @@ def work(platform, made: dict, *, timeout: float = 180, sessions: int = 8, say=p
     consenting = {mid for mid, m in made["members"].items() if m["matching"]}
 
     def everyone_placed():
-        placed = {m["member_id"] for m in _all(matching, "/v1/matches")} | {w["member_id"] for w in _all(matching, "/v1/waitlist")}
+        placed = {m["member_id"] for m in matching.all_items("/v1/matches")} | {w["member_id"] for w in matching.all_items("/v1/waitlist")}
         return consenting <= placed
     say("Waiting for matching to propose or waitlist everyone who consented ...")
     wait_until(everyone_placed, timeout=timeout, interval=1, what="matching")
 
-    proposed = _all(matching, "/v1/matches", status="proposed")
+    proposed = matching.all_items("/v1/matches", status="proposed")
     for match in proposed:  # each leader accepts their proposals
         leader = platform.client("matching", platform.token(org_id, "leader", leader_id=match["leader_id"]))
         answer = leader.post(f"/v1/matches/{match['id']}/accept")
@@ -327,7 +317,7 @@ def work(platform, made: dict, *, timeout: float = 180, sessions: int = 8, say=p
     notifications = platform.client("notifications", admin)
 
     def settled():
-        log = _all(notifications, "/v1/deliveries")
+        log = notifications.all_items("/v1/deliveries")
         waiting = [d for d in log if d["status"] in ("pending", "sending")]
         sent = [d for d in log if d["status"] == "delivered"]
         booked_told = sum(1 for d in sent if d["template"] == "session_booked")
@@ -352,14 +342,14 @@ def report(platform, made: dict) -> Report:
         return f"{p['first_name']} {p['last_name'][:1]}." if p else person_id
 
     out = Report(org_id)
-    matches = _all(matching, "/v1/matches")
+    matches = matching.all_items("/v1/matches")
     for match in sorted(matches, key=lambda m: -m["score"]):
         parts = sorted(match["breakdown"], key=lambda p: (-p["points"], -p["max_points"]))
         out.matches.append({"member": who(match["member_id"]), "leader": who(match["leader_id"]),
                             "status": match["status"], "score": match["score"],
                             "site": site_names.get(match["site_id"], match["site_id"]),
                             "reasons": [p["explanation"] for p in parts[:2]]})
-    for entry in _all(matching, "/v1/waitlist"):
+    for entry in matching.all_items("/v1/waitlist"):
         reason = entry["reason"]
         for site_id, name in site_names.items():
             reason = reason.replace(f"site {site_id}", name).replace(site_id, name)
@@ -375,7 +365,7 @@ def report(platform, made: dict) -> Report:
                              "registered": occ["registered_count"], "waitlisted": occ["waitlisted_count"],
                              "seats_left": occ["seats_left"]})
     per_channel: dict = {}
-    for d in _all(notifications, "/v1/deliveries"):
+    for d in notifications.all_items("/v1/deliveries"):
         per_channel.setdefault(d["channel"], Counter())[d["status"]] += 1
     out.notifications = {c: dict(n) for c, n in sorted(per_channel.items())}
     tag = made["tag"]

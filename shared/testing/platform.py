@@ -89,6 +89,16 @@ class ApiClient:
     def delete(self, path: str, **kw) -> Response:
         return self.request("DELETE", path, **kw)
 
+    def all_items(self, path: str, **params) -> list[dict]:
+        """Every item of a paged list endpoint (``limit``/``offset``, answering ``items`` and ``total``)."""
+        items, offset = [], 0
+        while True:
+            page = self.get(path, params={**params, "limit": 200, "offset": offset}).expect(200)
+            items += page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page.get("total", offset):
+                return items
+
 
 class PlatformUnderTest:
     def __init__(self, platform):

@@ -148,13 +148,7 @@ class Org:
         return eventually(check, timeout=timeout)
 
     def deliveries(self, **query) -> list[dict]:
-        items, offset = [], 0
-        while True:
-            page = self.notifications.get("/v1/deliveries", params={**query, "limit": 200, "offset": offset}).expect(200)
-            items += page["items"]
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return items
+        return self.notifications.all_items("/v1/deliveries", **query)
 
     def preview_subject(self, kind: str, language: str, *, data: dict, role: str, time_zone: str,
                         meeting: dict | None = None) -> str:

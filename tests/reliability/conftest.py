@@ -108,13 +108,7 @@ class FaultOrg:
 
     # -- counting ---------------------------------------------------------------------------------
     def matches(self, **query) -> list[dict]:
-        items, offset = [], 0
-        while True:
-            page = self.matching.get("/v1/matches", params={**query, "limit": 200, "offset": offset}).expect(200)
-            items += page["items"]
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return items
+        return self.matching.all_items("/v1/matches", **query)
 
     def wait_matched(self, *, timeout: float = 120) -> Counter:
         """Every member has a match; returns matches per member (the caller asserts exactly one)."""
@@ -126,13 +120,7 @@ class FaultOrg:
         return eventually(all_matched, timeout=timeout)
 
     def deliveries(self, **query) -> list[dict]:
-        items, offset = [], 0
-        while True:
-            page = self.notifications.get("/v1/deliveries", params={**query, "limit": 200, "offset": offset}).expect(200)
-            items += page["items"]
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return items
+        return self.notifications.all_items("/v1/deliveries", **query)
 
     def wait_emails(self, per_member: int = 1, *, timeout: float = 120) -> dict[str, list[dict]]:
         """Every member's proposal email(s) arrived and every email delivery of the organization is
