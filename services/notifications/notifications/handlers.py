@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 
@@ -181,13 +182,23 @@ class Deliverer:
                 if not due:
                     break
                 for one in due:
-                    delivery = self.repo.claim(one, utcnow(), self.settings.sending_lease_seconds)
+                    delivery = self._claim(one)
                     if delivery is not None:  # else another copy took it
                         self.deliver(delivery)
                         done += 1
                     if time.monotonic() >= deadline:
                         break
         return done
+
+    def _claim(self, due: dict) -> dict | None:
+        lease_id = new_id()
+        try:
+            return self.repo.claim(due, utcnow(), self.settings.sending_lease_seconds, lease_id)
+        except Exception:
+            # The database failed half-way: the lease may be ours without our knowing. Nothing was sent,
+            # so give the delivery back rather than leave it 'sending' until the lease lapses.
+            self._when_database_answers(due["_id"], lambda: self.repo.release_unsent(due["_id"], lease_id))
+            raise
 
     def deliver(self, d: dict) -> None:
         attempts = d.get("attempts", 0) + 1
@@ -233,16 +244,21 @@ class Deliverer:
                 })
         # The message may already be out: if the database is away now, wait for it (most of the lease)
         # rather than leave the delivery 'sending' until its lease lapses (then it would be sent again).
+        self._when_database_answers(d["_id"], lambda: self.repo.transaction(work))
+
+    def _when_database_answers(self, delivery_id: str, write: Callable[[], object]) -> None:
+        """Run ``write``, again every second while the database is unavailable, for at most three
+        quarters of the sending lease (a delivery's state must be written before the lease lapses)."""
         deadline = time.monotonic() + 0.75 * self.settings.sending_lease_seconds
         while True:
             try:
-                self.repo.transaction(work)
+                write()
                 return
             except Exception as exc:
                 if not is_unavailable(exc) or time.monotonic() > deadline:
                     raise
-                log.warning("database unavailable while recording a delivery; waiting",
-                            extra={"delivery_id": d["_id"], "error": type(exc).__name__})
+                log.warning("database unavailable while writing a delivery's state; waiting",
+                            extra={"delivery_id": delivery_id, "error": type(exc).__name__})
                 time.sleep(1.0)
 
     # -- one try ----------------------------------------------------------------------------------

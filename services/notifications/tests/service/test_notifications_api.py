@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from shared.events import intake, matching, new_event, scheduling
 from shared.testing import eventually
@@ -386,6 +387,45 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease
     # The first holder's late outcome does not count: the lease it held is gone.
     assert repo.transaction(lambda uow: Repository.finish_delivery(uow, dead, {"status": "failed"})) is False
     assert db.deliveries.find_one(which)["status"] == "delivered"
+
+
+class AnswerLostAfterClaim(Repository):
+    """The database applies the claim of ``victim``, then the connection drops before its answer arrives."""
+
+    victim = None
+
+    def claim(self, due, *args):
+        taken = super().claim(due, *args)
+        if due["_id"] == self.victim:
+            raise AutoReconnect("connection closed")
+        return taken
+
+
+def test_a_claim_whose_answer_is_lost_gives_the_delivery_back_unsent(repo, db, settings, deliverer, mail, org_id):
+    leader = contact(repo, org_id, "leader")
+    evt = accepted(repo, org_id, "member-y", leader["person_id"])
+    which = {"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]}
+    losing = AnswerLostAfterClaim(repo.client, db)
+    losing.victim = db.deliveries.find_one(which)["_id"]
+    db.deliveries.update_one(which, {"$set": {"next_attempt_at": datetime(2000, 1, 1, tzinfo=timezone.utc)}})  # first
+    with pytest.raises(AutoReconnect):
+        handlers.Deliverer(settings, losing).run_once()
+    doc = db.deliveries.find_one(which)
+    assert doc["status"] == "pending" and "lease_id" not in doc, doc  # not left 'sending' for a whole lease
+    deliver_all(deliverer, db, evt.id)
+    assert len(mail.messages(to=leader["email"])) == 1
+    assert db.deliveries.find_one(which).get("takeovers", 0) == 0  # given back, not taken over
+
+
+def test_a_claim_retried_after_it_was_applied_still_holds_the_lease(repo, db, org_id):
+    leader = contact(repo, org_id, "leader")
+    evt = accepted(repo, org_id, "member-w", leader["person_id"])
+    due = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email"}, {"_id": 1, "status": 1})
+    now = datetime.now(timezone.utc)
+    assert repo.claim(due, now, 60, "lease-1")["lease_id"] == "lease-1"
+    # the driver's retry of the same write matches nothing now, yet the lease is ours
+    assert repo.claim(due, now, 60, "lease-1")["lease_id"] == "lease-1"
+    assert repo.claim(due, now, 60, "lease-2") is None
 
 
 def test_a_malformed_address_fails_at_once_without_retries(repo, db, deliverer, org_id):
