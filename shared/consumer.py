@@ -20,7 +20,7 @@ from kafka.structs import OffsetAndMetadata
 from pymongo.errors import DuplicateKeyError
 
 from shared.events.envelope import Event, EventSchema, MalformedEvent, decode_record
-from shared.kafka import consumer_group, dead_letter_topic, make_consumer, make_producer
+from shared.kafka import close_producer, consumer_group, dead_letter_topic, make_consumer, make_producer
 from shared.metrics import EVENTS_HANDLED
 from shared.mongo import UnitOfWork, is_unavailable, run_in_transaction, utcnow
 from shared.tracing import child_of, current_traceparent
@@ -237,7 +237,7 @@ class ConsumerRunner:
             self.consumer.close(autocommit=False)
         finally:
             if self._dlq_producer is not None:
-                self._dlq_producer.close(timeout=5)
+                close_producer(self._dlq_producer, timeout=5)
 
 
 def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | None = None,
@@ -264,7 +264,7 @@ def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | N
             if limit is not None and count >= limit:
                 break
     finally:
-        producer.close(timeout=5)
+        close_producer(producer, timeout=5)
         consumer.close(autocommit=False)
     return count
 

@@ -28,6 +28,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.events.envelope import Event, encode_value, record_headers
+from shared.kafka import close_producer
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
 from shared.mongo import utcnow
 
@@ -142,7 +143,7 @@ class OutboxRelay:
         # Abandon buffered records: the entries stay unsent and are resent in order by a new producer.
         if self._producer is not None:
             try:
-                self._producer.close(timeout=0)
+                close_producer(self._producer, timeout=0)
             except Exception:  # noqa: BLE001 - a broken producer may fail to close; we discard it anyway
                 log.debug("closing a failed producer raised", exc_info=True)
             self._producer = None
@@ -201,7 +202,7 @@ class OutboxRelay:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer, timeout=5)
             self._producer = None
         try:
             self.lease.release()

@@ -83,6 +83,7 @@ def publish(bootstrap_servers: str, declaration, data: dict, *, subject: str | N
     from kafka import KafkaProducer
 
     from shared.events.envelope import encode_value, new_event, record_headers
+    from shared.kafka import close_producer
 
     evt = new_event(declaration, data, source=source, subject=subject)
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","))
@@ -90,5 +91,5 @@ def publish(bootstrap_servers: str, declaration, data: dict, *, subject: str | N
         producer.send(evt.topic, key=evt.key.encode(), value=encode_value(evt), headers=record_headers(evt))
         producer.flush(timeout=30)
     finally:
-        producer.close(timeout=5)
+        close_producer(producer, timeout=5)
     return evt

@@ -5,7 +5,7 @@ import pytest
 from confluent_kafka import Consumer as ConfluentConsumer
 
 from shared.events.intake import MEMBERS, MemberStatusChanged
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import close_producer, ensure_topics, make_producer
 from shared.mongo import connect, ensure_platform_indexes, run_in_transaction
 from shared.outbox import Lease, OutboxRelay, outbox_backlog
 from shared.testing import eventually
@@ -121,6 +121,21 @@ def test_a_relay_that_takes_the_lease_back_continues_from_where_the_other_left_o
         tap.wait_for(lambda e: e.organization_id == org_id and e.data["to_status"] == "graduated", timeout=30)
         events = tap.matching(lambda e: e.organization_id == org_id)
     assert [e.data["to_status"] for e in events] == ["paused", "active", "graduated"]
+
+
+def test_a_producer_dropped_while_the_broker_is_away_leaves_no_thread_behind(tmp_path):
+    broker = EmbeddedBroker(behind_proxy=True, log_path=tmp_path / "tansu.log").start()
+    try:
+        ensure_topics(broker.bootstrap_servers, {MEMBERS: {}})
+        producer = make_producer(broker.bootstrap_servers, max_block_ms=2000, request_timeout_ms=2000)
+        producer.send(MEMBERS, key=b"k", value=b"{}").get(timeout=30)
+        broker.proxy.cut()
+        stranded = producer.send(MEMBERS, key=b"k", value=b"{}")
+        close_producer(producer, timeout=0)
+        assert not producer._sender.is_alive()  # kafka-python's own close() would leave it reconnecting
+        assert stranded.is_done and stranded.exception is not None  # dropped, and said so (the outbox resends)
+    finally:
+        broker.stop()
 
 
 def test_writes_during_a_broker_outage_are_published_in_order_after_it_returns(db, tmp_path, org_id):
