@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 JOIN_POLL_TIMEOUT_MS = 8000
 BATCH_SIZE = 50        # records of one partition applied in one transaction (1: one transaction per record)
+# A poll's records are applied for at most this long; the rest are fetched again by the next poll. Far
+# below the consumer's max_poll_interval_ms (300 s), past which the group drops the consumer.
+POLL_BUDGET_SECONDS = 60.0
+GROW_AFTER_BATCHES = 10  # a batch size halved after a timed-out transaction doubles after this many good ones
 
 Handler = Callable[[Event, UnitOfWork], None]
 
@@ -48,7 +52,8 @@ class RetryPolicy:
 class ConsumerRunner:
     def __init__(self, *, bootstrap_servers: str, client, db, subscriptions: Mapping[type[EventSchema], Handler],
                  service: str, group_id: str | None = None, retry: RetryPolicy = RetryPolicy(),
-                 should_stop: Callable[[], bool] = lambda: False, batch_size: int = BATCH_SIZE):
+                 should_stop: Callable[[], bool] = lambda: False, batch_size: int = BATCH_SIZE,
+                 poll_budget_seconds: float = POLL_BUDGET_SECONDS):
         self.client, self.db, self.service = client, db, service
         self.handlers = {decl.type: handler for decl, handler in subscriptions.items()}
         self.topics = sorted({decl.topic for decl in subscriptions})
@@ -61,6 +66,9 @@ class ConsumerRunner:
         self._dlq_producer = None
         self.dead_lettered = 0
         self.batch_size = max(1, batch_size)
+        self.poll_budget_seconds = poll_budget_seconds
+        self._batch_now = self.batch_size  # smaller while the database is too slow for a whole batch
+        self._good_batches = 0
 
     # -- the loop ---------------------------------------------------------------------------------
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -68,48 +76,82 @@ class ConsumerRunner:
 
         Up to ``batch_size`` records of a partition are applied in ONE transaction (one inbox lookup,
         every handler's effects, the inbox entries and the outbox entries together): far fewer database
-        round trips per event. If anything in that transaction fails, the same records are applied one
-        per transaction instead, so retries and dead-lettering stay per event."""
+        round trips per event. If that transaction runs out of time, the batch size is halved and the
+        same records are tried again in smaller batches; if it fails otherwise, they are applied one per
+        transaction, so retries and dead-lettering stay per event. After ``poll_budget_seconds`` the
+        rest of the poll is left for the next one (the consumer seeks back to it)."""
         if self._joining():
             # kafka-python 3.0.12 discards a group join that completes while nobody is inside poll() and
             # starts over; a short poll timeout can loop like that for a minute. Wait the join out.
             timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        deadline = time.monotonic() + self.poll_budget_seconds
         handled = 0
-        for tp, records in batches.items():
-            for start in range(0, len(records), self.batch_size):
+        partitions = list(batches.items())
+        for n, (tp, records) in enumerate(partitions):
+            i = 0
+            while i < len(records):
                 if self.should_stop():
                     # Finish cleanly: what we did not handle is redelivered to the next owner.
                     return handled
-                chunk = records[start:start + self.batch_size]
-                done = self._process_chunk(chunk)
+                if time.monotonic() > deadline:
+                    self._fetch_again([(tp, records[i:]), *partitions[n + 1:]])
+                    return handled
+                chunk = records[i:i + self._batch_now]
+                done = self._process_chunk(chunk, deadline)
                 if done is not None:
                     self.consumer.commit({tp: OffsetAndMetadata(done.offset + 1, "", -1)})
                     handled += chunk.index(done) + 1
-                if done is not chunk[-1]:
-                    return handled  # stopping: the rest is redelivered to the next owner
+                    i += chunk.index(done) + 1
         return handled
+
+    def _fetch_again(self, unhandled: list) -> None:
+        """Seek each partition back to its first unhandled record: the next poll returns them again."""
+        for tp, records in unhandled:
+            if records:
+                self.consumer.seek(tp, records[0].offset)
+        log.info("poll budget of %.0f s spent; the rest of the poll is fetched again", self.poll_budget_seconds,
+                 extra={"unhandled": sum(len(records) for _, records in unhandled)})
 
     def _joining(self) -> bool:
         coordinator = getattr(self.consumer, "_coordinator", None)
         need_rejoin = getattr(coordinator, "need_rejoin", None)
         return not self.consumer.assignment() or bool(need_rejoin and need_rejoin())
 
-    def _process_chunk(self, records: list):
+    def _process_chunk(self, records: list, deadline: float = float("inf")):
         """Apply a chunk of one partition's records; returns the last record up to which every record
-        is done (the whole chunk, unless the runner is stopping), or None."""
+        is done: the whole chunk, unless the runner is stopping or the poll's time is up."""
         items = [item for item in map(self._decode, records) if item is not None]
-        if len(items) > 1 and self._apply_batch(items):
-            for evt, _, _ in items:
-                EVENTS_HANDLED.labels(self.service, evt.type, "ok").inc()
-            return records[-1]
-        done = None
-        for evt, handler, record in items:
-            if self.should_stop():
-                return done
-            self._handle_with_retries(evt, handler, record)
-            done = record
-        return records[-1]
+        last, complete = self._apply_items(items, deadline)
+        return records[-1] if complete else last
+
+    def _apply_items(self, items: list, deadline: float):
+        """Apply decoded items in batches (halved while a batch's transaction runs out of time), or one by
+        one when a batch fails otherwise. Returns (record of the last applied item, all applied?)."""
+        last = None
+        while items:
+            if last is not None and self._out_of_time(deadline):
+                return last, False
+            batch, rest = items[:self._batch_now], items[self._batch_now:]
+            if len(batch) > 1:
+                outcome = self._apply_batch(batch)
+                if outcome == "too slow":
+                    continue  # the same items again, in smaller batches
+                if outcome == "applied":
+                    for evt, _, _ in batch:
+                        EVENTS_HANDLED.labels(self.service, evt.type, "ok").inc()
+                    last, items = batch[-1][2], rest
+                    continue
+            for evt, handler, record in batch:
+                if last is not None and self._out_of_time(deadline):
+                    return last, False
+                self._handle_with_retries(evt, handler, record)
+                last = record
+            items = rest
+        return last, True
+
+    def _out_of_time(self, deadline: float) -> bool:
+        return self.should_stop() or time.monotonic() > deadline
 
     def _decode(self, record):
         """(event, handler, record) to apply, or None: a tombstone, a type we do not subscribe to, or a
@@ -132,8 +174,9 @@ class ConsumerRunner:
         if item is not None:
             self._handle_with_retries(*item)
 
-    def _apply_batch(self, items: list) -> bool:
-        """Apply several events in one transaction. False (nothing applied) when anything failed."""
+    def _apply_batch(self, items: list) -> str:
+        """Apply several events in one transaction: "applied", or (nothing applied) "too slow" (the
+        batch size was halved) or "failed"."""
         def work(uow: UnitOfWork) -> None:
             ids = [evt.id for evt, _, _ in items]
             seen = {doc["_id"] for doc in self.db.inbox.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)}
@@ -153,11 +196,21 @@ class ConsumerRunner:
 
         try:
             run_in_transaction(self.client, self.db, work, source=f"/recoverynet/{self.service}")
-            return True
-        except Exception as exc:  # noqa: BLE001 - the events are applied one by one instead
+        except Exception as exc:  # noqa: BLE001 - retried in smaller batches, or one by one
+            if getattr(exc, "timeout", False) or is_unavailable(exc):
+                # The database could not do this much in one transaction's time (or is away): try
+                # again with half (at 1, the one-by-one path waits for the database).
+                self._batch_now, self._good_batches = max(1, len(items) // 2), 0
+                log.warning("batch of %d events ran out of time (%s); batch size now %d", len(items),
+                            type(exc).__name__, self._batch_now, extra={"error": repr(exc)[:500]})
+                return "too slow"
             log.info("batch of %d events not applied together (%s); applying them one by one", len(items),
                      type(exc).__name__, extra={"error": repr(exc)[:500]})
-            return False
+            return "failed"
+        self._good_batches += 1
+        if self._batch_now < self.batch_size and self._good_batches >= GROW_AFTER_BATCHES:
+            self._batch_now, self._good_batches = min(self.batch_size, self._batch_now * 2), 0
+        return "applied"
 
     def _handle_with_retries(self, evt: Event, handler: Handler, record) -> None:
         attempt = 0

@@ -1,11 +1,14 @@
 """The consumer runner applies one poll's records of a partition in one transaction (bench item 6), and
-falls back to one record per transaction when a handler fails, so retries and dead letters stay per event.
+falls back to one record per transaction when a handler fails, so retries and dead letters stay per event;
+a batch that runs out of time is halved, and a poll's work is bounded in time (the rest is fetched again).
 Real broker and database; the shared UnitOfWork of a batch is what shows that records were batched."""
+import time
 import uuid
 
 import pytest
 from kafka import KafkaProducer
 
+import shared.mongo
 from shared.consumer import ConsumerRunner, RetryPolicy
 from shared.events import encode_value, new_event, record_headers
 from shared.events.intake import MemberStatusChanged
@@ -111,3 +114,63 @@ def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafk
     assert sorted(d["_id"] for d in mine) == sorted(m for m in members if m != "m-poison")
     assert {d["n"] for d in mine} == {1}
     assert db.inbox.find_one({"_id": poison.id}) is None
+
+
+def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(service, kafka_bootstrap, org_id,
+                                                                            monkeypatch):
+    name, client, db = service
+    # A transaction may take 2 s here (10 s in production): our events take 0.1 s each, so 20 or more of
+    # them in one transaction run out of time, as a slow database makes a 50-event batch do.
+    monkeypatch.setattr(shared.mongo, "transaction_time_limit", lambda _client: 2.0)
+    tag = uuid.uuid4().hex[:8]
+
+    def handler(evt, uow):
+        if evt.data["member_id"].startswith(tag):
+            time.sleep(0.1)
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+
+    events = _events(org_id, [f"{tag}-m{i}" for i in range(40)])
+    ids = [e.id for e in events]
+    _publish(kafka_bootstrap, events)
+    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    try:
+        eventually(lambda: runner.poll_once(200) is not None
+                   and db.inbox.count_documents({"_id": {"$in": ids}}) == 40, timeout=120)
+    finally:
+        runner.close()
+    assert runner._batch_now < runner.batch_size  # it shrank (and grows back after good batches)
+    assert sorted(d["n"] for d in db.effects.find({"_id": {"$regex": f"^{tag}-"}})) == [1] * 40
+
+
+def test_a_poll_whose_time_is_up_leaves_the_rest_to_the_next_poll_and_nothing_is_lost_or_doubled(
+        service, kafka_bootstrap, org_id):
+    name, client, db = service
+    tag = uuid.uuid4().hex[:8]
+
+    def handler(evt, uow):
+        if evt.data["member_id"].startswith(tag):
+            time.sleep(0.05)
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+
+    events = _events(org_id, [f"{tag}-m{i}" for i in range(30)])
+    ids = [e.id for e in events]
+    _publish(kafka_bootstrap, events)
+    runner = ConsumerRunner(bootstrap_servers=kafka_bootstrap, client=client, db=db,
+                            subscriptions={MemberStatusChanged: handler}, service=name, batch_size=5,
+                            poll_budget_seconds=0.2)
+    polled, real_poll = [], runner.consumer.poll
+
+    def counting_poll(*args, **kwargs):  # the real consumer's poll; we count what it returned
+        batches = real_poll(*args, **kwargs)
+        polled.append(sum(len(records) for records in batches.values()))
+        return batches
+
+    runner.consumer.poll = counting_poll
+    handled = []
+    try:
+        eventually(lambda: handled.append(runner.poll_once(200)) is None
+                   and db.inbox.count_documents({"_id": {"$in": ids}}) == 30, timeout=120)
+    finally:
+        runner.close()
+    assert any(done < got for done, got in zip(handled, polled)), "no poll was cut short"
+    assert sorted(d["n"] for d in db.effects.find({"_id": {"$regex": f"^{tag}-"}})) == [1] * 30
