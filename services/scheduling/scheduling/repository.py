@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry, record
-from shared.mongo import ensure_platform_indexes, run_in_transaction, utcnow
+from shared.mongo import ensure_platform_indexes, find_in, run_in_transaction, utcnow
 
 SOURCE = "/recoverynet/scheduling"
 
@@ -249,7 +249,11 @@ class Store:
 
     # -- reminders -------------------------------------------------------------------------------
     def reminder_ids_sent(self, ids: list[str]) -> set[str]:
-        return {d["_id"] for d in self.db.reminders.find({"_id": {"$in": ids}}, {"_id": 1}, session=self.session)}
+        return {d["_id"] for d in find_in(self.db.reminders, "_id", ids, projection={"_id": 1}, session=self.session)}
+
+    def insert_reminders(self, docs: list[dict]) -> None:
+        """Insert new reminders (raises DuplicateKeyError when another worker sent one of them)."""
+        self.db.reminders.insert_many(docs, ordered=True, session=self.session)
 
     def insert_reminder(self, doc: dict) -> bool:
         """False when this reminder exists already (another worker, or an earlier run, sent it)."""

@@ -150,3 +150,31 @@ def test_racing_reminder_runs_send_each_reminder_once(two_workers, settings, ups
                                organization_id=upstream.org)
     assert again == 0
     assert Counter(e.data["person_id"] for e in tap.matching(ours)) == Counter({leader: 1, members[0]: 1, members[1]: 1})
+
+
+def test_a_worker_remembers_sent_reminders_until_their_start(two_workers, settings, upstream, client, headers, db):
+    """The job runs every interval while a reminder is due; the worker keeps what it knows is sent, so it
+    does not ask the database again (a 5,000-registrant meeting's $in took seconds a run), and forgets it
+    once the occurrence has started."""
+    from scheduling.handlers import send_due_reminders
+    from scheduling.repository import Repository
+
+    site = upstream.site()
+    leader = upstream.leader(site_id=site)
+    members = [upstream.member(site_id=site) for _ in range(3)]
+    upstream.known(sites=[site], leaders=[leader], members=members)
+    meeting = create_meeting(client, headers, site, leader, "2027-07-06T18:00", capacity=10)
+    for member in members:
+        assert client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member},
+                           headers=headers()).status_code == 201
+    start = datetime(2027, 7, 6, 22, 0, tzinfo=UTC)  # 18:00 EDT
+    repo, known = Repository(db.client, db), {}
+    assert send_due_reminders(repo, settings, now=start - timedelta(minutes=30), organization_id=upstream.org,
+                              known_sent=known) == 4  # the leader and three members, 1 h before
+    assert len(known) == 4 and set(known.values()) == {start}
+    assert send_due_reminders(repo, settings, now=start - timedelta(minutes=20), organization_id=upstream.org,
+                              known_sent=known) == 0
+    assert db.reminders.count_documents({"organization_id": upstream.org}) == 4
+    send_due_reminders(repo, settings, now=start + timedelta(minutes=1), organization_id=upstream.org,
+                       known_sent=known)
+    assert known == {}
