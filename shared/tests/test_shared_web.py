@@ -9,6 +9,7 @@ import pytest
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
+from pymongo.errors import NetworkTimeout
 
 from shared.auth import verify_token
 from shared.mongo import ensure_platform_indexes
@@ -62,6 +63,14 @@ def build_app(settings):
     class Boom(MethodView):
         def get(self):
             raise RuntimeError("secret internal detail")
+
+    @blp.route("/commit-unconfirmed")
+    class CommitUnconfirmed(MethodView):
+        def post(self):
+            # what the driver raises when a commit's answer does not come back in time
+            error = NetworkTimeout("timed out waiting for commitTransaction")
+            error._add_error_label("UnknownTransactionCommitResult")
+            raise error
 
     app.extensions["smorest"].register_blueprint(blp)
     return app
@@ -147,6 +156,14 @@ def test_database_unreachable_answers_503_with_retry_after(platform_settings, ma
     assert_problem(client.get("/readyz"), 503)
     response = client.post("/v1/notes", json={"text": "x"}, headers=auth_header(make_token(org_id, "admin")))
     assert_problem(response, 503)
+    assert response.headers["Retry-After"]
+
+
+def test_a_commit_the_database_did_not_confirm_answers_503_without_claiming_nothing_changed(client, make_token,
+                                                                                            org_id):
+    response = client.post("/v1/commit-unconfirmed", headers=auth_header(make_token(org_id, "admin")))
+    body = assert_problem(response, 503)
+    assert "may have been stored" in body["detail"] and "nothing was changed" not in body["detail"]
     assert response.headers["Retry-After"]
 
 

@@ -79,8 +79,12 @@ class ProblemApi(Api):
                                     errors={"json": ["Nested too deeply."]})
         if is_unavailable(exc):
             log.warning("database unavailable", extra={"error": type(exc).__name__})
-            return problem_response(503, "Service Unavailable",
-                                    "The database is not reachable right now; nothing was changed. Try again shortly.",
+            if getattr(exc, "has_error_label", lambda _label: False)("UnknownTransactionCommitResult"):
+                # The commit was sent but its answer did not come back in time: it may have happened.
+                detail = "The database did not confirm the change in time; it may have been stored. Check before trying again."
+            else:
+                detail = "The database is not reachable right now; nothing was changed. Try again shortly."
+            return problem_response(503, "Service Unavailable", detail,
                                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled error")
         return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
