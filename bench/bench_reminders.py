@@ -68,9 +68,8 @@ def _register_all(platform, org: Org, meeting_id: str, members: list[str], clien
             resp = session.post(url, json={"member_id": member_id}, headers=headers, timeout=60)
             if resp.status_code == 201:
                 return resp.json()
-            existing = resp.json().get("existing") if resp.status_code == 409 else None
-            if existing:  # an earlier try was stored though its answer was a 503 (commit not confirmed in time)
-                return session.get(f"{url}/{existing}", headers=headers, timeout=60).json()
+            if resp.status_code == 409 and resp.json().get("existing"):
+                return None  # an earlier try was stored though its answer was a 503 (commit not confirmed in time)
             # 422: scheduling has not yet learnt of the member; 503: the database was too busy to answer in
             # MONGO_TIMEOUT_MS (nothing was changed): both say "try again".
             if resp.status_code not in (422, 503) or time.monotonic() > deadline:
@@ -79,6 +78,8 @@ def _register_all(platform, org: Org, meeting_id: str, members: list[str], clien
 
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(one, members))
+    if None in results:  # some answers were lost: read the meeting's registrations instead
+        results = requests.get(url, headers=headers, timeout=120).json()["items"]
     waiting = [r for r in results if r.get("status") != "registered"]
     if waiting:
         raise RuntimeError(f"{len(waiting)} registrations were not seated: {waiting[:2]}")
