@@ -51,6 +51,16 @@ def _runner(bootstrap, client, db, name, handler):
                           service=name, retry=RetryPolicy(attempts=3, first_delay_seconds=0.01))
 
 
+def _counting_handler(*, slow_for: str, seconds: float):
+    """Counts each member's effects; takes ``seconds`` for the members of this test (``slow_for`` prefix)
+    only, as the topic holds other tests' records too."""
+    def handler(evt, uow):
+        if evt.data["member_id"].startswith(slow_for):
+            time.sleep(seconds)
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+    return handler
+
+
 def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service, kafka_bootstrap, org_id):
     name, client, db = service
     units: dict[str, set] = {}
@@ -124,10 +134,7 @@ def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(servi
     monkeypatch.setattr(shared.mongo, "transaction_time_limit", lambda _client: 2.0)
     tag = uuid.uuid4().hex[:8]
 
-    def handler(evt, uow):
-        if evt.data["member_id"].startswith(tag):
-            time.sleep(0.1)
-        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+    handler = _counting_handler(slow_for=tag, seconds=0.1)
 
     events = _events(org_id, [f"{tag}-m{i}" for i in range(40)])
     ids = [e.id for e in events]
@@ -147,10 +154,7 @@ def test_a_poll_whose_time_is_up_leaves_the_rest_to_the_next_poll_and_nothing_is
     name, client, db = service
     tag = uuid.uuid4().hex[:8]
 
-    def handler(evt, uow):
-        if evt.data["member_id"].startswith(tag):
-            time.sleep(0.05)
-        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+    handler = _counting_handler(slow_for=tag, seconds=0.05)
 
     events = _events(org_id, [f"{tag}-m{i}" for i in range(30)])
     ids = [e.id for e in events]

@@ -60,6 +60,19 @@ def create_meeting(client, headers, site, leader, first_start_local, capacity=2,
     return resp.get_json()
 
 
+def registered_meeting(upstream, client, headers, first_start_local, *, registrants):
+    """A weekly meeting at a new site, with its leader and ``registrants`` registered members."""
+    site = upstream.site()
+    leader = upstream.leader(site_id=site)
+    members = [upstream.member(site_id=site) for _ in range(registrants)]
+    upstream.known(sites=[site], leaders=[leader], members=members)
+    meeting = create_meeting(client, headers, site, leader, first_start_local, capacity=10)
+    for member in members:
+        assert client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member},
+                           headers=headers()).status_code == 201
+    return leader, members, meeting
+
+
 def test_each_reminder_is_emitted_exactly_once_with_two_workers(two_workers, upstream, client, headers, tap,
                                                                 expect, db):
     site = upstream.site()
@@ -112,14 +125,7 @@ def test_racing_reminder_runs_send_each_reminder_once(two_workers, settings, ups
     from scheduling.repository import Repository
     from shared.mongo import connect
 
-    site = upstream.site()
-    leader = upstream.leader(site_id=site)
-    members = [upstream.member(site_id=site) for _ in range(2)]
-    upstream.known(sites=[site], leaders=[leader], members=members)
-    meeting = create_meeting(client, headers, site, leader, "2027-06-01T18:00", capacity=10)
-    for member in members:
-        assert client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member},
-                           headers=headers()).status_code == 201
+    leader, members, meeting = registered_meeting(upstream, client, headers, "2027-06-01T18:00", registrants=2)
     occurrence_start = datetime(2027, 6, 1, 22, 0, tzinfo=UTC)  # 18:00 EDT
     at = occurrence_start - timedelta(hours=20)  # the 24 h reminder is due then
 
@@ -159,14 +165,7 @@ def test_a_worker_remembers_sent_reminders_until_their_start(two_workers, settin
     from scheduling.handlers import send_due_reminders
     from scheduling.repository import Repository
 
-    site = upstream.site()
-    leader = upstream.leader(site_id=site)
-    members = [upstream.member(site_id=site) for _ in range(3)]
-    upstream.known(sites=[site], leaders=[leader], members=members)
-    meeting = create_meeting(client, headers, site, leader, "2027-07-06T18:00", capacity=10)
-    for member in members:
-        assert client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member},
-                           headers=headers()).status_code == 201
+    leader, members, meeting = registered_meeting(upstream, client, headers, "2027-07-06T18:00", registrants=3)
     start = datetime(2027, 7, 6, 22, 0, tzinfo=UTC)  # 18:00 EDT
     repo, known = Repository(db.client, db), {}
     assert send_due_reminders(repo, settings, now=start - timedelta(minutes=30), organization_id=upstream.org,
