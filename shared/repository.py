@@ -1,0 +1,121 @@
+"""The base every service's ``repository.py`` builds on: the only road to MongoDB.
+
+Two names, the same in every service:
+
+- ``Store``: the reads and writes of one unit of work (``Store.of(uow)``, bound to its transaction) or
+  of a plain read (``Store(db)``, no session). A service subclasses it with its own named queries
+  (``store.member(org, id)``, ``store.save_leader(...)``); ``$`` operators and pymongo live there only.
+- ``Repository``: the entry points' handle (the HTTP view, the consumer, a job). ``transaction(work)``
+  runs ``work(uow)`` in one MongoDB transaction and writes the events it emitted to the outbox in the
+  same transaction; ``reader()`` gives a ``Store`` for plain reads. Use cases never open a transaction:
+  they receive the unit of work (or a reader) from the entry point.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Iterable, TypeVar
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from shared.audit import audit_entry, record
+from shared.errors import Conflict
+from shared.mongo import UnitOfWork, ensure_platform_indexes, find_in, run_in_transaction
+
+T = TypeVar("T")
+S = TypeVar("S", bound="Store")
+
+
+def ensure_collections(db: Database, names: Iterable[str]) -> None:
+    """Create the collections a service writes (with the platform's own: outbox, inbox, ...): a
+    transaction cannot always create a collection on its first write."""
+    ensure_platform_indexes(db)
+    existing = set(db.list_collection_names())
+    for name in names:
+        if name not in existing:
+            db.create_collection(name)
+
+
+class Store:
+    """Reads and writes of one unit of work (``session`` set) or of a plain read (``session`` None)."""
+
+    collections: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, db: Database, session=None):
+        self.db, self.session = db, session
+
+    @classmethod
+    def of(cls: type[S], uow: UnitOfWork) -> S:
+        return cls(uow.db, uow.session)
+
+    def find_one(self, coll: str, query: dict, projection: dict | None = None) -> dict | None:
+        return self.db[coll].find_one(query, projection, session=self.session)
+
+    def find(self, coll: str, query: dict, *, sort=None, skip: int = 0, limit: int = 0,
+             projection: dict | None = None) -> list[dict]:
+        cursor = self.db[coll].find(query, projection, session=self.session)
+        if sort:
+            cursor = cursor.sort(sort)
+        if skip:
+            cursor = cursor.skip(skip)
+        if limit:
+            cursor = cursor.limit(limit)
+        return list(cursor)
+
+    def find_in(self, coll: str, field: str, values: list, *, query: dict | None = None,
+                projection: dict | None = None) -> list[dict]:
+        return find_in(self.db[coll], field, values, query=query, projection=projection, session=self.session)
+
+    def page(self, coll: str, query: dict, *, skip: int, limit: int, sort) -> tuple[list[dict], int]:
+        """One page of a list and the total it was cut from."""
+        total = self.db[coll].count_documents(query, session=self.session)
+        return self.find(coll, query, sort=sort, skip=skip, limit=limit), total
+
+    def count(self, coll: str, query: dict) -> int:
+        return self.db[coll].count_documents(query, session=self.session)
+
+    def upsert(self, coll: str, _id: str, fields: dict, on_insert: dict | None = None) -> None:
+        update: dict[str, Any] = {"$set": fields}
+        if on_insert:
+            update["$setOnInsert"] = on_insert
+        self.db[coll].update_one({"_id": _id}, update, upsert=True, session=self.session)
+
+    def audit(self, principal, action: str, resource_type: str, resource_id: str, organization_id: str,
+              **details) -> None:
+        """Who read or changed a member's record (ids and field names only), in the same transaction as
+        a change when the store is bound to one."""
+        record(self.db, audit_entry(principal, action, resource_type, resource_id, organization_id, **details),
+               session=self.session)
+
+    @classmethod
+    def ensure_collections(cls, db: Database) -> None:
+        ensure_collections(db, cls.collections)
+
+
+class Repository:
+    """The entry points' handle on a service's database: opens units of work, hands out readers."""
+
+    def __init__(self, client: MongoClient, db: Database, *, source: str, store: type[Store] = Store,
+                 retry_duplicates: bool = False):
+        self.client, self.db, self.source, self.store = client, db, source, store
+        self.retry_duplicates = retry_duplicates
+
+    def transaction(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work(uow)`` in one transaction; events emitted on ``uow`` go to the outbox with it.
+
+        With ``retry_duplicates``, a unique-index clash (two requests claiming the same email at once)
+        runs the work again, so the loser sees the winner's record and answers the usual 409."""
+        attempts = 3 if self.retry_duplicates else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return run_in_transaction(self.client, self.db, work, source=self.source)
+            except DuplicateKeyError:
+                if attempt == attempts:
+                    if self.retry_duplicates:
+                        raise Conflict("The same record was written concurrently; read it and try again.") from None
+                    raise
+        raise AssertionError("unreachable")
+
+    def reader(self) -> Store:
+        """A store for plain reads outside a transaction (lists, feeds, pages)."""
+        return self.store(self.db)
