@@ -1,15 +1,20 @@
 """The pytest plugin every test in the project gets (``-p shared.testing.fixtures`` in pyproject).
 
-Servers come from, in order (DESIGN.md): the environment (KAFKA_BOOTSTRAP_SERVERS and MONGO_URI),
-testcontainers when a Docker engine answers, or the embedded servers started here. One broker and
-one database serve the whole run; each test makes its own organization id, so tests never collide.
+Servers come from, in order (DESIGN.md, issue 13): the environment (KAFKA_BOOTSTRAP_SERVERS and
+MONGO_URI), testcontainers only when ``RECOVERYNET_TEST_SERVERS=containers`` asks for them, or the
+embedded servers started here. When containers were asked for but cannot start (no Docker engine, or
+no registry to pull images from), the run falls back to the embedded servers and says so once. One
+broker and one database serve the whole run; each test makes its own organization id, so tests
+never collide.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
 
 import pytest
 
@@ -21,7 +26,50 @@ from shared.testing.servers import EmbeddedBroker, EmbeddedMongo, docker_availab
 TEST_AUTH_SECRET = "test-secret-" + "x" * 40
 
 
+TEST_SERVERS_ENV = "RECOVERYNET_TEST_SERVERS"
+
+Starter = Callable[[], "tuple[str, Callable[[], None] | None]"]
+
+
+@dataclass
+class ServerChoice:
+    """The chooser of the run's test servers: the environment's address, containers if asked for,
+    else the embedded server. ``notes`` holds the one fallback message, said once for the run."""
+
+    environ: Mapping[str, str]
+    notes: list[str] = field(default_factory=list)
+    containers_failed: bool = False
+
+    @property
+    def containers_asked(self) -> bool:
+        return self.environ.get(TEST_SERVERS_ENV, "").strip().lower() == "containers"
+
+    def describe(self) -> str:
+        if self.containers_asked:
+            return f"test servers: testcontainers ({TEST_SERVERS_ENV}=containers), embedded if they cannot start"
+        return f"test servers: embedded (set {TEST_SERVERS_ENV}=containers for testcontainers)"
+
+    def provide(self, kind: str, env_var: str, *, containers: Starter, embedded: Starter
+                ) -> tuple[str, Callable[[], None] | None, str]:
+        """-> (address, stop or None, where it came from: "environment", "containers" or "embedded")."""
+        if self.environ.get(env_var):
+            return self.environ[env_var], None, "environment"
+        if self.containers_asked and not self.containers_failed:
+            try:
+                address, stop = containers()
+                return address, stop, "containers"
+            except Exception as exc:  # noqa: BLE001 - any reason a container cannot start means: fall back
+                self.containers_failed = True
+                self.notes.append(
+                    f"{TEST_SERVERS_ENV}=containers, but the {kind} container could not start "
+                    f"({type(exc).__name__}: {str(exc).strip()[:200]}); using the embedded servers for this run")
+        address, stop = embedded()
+        return address, stop, "embedded"
+
+
 def _testcontainers_kafka():  # pragma: no cover - no Docker engine on our machines
+    if not docker_available():
+        raise RuntimeError("no Docker engine answers")
     from testcontainers.kafka import KafkaContainer
 
     container = KafkaContainer("apache/kafka:3.9.1").start()
@@ -29,6 +77,8 @@ def _testcontainers_kafka():  # pragma: no cover - no Docker engine on our machi
 
 
 def _testcontainers_mongo():  # pragma: no cover - no Docker engine on our machines
+    if not docker_available():
+        raise RuntimeError("no Docker engine answers")
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
@@ -40,16 +90,38 @@ def _testcontainers_mongo():  # pragma: no cover - no Docker engine on our machi
     return uri, container.stop
 
 
+_CHOICE = pytest.StashKey[ServerChoice]()
+
+
+def pytest_configure(config):
+    config.stash[_CHOICE] = ServerChoice(dict(os.environ))
+
+
+def pytest_report_header(config):
+    return config.stash[_CHOICE].describe()
+
+
+def _provide(request, kind: str, env_var: str, containers: Starter, embedded: Starter):
+    choice = request.config.stash[_CHOICE]
+    said = len(choice.notes)
+    address, stop, _ = choice.provide(kind, env_var, containers=containers, embedded=embedded)
+    if len(choice.notes) > said:  # the fallback happened just now: say it once, at the run's first server
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None:
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                reporter.ensure_newline()
+                reporter.write_line("WARNING: " + choice.notes[-1], yellow=True, bold=True)
+    return address, stop
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory):
-    stop = None
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    elif docker_available():
-        bootstrap, stop = _testcontainers_kafka()
-    else:
+def kafka_bootstrap(request, tmp_path_factory):
+    def embedded():
         broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log").start()
-        bootstrap, stop = broker.bootstrap_servers, broker.stop
+        return broker.bootstrap_servers, broker.stop
+
+    bootstrap, stop = _provide(request, "Kafka", "KAFKA_BOOTSTRAP_SERVERS", _testcontainers_kafka, embedded)
     ensure_topics(bootstrap)
     yield bootstrap
     if stop:
@@ -57,16 +129,13 @@ def kafka_bootstrap(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mongo_uri(tmp_path_factory):
-    stop = None
-    if os.environ.get("MONGO_URI"):
-        uri = os.environ["MONGO_URI"]
-    elif docker_available():
-        uri, stop = _testcontainers_mongo()
-    else:
+def mongo_uri(request, tmp_path_factory):
+    def embedded():
         server = EmbeddedMongo(storage_path=tmp_path_factory.mktemp("mongo") / "data",
                                log_path=tmp_path_factory.mktemp("mongo-log") / "secantusd.log").start()
-        uri, stop = server.uri, server.stop
+        return server.uri, server.stop
+
+    uri, stop = _provide(request, "MongoDB", "MONGO_URI", _testcontainers_mongo, embedded)
     yield uri
     if stop:
         stop()
