@@ -152,11 +152,18 @@ class Leader:
 @dataclass
 class Context:
     """What the rules need besides the two people: the clock, sites that meet only virtually,
-    pairings a coordinator blocked, and leaders this member should not get again."""
+    pairings a coordinator blocked, leaders this member should not get again, and the sites' names
+    (reasons in words name a site by its name, never by its id)."""
 
     now: datetime
     virtual_only_sites: frozenset[str] = frozenset()
     excluded: dict[str, frozenset[str]] = field(default_factory=dict)   # member_id -> leader ids
+    site_names: dict[str, str] = field(default_factory=dict)             # site_id -> name
+
+    def site_in_words(self, site_id: str) -> str:
+        """'site Riverside' when the name is known; otherwise 'the member's site' (the id stays out of words)."""
+        name = (self.site_names.get(site_id) or "").strip()
+        return f"site {name}" if name else "the member's site"
 
 
 # --- time -----------------------------------------------------------------------------------------
@@ -471,8 +478,9 @@ def waitlist_reason(evaluation: Evaluation, table: LeaderTable, ctx: Context) ->
         return f"The member is {member.status.replace('_', ' ')}.", ["member_inactive"]
     languages = " or ".join(sorted(language_name(c) for c in {_language_base(c) for c in _norm(member.languages)})) \
         or "the member's language"
-    where = (f"at site {member.site_id}" if member.meeting_mode == "in_person"
-             else f"at site {member.site_id} or meeting virtually" if member.meeting_mode == "either"
+    site = ctx.site_in_words(member.site_id)
+    where = (f"at {site}" if member.meeting_mode == "in_person"
+             else f"at {site} or meeting virtually" if member.meeting_mode == "either"
              else "meeting virtually")
     pref = (member.leader_gender_preference or "").strip()
     steps = [

@@ -123,6 +123,15 @@ def test_waitlist_reason_names_the_rule_that_left_nobody():
     assert model.waitlist_reason(ev, table, Context(now=NOW))[1] == ["no_capacity"]
 
 
+def test_waitlist_reason_names_the_site_by_its_name_never_its_id():
+    ev, table = evaluate(member(site_id="site_fd06", meeting_mode="in_person"), [leader(site_ids=["elsewhere"])])
+    named = Context(now=NOW, site_names={"site_fd06": "Riverside"})
+    text, codes = model.waitlist_reason(ev, table, named)
+    assert codes == ["no_leader_at_site"] and "at site Riverside" in text and "site_fd06" not in text
+    unnamed, _ = model.waitlist_reason(ev, table, Context(now=NOW))   # the name not known (yet)
+    assert "at the member's site" in unnamed and "site_fd06" not in unnamed
+
+
 # --- assignment ----------------------------------------------------------------------------------
 
 def test_optimal_assignment_beats_greedy_on_a_case_built_to_fool_greedy():
