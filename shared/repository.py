@@ -119,3 +119,22 @@ class Repository:
     def reader(self) -> Store:
         """A store for plain reads outside a transaction (lists, feeds, pages)."""
         return self.store(self.db)
+
+
+def read_model_key(organization_id: str, ident: str) -> str:
+    """The ``_id`` of a read-model copy of another service's object (ids are unique per organization
+    only as far as we know, so the organization is part of the key)."""
+    return f"{organization_id}:{ident}"
+
+
+def site_scope(field: str, site_filter: list[str] | None, site_id: str | None = None) -> dict:
+    """The query clause that keeps a list inside the caller's sites: ``site_filter`` is
+    ``Principal.site_filter()`` (None: every site of the organization), ``site_id`` an optional
+    narrowing asked for by the caller. A site outside the caller's filter matches nothing."""
+    if site_id is not None:
+        if site_filter is not None and site_id not in site_filter:
+            return {field: {"$in": []}}
+        return {field: site_id}
+    if site_filter is not None:
+        return {field: {"$in": list(site_filter)}}
+    return {}
