@@ -67,11 +67,14 @@ class Gone(DomainError):
 
 PATHWAYS = ("twelve_step", "smart", "medication_assisted", "faith_based", "harm_reduction",
             "tapering_prescribed_medication", "other")
-# Channels a person may choose. The contract names "inapp" (shared/events/intake.CHANNELS);
-# "in_app" is accepted as a spelling of it; "webhook" is an extra channel some organizations use.
-CHANNELS = ("email", "sms", "inapp", "webhook")
+# Channels a person may choose: the contract's (shared/events/intake.CHANNELS), the ones notifications
+# delivers to a person on. "in_app" is accepted as a spelling of "inapp". Not "webhook": webhooks go to
+# an organization's endpoints (set in notifications), never to a person, so intake refuses it (issue 13).
+CHANNELS = ("email", "sms", "inapp")
 CHANNEL_ALIASES = {"in_app": "inapp", "in-app": "inapp"}
-CONSENT_PURPOSE_RE = re.compile(r"^(matching|notify:(email|sms|inapp|webhook)|share:[a-z0-9][a-z0-9_-]{0,62})$")
+NOT_A_PERSON_CHANNEL = {"webhook": "webhooks go to the organization's endpoints (notifications' /v1/webhooks), "
+                                   "not to a person"}
+CONSENT_PURPOSE_RE = re.compile(r"^(matching|notify:(email|sms|inapp)|share:[a-z0-9][a-z0-9_-]{0,62})$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 ADULT_AGE = 18
@@ -173,6 +176,9 @@ def check_channels(values: Iterable[str], field: str = "contact_channels") -> li
     out = []
     for v in values:
         v = CHANNEL_ALIASES.get(v, v)
+        if v in NOT_A_PERSON_CHANNEL:
+            raise _err(field, f"{v!r} is not a channel a person can choose: {NOT_A_PERSON_CHANNEL[v]}; "
+                              f"choose from {', '.join(CHANNELS)}.")
         if v not in CHANNELS:
             raise _err(field, f"{v!r} is not a channel ({', '.join(CHANNELS)}).")
         if v not in out:
@@ -194,8 +200,11 @@ def check_consent_purpose(purpose: str, field: str = "purpose") -> str:
     purpose = purpose.strip() if isinstance(purpose, str) else purpose
     if isinstance(purpose, str) and purpose.startswith("notify:"):
         purpose = "notify:" + CHANNEL_ALIASES.get(purpose[7:], purpose[7:])
+    if isinstance(purpose, str) and purpose[7:] in NOT_A_PERSON_CHANNEL and purpose.startswith("notify:"):
+        raise _err(field, f"{purpose!r} is not a consent purpose a member can give: "
+                          f"{NOT_A_PERSON_CHANNEL[purpose[7:]]}; use notify:<email|sms|inapp>.")
     if not isinstance(purpose, str) or not CONSENT_PURPOSE_RE.match(purpose):
-        raise _err(field, f"{purpose!r} is not a consent purpose: matching, notify:<email|sms|inapp|webhook> "
+        raise _err(field, f"{purpose!r} is not a consent purpose: matching, notify:<email|sms|inapp> "
                           "or share:<program> (lower-case program name).")
     return purpose
 

@@ -135,7 +135,7 @@ class WindowSchema(StrictSchema):
 
 
 class ConsentGrantIn(StrictSchema):
-    purpose = Str(required=True, metadata={"description": "matching, notify:email|sms|inapp|webhook, share:<program>"})
+    purpose = Str(required=True, metadata={"description": "matching, notify:email|sms|inapp, share:<program> (not notify:webhook: webhooks are organizations')"})
     expires_at = aware_dt(load_default=None, allow_none=True)
     note = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
 

@@ -60,3 +60,39 @@ def test_bad_requests_are_4xx_problems(intake, bodies):
         assert r.headers["Content-Type"] == "application/problem+json", (path, r.headers["Content-Type"])
         if r.status_code == 422:
             assert r.json.get("errors"), (path, r.json)
+
+
+def test_webhook_is_not_a_persons_channel_nor_a_consent_purpose(intake):
+    """Webhooks go to an organization's endpoints (notifications), never to a person: a member or leader
+    choosing the channel ``webhook``, or consenting to ``notify:webhook``, answers 422 naming the field
+    (issue 13), and nothing is stored."""
+    site = intake.site()
+    mid = intake.member(site["id"], consents=[{"purpose": "matching"}]).json["id"]
+    etag = intake.call("get", f"/v1/members/{mid}").headers["ETag"]
+    lid = intake.leader([site["id"]]).json["id"]
+    letag = intake.call("get", f"/v1/leaders/{lid}").headers["ETag"]
+
+    def refused(r, *path):
+        assert r.status_code == 422, (r.status_code, r.get_json(silent=True))
+        assert r.headers["Content-Type"] == "application/problem+json"
+        errors = r.get_json()["errors"]
+        for step in path:
+            assert step in errors, (path, errors)
+            errors = errors[step]
+        assert "webhook" in str(errors) and "organization" in str(errors), errors
+
+    refused(intake.member(site["id"], expect=None, contact_channels=["email", "webhook"]), "contact_channels")
+    refused(intake.member(site["id"], expect=None, consents=[{"purpose": "notify:webhook"}]), "consents.purpose")
+    refused(intake.call("post", f"/v1/members/{mid}/consents", json={"purpose": "notify:webhook"}), "purpose")
+    refused(intake.call("patch", f"/v1/members/{mid}", json={"contact_channels": ["webhook"]},
+                        headers={"If-Match": etag}), "contact_channels")
+    refused(intake.leader([site["id"]], expect=None, contact_channels=["webhook"]), "contact_channels")
+    refused(intake.call("patch", f"/v1/leaders/{lid}", json={"contact_channels": ["webhook"]},
+                        headers={"If-Match": letag}), "contact_channels")
+    member = intake.call("get", f"/v1/members/{mid}", expect=200).json
+    assert "webhook" not in member["contact_channels"]
+    assert [c["purpose"] for c in member.get("consents", [])] in ([], ["matching"])
+    # The channels a person can choose are the contract's, which notifications delivers to people on.
+    from intake import model
+    from shared.events.intake import CHANNELS
+    assert model.CHANNELS == CHANNELS
