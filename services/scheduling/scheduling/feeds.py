@@ -4,9 +4,11 @@ Pure rendering from stored documents, no I/O. Nothing about who attends ever app
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import calendar as _calendar
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 
-from icalendar import Calendar, Event as VEvent, vRecur
+from icalendar import Calendar, Event as VEvent, Timezone, TimezoneDaylight, TimezoneStandard, vRecur
 
 from scheduling import model
 
@@ -184,8 +186,157 @@ def session_event(session: dict, now: datetime, *, summary: str = "One-on-one pe
     return vevent
 
 
-def render(cal: Calendar, events: list[VEvent]) -> bytes:
+def render(cal: Calendar, events: list[VEvent], *, year: int | None = None) -> bytes:
+    """The calendar with its events and one VTIMEZONE per zone they use (see ``vtimezone``)."""
     for vevent in events:
         cal.add_component(vevent)
-    cal.add_missing_timezones()
+    year = year or datetime.now(timezone.utc).year
+    zones = [vtimezone(tzid, year) for tzid in sorted(cal.get_missing_tzids())]
+    cal.subcomponents[:0] = [z for z in zones if z is not None]
     return cal.to_ical()
+
+
+# --- VTIMEZONE ----------------------------------------------------------------------------------
+# Written the way calendar servers write it: one STANDARD and one DAYLIGHT component, each with a
+# yearly RRULE taken from the zone's current rules (zoneinfo), so it holds for any year, 2038 and on.
+# Clients such as ical.js (Thunderbird, Nextcloud) read only the first date of an RDATE line, so a
+# list of dates is never written on one line; a zone whose rules do not fit a yearly RRULE (moving
+# transitions, a change of rules this year) gets one RDATE line per transition instead.
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_EPOCH = datetime(1970, 1, 1)
+_RULE_CHECK_YEARS = 28  # the Gregorian weekday-and-date cycle: every combination is tried once
+_FALLBACK_YEARS = (10, 30)  # years before / after this one listed when no RRULE fits
+
+
+def _offset_at(zone, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset()
+
+
+def _transitions(zone, year: int) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(UTC instant, offset before, offset after) of each change of UTC offset in ``year`` (UTC)."""
+    found = []
+    day = datetime(year, 1, 1, tzinfo=timezone.utc)
+    end = datetime(year + 1, 1, 1, tzinfo=timezone.utc)
+    offset = _offset_at(zone, day)
+    while day < end:
+        nxt = day + timedelta(days=1)
+        after = _offset_at(zone, nxt)
+        if after != offset:
+            lo, hi = day, nxt  # offset at lo is the old one, at hi the new one: narrow to the second
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(microsecond=0)
+                if _offset_at(zone, mid) == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            found.append((hi, offset, _offset_at(zone, hi)))
+            offset = _offset_at(zone, hi)
+            # a second change the same day (never seen in practice) would be found from here
+            day = hi
+            continue
+        day, offset = nxt, after
+    return found
+
+
+def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> date | None:
+    days = _calendar.monthrange(year, month)[1]
+    if nth > 0:
+        day = 1 + (weekday - date(year, month, 1).weekday()) % 7 + (nth - 1) * 7
+        return date(year, month, day) if day <= days else None
+    return date(year, month, days - (date(year, month, days).weekday() - weekday) % 7)
+
+
+def _rule_holds(zone, year: int, rule: tuple, wall: time, before: timedelta, after: timedelta) -> bool:
+    month, weekday, nth = rule
+    day = _nth_weekday(year, month, weekday, nth)
+    if day is None:
+        return False
+    instant = (datetime.combine(day, wall) - before).replace(tzinfo=timezone.utc)
+    return (_offset_at(zone, instant - timedelta(seconds=1)) == before
+            and _offset_at(zone, instant) == after)
+
+
+def _yearly_rule(zone, year: int, transition) -> tuple | None:
+    """(month, weekday, nth) with nth 1-4 or -1 (last) that gives this transition every year from
+    ``year`` for a full weekday cycle, or None."""
+    instant, before, after = transition
+    local = (instant + before).replace(tzinfo=None)  # the onset is written in the old offset
+    days = _calendar.monthrange(local.year, local.month)[1]
+    candidates = []
+    if local.day + 7 > days:
+        candidates.append(-1)
+    if (local.day - 1) // 7 < 4:
+        candidates.append((local.day - 1) // 7 + 1)
+    for nth in candidates:
+        rule = (local.month, local.weekday(), nth)
+        if all(_rule_holds(zone, y, rule, local.time(), before, after)
+               for y in range(year, year + _RULE_CHECK_YEARS)):
+            return rule
+    return None
+
+
+def _observance(daylight: bool, name: str | None, start: datetime, before: timedelta, after: timedelta):
+    part = TimezoneDaylight() if daylight else TimezoneStandard()
+    if name:
+        part.add("tzname", name)
+    part.add("dtstart", start)
+    part.add("tzoffsetfrom", before)
+    part.add("tzoffsetto", after)
+    return part
+
+
+@lru_cache(maxsize=256)
+def _vtimezone_ical(tzid: str, year: int) -> bytes | None:
+    try:
+        zone = model.zone(tzid)
+    except model.Invalid:  # a zone zoneinfo does not know: the client falls back to its own database
+        return None
+    vtz = Timezone()
+    vtz.add("tzid", tzid)
+    this_year = _transitions(zone, year)
+    upcoming = this_year + _transitions(zone, year + 1)
+    if not upcoming:  # no daylight saving time (any more): one STANDARD from the last change on
+        offset = _offset_at(zone, datetime(year, 7, 1, tzinfo=timezone.utc))
+        start, before = _EPOCH, offset
+        for past in range(year - 1, 1969, -1):
+            changes = _transitions(zone, past)
+            if changes:
+                instant, before, _ = changes[-1]
+                start = (instant + before).replace(tzinfo=None)
+                break
+        name = datetime(year, 7, 1, tzinfo=timezone.utc).astimezone(zone).tzname()
+        vtz.add_component(_observance(False, name, start, before, offset))
+        return vtz.to_ical()
+    rules = [_yearly_rule(zone, year, t) for t in this_year] if len(this_year) == 2 else [None]
+    if all(rules):
+        for (instant, before, after), rule in zip(this_year, rules):
+            wall = (instant + before).time()
+            first = year
+            while first > 1970 and _rule_holds(zone, first - 1, rule, wall, before, after):
+                first -= 1
+            month, weekday, nth = rule
+            start = datetime.combine(_nth_weekday(first, month, weekday, nth), wall)
+            part = _observance(after > before, instant.astimezone(zone).tzname(), start, before, after)
+            part.add("rrule", {"FREQ": "YEARLY", "BYMONTH": month, "BYDAY": f"{nth}{_WEEKDAYS[weekday]}"})
+            vtz.add_component(part)
+        return vtz.to_ical()
+    # Rules no yearly RRULE can say: every transition of the years around this one, one per RDATE line.
+    groups: dict[tuple, list[datetime]] = {}
+    for y in range(max(1970, year - _FALLBACK_YEARS[0]), year + _FALLBACK_YEARS[1] + 1):
+        for instant, before, after in _transitions(zone, y):
+            key = (after > before, instant.astimezone(zone).tzname(), before, after)
+            groups.setdefault(key, []).append((instant + before).replace(tzinfo=None))
+    for (daylight, name, before, after), starts in groups.items():
+        part = _observance(daylight, name, starts[0], before, after)
+        for start in starts[1:]:
+            part.add("rdate", start)
+        vtz.add_component(part)
+    return vtz.to_ical()
+
+
+def vtimezone(tzid: str, year: int) -> Timezone | None:
+    """The VTIMEZONE of ``tzid`` from its rules in ``year`` (None for a zone zoneinfo does not know)."""
+    text = _vtimezone_ical(tzid, year)
+    return Timezone.from_ical(text) if text else None

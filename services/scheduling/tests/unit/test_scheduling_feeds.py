@@ -1,6 +1,13 @@
-"""Feed rendering without I/O: Meeting Guide entries and iCalendar."""
-from datetime import datetime, timezone
+"""Feed rendering without I/O: Meeting Guide entries and iCalendar (the feeds are expanded with ical.js too)."""
+import json
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar
 
 from scheduling import feeds, model
@@ -58,3 +65,73 @@ def test_ics_series_with_exdate_override_and_utc_until():
     assert override.decoded("recurrence-id").astimezone(UTC) == moved_from
     assert str(master["location"]).startswith("Riverside, 12 River Rd")
     assert cal.walk("VTIMEZONE")
+
+
+# --- VTIMEZONE, checked with ical.js (Thunderbird, Nextcloud Calendar) ---------------------------------
+
+NODE_CHECK = Path(__file__).resolve().parents[1] / "node"
+WEEKS = 60
+
+
+def ical_js_starts(ics: bytes, count: int) -> dict[str, list[datetime]]:
+    """Each event's first ``count`` starts as ical.js expands them with the feed's own VTIMEZONEs."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is needed to check the calendar feeds with ical.js (install node 18+ and npm).")
+    if not (NODE_CHECK / "node_modules" / "ical.js").is_dir():
+        pytest.fail(f"ical.js is not installed: run ./deploy/test (it runs npm ci in {NODE_CHECK}).")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feed.ics"
+        path.write_bytes(ics)
+        done = subprocess.run([node, str(NODE_CHECK / "expand.mjs"), str(path), str(count)],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {uid: [datetime.fromtimestamp(s, UTC) for s in starts] for uid, starts in json.loads(done.stdout).items()}
+
+
+WEEKLY_AT_NINE = {  # zone -> first local start (a Monday), each crossing the zone's changes in 60 weeks
+    "America/New_York": "2027-01-04T09:00",
+    "Europe/Berlin": "2027-01-04T09:00",
+    "Australia/Sydney": "2027-01-04T09:00",    # southern: daylight time at the start, ends in April
+    "Asia/Kolkata": "2027-01-04T09:00",        # no daylight saving time
+    "America/Phoenix": "2027-01-04T09:00",     # no daylight saving time, among zones that have it
+    "Asia/Jerusalem": "2027-01-04T09:00",      # Friday before the last Sunday: no yearly RRULE fits
+    "America/Sao_Paulo": "2027-01-04T09:00",   # daylight saving time abolished in 2019
+}
+AFTER_2038 = {"America/Chicago": "2037-11-02T09:00", "Europe/London": "2040-01-02T09:00"}
+
+
+def test_every_occurrence_lands_where_zoneinfo_says_when_ical_js_expands_the_feed():
+    meetings = [meeting(_id=f"m{i}", rrule="FREQ=WEEKLY", first_start_local=first, time_zone=zone,
+                        duration_minutes=60)
+                for i, (zone, first) in enumerate([*WEEKLY_AT_NINE.items(), *AFTER_2038.items()])]
+    events = [e for m in meetings for e in feeds.meeting_events(m, None, NOW)]
+    body = feeds.render(feeds.new_calendar("x"), events)
+    got = ical_js_starts(body, WEEKS)
+    for m in meetings:
+        tz = ZoneInfo(m["time_zone"])
+        first = datetime.fromisoformat(m["first_start_local"])
+        expected = [(first + timedelta(weeks=k)).replace(tzinfo=tz).astimezone(UTC) for k in range(WEEKS)]
+        wrong = [(e.astimezone(tz), g.astimezone(tz)) for e, g in zip(expected, got[f"meeting-{m['_id']}@recoverynet"])
+                 if e != g]
+        assert not wrong and len(got[f"meeting-{m['_id']}@recoverynet"]) == WEEKS, (m["time_zone"], wrong[:3])
+
+
+def test_vtimezone_is_one_standard_and_one_daylight_rule_without_date_lists():
+    cal = Calendar.from_ical(feeds.render(feeds.new_calendar("x"), [
+        e for zone in ("America/New_York", "Australia/Sydney", "Asia/Kolkata")
+        for e in feeds.meeting_events(meeting(_id=zone, time_zone=zone), None, NOW)], year=2027))
+    zones = {str(z["tzid"]): z for z in cal.walk("VTIMEZONE")}
+    assert sorted(zones) == ["America/New_York", "Asia/Kolkata", "Australia/Sydney"]
+    new_york = {c.name: c for c in zones["America/New_York"].subcomponents}
+    assert sorted(new_york) == ["DAYLIGHT", "STANDARD"] and len(zones["America/New_York"].subcomponents) == 2
+    assert new_york["DAYLIGHT"]["rrule"].to_ical() == b"FREQ=YEARLY;BYDAY=2SU;BYMONTH=3"
+    assert new_york["STANDARD"]["rrule"].to_ical() == b"FREQ=YEARLY;BYDAY=1SU;BYMONTH=11"
+    assert new_york["DAYLIGHT"].decoded("dtstart") == datetime(2007, 3, 11, 2, 0)  # the rules since 2007
+    sydney = {c.name: c for c in zones["Australia/Sydney"].subcomponents}
+    assert sydney["DAYLIGHT"]["rrule"].to_ical() == b"FREQ=YEARLY;BYDAY=1SU;BYMONTH=10"
+    assert sydney["STANDARD"]["rrule"].to_ical() == b"FREQ=YEARLY;BYDAY=1SU;BYMONTH=4"
+    (kolkata,) = zones["Asia/Kolkata"].subcomponents
+    assert kolkata.name == "STANDARD" and "rrule" not in kolkata and "rdate" not in kolkata
+    assert kolkata.decoded("tzoffsetto") == timedelta(hours=5, minutes=30)
+    assert b"RDATE" not in cal.to_ical()
