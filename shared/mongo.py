@@ -73,8 +73,8 @@ class UnitOfWork:
         self.events: list[Event] = []
         self.tombstones: list[tuple[str, str]] = []
 
-    def emit(self, declaration: type[EventSchema], data: dict[str, Any], *, subject: str | None = None) -> Event:
-        evt = new_event(declaration, data, source=self.source, subject=subject)
+    def emit(self, declaration: type[EventSchema], data: dict[str, Any]) -> Event:
+        evt = new_event(declaration, data, source=self.source)
         self.events.append(evt)
         return evt
 

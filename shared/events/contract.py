@@ -34,7 +34,7 @@ CLOUDEVENTS_HEADERS = {
         "ce_source": {"type": "string", "description": "The producing service, e.g. /recoverynet/intake"},
         "ce_type": {"type": "string", "description": "Reverse-DNS type with version, e.g. org.recoverynet.intake.member.registered.v1"},
         "ce_time": {"type": "string", "format": "date-time"},
-        "ce_subject": {"type": "string", "description": "The aggregate id (same as the record key)"},
+        "ce_subject": {"type": "string", "description": "Always the record key (the event's key field, e.g. the member id)"},
         "content-type": {"type": "string", "const": CONTENT_TYPE},
         "traceparent": {"type": "string", "description": "W3C trace context"},
     },

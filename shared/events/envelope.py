@@ -102,9 +102,11 @@ class MalformedEvent(ValueError):
 
 
 def new_event(declaration: type[EventSchema], data: dict[str, Any], *, source: str,
-              subject: str | None = None, event_id: str | None = None,
-              time: datetime | None = None) -> Event:
+              event_id: str | None = None, time: datetime | None = None) -> Event:
     """Validate ``data`` against the declaration and wrap it as a new event.
+
+    ``ce_subject`` is always the record key (the declaration's key field), for every event: the
+    promise docs/subscribing.md makes, so there is no way to give it another value.
 
     Unknown fields are refused (not silently dropped): the declaration is the whole of what may
     leave the service, which is how no direct identifier slips into an event."""
@@ -120,7 +122,7 @@ def new_event(declaration: type[EventSchema], data: dict[str, Any], *, source: s
         type=declaration.type,
         source=source,
         time=time or datetime.now(timezone.utc),
-        subject=subject or key,
+        subject=key,
         key=key,
         data=body,
         topic=declaration.topic,

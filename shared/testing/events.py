@@ -76,8 +76,7 @@ class EventTap:
         self.consumer.close()
 
 
-def publish(bootstrap_servers: str, declaration, data: dict, *, subject: str | None = None,
-            source: str = "/recoverynet/test") -> Event:
+def publish(bootstrap_servers: str, declaration, data: dict, *, source: str = "/recoverynet/test") -> Event:
     """Publish one event as its producing service would (same envelope), for service tests that
     stand in for another service. Returns the Event (its ``id`` is the ce_id)."""
     from kafka import KafkaProducer
@@ -85,7 +84,7 @@ def publish(bootstrap_servers: str, declaration, data: dict, *, subject: str | N
     from shared.events.envelope import encode_value, new_event, record_headers
     from shared.kafka import close_producer
 
-    evt = new_event(declaration, data, source=source, subject=subject)
+    evt = new_event(declaration, data, source=source)
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","))
     try:
         producer.send(evt.topic, key=evt.key.encode(), value=encode_value(evt), headers=record_headers(evt))

@@ -1007,8 +1007,7 @@ def _reminder_doc(item: dict, now: datetime) -> dict:
 
 def _emit_reminder(uow: UnitOfWork, item: dict) -> None:
     data = item["event"]
-    uow.emit(ReminderDue, {**data, "reminder_id": item["_id"]}, subject=data.get("occurrence_id")
-             or data.get("session_id"))
+    uow.emit(ReminderDue, {**data, "reminder_id": item["_id"]})  # ce_subject = the key, the person id
 
 
 def _send_one_reminder(repo: Repository, item: dict, now: datetime) -> bool:

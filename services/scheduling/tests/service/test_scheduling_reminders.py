@@ -114,6 +114,8 @@ def test_each_reminder_is_emitted_exactly_once_with_two_workers(two_workers, ups
     assert len(occurrence_ids) == 1 and next(iter(occurrence_ids)).startswith(meeting["id"])
     assert {e.data["session_id"] for e in events if e.data["subject_kind"] == "session"} == {session_id}
     assert len({e.data["reminder_id"] for e in events}) == len(expected)
+    # ce_subject is the record key, the person, as docs/subscribing.md promises (not the occurrence).
+    assert all(e.subject == e.key == e.data["person_id"] for e in events), [(e.subject, e.key) for e in events]
     one = next(e for e in events if e.data["person_id"] == members[0])
     assert one.data["title"] == "Noon Hope" and one.data["time_zone"] == "America/New_York"
     assert db.reminders.count_documents({"organization_id": upstream.org}) == len(expected) + 1
