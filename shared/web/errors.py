@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.logging import request_id
 from shared.mongo import is_unavailable
+from shared.not_yet_known import NOT_YET_KNOWN_TITLE, NOT_YET_KNOWN_TYPE, NotYetKnown
+from shared.not_yet_known import RETRY_AFTER_SECONDS as NOT_YET_KNOWN_RETRY
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class ProblemApi(Api):
 
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(NotYetKnown, self.handle_not_yet_known)
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
     def handle_http_exception(self, error: HTTPException):
@@ -69,6 +72,13 @@ class ProblemApi(Api):
             return self.handle_unexpected(error.original_exception)
         return problem_response(error.code or 500, error.name, detail, errors=errors, headers=headers,
                                 **{k: v for k, v in data.items() if k in ("existing",)})
+
+    @staticmethod
+    def handle_not_yet_known(exc: NotYetKnown):
+        """A reference from intake's events missing from this service's read model (shared/not_yet_known.py)."""
+        return problem_response(exc.status, NOT_YET_KNOWN_TITLE, exc.message, type_=NOT_YET_KNOWN_TYPE,
+                                errors={exc.field: [exc.message]} if exc.field else None,
+                                headers={"Retry-After": str(NOT_YET_KNOWN_RETRY)}, retry_after=NOT_YET_KNOWN_RETRY)
 
     def handle_unexpected(self, exc: Exception):
         if isinstance(exc, HTTPException):

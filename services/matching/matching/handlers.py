@@ -17,6 +17,7 @@ import numpy as np
 from shared.events.matching import (MatchAccepted, MatchActivated, MatchDeclined, MatchEnded, MatchExpired,
                                     MatchProposed, MemberWaitingTooLong, MemberWaitlisted)
 from shared.mongo import UnitOfWork, run_in_transaction, utcnow
+from shared.not_yet_known import NotYetKnown
 
 from matching import model
 from matching.repository import SOURCE, Store, key, leader_from_doc, member_from_doc, to_dt
@@ -293,10 +294,12 @@ def _ref(doc: dict) -> dict:
             "leader_id": doc["leader_id"], "site_id": doc["site_id"]}
 
 
-def _member_for(st: Store, org: str, member_id: str, principal) -> dict:
+def _member_for(st: Store, org: str, member_id: str, principal, field: str | None = None) -> dict:
+    """The member from intake's events; one missing (not arrived yet, made up, another organization's or
+    another site's) answers "not yet known": 404 for a path reference, 422 naming ``field`` for a body one."""
     doc = st.member(org, member_id)
     if doc is None or (principal is not None and not principal.can_access_site(doc["site_id"])):
-        raise NotFound(f"no member {member_id}")
+        raise NotYetKnown("member", member_id, service="matching", field=field)
     return doc
 
 
@@ -307,9 +310,9 @@ def add_override(uow: UnitOfWork, org: str, principal, member_id: str, leader_id
     """A coordinator pins (propose this leader) or blocks (never this leader) a pairing, with why."""
     now = now or utcnow()
     st = _store(uow)
-    _member_for(st, org, member_id, principal)
+    _member_for(st, org, member_id, principal, field="member_id")
     if st.leader(org, leader_id) is None:
-        raise Invalid({"leader_id": [f"no leader {leader_id} in this organization"]})
+        raise NotYetKnown("leader", leader_id, service="matching", field="leader_id")
     if kind == "pin":
         st.deactivate_pins(org, member_id)
     override = {"_id": str(uuid.uuid4()), "organization_id": org, "member_id": member_id, "leader_id": leader_id,

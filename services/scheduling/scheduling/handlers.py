@@ -36,6 +36,7 @@ from shared.events.scheduling import (
     SessionTimesSuggested,
 )
 from shared.mongo import UnitOfWork, utcnow
+from shared.not_yet_known import NotYetKnown
 
 from scheduling import feeds, model
 from scheduling.config import Settings
@@ -151,7 +152,7 @@ def refuse_leader_clash(store: Store, org: str, leader_id: str, wanted: list[tup
 def active_leader(store: Store, org: str, leader_id: str, field_name: str) -> dict:
     leader = store.person("leader", org, leader_id)
     if leader is None:
-        raise Invalid(f"Leader {leader_id} is not known to scheduling (yet).", field=field_name)
+        raise NotYetKnown("leader", leader_id, service="scheduling", field=field_name)
     if leader.get("status", "active") != "active":
         raise Invalid(f"Leader {leader_id} is {leader['status']} and cannot facilitate.", field=field_name)
     return leader
@@ -210,7 +211,7 @@ def _validate_meeting(store: Store, org: str, meeting: dict, settings: Settings,
     """Whole-meeting rules (on create and after an update); fills time_zone and leader_ids."""
     site = store.site(org, meeting.get("site_id"))
     if meeting.get("site_id") and site is None:
-        raise Invalid(f"Site {meeting['site_id']} is not known to scheduling (yet).", field="site_id")
+        raise NotYetKnown("site", meeting["site_id"], service="scheduling", field="site_id")
     if site is not None:
         meeting["time_zone"] = site["time_zone"]
     if not meeting.get("time_zone"):
@@ -459,7 +460,7 @@ def register(repo: Repository, principal: Principal, meeting_id: str, member_id:
         meeting = load_meeting(store, principal, meeting_id)
         member = store.person("member", org, member_id)
         if member is None or not _can_register_for(principal, member):
-            raise Invalid(f"Member {member_id} is not known here.", field="member_id")
+            raise NotYetKnown("member", member_id, service="scheduling", field="member_id")
         if meeting["status"] != "active":
             raise Conflict("The meeting is cancelled.", field="meeting_id")
         if not meeting["is_open"] and meeting.get("site_id") and member.get("site_id") != meeting["site_id"]:
@@ -691,6 +692,30 @@ def _session_times(start: datetime, end: datetime | None, tz_name: str, settings
     return s, e
 
 
+def _outside_availability(store: Store, org: str, member_id: str, leader_id: str, start: datetime,
+                          end: datetime, allowed: bool) -> bool:
+    """Whether the session lies outside the member's or the leader's weekly availability (each in their
+    own zone). Outside is refused (422 naming ``outside_availability``) unless the body says
+    ``outside_availability: true``; a person whose profile has not arrived yet counts as outside."""
+    reasons = []
+    for kind, person_id in (("member", member_id), ("leader", leader_id)):
+        person = store.person(kind, org, person_id)
+        if person is None:
+            reasons.append(f"The {kind} {person_id}'s availability is not known to scheduling yet.")
+            continue
+        windows, tz_name = person.get("availability") or [], person.get("time_zone") or "UTC"
+        try:
+            inside = model.within_availability(windows, tz_name, start, end)
+        except model.Invalid:
+            inside = False  # an availability we cannot read covers nothing
+        if not inside:
+            reasons.append(model.outside_availability_message(f"The {kind} {person_id}", windows, tz_name, start, end))
+    if reasons and not allowed:
+        raise Invalid("This time is outside availability. " + " ".join(reasons)
+                      + " Send outside_availability: true to book it anyway.", field="outside_availability")
+    return bool(reasons)
+
+
 def book_session(repo: Repository, settings: Settings, principal: Principal, body: dict) -> dict:
     org = principal.organization_id
     session_id = uuid.uuid4().hex
@@ -710,6 +735,8 @@ def book_session(repo: Repository, settings: Settings, principal: Principal, bod
                "booked_by_role": _acting_role(principal, body.get("on_behalf_of")), "version": 1,
                "created_at": now, "updated_at": now}
         _refuse_double_booking(store, org, doc, tz_name, None)
+        doc["outside_availability"] = _outside_availability(store, org, doc["member_id"], doc["leader_id"], start,
+                                                            end, body.get("outside_availability", False))
         store.insert_session(doc)
         store.audit(principal, "create", "session", session_id, org, member_id=doc["member_id"])
         uow.emit(SessionBooked, {k: doc[k] for k in ("organization_id", "match_id", "member_id", "leader_id",
@@ -758,7 +785,10 @@ def reschedule_session(repo: Repository, settings: Settings, principal: Principa
         previous = doc["start"]
         doc = {**doc, "start": start, "end": end}
         _refuse_double_booking(store, org, doc, doc["time_zone"], session_id)
-        store.update_session(session_id, {"start": start, "end": end, "previous_start": previous})
+        outside = _outside_availability(store, org, doc["member_id"], doc["leader_id"], start, end,
+                                        body.get("outside_availability", False))
+        store.update_session(session_id, {"start": start, "end": end, "previous_start": previous,
+                                          "outside_availability": outside})
         store.audit(principal, "update", "session", session_id, org, member_id=doc["member_id"], fields=["start", "end"])
         uow.emit(SessionRescheduled, {
             "organization_id": org, "session_id": session_id, "match_id": doc["match_id"],

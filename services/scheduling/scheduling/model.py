@@ -390,6 +390,26 @@ def weekly_to_intervals(windows: Sequence[dict], tz_name: str, start: datetime, 
     return merge(result)
 
 
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def within_availability(windows: Sequence[dict], tz_name: str, start: datetime, end: datetime) -> bool:
+    """Whether [start, end) lies wholly inside the weekly windows (local to ``tz_name``)."""
+    covered = weekly_to_intervals(windows, tz_name, start, end)
+    return bool(covered) and covered[0][0] <= as_utc(start) and covered[0][1] >= as_utc(end)
+
+
+def outside_availability_message(who: str, windows: Sequence[dict], tz_name: str, start: datetime,
+                                 end: datetime) -> str:
+    """'<who>'s availability (America/Chicago): Tue 18:00-20:00, ... does not cover Wed 01:00-02:00.'"""
+    tz = zone(tz_name)
+    s, e = as_utc(start).astimezone(tz), as_utc(end).astimezone(tz)
+    shown = ", ".join(f"{DAY_NAMES[w['day']]} {w['start']}-{w['end']}"
+                      for w in sorted(windows, key=lambda w: (w["day"], w["start"])))
+    return (f"{who}'s availability ({tz_name}): {shown or 'none given'}; it does not cover "
+            f"{s:%a %Y-%m-%d %H:%M}-{e:%H:%M} there.")
+
+
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     out: list[Interval] = []
     for s, e in sorted(intervals):

@@ -168,12 +168,18 @@ class SessionIn(Schema):
     end = fields.DateTime(allow_none=True, load_default=None, metadata={"description": "default: start + the session length"})
     on_behalf_of = fields.Str(allow_none=True, load_default=None, validate=validate.OneOf(("member",)),
                               metadata={"description": "staff and service accounts booking for the member"})
+    outside_availability = fields.Bool(load_default=False, metadata={
+        "description": "true books a time outside the member's or the leader's weekly availability "
+                       "(without it such a time is refused with 422 naming this field)"})
 
 
 class RescheduleIn(Schema):
     start = fields.DateTime(required=True)
     end = fields.DateTime(allow_none=True, load_default=None)
     on_behalf_of = fields.Str(allow_none=True, load_default=None, validate=validate.OneOf(("member",)))
+    outside_availability = fields.Bool(load_default=False, metadata={
+        "description": "true books a time outside the member's or the leader's weekly availability "
+                       "(without it such a time is refused with 422 naming this field)"})
 
 
 class SessionCancelIn(ReasonIn):
@@ -192,6 +198,8 @@ class SessionOut(Schema):
     local_start = fields.Method("dump_local_start")
     status = fields.Str()
     booked_by_role = fields.Str()
+    outside_availability = fields.Bool(dump_default=False, metadata={
+        "description": "booked (or rescheduled) outside the member's or the leader's availability, on request"})
     cancelled_by_role = fields.Str(allow_none=True)
     version = fields.Int()
 

@@ -90,7 +90,9 @@ def test_each_reminder_is_emitted_exactly_once_with_two_workers(two_workers, ups
     upstream.send(MatchActivated, match_id=match_id, member_id=members[2], leader_id=leader, site_id=site)
     tap.wait_for(expect.of(SessionTimesSuggested, match_id=match_id))
     start = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
-    session = client.post("/v1/sessions", json={"match_id": match_id, "start": start.isoformat()}, headers=headers())
+    session = client.post("/v1/sessions", json={"match_id": match_id, "start": start.isoformat(),
+                                                "outside_availability": True},  # in 3 h, whatever the hour
+                          headers=headers())
     assert session.status_code == 201, session.get_json()
     session_id = session.get_json()["id"]
 
