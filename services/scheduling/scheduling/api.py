@@ -265,10 +265,17 @@ class MeetingGuideFeed(MethodView):
 class PublicMeeting(MethodView):
     @blp.response(200)
     def get(self, organization_id, slug):
-        """One public meeting, as its Meeting Guide listing (the listing's ``url``)."""
-        body = handlers.public_meeting(_repo(), _settings(), organization_id, slug)
-        return Response(current_app.json.dumps(body), mimetype="application/json",
-                        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+        """One public meeting (the Meeting Guide listing's ``url``): a page for people (text/html), or its
+        Meeting Guide listing when the request prefers ``application/json``."""
+        headers = {"Cache-Control": "public, max-age=300", "Vary": "Accept"}
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+            body = handlers.public_meeting(_repo(), _settings(), organization_id, slug)
+            return Response(current_app.json.dumps(body), mimetype="application/json",
+                            headers={**headers, "Access-Control-Allow-Origin": "*"})
+        page = handlers.public_meeting_page(_repo(), organization_id, slug)
+        return Response(page, mimetype="text/html", headers={
+            **headers, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff"})
 
 
 @public

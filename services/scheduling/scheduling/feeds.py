@@ -1,4 +1,5 @@
-"""What outside systems read: the Meeting Guide JSON (code4recovery spec) and iCalendar (RFC 5545).
+"""What outside systems read: the Meeting Guide JSON (code4recovery spec), the public page of a meeting
+(HTML, where a listing's ``url`` points) and iCalendar (RFC 5545).
 
 Pure rendering from stored documents, no I/O. Nothing about who attends ever appears here.
 """
@@ -9,6 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
 from icalendar import Calendar, Event as VEvent, Timezone, TimezoneDaylight, TimezoneStandard, vRecur
+from jinja2 import Environment, StrictUndefined
 
 from scheduling import model
 
@@ -16,11 +18,45 @@ PRODID = "-//Recovery Network//Scheduling//EN"
 UID_DOMAIN = "recoverynet"
 
 
+# The Meeting Guide spec's meeting types (code4recovery/spec README, "Meeting Types"; proposed types
+# are not used yet), with their English names. Online meetings have no type: the spec marks them by
+# conference_url / conference_phone (and TSML's attendance_option).
+MEETING_TYPES = {
+    "11": "11th Step Meditation", "12x12": "12 Steps & 12 Traditions", "A": "Secular", "ABSI": "As Bill Sees It",
+    "AF": "Afrikaans", "AL": "Concurrent with Alateen", "AL-AN": "Concurrent with Al-Anon", "AM": "Amharic",
+    "AR": "Arabic", "ASL": "American Sign Language", "B": "Big Book", "BA": "Babysitting Available",
+    "BE": "Newcomer", "BG": "Bulgarian", "BI": "Bisexual", "BRK": "Breakfast", "C": "Closed", "CAN": "Candlelight",
+    "CF": "Child-Friendly", "D": "Discussion", "DA": "Danish", "DB": "Digital Basket", "DD": "Dual Diagnosis",
+    "DE": "German", "DR": "Daily Reflections", "EL": "Greek", "EN": "English", "FA": "Persian", "FI": "Finnish",
+    "FF": "Fragrance Free", "FR": "French", "G": "Gay", "GR": "Grapevine", "H": "Birthday", "HE": "Hebrew",
+    "HI": "Hindi", "HR": "Croatian", "HU": "Hungarian", "IS": "Icelandic", "ITA": "Italian", "JA": "Japanese",
+    "KA": "Georgian", "KOR": "Korean", "L": "Lesbian", "LGBTQ": "LGBTQ", "LIT": "Literature", "LS": "Living Sober",
+    "LT": "Lithuanian", "M": "Men", "MED": "Meditation", "ML": "Malayalam", "MT": "Maltese", "N": "Native American",
+    "NB": "Non-Binary", "NDG": "Indigenous", "NE": "Nepali", "NL": "Dutch", "NO": "Norwegian", "O": "Open",
+    "OUT": "Outdoor", "P": "Professionals", "POA": "Proof of Attendance", "POC": "People of Color", "POL": "Polish",
+    "POR": "Portuguese", "PUN": "Punjabi", "RUS": "Russian", "S": "Spanish", "SEN": "Seniors", "SK": "Slovak",
+    "SL": "Slovenian", "SM": "Smoking Permitted", "SP": "Speaker", "ST": "Step Study", "SV": "Swedish",
+    "T": "Transgender", "TC": "Location Temporarily Closed", "TH": "Thai", "TL": "Tagalog", "TR": "Tradition Study",
+    "TUR": "Turkish", "UK": "Ukrainian", "W": "Women", "X": "Wheelchair Access", "XB": "Wheelchair-Accessible Bathroom",
+    "XT": "Cross Talk Permitted", "Y": "Young People",
+}
+
 # Meeting Guide's language type codes, by the BCP 47 primary language of the meeting.
 LANGUAGE_TYPES = {"en": "EN", "es": "S", "fr": "FR", "de": "DE", "pl": "POL", "pt": "POR", "ru": "RUS", "ja": "JA",
                   "ko": "KOR", "it": "ITA", "uk": "UK", "he": "HE", "hi": "HI", "fa": "FA", "sv": "SV", "da": "DA",
                   "no": "NO", "nb": "NO", "el": "EL", "hr": "HR", "hu": "HU", "lt": "LT", "sk": "SK", "th": "TH",
-                  "tl": "TL", "am": "AM", "ml": "ML", "pa": "PUN", "ase": "ASL"}
+                  "tl": "TL", "am": "AM", "ml": "ML", "pa": "PUN", "ase": "ASL", "af": "AF", "ar": "AR", "bg": "BG",
+                  "fi": "FI", "is": "IS", "ka": "KA", "mt": "MT", "ne": "NE", "nl": "NL", "sl": "SL", "tr": "TUR"}
+
+
+def meeting_types(meeting: dict) -> list[str]:
+    """The meeting's Meeting Guide types: its own, open or closed, its language's."""
+    types = [t for t in meeting.get("types") or [] if t in MEETING_TYPES]
+    types.append("O" if meeting["is_open"] else "C")
+    language = LANGUAGE_TYPES.get((meeting.get("language") or "").split("-")[0].lower())
+    if language:
+        types.append(language)
+    return list(dict.fromkeys(types))
 
 
 # --- Meeting Guide ------------------------------------------------------------------------------
@@ -33,13 +69,6 @@ def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now:
         return None
     end = first + timedelta(minutes=meeting["duration_minutes"])
     days = sorted((d + 1) % 7 for d in weekdays)  # Meeting Guide: 0 = Sunday; Python: 0 = Monday
-    types = list(meeting.get("types") or [])
-    types.append("O" if meeting["is_open"] else "C")
-    language = LANGUAGE_TYPES.get((meeting.get("language") or "").split("-")[0].lower())
-    if language:
-        types.append(language)
-    if meeting["attendance_mode"] in ("online", "hybrid"):
-        types.append("ONL")
     entry: dict = {
         "name": meeting["name"][:255],
         "slug": meeting["slug"][:64],
@@ -47,7 +76,8 @@ def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now:
         "time": first.strftime("%H:%M"),
         "end_time": end.strftime("%H:%M"),
         "timezone": meeting["time_zone"],
-        "types": list(dict.fromkeys(types)),
+        "types": meeting_types(meeting),
+        "attendance_option": meeting["attendance_mode"],  # in_person | hybrid | online (TSML UI reads it)
         "updated": model.as_utc(meeting.get("updated_at") or meeting["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
         "url": f"{base_url.rstrip('/')}/v1/feeds/{meeting['organization_id']}/meetings/{meeting['slug']}",
     }
@@ -84,6 +114,91 @@ def meeting_guide_entry(meeting: dict, site: dict | None, *, base_url: str, now:
         if meeting.get("conference_phone"):
             entry["conference_phone"] = meeting["conference_phone"]
     return {k: v for k, v in entry.items() if v not in (None, "")}
+
+
+# --- the public page of one meeting (the Meeting Guide listing's url) ----------------------------
+
+_PAGE = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True).from_string(
+    """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ name }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 1rem auto; padding: 0 1rem; line-height: 1.5; }
+h1 { font-size: 1.6rem; margin-bottom: .25rem; } dt { font-weight: 600; margin-top: .75rem; } dd { margin-left: 0; }
+.cancelled { text-decoration: line-through; } .text { white-space: pre-line; }
+</style>
+</head>
+<body>
+<main>
+<h1{% if lang != "en" %} lang="{{ lang }}"{% endif %}>{{ name }}</h1>
+<p>{{ when }}, {{ start }}&ndash;{{ end }} <span>({{ zone }} time, {{ zone_abbr }})</span></p>
+<dl>
+{% if place %}
+<dt>Where</dt>
+<dd>{% for line in place %}{{ line }}{% if not loop.last %}<br>{% endif %}{% endfor %}</dd>
+{% endif %}
+{% if location_notes %}<dd>{{ location_notes }}</dd>{% endif %}
+{% if conference_url or conference_phone %}
+<dt>Online</dt>
+{% if conference_url %}<dd><a href="{{ conference_url }}" rel="nofollow">Join the meeting online</a></dd>{% endif %}
+{% if conference_phone %}<dd>By phone: <a href="tel:{{ conference_phone }}">{{ conference_phone }}</a></dd>{% endif %}
+{% endif %}
+{% if types %}
+<dt>Type</dt>
+<dd>{{ types | join(", ") }}</dd>
+{% endif %}
+{% if description %}
+<dt>About</dt>
+<dd class="text"{% if lang != "en" %} lang="{{ lang }}"{% endif %}>{{ description }}</dd>
+{% endif %}
+{% if upcoming %}
+<dt>Next meetings ({{ zone }} time)</dt>
+{% for o in upcoming %}
+<dd{% if o.cancelled %} class="cancelled"{% endif %}>{{ o.text }}{% if o.cancelled %} (not meeting){% endif %}</dd>
+{% endfor %}
+{% endif %}
+</dl>
+</main>
+</body>
+</html>
+""")
+
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def meeting_page(meeting: dict, site: dict | None, *, now: datetime) -> str:
+    """A plain HTML page about one public meeting for a person to read: name, time in the meeting's zone
+    (the zone shown), place or how to join, types in plain words. Nothing about who attends or leads."""
+    first = datetime.fromisoformat(meeting["first_start_local"])
+    frequency, weekdays = model.rule_weekdays(meeting["rrule"], first)
+    when = {"WEEKLY": "Every " + " and ".join(_DAY_NAMES[d] for d in weekdays), "DAILY": "Every day",
+            "MONTHLY": "Monthly", "YEARLY": "Yearly"}.get(frequency, "Repeating")
+    tz = model.zone(meeting["time_zone"])
+    schedule = model.Schedule(meeting["_id"], meeting["rrule"], first, meeting["time_zone"],
+                              meeting["duration_minutes"], meeting.get("exceptions") or {})
+    occurrences = model.expand(schedule, now, now + timedelta(days=120), include_cancelled=True)[:6]
+    upcoming = [{"text": f"{(s := o.start.astimezone(tz)):%A} {s.day} {s:%B %Y}, {s:%H:%M} {s:%Z}",
+                 "cancelled": o.status == "cancelled"} for o in occurrences]
+    zone_abbr = (occurrences[0].start if occurrences else now).astimezone(tz).tzname()
+    place: list[str] = []
+    if site is not None and meeting["attendance_mode"] in ("in_person", "hybrid"):
+        loc = site.get("location") or {}
+        place = [v for v in (site.get("name"), loc.get("street"),
+                             " ".join(v for v in (loc.get("postal_code"), loc.get("city")) if v),
+                             ", ".join(v for v in (loc.get("region"), loc.get("country")) if v)) if v]
+    online = meeting["attendance_mode"] in ("online", "hybrid")
+    description = "\n".join(x.strip() for x in (meeting.get("description"), meeting.get("notes")) if x and x.strip())
+    return _PAGE.render(
+        name=meeting["name"], lang=(meeting.get("language") or "en"), when=when,
+        start=first.strftime("%H:%M"), end=(first + timedelta(minutes=meeting["duration_minutes"])).strftime("%H:%M"),
+        zone=meeting["time_zone"], zone_abbr=zone_abbr, place=place,
+        location_notes=meeting.get("location_notes") if place else None,
+        conference_url=meeting.get("conference_url") if online else None,
+        conference_phone=meeting.get("conference_phone") if online else None,
+        types=[MEETING_TYPES[t] for t in meeting_types(meeting)], description=description, upcoming=upcoming)
 
 
 # --- iCalendar ----------------------------------------------------------------------------------

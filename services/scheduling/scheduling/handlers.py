@@ -1080,6 +1080,15 @@ def public_meeting(repo: Repository, settings: Settings, org: str, slug: str) ->
     return entry
 
 
+def public_meeting_page(repo: Repository, org: str, slug: str) -> str:
+    """One public meeting as a page for people (HTML): where the Meeting Guide ``url`` points."""
+    store = repo.reader()
+    meeting = store.public_meeting_by_slug(org, slug)
+    if meeting is None:
+        raise NotFound(f"No public meeting {slug}.")
+    return feeds.meeting_page(meeting, store.site(org, meeting.get("site_id")), now=utcnow())
+
+
 def site_calendar(repo: Repository, org: str, site_id: str) -> bytes:
     store = repo.reader()
     site = store.site(org, site_id)

@@ -5,8 +5,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from shared.web.pages import PageQuery
 
+from scheduling.feeds import MEETING_TYPES
+
 MODES = ("in_person", "online", "hybrid")
-TYPE_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]{0,9}$", error="Meeting Guide type codes look like O, C, ONL, 12x12.")
+TYPE_CODE = validate.OneOf(tuple(MEETING_TYPES), error="{input!r} is not a Meeting Guide meeting type (code4recovery spec): "
+                                                         "use one of {choices}. Online meetings have a conference_url or conference_phone instead.")
 PHONE = validate.Regexp(r"^\+?[0-9,*#]{3,40}$", error="Digits, an optional leading +, and , * # only.")
 ID = fields.Str
 

@@ -244,11 +244,13 @@ def test_moving_an_occurrence_and_recording_attendance(client, headers, world, t
     assert resp.status_code == 409 and "Thursday Circle" in resp.get_json()["detail"]
 
 
-MEETING_GUIDE_TYPES = {"11", "12x12", "A", "ABSI", "AL", "AL-AN", "AM", "ASL", "B", "BA", "BE", "BI", "BRK", "C",
-                       "CAN", "CF", "D", "DA", "DB", "DD", "DE", "DR", "EL", "EN", "FA", "FF", "FR", "G", "GR", "H",
-                       "HE", "HI", "HR", "HU", "ITA", "JA", "KOR", "L", "LGBTQ", "LIT", "LS", "LT", "M", "MED", "ML",
-                       "N", "NB", "NDG", "NO", "O", "ONL", "OUT", "P", "POA", "POC", "POL", "POR", "PUN", "RUS", "S",
-                       "SEN", "SK", "SM", "SP", "ST", "SV", "T", "TC", "TH", "TL", "TR", "UK", "W", "X", "XB", "XT", "Y"}
+# The Meeting Guide spec's current types (code4recovery/spec README); there is none for online meetings.
+MEETING_GUIDE_TYPES = {"11", "12x12", "A", "ABSI", "AF", "AL", "AL-AN", "AM", "AR", "ASL", "B", "BA", "BE", "BG", "BI",
+                       "BRK", "C", "CAN", "CF", "D", "DA", "DB", "DD", "DE", "DR", "EL", "EN", "FA", "FI", "FF", "FR",
+                       "G", "GR", "H", "HE", "HI", "HR", "HU", "IS", "ITA", "JA", "KA", "KOR", "L", "LGBTQ", "LIT",
+                       "LS", "LT", "M", "MED", "ML", "MT", "N", "NB", "NDG", "NE", "NL", "NO", "O", "OUT", "P", "POA",
+                       "POC", "POL", "POR", "PUN", "RUS", "S", "SEN", "SK", "SL", "SM", "SP", "ST", "SV", "T", "TC",
+                       "TH", "TL", "TR", "TUR", "UK", "W", "X", "XB", "XT", "Y"}
 
 
 def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(client, headers, world, upstream):
@@ -292,11 +294,13 @@ def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(clie
     assert hope_entry["timezone"] == "America/New_York"
     assert {"address", "city", "state", "postal_code", "country"} <= hope_entry.keys()
     assert set(hope_entry["types"]) == {"D", "X", "O", "EN"}
-    listing = client.get(hope_entry["url"].removeprefix("http://testserver"))
+    assert hope_entry["attendance_option"] == "in_person" and "conference_url" not in hope_entry
+    listing = client.get(hope_entry["url"].removeprefix("http://testserver"), headers={"Accept": "application/json"})
     assert listing.status_code == 200 and listing.get_json()["slug"] == hope_entry["slug"]
     online = next(e for e in feed if e["name"] == "Online Morning")
     assert online["day"] == [1, 3, 5] and online["time"] == "07:30" and online["end_time"] == "08:30"
-    assert online["conference_url"] == "https://zoom.us/j/123" and "C" in online["types"] and "ONL" in online["types"]
+    assert online["conference_url"] == "https://zoom.us/j/123" and online["conference_phone"] == "+15555550100"
+    assert online["attendance_option"] == "online" and set(online["types"]) == {"D", "X", "C", "EN"}
     assert "address" not in online and online["formatted_address"] == "Albany, NY, US"
     # Nothing about who attends or leads.
     text = json.dumps(feed)
@@ -304,6 +308,41 @@ def test_meeting_guide_feed_follows_the_spec_and_shows_only_public_meetings(clie
         assert person not in text
     # Another organization's feed is empty, not this one's.
     assert client.get("/v1/feeds/org-nobody/meeting-guide.json").get_json() == []
+
+
+def test_a_listing_url_opens_a_public_page_for_people(client, headers, world, upstream):
+    meeting = create(client, headers, meeting_body(world["site"], world["leader"], co_facilitator_id=world["other_leader"],
+                                                   attendance_mode="hybrid", conference_url="https://zoom.us/j/77",
+                                                   types=["D", "X", "BE"]))
+    for member in world["members"][:2]:
+        assert client.post(f"/v1/meetings/{meeting['id']}/registrations", json={"member_id": member},
+                           headers=headers()).status_code == 201
+    feed = client.get(f"/v1/feeds/{upstream.org}/meeting-guide.json").get_json()
+    url = next(e["url"] for e in feed if e["slug"] == meeting["slug"])
+    resp = client.get(url.removeprefix("http://testserver"), headers={"Accept": "text/html,*/*;q=0.8"})  # no token
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert resp.headers["Cache-Control"] == "public, max-age=300" and "Accept" in resp.headers["Vary"]
+    page = resp.get_data(as_text=True)
+    assert '<html lang="en">' in page and 'name="viewport"' in page
+    assert "<h1>Tuesday Hope</h1>" in page
+    assert "Every Tuesday, 19:00&ndash;20:30" in page and "America/New_York" in page  # the meeting's own zone
+    assert "Tuesday 2 March 2027, 19:00 EST" in page and "Tuesday 16 March 2027, 19:00 EDT" in page
+    assert "https://zoom.us/j/77" in page and "Discussion, Wheelchair Access, Newcomer, Open, English" in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//(?!zoom\.us/)""", page)  # no asset from another host
+    for person in [*world["members"], world["leader"], world["other_leader"], meeting["id"]]:
+        assert person not in page  # nobody who attends or leads
+    assert client.get(f"/v1/feeds/{upstream.org}/meetings/no-such-meeting").status_code == 404
+    private = create(client, headers, meeting_body(world["site"], world["other_leader"], name="Private",
+                                                   is_public=False, first_start_local="2027-03-02T12:00"))
+    assert client.get(f"/v1/feeds/{upstream.org}/meetings/{private['slug']}").status_code == 404
+
+
+def test_meeting_types_are_the_meeting_guide_codes(client, headers, world):
+    resp = client.post("/v1/meetings", json=meeting_body(world["site"], world["leader"], types=["D", "ONL"]),
+                       headers=headers())
+    assert resp.status_code == 422 and list(resp.get_json()["errors"]) == ["types"]
+    assert "ONL" in json.dumps(resp.get_json()["errors"])
+    create(client, headers, meeting_body(world["site"], world["leader"], types=["12x12", "AL-AN", "TUR"]))
 
 
 def test_site_calendar_parses_with_stable_uids_and_time_zones(client, headers, world, upstream):

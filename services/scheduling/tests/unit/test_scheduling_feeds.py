@@ -34,6 +34,7 @@ def test_meeting_guide_entry_fields():
     entry = feeds.meeting_guide_entry(meeting(), SITE, base_url="https://x.org/", now=NOW)
     assert entry == {"name": "Tuesday Hope", "slug": "tuesday-hope-m1", "day": 2, "time": "19:00",
                      "end_time": "20:30", "timezone": "America/New_York", "types": ["D", "O", "EN"],
+                     "attendance_option": "in_person",
                      "updated": "2027-02-20 12:00:00", "url": "https://x.org/v1/feeds/org1/meetings/tuesday-hope-m1",
                      "notes": "Discussion", "location": "Riverside", "address": "12 River Rd", "city": "Albany",
                      "state": "NY", "postal_code": "12207", "country": "US"}
@@ -45,8 +46,98 @@ def test_meeting_guide_skips_monthly_and_crosses_midnight():
                                              attendance_mode="online", conference_url="https://zoom.us/j/1",
                                              language="es-MX"),
                                      None, base_url="x", now=NOW)
-    assert late["day"] == [0, 6] and late["end_time"] == "01:00" and {"ONL", "S"} <= set(late["types"])
+    assert late["day"] == [0, 6] and late["end_time"] == "01:00" and late["types"] == ["D", "O", "S"]
     assert late["conference_url"] == "https://zoom.us/j/1" and "address" not in late
+    assert late["attendance_option"] == "online"
+
+
+# The spec's current meeting types (code4recovery/spec README, "Meeting Types"; not the proposed ones).
+# There is no type for online meetings: they are marked by conference_url / conference_phone.
+SPEC_TYPES = {"11", "12x12", "A", "ABSI", "AF", "AL", "AL-AN", "AM", "AR", "ASL", "B", "BA", "BE", "BG", "BI", "BRK",
+              "C", "CAN", "CF", "D", "DA", "DB", "DD", "DE", "DR", "EL", "EN", "FA", "FI", "FF", "FR", "G", "GR", "H",
+              "HE", "HI", "HR", "HU", "IS", "ITA", "JA", "KA", "KOR", "L", "LGBTQ", "LIT", "LS", "LT", "M", "MED", "ML",
+              "MT", "N", "NB", "NDG", "NE", "NL", "NO", "O", "OUT", "P", "POA", "POC", "POL", "POR", "PUN", "RUS", "S",
+              "SEN", "SK", "SL", "SM", "SP", "ST", "SV", "T", "TC", "TH", "TL", "TR", "TUR", "UK", "W", "X", "XB", "XT",
+              "Y"}
+HH_MM = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+def assert_follows_the_spec(entry: dict) -> None:
+    """The Meeting Guide spec's rule for every field the feed emits (and no field it does not know)."""
+    import re
+    from urllib.parse import urlsplit
+
+    known = {"name", "slug", "day", "time", "end_time", "timezone", "types", "attendance_option", "updated", "url",
+             "notes", "location", "location_notes", "address", "city", "state", "postal_code", "country",
+             "formatted_address", "approximate", "conference_url", "conference_phone"}
+    assert set(entry) <= known, set(entry) - known
+    assert isinstance(entry["name"], str) and 0 < len(entry["name"]) <= 255
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", entry["slug"])  # URL-safe, 64 at most
+    days = entry["day"] if isinstance(entry["day"], list) else [entry["day"]]
+    assert days and all(type(d) is int and 0 <= d <= 6 for d in days)
+    assert re.fullmatch(HH_MM, entry["time"]) and re.fullmatch(HH_MM, entry["end_time"])
+    ZoneInfo(entry["timezone"])  # tz database name
+    assert isinstance(entry["types"], list) and set(entry["types"]) <= SPEC_TYPES, set(entry["types"]) - SPEC_TYPES
+    assert len(set(entry["types"])) == len(entry["types"])
+    assert entry["attendance_option"] in ("in_person", "hybrid", "online", "inactive")
+    datetime.strptime(entry["updated"], "%Y-%m-%d %H:%M:%S")
+    for field in ("url", "conference_url"):
+        if field in entry:
+            parts = urlsplit(entry[field])
+            assert parts.scheme in ("http", "https") and parts.netloc, (field, entry[field])
+    if "conference_phone" in entry:  # numeric; + for international dialers; , * # for one-tap links
+        assert re.fullmatch(r"\+?[0-9,*#]+", entry["conference_phone"])
+    for field in ("notes", "location", "location_notes", "address", "city", "state", "postal_code", "country",
+                  "formatted_address"):
+        if field in entry:
+            assert isinstance(entry[field], str) and entry[field].strip(), field
+    if "approximate" in entry:
+        assert entry["approximate"] in ("yes", "no")
+    # Online meetings must have a conference_url and/or conference_phone; in person, an address; online
+    # ones may have an approximate place of origin.
+    if entry["attendance_option"] in ("online", "hybrid"):
+        assert entry.get("conference_url") or entry.get("conference_phone")
+    else:
+        assert "conference_url" not in entry and "conference_phone" not in entry
+    if entry["attendance_option"] in ("in_person", "hybrid"):
+        assert entry.get("address") or entry.get("formatted_address")
+        assert entry.get("approximate", "no") == "no"
+
+
+def test_meeting_guide_entries_follow_the_spec_and_use_only_its_types():
+    assert set(feeds.MEETING_TYPES) == SPEC_TYPES and "ONL" not in feeds.MEETING_TYPES
+    assert set(feeds.LANGUAGE_TYPES.values()) <= SPEC_TYPES
+    cases = [meeting(),
+             meeting(attendance_mode="hybrid", conference_url="https://zoom.us/j/2", conference_phone="+15555550100,,2#",
+                     types=["ST", "ONL", "X"], language="tr"),  # a code stored before the spec check is dropped
+             meeting(attendance_mode="online", conference_phone="+4930123", is_open=False, language="nl-BE",
+                     location_notes="Side door", notes="Bring the book"),
+             meeting(rrule="FREQ=WEEKLY;BYDAY=MO,WE,FR", language="xx")]
+    entries = [feeds.meeting_guide_entry(m, SITE, base_url="https://x.org", now=NOW) for m in cases]
+    for entry in entries:
+        assert_follows_the_spec(entry)
+    assert entries[1]["types"] == ["ST", "X", "O", "TUR"] and entries[1]["attendance_option"] == "hybrid"
+    assert entries[2]["types"] == ["D", "C", "NL"] and entries[2]["formatted_address"] == "Albany, NY, US"
+    assert entries[2]["approximate"] == "yes" and "conference_url" not in entries[2]
+
+
+def test_meeting_page_is_plain_html_in_the_meeting_zone():
+    from html.parser import HTMLParser
+
+    page = feeds.meeting_page(meeting(name="Tuesday <Hope>", attendance_mode="hybrid",
+                                      conference_url="https://zoom.us/j/9?a=1&b=2", types=["D", "X"],
+                                      exceptions={model.exception_key(datetime(2027, 3, 10, 0, 0, tzinfo=UTC)):
+                                                  {"status": "cancelled"}}), SITE, now=NOW)
+    HTMLParser().feed(page)  # parses
+    assert page.startswith("<!doctype html>") and '<html lang="en">' in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "Tuesday &lt;Hope&gt;" in page and "<Hope>" not in page  # escaped
+    assert "Every Tuesday, 19:00&ndash;20:30" in page and "America/New_York" in page
+    assert "Tuesday 2 March 2027, 19:00 EST" in page and "Tuesday 16 March 2027, 19:00 EDT" in page
+    assert '<dd class="cancelled">Tuesday 9 March 2027, 19:00 EST (not meeting)</dd>' in page
+    assert "Riverside" in page and "12 River Rd" in page and "https://zoom.us/j/9?a=1&amp;b=2" in page
+    assert "Discussion, Wheelchair Access, Open, English" in page
+    assert "src=" not in page and "<link" not in page and "@import" not in page  # nothing from another host
 
 
 def test_ics_series_with_exdate_override_and_utc_until():
