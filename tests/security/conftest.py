@@ -5,7 +5,8 @@ test client, each worker in a thread (intake's relays the outbox; the others con
 real objects is built once for the package, through the services' own APIs and the events between
 them (no object is written to a database by hand): organization A with two sites, a coordinator,
 two peer leaders, members, an accepted match, a booked session, a meeting with a registration, an
-import, a screening, a plan, a batch run, deliveries, an in-app message, a webhook and a template.
+import, a screening, a plan, a batch run, a block (override), deliveries, an in-app message, a webhook
+and a template.
 Organization B exists too; its admin must see none of it.
 """
 from __future__ import annotations
@@ -179,7 +180,7 @@ def fuzz_world(stack, make_token):
 PARAMS = {
     "intake": {"organization_id": "org", "site_id": "site", "staff_id": "staff", "member_id": "member",
                "purpose": "=matching", "flag": "=risk", "import_id": "import", "leader_id": "leader"},
-    "matching": {"match_id": "match", "member_id": "member", "run_id": "batch_run"},
+    "matching": {"match_id": "match", "member_id": "member", "run_id": "batch_run", "override_id": "override"},
     "scheduling": {"meeting_id": "meeting", "occurrence_id": "occurrence", "registration_id": "registration",
                    "match_id": "match", "session_id": "session", "organization_id": "org", "slug": "=morning-circle",
                    "site_id": "site", "member_id": "member", "leader_id": "leader"},
@@ -248,6 +249,12 @@ def build_world(stack, make_token) -> "World":
     w.tokens["leader_other"] = make_token(org, "leader", leader_id=ids["leader_other"], sites=[ids["site"]])
     _ok(matching.post(f"/v1/matches/{ids['match']}/accept", headers=w.h("leader")), 200)
     ids["batch_run"] = _ok(matching.post("/v1/batch-runs", json={"site_id": ids["site"]}, headers=admin), 202)["id"]
+
+    def block():  # a coordinator's block of the other leader for the member (leaves the match alone)
+        r = matching.post("/v1/overrides", json={"member_id": ids["member"], "leader_id": ids["leader_other"],
+                                                 "kind": "block", "reason": "walk"}, headers=admin)
+        return r.status_code == 201 and r.get_json()
+    ids["override"] = eventually(block, timeout=60, message="matching knows the other leader")["id"]
 
     # scheduling: a session of the match, a meeting at the site with the member registered
     def suggestions():

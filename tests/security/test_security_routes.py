@@ -93,6 +93,7 @@ OBJECT_ROUTES = {
         "GET /v1/members/<member_id>/proposals": dict(),
         "POST /v1/members/<member_id>/different-leader": dict(json={"reason": "asked"}),
         "GET /v1/batch-runs/<run_id>": dict(),
+        "DELETE /v1/overrides/<override_id>": dict(),
     },
     "scheduling": {
         "GET /v1/meetings/<meeting_id>": dict(),

@@ -36,6 +36,10 @@ def answers():
         abort(403, message=str(exc))
     except handlers.Invalid as exc:
         abort(422, message=str(exc), errors=exc.errors)
+    except handlers.Contradiction as exc:
+        o = exc.override
+        abort(409, message=str(exc), existing={"id": o["_id"], "kind": o["kind"], "member_id": o["member_id"],
+                                               "leader_id": o["leader_id"], "url": f"/v1/overrides/{o['_id']}"})
     except model.TransitionError as exc:
         abort(409, message=str(exc))
     except DuplicateKeyError:
@@ -208,6 +212,24 @@ class Overrides(MethodView):
                                                          change=body["kind"]))
             return made
         return _out(_transaction(work))
+
+
+@blp.route("/overrides/<override_id>")
+class OverrideOne(MethodView):
+    @blp.response(204)
+    def delete(self, override_id):
+        """Lift a pin or a block (recorded: who lifted it and when; the audit log has the entry). A lifted block
+        makes the leader eligible again; a waiting member is considered again at once."""
+        principal = require_role(*STAFF)
+        org = require_organization()
+
+        def work(uow):
+            lifted = handlers.lift_override(uow, org, principal, override_id)
+            Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", lifted["member_id"], org,
+                                                         change=f"lift_{lifted['kind']}", override_id=override_id))
+            return lifted
+        _transaction(work)
+        return "", 204
 
 
 # --- waitlist --------------------------------------------------------------------------------------

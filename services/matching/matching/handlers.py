@@ -41,6 +41,14 @@ class Forbidden(PermissionError):
     pass
 
 
+class Contradiction(Exception):
+    """A command that contradicts an override in force (``override``: the one in the way)."""
+
+    def __init__(self, message: str, override: dict):
+        super().__init__(message)
+        self.override = override
+
+
 class Invalid(ValueError):
     def __init__(self, errors: dict[str, list[str]]):
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
@@ -69,8 +77,9 @@ def policy(st: Store, org: str) -> dict[str, Any]:
 
 
 def _context(st: Store, org: str, now: datetime, member_ids: list[str] | None = None) -> model.Context:
-    return model.Context(now=now, virtual_only_sites=st.virtual_only_sites(org),
-                         excluded=st.excluded_leaders(org, member_ids))
+    virtual_only, names = st.site_facts(org)
+    return model.Context(now=now, virtual_only_sites=virtual_only, excluded=st.excluded_leaders(org, member_ids),
+                         site_names=names)
 
 
 # --- proposing ------------------------------------------------------------------------------------
@@ -313,6 +322,13 @@ def add_override(uow: UnitOfWork, org: str, principal, member_id: str, leader_id
     _member_for(st, org, member_id, principal, field="member_id")
     if st.leader(org, leader_id) is None:
         raise NotYetKnown("leader", leader_id, service="matching", field="leader_id")
+    # Pinning a leader the member has blocked (or blocking the pinned one) contradicts an override in force:
+    # that one is lifted first (DELETE /v1/overrides/{id}).
+    other_kind = "block" if kind == "pin" else "pin"
+    if (in_the_way := st.active_override(org, member_id, leader_id, other_kind)) is not None:
+        raise Contradiction(
+            f"The member has this leader {'blocked' if other_kind == 'block' else 'pinned'} (override "
+            f"{in_the_way['_id']}); lift that override before you {kind} the leader.", in_the_way)
     if kind == "pin":
         st.deactivate_pins(org, member_id)
     override = {"_id": str(uuid.uuid4()), "organization_id": org, "member_id": member_id, "leader_id": leader_id,
@@ -323,14 +339,38 @@ def add_override(uow: UnitOfWork, org: str, principal, member_id: str, leader_id
     if kind == "block" and current is not None and current["leader_id"] == leader_id:
         end_match(uow, current, by_role=principal.role, by=principal.subject, reason_code="coordinator",
                   reason=f"pairing blocked: {reason}", now=now)
+        st.link_exclusions(current, override["_id"])
     elif kind == "pin" and (current is None or current["leader_id"] != leader_id):
         if current is not None:
             end_match(uow, current, by_role=principal.role, by=principal.subject, reason_code="coordinator",
                       reason=f"another leader pinned: {reason}", re_propose=False, now=now)
+            st.link_exclusions(current, override["_id"])
         made = propose_for_member(uow, org, member_id, origin="pinned", now=now)
         if made is None or made["leader_id"] != leader_id:
             override["warning"] = "The pinned leader fails a hard rule now; the member got the best other option."
     return override
+
+
+def lift_override(uow: UnitOfWork, org: str, principal, override_id: str, now: datetime | None = None) -> dict:
+    """Lift a coordinator's pin or block (kept, inactive, with who lifted it and when), and with it the
+    exclusion it caused (the match it ended). Lifting a block makes the leader eligible again: a member who
+    waits is considered again at once (proposed, or waitlisted with the reason as it is now). Lifting a pin
+    leaves the member's current match as it is; later proposals go by score."""
+    now = now or utcnow()
+    st = _store(uow)
+    doc = st.override(org, override_id)
+    if doc is None or (principal is not None and not principal.is_admin and not any(
+            principal.can_access_site(m["site_id"]) for m in st.members(org, [doc["member_id"]]))):
+        raise NotFound(f"no override {override_id}")
+    if doc["kind"] not in ("pin", "block"):
+        raise model.TransitionError(f"Override {override_id} is a recorded exclusion ({doc['kind']}), not a pin or "
+                                    "a block; it cannot be lifted.")
+    lifted = {"lifted_at": now, "lifted_by": principal.subject, "lifted_by_role": principal.role}
+    if not st.lift_override(doc, lifted):
+        raise NotFound(f"no override {override_id}")
+    if doc["kind"] == "block" and st.member(org, doc["member_id"]) and st.open_match(org, doc["member_id"]) is None:
+        propose_for_member(uow, org, doc["member_id"], origin="waitlist", now=now)
+    return {**doc, "active": False, **lifted}
 
 
 # --- proposals for a member (read only) -----------------------------------------------------------
@@ -524,7 +564,8 @@ def on_leader_reactivated(evt, uow: UnitOfWork) -> None:
 def on_site_changed(evt, uow: UnitOfWork) -> None:
     data = evt.data
     _store(uow).upsert_site(evt.organization_id, data["site_id"],
-                            {"time_zone": data["time_zone"], "virtual_only": bool(data["virtual_only"])})
+                            {"name": data.get("name"), "time_zone": data["time_zone"],
+                             "virtual_only": bool(data["virtual_only"])})
 
 
 # --- periodic jobs (safe in every worker copy: each change re-checks state in its transaction) ------
@@ -585,8 +626,9 @@ def start_batch_run(uow: UnitOfWork, org: str, principal, site_id: str | None, n
     now = now or utcnow()
     if site_id is None and not principal.is_admin:
         raise Forbidden("a coordinator starts batch runs for one of their sites (give site_id)")
-    if site_id is not None and not principal.can_access_site(site_id):
-        raise Forbidden("not one of your sites")
+    # Another organization's site, or (for a coordinator) a site not in their token: 404, as if unknown.
+    if site_id is not None and not (principal.can_access_site(site_id) and _store(uow).site_known(org, site_id)):
+        raise NotFound(f"no site {site_id}")
     run = {"_id": str(uuid.uuid4()), "organization_id": org, "site_id": site_id, "status": "queued",
            "requested_by": principal.subject, "requested_by_role": principal.role, "created_at": now}
     _store(uow).insert_batch_run(run)
@@ -617,7 +659,7 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
         else:
             entry = st.waitlist_entry(org, member.member_id)
             if entry is not None:
-                unmatched.append({"member_id": member.member_id, "reason": entry["reason"],
+                unmatched.append({"member_id": member.member_id, "site_id": member.site_id, "reason": entry["reason"],
                                   "reason_codes": entry.get("reason_codes", [])})
     members = [m for m in members if m.member_id not in pinned_ids]
     ctx = _context(st, org, now)
@@ -661,7 +703,8 @@ def run_batch(client, db, run: dict, now: datetime | None = None) -> dict:
                     else:
                         reason, codes = model.waitlist_reason(ev, local, ctx)
                     _waitlist(uow, st_tx, org, member, reason, codes, now=now)
-                    out.append(("unmatched", member.member_id, {"member_id": member.member_id, "reason": reason,
+                    out.append(("unmatched", member.member_id, {"member_id": member.member_id,
+                                                                "site_id": member.site_id, "reason": reason,
                                                                 "reason_codes": codes}))
             st_tx.write_proposals(org, deferred)
             return out

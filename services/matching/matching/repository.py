@@ -98,6 +98,21 @@ class Store:
         return frozenset(d["site_id"] for d in self.db.sites.find({"organization_id": org, "virtual_only": True},
                                                                    {"site_id": 1}, session=self.s))
 
+    def site_facts(self, org: str) -> tuple[frozenset[str], dict[str, str]]:
+        """In one read: the sites that meet only virtually, and every known site's name (for reasons in words)."""
+        docs = list(self.db.sites.find({"organization_id": org}, {"site_id": 1, "name": 1, "virtual_only": 1},
+                                       session=self.s))
+        return (frozenset(d["site_id"] for d in docs if d.get("virtual_only")),
+                {d["site_id"]: d["name"] for d in docs if d.get("name")})
+
+    def site_known(self, org: str, site_id: str) -> bool:
+        """One of the organization's sites: seen in intake's SiteCreated/SiteUpdated, or named by one of the
+        organization's members or leaders (intake checked it there; their events may arrive first)."""
+        return bool(self.db.sites.find_one({"_id": key(org, site_id)}, {"_id": 1}, session=self.s)
+                    or self.db.members.find_one({"organization_id": org, "site_id": site_id}, {"_id": 1}, session=self.s)
+                    or self.db.leaders.find_one({"organization_id": org, "site_ids": site_id}, {"_id": 1},
+                                                session=self.s))
+
     def site_time_zone(self, org: str, site_id: str) -> str | None:
         doc = self.db.sites.find_one({"_id": key(org, site_id)}, {"time_zone": 1}, session=self.s)
         return doc and doc.get("time_zone")
@@ -226,6 +241,30 @@ class Store:
         for doc in docs:
             found.setdefault(doc["member_id"], set()).add(doc["leader_id"])
         return {m: frozenset(ls) for m, ls in found.items()}
+
+    def override(self, org: str, override_id: str) -> dict | None:
+        return self.db.overrides.find_one({"_id": override_id, "organization_id": org, "active": True}, session=self.s)
+
+    def active_override(self, org: str, member_id: str, leader_id: str, kind: str) -> dict | None:
+        return self.db.overrides.find_one({"organization_id": org, "member_id": member_id, "leader_id": leader_id,
+                                           "kind": kind, "active": True}, sort=[("at", DESCENDING)], session=self.s)
+
+    def link_exclusions(self, match: dict, override_id: str) -> None:
+        """The exclusion recorded when an override ended a match is the override's doing: lifted with it."""
+        self.db.overrides.update_many({"organization_id": match["organization_id"], "member_id": match["member_id"],
+                                       "match_id": match["_id"], "kind": "ended_coordinator", "active": True},
+                                      {"$set": {"caused_by_override": override_id}}, session=self.s)
+
+    def lift_override(self, doc: dict, fields: dict) -> bool:
+        """Lift an active override, and the exclusions it caused (kept, inactive, with who lifted them and when);
+        False if it was lifted meanwhile."""
+        result = self.db.overrides.update_one({"_id": doc["_id"], "active": True}, {"$set": {"active": False, **fields}},
+                                              session=self.s)
+        if result.modified_count != 1:
+            return False
+        self.db.overrides.update_many({"organization_id": doc["organization_id"], "member_id": doc["member_id"],
+                                       "caused_by_override": doc["_id"], "active": True}, {"$set": {"active": False, **fields}}, session=self.s)
+        return True
 
     def pinned_leader(self, org: str, member_id: str) -> str | None:
         doc = self.db.overrides.find_one({"organization_id": org, "member_id": member_id, "kind": "pin", "active": True},

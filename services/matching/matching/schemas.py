@@ -9,6 +9,11 @@ from matching import model
 
 HAND_END_REASONS = ("member_choice", "leader_choice", "coordinator")
 Reason = lambda **kw: fields.Str(validate=validate.Length(min=1, max=1000), **kw)  # noqa: E731
+# A reference to another object (site, member, leader): a string of the ids' shape, nothing else (no
+# operators, paths or control characters reach a query). Whether it exists is the handler's question (404).
+ID_SHAPE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}\Z",
+                           error="Not an id: letters, digits, '-' and '_' (starting with a letter or digit), at most 100.")
+Ref = lambda **kw: fields.Str(validate=ID_SHAPE, **kw)  # noqa: E731
 
 
 class ScorePartOut(Schema):
@@ -94,8 +99,8 @@ class ProposalsQuery(Schema):
 
 
 class OverrideIn(Schema):
-    member_id = fields.Str(required=True, validate=validate.Length(min=1))
-    leader_id = fields.Str(required=True, validate=validate.Length(min=1))
+    member_id = Ref(required=True)
+    leader_id = Ref(required=True)
     kind = fields.Str(required=True, validate=validate.OneOf(("pin", "block")))
     reason = Reason(required=True)
 
@@ -119,7 +124,7 @@ class OverrideQuery(PageQuery):
 
 class WaitlistOut(Schema):
     member_id = fields.Str()
-    site_id = fields.Str()
+    site_id = fields.Str(metadata={"description": "the member's site (the reason names it by its name)"})
     reason = fields.Str()
     reason_codes = fields.List(fields.Str())
     since = fields.DateTime()
@@ -130,12 +135,14 @@ class WaitlistQuery(PageQuery):
 
 
 class BatchRunIn(Schema):
-    site_id = fields.Str(load_default=None, allow_none=True,
-                         metadata={"description": "one site; leave out for the whole organization (admin)"})
+    site_id = Ref(load_default=None, allow_none=True,
+                  metadata={"description": "one of the organization's sites (a coordinator: one of theirs); "
+                                           "leave out for the whole organization (admin)"})
 
 
 class UnmatchedOut(Schema):
     member_id = fields.Str()
+    site_id = fields.Str(metadata={"description": "the member's site (the reason names it by its name)"})
     reason = fields.Str()
     reason_codes = fields.List(fields.Str())
 

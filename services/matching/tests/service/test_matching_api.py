@@ -105,12 +105,19 @@ def test_pin_and_block_are_recorded_and_obeyed(worker, intake, tap, expect, clie
                                              "kind": "pin", "reason": "knows the family"}, headers=coord)
     assert pin.status_code == 201, pin.json
     assert proposed(tap, expect, member["member_id"], origin="pinned")["leader_id"] == other["leader_id"]
-    blocked = client.post("/v1/overrides", json={"member_id": member["member_id"], "leader_id": other["leader_id"],
-                                                 "kind": "block", "reason": "conflict of interest"}, headers=coord)
+    block = {"member_id": member["member_id"], "leader_id": other["leader_id"], "kind": "block",
+             "reason": "conflict of interest"}
+    contradiction = client.post("/v1/overrides", json=block, headers=coord)
+    assert contradiction.status_code == 409 and contradiction.json["existing"]["id"] == pin.json["id"]
+    assert client.delete(f"/v1/overrides/{pin.json['id']}", headers=coord).status_code == 204
+    blocked = client.post("/v1/overrides", json=block, headers=coord)
     assert blocked.status_code == 201
-    # The block ends the pinned match; the member goes back to the other leader (who was ended by the pin).
+    # The block ends the pinned match; the member goes back to the other leader (whose exclusion, the pin's
+    # doing, was lifted with the pin).
     ended = tap.wait_for(expect.of(MatchEnded, member_id=member["member_id"], leader_id=other["leader_id"]))[0]
     assert "blocked" in ended.data["reason"]
+    back = tap.wait_for(expect.of(MatchProposed, member_id=member["member_id"], leader_id=best["leader_id"]), count=2)
+    assert back[-1].data["origin"] == "re_proposal"
     candidates = client.get(f"/v1/members/{member['member_id']}/proposals", headers=coord).json
     assert other["leader_id"] not in [c["leader_id"] for c in candidates["candidates"]]
     assert client.post("/v1/overrides", json={"member_id": member["member_id"], "leader_id": "nobody",
