@@ -9,6 +9,8 @@ import smtplib
 import threading
 import time
 from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.policy import default as default_policy
 from email.utils import formatdate
 from pathlib import Path
 
@@ -30,6 +32,41 @@ class SendFailed(Exception):
     def __init__(self, reason: str, *, permanent: bool = False):
         super().__init__(reason)
         self.permanent = permanent
+
+
+class _MailPolicy(EmailPolicy):
+    """The default email policy, except that the List-Unsubscribe headers go out as written: ``<URL>``
+    entries folded only between entries, never turned into RFC 2047 encoded-words (which the default
+    policy does to a line longer than 78 characters, and after which mail clients no longer find the URL).
+    A line may be up to 998 characters (RFC 5322), far more than a signed link needs."""
+
+    VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+    def fold(self, name, value):
+        if name.lower() in self.VERBATIM and str(value).isascii():
+            return self._verbatim(name, str(value))
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        if name.lower() in self.VERBATIM and str(value).isascii():
+            return self._verbatim(name, str(value)).encode("ascii")
+        return super().fold_binary(name, value)
+
+    def _verbatim(self, name: str, value: str) -> str:
+        entries = [part.strip() for part in value.replace("\r", "").replace("\n", "").split(",") if part.strip()]
+        lines, line = [], f"{name}:"
+        for i, entry in enumerate(entries):
+            token = entry + ("," if i < len(entries) - 1 else "")
+            if line.endswith(":") or len(line) + 1 + len(token) <= (self.max_line_length or 998):
+                line += " " + token
+            else:
+                lines.append(line)
+                line = " " + token
+        lines.append(line)
+        return self.linesep.join(lines) + self.linesep
+
+
+MAIL_POLICY = _MailPolicy(**default_policy.__dict__)
 
 
 class EmailSender:
@@ -62,7 +99,7 @@ class EmailSender:
 
     def build(self, *, to: str, subject: str, text: str, html: str, delivery_id: str,
               unsubscribe_url: str | None) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=MAIL_POLICY)
         msg["From"] = self.s.smtp_from
         msg["To"] = to
         msg["Subject"] = subject
@@ -72,7 +109,10 @@ class EmailSender:
         msg["Message-ID"] = f"<{delivery_id}@recoverynet.local>"
         msg["X-RecoveryNet-Delivery"] = delivery_id
         if unsubscribe_url:
+            # RFC 2369 / RFC 8058: the link, and that a POST to it unsubscribes at once (one-click);
+            # opening it (GET) only shows a page with a button, so link scanners unsubscribe nobody.
             msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(text)
         msg.add_alternative(html, subtype="html")
         return msg
