@@ -48,8 +48,7 @@ MATCH_ANY = {"If-Match": "*"}
 # Every route that names an object: a valid request, and what B's admin ("other") and a coordinator of
 # the other site ("coord") must get. 404 = as if it did not exist; 403 = the role alone is refused
 # (the same answer for any id); "own_org" = not site-scoped (the coordinator's own organization);
-# "no_leak" = notifications keeps no list of sites, so another organization's site lists nobody, exactly
-# as an unknown site does (checked: same answer as for an unknown id, none of A's ids); "own_namespace" = names a slot
+# "no_leak" = the same answer as for an unknown id, revealing none of A's ids; "own_namespace" = names a slot
 # of the caller's own organization (template kind/channel/language), not an object of A.
 OBJECT_ROUTES = {
     "intake": {
@@ -123,7 +122,7 @@ OBJECT_ROUTES = {
         "POST /v1/people/<person_id>/inbox/<message_id>/read": dict(json=None),
         "GET /v1/deliveries/<delivery_id>": dict(),
         "POST /v1/deliveries/<delivery_id>/retry": dict(json=None, coord=403),
-        "GET /v1/sites/<site_id>/coordinators": dict(other="no_leak"),
+        "GET /v1/sites/<site_id>/coordinators": dict(),
         "PUT /v1/templates/<kind>/<channel>/<language>": dict(json={"text": "Hi {{ name }}"}, other="own_namespace",
                                                               coord=403),
         "DELETE /v1/templates/<kind>/<channel>/<language>": dict(other="own_namespace", coord=403),

@@ -9,7 +9,8 @@
   /v1/webhooks, /v1/webhooks/{id}              GET, POST, DELETE     the organization's endpoints (admin)
   /v1/templates, /v1/templates/{kind}/{channel}/{language}   GET, PUT, DELETE   wording overrides (admin)
   /v1/templates/{kind}/{channel}/{language}/preview          POST               render with sample data
-  /v1/unsubscribe?token=...                    GET, POST (public)    the signed link in every email
+  /v1/unsubscribe?token=...                    GET, POST (public)    the signed link in every email: GET shows
+                                                                     a page, POST (its button, or RFC 8058 one-click) unsubscribes
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from marshmallow import ValidationError
 from shared.audit import audit_entry
 from shared.mongo import utcnow
 from shared.web import current_principal, public, require_organization, require_role
-from shared.web.pages import etag_of, page, page_schema, require_if_match
+from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
 from notifications import handlers, model, schemas, templates
 from notifications.repository import Repository
@@ -89,6 +90,7 @@ class Preferences(MethodView):
         response = _preferences_view(org, person_id, contact, prefs)
         return response, 200, {"ETag": f'"{_etag(person_id, prefs)}"'}
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.PreferencesIn)
     @blp.response(200, schemas.PreferencesOut)
     def put(self, body, person_id):
@@ -198,10 +200,11 @@ class SiteCoordinators(MethodView):
     @blp.response(200, schemas.SiteCoordinatorOut(many=True))
     def get(self, site_id):
         """Who is told about the site's risk flags and long waits (from intake's CoordinatorAssigned;
-        addresses from the contact directory). Empty means nobody would be told."""
+        addresses from the contact directory). Empty means nobody would be told. A site that is not the
+        organization's (or that intake never announced) answers 404, as on every other route."""
         org = require_organization()
         principal = require_role("admin", "service", "coordinator")
-        if not principal.can_access_site(site_id):
+        if not principal.can_access_site(site_id) or not _repo().knows_site(org, site_id):
             abort(404, message="No such site.")
         return _repo().coordinator_directory(org, site_id)
 
@@ -288,10 +291,59 @@ class TemplateOne(MethodView):
             abort(404, message="No such template override.")
 
 
-UNSUBSCRIBED_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribed</title></head>
-<body style="font-family: sans-serif"><h1>You are unsubscribed</h1>
-<p>You will no longer receive {channel} messages from Recovery Network. Your coordinator can turn them back on.</p>
-</body></html>"""
+# The pages behind the link in every email. Plain and self-contained: nothing is loaded from another host
+# (inline style only, and the Content-Security-Policy says so), and the token is not leaked as a referrer.
+_CHANNEL_WORDS = {"email": ("emails", "Stop emails"), "sms": ("text messages", "Stop text messages"),
+                  "inapp": ("messages in the app", "Stop messages in the app")}
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; font-size: 1.1rem; line-height: 1.5; margin: 0; padding: 1rem; color: #1a1a1a; background: #fff; }}
+main {{ max-width: 36rem; margin: 0 auto; }}
+button {{ font: inherit; padding: 0.6rem 1.2rem; border: 2px solid #1a1a1a; border-radius: 0.4rem; background: #1a1a1a; color: #fff; cursor: pointer; }}
+button:focus {{ outline: 3px solid #2b6cb0; outline-offset: 2px; }}
+</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+}
+
+
+def _unsubscribe_page(title: str, body: str) -> Response:
+    """``title`` and ``body`` are HTML already (every value in them escaped by ``_what_stops``)."""
+    return Response(_PAGE.format(title=title, body=body), 200, mimetype="text/html", headers=_PAGE_HEADERS)
+
+
+def _what_stops(claims: dict) -> tuple[str, str, str]:
+    """(what, from whom, the button's words), already escaped."""
+    what, button = _CHANNEL_WORDS.get(claims["channel"], (f"{claims['channel']} messages", "Stop these messages"))
+    sender = claims.get("organization_name") or "your peer support program"
+    return escape(what), escape(sender), escape(button)
+
+
+def _unsubscribe_claims(apply: bool, token: str) -> dict:
+    try:
+        if apply:
+            return handlers.unsubscribe(_settings(), _repo(), token)
+        return handlers.unsubscribe_request(_settings(), _repo(), token)
+    except model.BadToken:
+        abort(400, message="This unsubscribe link is not valid.", errors={"token": ["Not a valid unsubscribe token."]})
 
 
 @public
@@ -300,19 +352,30 @@ class Unsubscribe(MethodView):
     @blp.arguments(schemas.UnsubscribeQuery, location="query")
     @blp.response(200, content_type="text/html")
     def get(self, query):
-        """The signed link in every email: turns that channel off for that person (no token needed)."""
-        return self._apply(query["token"])
+        """The signed link in every email (no bearer token: the link is the credential). Opening it changes
+        nothing -- mail scanners and link previews open links on their own -- it shows what would stop and a
+        button that POSTs to the same URL."""
+        claims = _unsubscribe_claims(False, query["token"])
+        what, sender, button = _what_stops(claims)
+        # No action attribute: the form posts to this very URL, token included.
+        return _unsubscribe_page(f"{button}?", f"""<h1>{button}?</h1>
+<p>You will no longer get {what} from {sender}, such as reminders and updates about your meetings and sessions.</p>
+<p>Other ways we reach you do not change. You can ask your coordinator to turn {what} back on at any time.</p>
+<form method="post">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">{button}</button>
+</form>
+<p>Want to keep getting {what}? You can close this page. Nothing has changed.</p>""")
 
     @blp.arguments(schemas.UnsubscribeQuery, location="query")
+    @blp.arguments(schemas.UnsubscribeForm, location="form", required=False)
     @blp.response(200, content_type="text/html")
-    def post(self, query):
-        """One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)."""
-        return self._apply(query["token"])
-
-    @staticmethod
-    def _apply(token: str) -> Response:
-        try:
-            claims = handlers.unsubscribe(_settings(), _repo(), token)
-        except model.BadToken:
-            abort(400, message="This unsubscribe link is not valid.", errors={"token": ["Not a valid unsubscribe token."]})
-        return Response(UNSUBSCRIBED_PAGE.format(channel=escape(claims["channel"])), 200, mimetype="text/html")
+    def post(self, query, _form):
+        """Unsubscribe: the page's button, or a mail client's one-click unsubscribe (RFC 8058: the body is
+        ``List-Unsubscribe=One-Click``, form-encoded). Turns that channel off for that person; doing it
+        again changes nothing more."""
+        claims = _unsubscribe_claims(True, query["token"])
+        what, sender, _ = _what_stops(claims)
+        return _unsubscribe_page("You are unsubscribed", f"""<h1>You are unsubscribed</h1>
+<p>You will no longer get {what} from {sender}.</p>
+<p>Other ways we reach you do not change. If this was a mistake, your coordinator can turn {what} back on.</p>""")

@@ -72,6 +72,17 @@ def on_coordinator_assigned(evt: Event, uow: UnitOfWork) -> None:
                            failed.get("event_data", {}).get("time_zone"), now)
 
 
+def on_organization_created(evt: Event, uow: UnitOfWork) -> None:
+    """The organization's name, so the unsubscribe page can say whose emails stop."""
+    Repository.save_organization(uow, evt.organization_id, evt.data["name"])
+
+
+def on_site_changed(evt: Event, uow: UnitOfWork) -> None:
+    """SiteCreated / SiteUpdated: which sites are the organization's, and their names (reasons name a site
+    by name; its id stays in the delivery's site_id)."""
+    Repository.save_site(uow, evt.organization_id, evt.data["site_id"], evt.data["name"])
+
+
 def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
     """MeetingCreated / MeetingUpdated: remember the meeting's name; an update also tells registrants."""
     Repository.save_meeting(uow, evt.organization_id, evt.data["meeting_id"], evt.data["name"], evt.data.get("time_zone"))
@@ -143,8 +154,11 @@ def _nobody_to_tell(evt: Event, uow: UnitOfWork, base: dict, site_id: str | None
     log.warning("no coordinator known for the site; nobody to tell",
                 extra={"event_id": evt.id, "event_type": evt.type, "site_id": site_id})
     recipient = f"coordinators-of:{site_id}"
-    reason = f"no coordinator is known for site {site_id} (intake's CoordinatorAssigned)"
-    doc = {**base, "_id": new_id(), "key": model.idempotency_key(evt.id, recipient, "inapp"),
+    site_name = Repository.site_name(uow.db, evt.organization_id, site_id, uow.session)
+    # Coordinators read this reason: the site by its name; its id is in the delivery's site_id.
+    where = f'the site "{site_name}"' if site_name else "the member's site"
+    reason = f"no coordinator is known for {where}: intake has not named one (CoordinatorAssigned)"
+    doc = {**base, "site_name": site_name, "_id": new_id(), "key": model.idempotency_key(evt.id, recipient, "inapp"),
            "recipient_id": recipient, "recipient_kind": "staff", "recipient_role": "coordinator", "channel": "inapp",
            "status": "failed", "next_attempt_at": None, "held_until": None, "last_error": reason}
     if Repository.record_delivery(uow, doc):
@@ -385,13 +399,20 @@ def run_digests(settings: Settings, repo: Repository, now: datetime | None = Non
 
 # --- API use cases ----------------------------------------------------------------------------------
 
+def unsubscribe_request(settings: Settings, repo: Repository, token: str) -> dict:
+    """What a signed link would stop, without changing anything (the page a GET shows). Raises model.BadToken.
+    {'organization_id', 'person_id', 'channel', 'organization_name' (None when not known)}"""
+    claims = model.verify_unsubscribe(settings.link_secret, token)
+    return {**claims, "organization_name": repo.organization_name(claims["organization_id"])}
+
+
 def unsubscribe(settings: Settings, repo: Repository, token: str) -> dict:
     """A signed link from an email: turn that person's channel off. Raises model.BadToken."""
     claims = model.verify_unsubscribe(settings.link_secret, token)
     audit = audit_entry(None, "update", "notification_preferences", claims["person_id"], claims["organization_id"],
                         via="unsubscribe_link", fields=[f"channels.{claims['channel']}"])
     repo.turn_channel_off(claims["organization_id"], claims["person_id"], claims["channel"], audit)
-    return claims
+    return {**claims, "organization_name": repo.organization_name(claims["organization_id"])}
 
 
 def save_preferences(repo: Repository, principal, organization_id: str, person_id: str, body: dict,

@@ -11,6 +11,9 @@ Collections (every document carries organization_id; every query is scoped by it
   inapp_messages  the in-app inbox (_id: the delivery id)
   digests         the last daily digest per person and channel
   meetings        meeting names and zones (from scheduling's meeting events), to name them in messages
+  organizations   organization names (from intake's OrganizationCreated), for the unsubscribe page
+  sites           site names (from intake's SiteCreated / SiteUpdated; _id: org|site id), so messages and
+                  reasons name a site and the API knows which sites are the organization's
   erased          ids of erased people (nothing else), so later events about them tell nobody
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction
 SOURCE = "/recoverynet/notifications"
 
 COLLECTIONS = ("contacts", "consents", "preferences", "coordinators", "templates", "webhooks", "deliveries",
-               "inapp_messages", "digests", "meetings", "erased")
+               "inapp_messages", "digests", "meetings", "organizations", "sites", "erased")
 
 
 def ensure_indexes(db: Database) -> None:
@@ -96,6 +99,40 @@ class Repository:
                                        {"$set": {"organization_id": organization_id, "staff_id": staff_id,
                                                  "site_ids": site_ids, "updated_at": utcnow()}},
                                        upsert=True, session=uow.session)
+
+    @staticmethod
+    def save_organization(uow: UnitOfWork, organization_id: str, name: str) -> None:
+        uow.db.organizations.update_one({"_id": organization_id},
+                                        {"$set": {"organization_id": organization_id, "name": name,
+                                                  "updated_at": utcnow()}}, upsert=True, session=uow.session)
+
+    @staticmethod
+    def save_site(uow: UnitOfWork, organization_id: str, site_id: str, name: str) -> None:
+        uow.db.sites.update_one({"_id": f"{organization_id}|{site_id}"},
+                                {"$set": {"organization_id": organization_id, "site_id": site_id, "name": name,
+                                          "updated_at": utcnow()}}, upsert=True, session=uow.session)
+
+    @staticmethod
+    def site_name(db: Database, organization_id: str, site_id: str | None,
+                  session: ClientSession | None = None) -> str | None:
+        if not site_id:
+            return None
+        doc = db.sites.find_one({"_id": f"{organization_id}|{site_id}", "organization_id": organization_id},
+                                session=session)
+        return doc["name"] if doc else None
+
+    def organization_name(self, organization_id: str) -> str | None:
+        doc = self.db.organizations.find_one({"_id": organization_id})
+        return doc["name"] if doc else None
+
+    def knows_site(self, organization_id: str, site_id: str) -> bool:
+        """A site of the organization: named by intake's SiteCreated / SiteUpdated, or by a CoordinatorAssigned
+        (intake only assigns its own organization's sites), which also covers sites created before this
+        service kept site names."""
+        return (self.db.sites.find_one({"_id": f"{organization_id}|{site_id}", "organization_id": organization_id},
+                                       projection={"_id": 1}) is not None
+                or self.db.coordinators.find_one({"organization_id": organization_id, "site_ids": site_id},
+                                                 projection={"_id": 1}) is not None)
 
     @staticmethod
     def save_meeting(uow: UnitOfWork, organization_id: str, meeting_id: str, name: str, time_zone: str | None) -> None:

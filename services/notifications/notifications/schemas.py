@@ -1,7 +1,7 @@
 """Marshmallow schemas of the notifications HTTP API (bodies and queries, not events)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from shared.web.pages import PageQuery
 
@@ -83,6 +83,7 @@ class DeliveryOut(Schema):
         "description": "times a worker died while sending this delivery and another took it over; only then "
                        "can the channel have received it twice (with the same Message-ID / delivery id)"})
     site_id = fields.Str(allow_none=True)
+    site_name = fields.Str(allow_none=True, metadata={"description": "the site's name, when intake's site events named it"})
     source_event_id = fields.Str()
     source_event_type = fields.Str()
     created_at = fields.DateTime()
@@ -145,6 +146,19 @@ class TemplatePath(Schema):
 
 class UnsubscribeQuery(Schema):
     token = fields.Str(required=True, validate=validate.Length(min=10, max=2000))
+
+
+class UnsubscribeForm(Schema):
+    """The POST body (application/x-www-form-urlencoded): RFC 8058 one-click sends
+    ``List-Unsubscribe=One-Click``; the confirmation page's button sends the same. An empty body is
+    accepted too."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    list_unsubscribe = fields.Str(data_key="List-Unsubscribe", load_default=None,
+                                  validate=validate.OneOf(["One-Click"]),
+                                  metadata={"description": "One-Click (RFC 8058)"})
 
 
 class SiteCoordinatorOut(Schema):

@@ -13,6 +13,10 @@ SUBSCRIPTIONS: dict = {
     intake.MemberConsentChanged: handlers.on_member_snapshot,
     intake.MemberErased: handlers.on_member_erased,
     intake.CoordinatorAssigned: handlers.on_coordinator_assigned,
+    # names of organizations and sites (the unsubscribe page, reasons shown to coordinators, 404 for unknown sites)
+    intake.OrganizationCreated: handlers.on_organization_created,
+    intake.SiteCreated: handlers.on_site_changed,
+    intake.SiteUpdated: handlers.on_site_changed,
     # events that tell people something (model.plan_for says who, which template, how urgent)
     intake.MemberRiskFlagged: handlers.on_notifiable_event,
     matching.MatchProposed: handlers.on_notifiable_event,

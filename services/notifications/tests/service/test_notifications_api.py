@@ -347,8 +347,40 @@ def test_admins_and_the_sites_coordinators_see_who_hears_of_a_site(client, repo,
                        "time_zone": "UTC"}]
     assert client.get("/v1/sites/site-c/coordinators", headers=auth_header(
         make_token(org_id, "coordinator", sites=["site-x"]))).status_code == 404
-    assert client.get("/v1/sites/site-c/coordinators", headers=auth_header(
-        make_token(f"org-{uuid.uuid4().hex[:8]}"))).json == []
+    # Another organization's site and a made-up one are not found, as on every other route.
+    other_org = f"org-{uuid.uuid4().hex[:8]}"
+    apply(repo, intake.SiteCreated, site(other_org, "site-theirs", "Their site"), handlers.on_site_changed)
+    for org, site_id in ((other_org, "site-c"), (org_id, "site-theirs"), (org_id, f"site-{uuid.uuid4().hex[:8]}")):
+        response = client.get(f"/v1/sites/{site_id}/coordinators", headers=auth_header(make_token(org)))
+        assert response.status_code == 404 and response.json["status"] == 404
+    # A site intake announced (SiteCreated) with nobody named yet: found, and nobody would be told.
+    apply(repo, intake.SiteCreated, site(org_id, "site-new", "New site"), handlers.on_site_changed)
+    response = client.get("/v1/sites/site-new/coordinators", headers=auth_header(make_token(org_id)))
+    assert response.status_code == 200 and response.json == []
+    assert client.get("/v1/sites/site-theirs/coordinators", headers=auth_header(make_token(other_org))).json == []
+
+
+def site(org, site_id, name):
+    return {"organization_id": org, "site_id": site_id, "name": name, "time_zone": "UTC", "virtual_only": False,
+            "location": None}
+
+
+def test_a_failure_shown_to_coordinators_names_the_site_and_keeps_its_id_apart(client, repo, db, org_id, make_token):
+    apply(repo, intake.SiteCreated, site(org_id, "site-nobody-here", "Eastside"), handlers.on_site_changed)
+    apply(repo, intake.SiteUpdated, site(org_id, "site-nobody-here", "Eastside Commons"), handlers.on_site_changed)
+    flag = apply(repo, intake.MemberRiskFlagged, {
+        "organization_id": org_id, "member_id": "member-e", "site_id": "site-nobody-here", "screening_id": "s",
+        "instrument": "PHQ-2", "band": "positive", "reason": "PHQ-2 positive"}, handlers.on_notifiable_event)
+    [failed] = client.get(f"/v1/deliveries?source_event_id={flag.id}", headers=auth_header(make_token(org_id))).json["items"]
+    assert failed["status"] == "failed" and 'the site "Eastside Commons"' in failed["last_error"]
+    assert "site-nobody-here" not in failed["last_error"]
+    assert (failed["site_id"], failed["site_name"]) == ("site-nobody-here", "Eastside Commons")
+    # A site whose name never arrived is not named by its id either.
+    unnamed = apply(repo, intake.MemberRiskFlagged, {
+        "organization_id": org_id, "member_id": "member-f", "site_id": "site-unnamed", "screening_id": "s",
+        "instrument": "PHQ-2", "band": "positive", "reason": "PHQ-2 positive"}, handlers.on_notifiable_event)
+    doc = db.deliveries.find_one({"source_event_id": unnamed.id})
+    assert "site-unnamed" not in doc["last_error"] and doc["site_id"] == "site-unnamed"
 
 
 def test_several_worker_copies_send_each_delivery_once(repo, db, settings, mail, org_id):

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -116,7 +117,7 @@ def _zone_at_daytime_hours() -> str:
 
 
 def test_quiet_hours_hold_a_reminder_until_morning_while_an_urgent_flag_goes_at_once(
-        people, mail, kafka_bootstrap, db, org_id, client, make_token):
+        people, mail, kafka_bootstrap, db, org_id, client, make_token, settings):
     tz = _zone_at_daytime_hours()
     local_now = datetime.now(ZoneInfo(tz))
     quiet = {"start": (local_now - timedelta(hours=1)).strftime("%H:%M"), "end": "07:00"}
@@ -269,35 +270,106 @@ def test_a_channel_that_keeps_failing_is_marked_failed_with_a_delivery_failed_ev
         endpoint.close()
 
 
-def test_the_unsubscribe_link_turns_the_channel_off(people, mail, kafka_bootstrap, db, org_id, client, make_token):
+def accepted_match(bootstrap, org, member, leader):
+    return publish(bootstrap, matching.MatchAccepted, {
+        "organization_id": org, "match_id": f"m-{uuid.uuid4().hex[:6]}", "member_id": member["person_id"],
+        "leader_id": leader["person_id"], "site_id": "site-1", "accepted_by_role": "member"})
+
+
+def name_organization(bootstrap, db, org, name):
+    publish(bootstrap, intake.OrganizationCreated, {"organization_id": org, "name": name})
+    eventually(lambda: db.organizations.find_one({"_id": org}), timeout=60, message="organization name stored")
+
+
+def test_opening_the_unsubscribe_link_changes_nothing_and_its_button_unsubscribes(people, mail, kafka_bootstrap, db,
+                                                                                   org_id, client, make_token):
+    name_organization(kafka_bootstrap, db, org_id, "Harbor & Hope Recovery")
     member = people.contact("member")
     leader = people.contact("leader")
     people.consents(member, ["notify:email", "notify:inapp"])
+    admin = auth_header(make_token(org_id))
     publish(kafka_bootstrap, matching.MatchProposed, proposal(org_id, member, leader))
     message = eventually(lambda: emails_to(mail, member), timeout=60)[0]
     link = re.search(r"http://testserver(/v1/unsubscribe\?token=\S+)", message["text"]).group(1)
     assert link in message["html"].replace("&amp;", "&")
 
-    page = client.get(link)  # no bearer token: the link itself is the credential
-    assert page.status_code == 200 and "unsubscribed" in page.get_data(as_text=True)
-    prefs = client.get(f"/v1/people/{member['person_id']}/preferences", headers=auth_header(make_token(org_id))).json
+    # Opening the link (a mail scanner, a link preview, or the person) only shows a page: nothing changes.
+    for _ in range(2):
+        page = client.get(link)  # no bearer token: the link itself is the credential
+        assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '<html lang="en">' in html and '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert "You will no longer get emails from Harbor &amp; Hope Recovery" in html
+    assert "http" not in html and "src=" not in html  # nothing loaded from another host (or any host)
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    form = re.search(r'<form method="post">(.*?)</form>', html, re.S).group(1)  # posts to this same URL
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    assert fields == {"List-Unsubscribe": "One-Click"} and "<button" in form
+    prefs = client.get(f"/v1/people/{member['person_id']}/preferences", headers=admin).json
+    assert prefs["channels"] == {} and "email" in prefs["effective_channels"]
+    assert db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"], "action": "update"}) is None
+    accepted_match(kafka_bootstrap, org_id, member, leader)
+    eventually(lambda: len(emails_to(mail, member)) == 2, timeout=60, message="the next message still reaches them")
+
+    # The page's button: a form POST to the same URL.
+    done = client.post(link, data=fields)
+    assert done.status_code == 200 and "You are unsubscribed" in done.get_data(as_text=True)
+    assert "You will no longer get emails from Harbor &amp; Hope Recovery." in done.get_data(as_text=True)
+    prefs = client.get(f"/v1/people/{member['person_id']}/preferences", headers=admin).json
     assert prefs["channels"]["email"] is False and prefs["effective_channels"] == ["inapp"]
-    assert db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"]})["details"] == {
-        "via": "unsubscribe_link", "fields": ["channels.email"]}
+    assert db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"],
+                                  "action": "update"})["details"] == {"via": "unsubscribe_link", "fields": ["channels.email"]}
+    assert client.post(link, data=fields).status_code == 200  # again: still unsubscribed, nothing more
 
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
     bad = client.get(tampered)
     assert bad.status_code == 400 and "token" in bad.json["errors"]
+    assert client.post(tampered, data=fields).status_code == 400
 
-    second = publish(kafka_bootstrap, matching.MatchAccepted, {
-        "organization_id": org_id, "match_id": "m-u", "member_id": member["person_id"], "leader_id": leader["person_id"],
-        "site_id": "site-1", "accepted_by_role": "member"})
-    eventually(lambda: db.inapp_messages.find_one({"person_id": member["person_id"], "source_event_id": second.id}),
+    third = accepted_match(kafka_bootstrap, org_id, member, leader)
+    eventually(lambda: db.inapp_messages.find_one({"person_id": member["person_id"], "source_event_id": third.id}),
                timeout=60)
-    eventually(lambda: len(emails_to(mail, leader)) == 2, timeout=60)
-    assert len(emails_to(mail, member)) == 1
-    assert db.deliveries.count_documents({"source_event_id": second.id, "recipient_id": member["person_id"],
+    eventually(lambda: len(emails_to(mail, leader)) == 3, timeout=60)
+    assert len(emails_to(mail, member)) == 2
+    assert db.deliveries.count_documents({"source_event_id": third.id, "recipient_id": member["person_id"],
                                           "channel": "email"}) == 0
+
+
+def _raw_header(raw: bytes, name: str) -> list[str]:
+    """The values of a header as the SMTP server received them, unfolded (RFC 5322 2.2.3), nothing decoded."""
+    head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0].decode("ascii")
+    unfolded = re.sub(r"\r?\n(?=[ \t])", "", head)
+    return [line.split(":", 1)[1].strip() for line in re.split(r"\r?\n", unfolded)
+            if line.split(":", 1)[0].lower() == name.lower()]
+
+
+def test_emails_carry_a_plain_list_unsubscribe_header_and_one_click_post_unsubscribes(
+        people, mail, kafka_bootstrap, db, org_id, client, make_token, settings):
+    member = people.contact("member")
+    leader = people.contact("leader")
+    people.consents(member, ["notify:email"])
+    publish(kafka_bootstrap, matching.MatchProposed, proposal(org_id, member, leader))
+    message = eventually(lambda: emails_to(mail, member), timeout=60)[0]
+    url = re.search(r"(http://testserver/v1/unsubscribe\?token=\S+)", message["text"]).group(1)
+    assert len(url) > 78  # long enough that the default email policy used to encode it
+
+    raw = (mail.folder / f"{message['id']}.eml").read_bytes()
+    [list_unsubscribe] = _raw_header(raw, "List-Unsubscribe")
+    assert list_unsubscribe == f"<{url}>" and "=?" not in list_unsubscribe
+    parsed = urlsplit(list_unsubscribe[1:-1])
+    assert (parsed.scheme, parsed.netloc, parsed.path) == ("http", "testserver", "/v1/unsubscribe")
+    token = parse_qs(parsed.query)["token"][0]
+    assert model.verify_unsubscribe(settings.link_secret, token)["person_id"] == member["person_id"]
+    assert _raw_header(raw, "List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
+
+    # What a mail client does for one-click unsubscribe (RFC 8058): POST the body to the header's URL.
+    done = client.post(f"{parsed.path}?{parsed.query}", data=b"List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")
+    assert done.status_code == 200 and "You are unsubscribed" in done.get_data(as_text=True)
+    assert "from your peer support program" in done.get_data(as_text=True)  # no organization name known here
+    prefs = client.get(f"/v1/people/{member['person_id']}/preferences", headers=auth_header(make_token(org_id))).json
+    assert prefs["channels"]["email"] is False
 
 
 def test_erasure_removes_the_contact_and_cancels_waiting_messages(people, kafka_bootstrap, db, org_id):
@@ -321,10 +393,15 @@ def test_erasure_removes_the_contact_and_cancels_waiting_messages(people, kafka_
 
 
 def test_a_risk_flag_at_a_site_without_coordinator_is_a_visible_failure(people, kafka_bootstrap, db, org_id):
+    publish(kafka_bootstrap, intake.SiteCreated, {"organization_id": org_id, "site_id": "site-nobody", "name": "Riverside",
+                                                  "time_zone": "UTC", "virtual_only": False})
+    eventually(lambda: db.sites.find_one({"organization_id": org_id, "site_id": "site-nobody"}), timeout=60,
+               message="site name stored")
     with EventTap(kafka_bootstrap, [DELIVERIES]) as tap:
         flag = publish(kafka_bootstrap, intake.MemberRiskFlagged, {
             "organization_id": org_id, "member_id": "member-alone", "site_id": "site-nobody", "screening_id": "s",
             "instrument": "DAST-10", "band": "substantial", "reason": "DAST-10 substantial"})
         [failed] = tap.wait_for(lambda e: e.type == NotificationFailed.type and e.data["source_event_id"] == flag.id)
     assert "no coordinator" in failed.data["reason"] and failed.data["recipient_id"] == "coordinators-of:site-nobody"
+    assert 'the site "Riverside"' in failed.data["reason"] and "site-nobody" not in failed.data["reason"]
     assert db.deliveries.find_one({"source_event_id": flag.id})["status"] == "failed"
