@@ -17,3 +17,15 @@ accesslog = None             # the app logs each request as JSON, without bodies
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 limit_request_line = 8190
+
+
+def pre_request(worker, req):
+    """A body over the apps' limit (shared.web.app.MAX_BODY_BYTES) is answered 413 without being read;
+    gunicorn would then drop the connection after an answer that said keep-alive, and the client's next
+    request on it would fail. Mark such a request's connection to close: the 413 says Connection: close."""
+    from shared.web.app import MAX_BODY_BYTES  # loaded with the app by now
+
+    length = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+    if length is not None and length.strip().isdigit() and int(length) > MAX_BODY_BYTES:
+        req.force_close()
+    worker.log.debug("%s %s", req.method, req.path)

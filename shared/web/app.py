@@ -1,6 +1,13 @@
 """The Flask app factory every service builds on: flask-smorest (OpenAPI at /openapi.json, docs at
 /docs), problem+json errors, bearer auth, request ids and JSON logs, /healthz, /readyz, /metrics.
 
+Every response says ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``, and
+``Cache-Control: no-store`` unless its view chose its own caching (public feeds do): API answers carry
+personal data. A route whose view takes a JSON body answers 415 to any other content type (a body
+webargs would otherwise ignore, validating nothing). A 413 (body over MAX_BODY_BYTES) closes the
+connection (and says so, deploy/gunicorn.conf.py); a smaller body a view did not read is discarded,
+so the connection stays usable.
+
     def create_app(settings=None):
         settings = settings or Settings.from_env()
         app = create_service_app(settings.platform, title="Intake", description=...)
@@ -15,8 +22,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from pathlib import Path
 
+import flask_swagger_ui
 from flask import Flask, Response, g, jsonify, request
+from flask_smorest import abort
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -32,12 +42,17 @@ log = logging.getLogger("recoverynet.http")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a CSV import of a few thousand rows fits; larger answers 413
 
+# Swagger UI's files, from the pinned flask-swagger-ui package, served by the app itself at
+# /docs/assets/ (Flask's "static" route): the docs page loads nothing from another host.
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
+DOCS_ASSETS_PATH = "/docs/assets"
+
 
 def create_service_app(settings: PlatformSettings, *, title: str, description: str = "",
                        version: str = "1.0.0", configure_logs: bool = True) -> Flask:
     if configure_logs:
         configure_logging(settings.service_name, settings.log_level)
-    app = Flask(settings.service_name)
+    app = Flask(settings.service_name, static_folder=str(SWAGGER_UI_DIST), static_url_path=DOCS_ASSETS_PATH)
     app.config.update(
         API_TITLE=f"Recovery Network — {title}",
         API_VERSION=version,
@@ -45,9 +60,10 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@next/bundles/redoc.standalone.js",
+        OPENAPI_SWAGGER_UI_URL=f"{DOCS_ASSETS_PATH}/",
+        # no call to the public validator service: the docs work offline and tell no one about the API
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
+        # no /redoc: no pinned package on PyPI carries Redoc without a framework of its own; /docs is enough
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         JSON_SORT_KEYS=False,
         ETAG_DISABLED=False,
@@ -66,6 +82,7 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
     app.extensions["mongo.db"] = db
 
     install_auth(app, settings.auth_secret, settings.auth_audience)
+    _install_json_body_check(app)
     _install_request_context(app, settings.service_name)
     _install_operational_routes(app, settings.service_name, db)
     return app
@@ -87,6 +104,8 @@ def _install_request_context(app: Flask, service: str) -> None:
         endpoint = request.endpoint or "unmatched"
         HTTP_REQUESTS.labels(service, request.method, str(response.status_code)).inc()
         HTTP_LATENCY.labels(service, request.method).observe(elapsed)
+        _secure_headers(response)
+        _discard_unread_body()
         if endpoint not in ("healthz", "readyz", "metrics"):
             # The path only, never the body or query string: they may hold identifying data.
             log.info("request", extra={"method": request.method, "endpoint": endpoint,
@@ -99,6 +118,71 @@ def _install_request_context(app: Flask, service: str) -> None:
             request_id.reset(token)
         if token := g.pop("trace_token", None):
             current_traceparent.reset(token)
+
+
+def _secure_headers(response: Response) -> None:
+    headers = response.headers
+    # Answers carry personal data: no cache keeps them, unless the view chose (public feeds, docs assets).
+    if "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+
+
+def _discard_unread_body() -> None:
+    """Read what is left of a body the view did not read (a 401, 404 or 415 answered before it), so
+    the connection stays usable for the next request: gunicorn drains only a little of an unread body
+    and otherwise closes the connection after an answer that said keep-alive. A body over
+    MAX_BODY_BYTES is not read: its 413 closes the connection, and says so (deploy/gunicorn.conf.py)."""
+    length = request.content_length
+    if not length or length > MAX_BODY_BYTES:
+        return
+    try:
+        stream = request.stream
+        while stream.read(64 * 1024):
+            pass
+    except Exception:  # noqa: BLE001 - a client gone or a broken body: the server closes the connection
+        log.debug("unread body not discarded", exc_info=True)
+
+
+JSON_MEDIA_TYPE = "application/json"
+_BODY_METHODS = {"POST": "Accept-Post", "PUT": None, "PATCH": "Accept-Patch", "DELETE": None}
+
+
+def takes_json_body(view_func, method: str) -> bool:
+    """Whether the view behind a route declares a JSON body (flask-smorest ``@blp.arguments``, whose
+    default location is json)."""
+    view_class = getattr(view_func, "view_class", None)
+    func = getattr(view_class, method.lower(), None) if view_class is not None else view_func
+    arguments = (getattr(func, "_apidoc", None) or {}).get("arguments") or {}
+    return any(param.get("in") == "json" for param in arguments.get("parameters", ()))
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _install_json_body_check(app: Flask) -> None:
+    """A JSON route refuses a body of another media type (415) before the view runs: webargs reads only
+    a JSON body and would take any other for an empty one, so nothing would be validated. A request
+    with neither a body nor a Content-Type (an empty body) still reaches the view."""
+    cache: dict[tuple[str, str], bool] = {}
+
+    @app.before_request
+    def require_json_body():
+        if request.endpoint is None or request.method not in _BODY_METHODS:
+            return None
+        key = (request.endpoint, request.method)
+        if key not in cache:
+            cache[key] = takes_json_body(app.view_functions.get(request.endpoint), request.method)
+        if not cache[key] or request.is_json:
+            return None
+        if not request.mimetype and not _has_body():
+            return None
+        accept = _BODY_METHODS[request.method]
+        abort(415, message=f"Send the body as {JSON_MEDIA_TYPE} (got {request.mimetype or 'no Content-Type'}).",
+              headers={accept: JSON_MEDIA_TYPE} if accept else None)
+        return None
 
 
 def _install_operational_routes(app: Flask, service: str, db) -> None:
@@ -122,4 +206,6 @@ def _install_operational_routes(app: Flask, service: str, db) -> None:
     @app.get("/metrics")
     def metrics():
         body = generate_latest(REGISTRY) + generate_latest(registry)
-        return Response(body, mimetype=CONTENT_TYPE_LATEST)
+        # exactly the exposition format's own header: ``mimetype=`` would append a second charset, which
+        # Prometheus 3 (Go's mime parser) refuses, failing the scrape
+        return Response(body, content_type=CONTENT_TYPE_LATEST)
