@@ -45,9 +45,12 @@ class ServerChoice:
         return self.environ.get(TEST_SERVERS_ENV, "").strip().lower() == "containers"
 
     def describe(self) -> str:
+        given = [name for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGO_URI") if self.environ.get(name)]
+        first = f"{' and '.join(given)} from the environment, otherwise " if given else ""
         if self.containers_asked:
-            return f"test servers: testcontainers ({TEST_SERVERS_ENV}=containers), embedded if they cannot start"
-        return f"test servers: embedded (set {TEST_SERVERS_ENV}=containers for testcontainers)"
+            return (f"test servers: {first}testcontainers ({TEST_SERVERS_ENV}=containers), "
+                    "embedded if they cannot start")
+        return f"test servers: {first}embedded (set {TEST_SERVERS_ENV}=containers for testcontainers)"
 
     def provide(self, kind: str, env_var: str, *, containers: Starter, embedded: Starter
                 ) -> tuple[str, Callable[[], None] | None, str]:

@@ -43,6 +43,7 @@ def test_environment_address_comes_first_even_when_containers_are_asked_for():
     address, stop, source = choice.provide("MongoDB", "MONGO_URI",
                                            containers=starters.containers, embedded=starters.embedded)
     assert (address, stop, source, starters.calls) == ("mongodb://elsewhere", None, "environment", [])
+    assert choice.describe().startswith("test servers: MONGO_URI from the environment")
 
 
 def test_containers_when_asked_for():
