@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from deploy.platform_under_test import ApiClient
 from shared.auth import issue_token
-from shared.testing.platform import ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "matching", "scheduling", "notifications")
@@ -263,14 +263,14 @@ def _try_create(scheduling: ApiClient, body: dict):
     answer = scheduling.post("/v1/meetings", json=body)
     if answer.status_code == 201:
         return answer.expect(201)
-    if answer.status_code == 422 and "not known" in answer.text:
+    if answer.status_code == 422 and "/problems/not-yet-known" in answer.text:
         return None  # the leader or site is not known to scheduling yet (intake's events are on their way)
     return answer.expect(201)
 
 
 def _try_register(scheduling: ApiClient, meeting_id: str, member_id: str):
     answer = scheduling.post(f"/v1/meetings/{meeting_id}/registrations", json={"member_id": member_id})
-    if answer.status_code == 422 and "not known" in answer.text:
+    if answer.status_code == 422 and "/problems/not-yet-known" in answer.text:
         return None  # the member is not known to scheduling yet
     return answer.expect(201)
 
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         platform = Platform(args.url_base or "http://127.0.0.1", args.base_port or 8001, args.mail_http_port,
                             secret_file.read_text().strip())
     else:
-        from shared.testing.platform import PlatformUnderTest
+        from deploy.platform_under_test import PlatformUnderTest
 
         var = Path(args.var or ROOT / "var" / "demo")
         if var.exists():

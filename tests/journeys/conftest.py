@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.kafka import platform_topics
+from shared.messaging.kafka import platform_topics
 from shared.testing import eventually
 from shared.testing.events import EventTap
 
@@ -105,10 +105,10 @@ class Org:
 
     def meeting(self, body: dict) -> dict:
         """Create a meeting; scheduling learns of a new leader from intake's events, so a facilitator
-        registered a moment ago may be "not known to scheduling (yet)": ask again until it is."""
+        registered a moment ago may be "not yet known" (422, type .../problems/not-yet-known): ask again until it is."""
         def create():
             answer = self.scheduling.post("/v1/meetings", json=body)
-            if answer.status_code == 422 and "not known to scheduling" in answer.text:
+            if answer.status_code == 422 and "/problems/not-yet-known" in answer.text:
                 return None
             return answer.expect(201)
         return eventually(create, timeout=30)
@@ -117,7 +117,7 @@ class Org:
         """Register a member (scheduling may not have heard of a member registered a moment ago yet)."""
         def attempt():
             answer = self.scheduling.post(f"/v1/meetings/{meeting_id}/registrations", json={"member_id": member_id})
-            if answer.status_code == 422 and "is not known" in answer.text:
+            if answer.status_code == 422 and "/problems/not-yet-known" in answer.text:
                 return None
             return answer.expect(201)
         return eventually(attempt, timeout=30)
