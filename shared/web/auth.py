@@ -19,11 +19,17 @@ def public(view):
     return view
 
 
-def _is_public(endpoint: str | None) -> bool:
+def is_public_endpoint(app: Flask, endpoint: str | None) -> bool:
+    """Whether ``endpoint`` needs no token: the one answer for the authentication hook below and for
+    the OpenAPI document (``security: []`` on the operation, shared.web.openapi.PublicRoutesPlugin)."""
     if endpoint is None or endpoint in ALWAYS_PUBLIC or endpoint.startswith("api-docs."):
         return True
-    view = current_app.view_functions.get(endpoint)
+    view = app.view_functions.get(endpoint)
     return bool(getattr(view, "public", False) or getattr(getattr(view, "view_class", None), "public", False))
+
+
+def _is_public(endpoint: str | None) -> bool:
+    return is_public_endpoint(current_app, endpoint)
 
 
 def install_auth(app: Flask, secret: str, audience: str) -> None:

@@ -5,14 +5,17 @@ handlers (which import no Flask) by way of the service's own domain exceptions m
 """
 from __future__ import annotations
 
+import http
 import logging
 
 from flask import Response, json, request
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.logging import request_id
 from shared.mongo import is_unavailable
+from shared.web.openapi import ProblemSchema, PublicRoutesPlugin
 from shared.not_yet_known import NOT_YET_KNOWN_TITLE, NOT_YET_KNOWN_TYPE, NotYetKnown
 from shared.not_yet_known import RETRY_AFTER_SECONDS as NOT_YET_KNOWN_RETRY
 
@@ -52,7 +55,31 @@ def _flatten_webargs(messages: dict) -> dict:
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api answering errors as problem+json."""
+    """flask-smorest's Api answering errors as problem+json, and documenting them as sent."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        # A query parameter the operation does not declare is refused (422, the schema's own RAISE) as the
+        # document says, not ignored: a misspelt filter (?sit_id=) would answer the whole unfiltered list.
+        Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+            **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), PublicRoutesPlugin(self)]
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _register_responses(self):
+        """flask-smorest's lazily registered responses (one per status, and DEFAULT_ERROR), with every
+        4xx/5xx in ``application/problem+json``: the content type ``problem_response`` sends."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON if status >= 400 else self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)

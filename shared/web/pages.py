@@ -60,3 +60,17 @@ def require_if_match(current_etag: str) -> None:
     candidates = {tag.strip().removeprefix("W/").strip('"') for tag in sent.split(",")}
     if "*" not in candidates and current_etag not in candidates:
         abort(412, message="The resource changed since you read it; read it again and retry.")
+
+
+IF_MATCH_HEADER = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string", "minLength": 1},
+                   "description": "The ETag you read (or *): 428 without it, 412 when the resource changed since."}
+
+
+def documents_if_match(blp):
+    """Documents what ``require_if_match`` enforces on an operation: the required If-Match header, and the
+    412 and 428 answers (flask-smorest's per-status responses, problem+json like every error)."""
+    def decorator(func):
+        func = blp.alt_response(412, "PRECONDITION_FAILED")(func)
+        func = blp.alt_response(428, "PRECONDITION_REQUIRED")(func)
+        return blp.doc(parameters=[IF_MATCH_HEADER])(func)
+    return decorator

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint, abort
 from shared.mongo import utcnow
 from shared.web import require_organization, require_role
 from shared.web.errors import problem_response
-from shared.web.pages import PageQuery, etag_of, page, page_schema, require_if_match
+from shared.web.pages import PageQuery, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from intake import handlers, model, schemas
 
@@ -83,6 +83,7 @@ class Organization(MethodView):
         org = handlers.get_organization(_repo(), principal, organization_id)
         return org, _etag_headers(org)
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.OrganizationPatch)
     @blp.response(200, schemas.OrganizationOut)
     def patch(self, data, organization_id):
@@ -135,6 +136,7 @@ class Site(MethodView):
         site = handlers.get_site(_repo(), principal, site_id)
         return site, _etag_headers(site)
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.SitePatch(partial=True))
     @blp.response(200, schemas.SiteOut)
     def patch(self, data, site_id):
@@ -171,6 +173,7 @@ class StaffMember(MethodView):
         staff = handlers.get_staff(_repo(), principal, staff_id)
         return staff, _etag_headers(staff)
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.StaffPatch(partial=True))
     @blp.response(200, schemas.StaffOut)
     def patch(self, data, staff_id):
@@ -234,6 +237,7 @@ class Member(MethodView):
         principal = _principal(*READERS)
         return _member_out(handlers.get_member(_repo(), principal, member_id))
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.MemberPatch(partial=True))
     @blp.response(200, schemas.MemberOut)
     def patch(self, data, member_id):
@@ -280,7 +284,7 @@ class ConsentHistory(MethodView):
 
 @blp.route("/members/<member_id>/status")
 class MemberStatus(MethodView):
-    @blp.arguments(schemas.StatusIn)
+    @blp.arguments(schemas.MemberStatusIn)
     @blp.response(200, schemas.MemberOut)
     def post(self, data, member_id):
         """Move a member through pending_consent -> active -> paused / discharged / graduated."""
@@ -451,6 +455,7 @@ class Leader(MethodView):
         principal = _principal("admin", "coordinator", "service", "leader")
         return _leader_out(handlers.get_leader(_repo(), principal, leader_id))
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.LeaderPatch(partial=True))
     @blp.response(200, schemas.LeaderOut)
     def patch(self, data, leader_id):
@@ -461,7 +466,7 @@ class Leader(MethodView):
 
 @blp.route("/leaders/<leader_id>/status")
 class LeaderStatus(MethodView):
-    @blp.arguments(schemas.StatusIn)
+    @blp.arguments(schemas.LeaderStatusIn)
     @blp.response(200, schemas.LeaderOut)
     def post(self, data, leader_id):
         """active / on_leave / retired; leaving active announces LeaderDeactivated."""

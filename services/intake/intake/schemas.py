@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
 from shared.web.pages import PageQuery
 
-from intake.model import INSTRUMENTS, PATHWAYS
+from intake.model import CONSENT_PURPOSE_RE, INSTRUMENTS, PATHWAYS
 
 Str = fields.Str
 NAME = validate.Length(min=1, max=200)
@@ -135,7 +135,8 @@ class WindowSchema(StrictSchema):
 
 
 class ConsentGrantIn(StrictSchema):
-    purpose = Str(required=True, metadata={"description": "matching, notify:email|sms|inapp, share:<program> (not notify:webhook: webhooks are organizations')"})
+    purpose = Str(required=True, validate=validate.Regexp(CONSENT_PURPOSE_RE),  # documented as its pattern
+                  metadata={"description": "matching, notify:email|sms|inapp, share:<program> (not notify:webhook: webhooks are organizations')"})
     expires_at = aware_dt(load_default=None, allow_none=True)
     note = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
@@ -244,6 +245,14 @@ class MemberQuery(PageQuery):
 class StatusIn(StrictSchema):
     to_status = Str(required=True)
     reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class MemberStatusIn(StatusIn):
+    to_status = Str(required=True, validate=validate.OneOf(MEMBER_STATUSES))  # documented as an enum
+
+
+class LeaderStatusIn(StatusIn):
+    to_status = Str(required=True, validate=validate.OneOf(LEADER_STATUSES))
 
 
 class TransferIn(StrictSchema):

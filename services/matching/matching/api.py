@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry
 from shared.web import current_principal, require_organization, require_role
-from shared.web.pages import etag_of, page, page_schema, require_if_match
+from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
 from matching import handlers, model, schemas
 from matching.repository import Repository, Store
@@ -314,6 +314,7 @@ class OrgSettings(MethodView):
         body, etag = _settings_out(org)
         return body, 200, {"ETag": f'"{etag}"'}
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.SettingsIn)
     @blp.response(200, schemas.SettingsOut)
     def put(self, body):

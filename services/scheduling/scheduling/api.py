@@ -15,7 +15,7 @@ from flask_smorest import Blueprint, abort
 from shared.auth import InvalidToken, verify_token
 from shared.web import current_principal, public, require_organization, require_role
 from shared.web.errors import problem_response
-from shared.web.pages import etag_of, page, page_schema, require_if_match
+from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
 from scheduling import handlers, model, schemas
 
@@ -25,6 +25,10 @@ blp = Blueprint("scheduling", __name__, url_prefix="/v1",
 ORG_ROLES = ("admin", "coordinator", "leader", "service")
 STAFF = ("admin", "coordinator", "service")
 ICS = "text/calendar; charset=utf-8"
+# The feeds' bodies as documented (their views build the Response themselves; nothing is dumped with these).
+CALENDAR_DOC = {"type": "string", "description": "An iCalendar (RFC 5545) document."}
+MEETING_GUIDE_DOC = {"type": "array", "items": {"type": "object"},
+                     "description": "Meeting Guide listings (code4recovery meeting-guide spec)."}
 
 
 @blp.errorhandler(model.SchedulingError)
@@ -83,6 +87,7 @@ class MeetingItem(MethodView):
         meeting = handlers.get_meeting(_repo(), _principal(), meeting_id)
         return meeting, _etag(meeting)
 
+    @documents_if_match(blp)
     @blp.arguments(schemas.MeetingPatch(partial=True))
     @blp.response(200, schemas.MeetingOut)
     def patch(self, body, meeting_id):
@@ -252,7 +257,7 @@ class FeedTokens(MethodView):
 @public
 @blp.route("/feeds/<organization_id>/meeting-guide.json")
 class MeetingGuideFeed(MethodView):
-    @blp.response(200)
+    @blp.response(200, MEETING_GUIDE_DOC, content_type="application/json")
     def get(self, organization_id):
         """Public meetings in the Meeting Guide JSON format (code4recovery spec); no attendee data."""
         body = handlers.meeting_guide_feed(_repo(), _settings(), organization_id)
@@ -263,7 +268,7 @@ class MeetingGuideFeed(MethodView):
 @public
 @blp.route("/feeds/<organization_id>/meetings/<slug>")
 class PublicMeeting(MethodView):
-    @blp.response(200)
+    @blp.response(200, {"type": "object", "description": "One Meeting Guide listing."}, content_type="application/json")
     def get(self, organization_id, slug):
         """One public meeting (the Meeting Guide listing's ``url``): a page for people (text/html), or its
         Meeting Guide listing when the request prefers ``application/json``."""
@@ -281,7 +286,7 @@ class PublicMeeting(MethodView):
 @public
 @blp.route("/feeds/<organization_id>/sites/<site_id>/meetings.ics")
 class SiteCalendarFeed(MethodView):
-    @blp.response(200)
+    @blp.response(200, CALENDAR_DOC, content_type="text/calendar")
     def get(self, organization_id, site_id):
         """A site's public meetings as iCalendar (cancelled occurrences as EXDATE)."""
         body = handlers.site_calendar(_repo(), organization_id, site_id)
@@ -317,7 +322,7 @@ def _personal_feed(kind: str, organization_id: str, person_id: str, query: dict)
 @blp.route("/feeds/<organization_id>/members/<member_id>/calendar.ics")
 class MemberCalendarFeed(MethodView):
     @blp.arguments(schemas.FeedQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, CALENDAR_DOC, content_type="text/calendar")
     def get(self, query, organization_id, member_id):
         """A member's meetings and sessions (private: feed token or bearer token)."""
         return _personal_feed("member", organization_id, member_id, query)
@@ -327,7 +332,7 @@ class MemberCalendarFeed(MethodView):
 @blp.route("/feeds/<organization_id>/leaders/<leader_id>/calendar.ics")
 class LeaderCalendarFeed(MethodView):
     @blp.arguments(schemas.FeedQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, CALENDAR_DOC, content_type="text/calendar")
     def get(self, query, organization_id, leader_id):
         """A leader's meetings and sessions (private: feed token or bearer token)."""
         return _personal_feed("leader", organization_id, leader_id, query)
