@@ -11,12 +11,13 @@ import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import Figure, rate, repeat
-from shared.consumer import ConsumerRunner
-from shared.events import encode_value, new_event, record_headers
 from shared.events.intake import MEMBERS, MemberStatusChanged
-from shared.kafka import ensure_topics, make_producer
-from shared.mongo import connect, ensure_platform_indexes, run_in_transaction
-from shared.outbox import OutboxRelay, outbox_backlog
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.envelope import encode_value, new_event, record_headers
+from shared.messaging.kafka import ensure_topics, make_producer
+from shared.messaging.outbox import OutboxRelay, outbox_backlog
+from shared.mongo import connect, ensure_platform_indexes
+from shared.unit_of_work import run_in_transaction
 
 
 def _events(n: int, org: str):

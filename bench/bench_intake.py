@@ -24,8 +24,8 @@ import requests
 
 from bench.common import Figure
 from shared.auth import issue_token
+from shared.devstack.servers import free_port
 from shared.mongo import connect
-from shared.testing.servers import free_port
 
 CONSENTS = [{"purpose": "matching"}, {"purpose": "notify:email"}]
 

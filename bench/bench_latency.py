@@ -26,7 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from bench.common import Figure
 from bench.journeys import MailWatch, Org, TimedTap, post_ok, wait
 from shared.events.matching import MATCHES, MatchProposed
-from shared.kafka import ensure_topics
+from shared.messaging.kafka import ensure_topics
 
 PERCENTILES = (50, 95, 99)
 

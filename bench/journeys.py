@@ -14,9 +14,9 @@ from pathlib import Path
 
 import requests
 
-from shared.events.envelope import MalformedEvent, decode_record
+from deploy.platform_under_test import PlatformUnderTest
+from shared.messaging.envelope import MalformedEvent, decode_record
 from shared.testing.events import EventTap
-from shared.testing.platform import PlatformUnderTest
 
 WINDOW = [{"day": 1, "start": "17:00", "end": "21:00"}, {"day": 3, "start": "17:00", "end": "21:00"}]
 

@@ -150,8 +150,8 @@ def _stop(servers) -> None:
 
 
 def _start_servers():
-    from shared.kafka import ensure_topics
-    from shared.testing.servers import EmbeddedBroker, EmbeddedMongo
+    from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo
+    from shared.messaging.kafka import ensure_topics
 
     folder = Path(tempfile.mkdtemp(prefix="recoverynet-bench-"))
     mongo = EmbeddedMongo(storage_path=folder / "mongo").start()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import requests
 
-from shared.kafka import SERVICES
-from shared.testing.servers import EmbeddedBroker, EmbeddedMongo, _wait_for_port
+from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, wait_for_port
+from shared.messaging.kafka import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PATHS = [str(ROOT / "services" / name) for name in SERVICES]
@@ -137,9 +137,9 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
         subprocess.run([sys.executable, "-m", "deploy.setup"], env=env, cwd=ROOT, check=True,
                        stdout=open(var / "logs" / "setup.log", "ab"), stderr=subprocess.STDOUT)
 
-        if _module_exists("notifications.mailcatcher"):
+        if _module_exists("shared.devstack.mailcatcher"):
             (var / "mail").mkdir(exist_ok=True)
-            platform.spawn("mailcatcher", [sys.executable, "-m", "notifications.mailcatcher",
+            platform.spawn("mailcatcher", [sys.executable, "-m", "shared.devstack.mailcatcher",
                                            "--smtp-port", str(ports.smtp), "--http-port", str(ports.mail_http),
                                            "--dir", str(var / "mail"), "--host", "127.0.0.1"], env)
 

@@ -13,7 +13,7 @@ import sys
 import time
 
 from shared.config import EnvReader
-from shared.kafka import SERVICES, ensure_topics
+from shared.messaging.kafka import SERVICES, ensure_topics
 from shared.mongo import connect
 
 log = logging.getLogger("recoverynet.setup")

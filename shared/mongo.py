@@ -1,22 +1,17 @@
-"""MongoDB access shared by every repository: the client, and the unit of work that writes a state
-change and the events it causes in one transaction (the outbox half of "nothing lost").
+"""MongoDB access shared by every repository: the client, what "unavailable" means, chunked ``$in``
+queries, the transaction time limit and the collections every service has. Imports nothing of ours: the
+unit of work (state and events in one transaction) is ``shared.unit_of_work``.
 
 Only each service's ``repository.py`` (and the shared outbox/inbox/consumer plumbing) call this.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
 
-import pymongo
 from pymongo import ASCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
-
-from shared.events.envelope import Event, EventSchema, new_event
-
-T = TypeVar("T")
 
 # Errors that mean "the database is not there right now", as opposed to a bad request or a bug:
 # the web answers 503 with Retry-After, workers wait and try again (never dead-letter for these).
@@ -60,48 +55,6 @@ def connect(uri: str, timeout_ms: int = 5000, **kwargs) -> MongoClient:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class UnitOfWork:
-    """One transaction. Repositories write state through ``session``; use cases ``emit`` events;
-    the events are inserted into the outbox in the same transaction when the work returns."""
-
-    def __init__(self, db: Database, session: ClientSession, source: str):
-        self.db = db
-        self.session = session
-        self.source = source
-        self.events: list[Event] = []
-        self.tombstones: list[tuple[str, str]] = []
-
-    def emit(self, declaration: type[EventSchema], data: dict[str, Any]) -> Event:
-        evt = new_event(declaration, data, source=self.source)
-        self.events.append(evt)
-        return evt
-
-    def tombstone(self, topic: str, key: str) -> None:
-        """A null-valued record for ``key`` on a compacted topic: erases it from the topic's log."""
-        self.tombstones.append((topic, key))
-
-
-def run_in_transaction(client: MongoClient, db: Database, work: Callable[[UnitOfWork], T], *,
-                       source: str) -> T:
-    """Run ``work(uow)`` in a transaction, retried on transient conflicts, with its events in the outbox.
-
-    ``work`` may run more than once (write conflicts are retried), so it must only touch the database
-    through ``uow.session`` and must not have other side effects."""
-    from shared.outbox import append_to_outbox  # the outbox is written in the same transaction
-
-    def callback(session: ClientSession) -> T:
-        uow = UnitOfWork(db, session, source)
-        result = work(uow)
-        append_to_outbox(db, session, uow.events, uow.tombstones)
-        return result
-
-    # The driver retries a transaction that failed with a transient error (a write conflict, a primary
-    # stepping down, a dropped connection) for up to 120 s; bound that by the client's own timeout so a
-    # request answers 503 (ExecutionTimeout is "unavailable") before gunicorn kills it, and a worker waits.
-    with client.start_session() as session, pymongo.timeout(transaction_time_limit(client)):
-        return session.with_transaction(callback)
 
 
 def transaction_time_limit(client: MongoClient) -> float:

@@ -20,7 +20,8 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry, record
 from shared.errors import Conflict
-from shared.mongo import UnitOfWork, ensure_platform_indexes, find_in, run_in_transaction
+from shared.mongo import ensure_platform_indexes, find_in
+from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Store")

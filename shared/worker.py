@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from shared.config import PlatformSettings
-from shared.consumer import ConsumerRunner, Handler, RetryPolicy
-from shared.events.envelope import EventSchema
-from shared.kafka import make_producer
+from shared.events.base import EventSchema
+from shared.messaging.consumer import ConsumerRunner, Handler, RetryPolicy
+from shared.messaging.kafka import make_producer
+from shared.messaging.outbox import OutboxRelay
 from shared.mongo import connect, is_unavailable, utcnow
-from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Fixtures for the platform-level tests: the whole platform, started as the local runner starts it."""
 import pytest
 
-from shared.testing.platform import PlatformUnderTest
+from deploy.platform_under_test import PlatformUnderTest
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import pytest
 from kafka import KafkaProducer
 
 import shared.mongo
-from shared.consumer import ConsumerRunner, RetryPolicy
-from shared.events import encode_value, new_event, record_headers
 from shared.events.intake import MemberStatusChanged
-from shared.kafka import dead_letter_topic, ensure_topics
+from shared.messaging.consumer import ConsumerRunner, RetryPolicy
+from shared.messaging.envelope import encode_value, new_event, record_headers
+from shared.messaging.kafka import dead_letter_topic, ensure_topics
 from shared.mongo import connect, ensure_platform_indexes
 from shared.testing import eventually
 from shared.testing.events import EventTap

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shared.events.intake import MemberStatusChanged
-from shared.kafka import make_producer
-from shared.events import encode_value, new_event, record_headers
+from shared.messaging.envelope import encode_value, new_event, record_headers
+from shared.messaging.kafka import make_producer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
-from shared.testing.servers import free_port
+from shared.devstack.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["intake", "matching", "scheduling", "notifications"]

@@ -3,7 +3,7 @@ import importlib
 
 import pytest
 
-from shared.kafka import consumer_group
+from shared.messaging.kafka import consumer_group
 from shared.testing.services import running
 
 SERVICES = ["intake", "matching", "scheduling", "notifications"]

@@ -1,19 +1,11 @@
 """Event contracts: one module per producing service, each event declared once (DESIGN.md).
 
-Importing this package registers every declaration, so any consumer can decode any event.
+Declarations only: nothing here imports tracing, Kafka or MongoDB (how events travel is
+``shared.messaging``). Importing this package registers every declaration, so any consumer can decode
+any event.
 """
 from shared.events import intake, matching, notifications, scheduling  # noqa: F401  (registers)
-from shared.events.envelope import (  # noqa: F401
-    REGISTRY,
-    Event,
-    EventSchema,
-    MalformedEvent,
-    decode_record,
-    encode_value,
-    event,
-    new_event,
-    record_headers,
-)
+from shared.events.base import REGISTRY, EventSchema, event  # noqa: F401
 
 RESTRICTED_TOPICS = {intake.CONTACTS}
 

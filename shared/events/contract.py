@@ -18,7 +18,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from shared.events import REGISTRY, RESTRICTED_TOPICS
-from shared.events.envelope import CONTENT_TYPE, SPECVERSION
+from shared.events.base import CONTENT_TYPE, SPECVERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

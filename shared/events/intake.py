@@ -6,7 +6,7 @@ Profiles are sent as full snapshots (not diffs), so a consumer's copy is always 
 """
 from marshmallow import Schema, fields, validate
 
-from shared.events.envelope import EventSchema, event
+from shared.events.base import EventSchema, event
 
 ORGANIZATIONS = "recoverynet.intake.organizations"
 MEMBERS = "recoverynet.intake.members"

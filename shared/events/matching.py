@@ -1,7 +1,7 @@
 """Events matching publishes. Keyed by member id, so one member's matching story stays in order."""
 from marshmallow import Schema, fields, validate
 
-from shared.events.envelope import EventSchema, event
+from shared.events.base import EventSchema, event
 
 MATCHES = "recoverynet.matching.matches"
 

@@ -1,7 +1,7 @@
 """Events notifications publishes about its deliveries. Recipients by id only."""
 from marshmallow import fields, validate
 
-from shared.events.envelope import EventSchema, event
+from shared.events.base import EventSchema, event
 
 DELIVERIES = "recoverynet.notifications.deliveries"
 

@@ -2,7 +2,7 @@
 (by person id). Registrant lists are member ids only."""
 from marshmallow import Schema, fields, validate
 
-from shared.events.envelope import EventSchema, event
+from shared.events.base import EventSchema, event
 
 MEETINGS = "recoverynet.scheduling.meetings"
 SESSIONS = "recoverynet.scheduling.sessions"

@@ -13,7 +13,7 @@ from typing import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
-from shared.events.envelope import Event, MalformedEvent, decode_record
+from shared.messaging.envelope import Event, MalformedEvent, decode_record
 from shared.testing.polling import eventually
 
 
@@ -81,8 +81,8 @@ def publish(bootstrap_servers: str, declaration, data: dict, *, source: str = "/
     stand in for another service. Returns the Event (its ``id`` is the ce_id)."""
     from kafka import KafkaProducer
 
-    from shared.events.envelope import encode_value, new_event, record_headers
-    from shared.kafka import close_producer
+    from shared.messaging.envelope import encode_value, new_event, record_headers
+    from shared.messaging.kafka import close_producer
 
     evt = new_event(declaration, data, source=source)
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","))

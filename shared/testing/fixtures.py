@@ -20,8 +20,8 @@ import pytest
 
 from shared.auth import issue_token
 from shared.config import PlatformSettings
-from shared.kafka import ensure_topics
-from shared.testing.servers import EmbeddedBroker, EmbeddedMongo, docker_available
+from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, docker_available
+from shared.messaging.kafka import ensure_topics
 
 TEST_AUTH_SECRET = "test-secret-" + "x" * 40
 

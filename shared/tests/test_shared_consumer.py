@@ -6,10 +6,10 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from shared.consumer import ConsumerRunner, RetryPolicy, redrive_dead_letters
-from shared.events import encode_value, new_event, record_headers
 from shared.events.intake import MEMBERS, MemberStatusChanged
-from shared.kafka import dead_letter_topic, ensure_topics
+from shared.messaging.consumer import ConsumerRunner, RetryPolicy, redrive_dead_letters
+from shared.messaging.envelope import encode_value, new_event, record_headers
+from shared.messaging.kafka import dead_letter_topic, ensure_topics
 from shared.mongo import connect, ensure_platform_indexes
 from shared.testing import eventually
 from shared.testing.events import EventTap
@@ -95,7 +95,7 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
         assert db.effects.find_one({"_id": "m-poison"}) is None
 
         broken["on"] = False  # the fix is deployed
-        redriven = subprocess.run([sys.executable, "-m", "shared.consumer", "redrive", "--service", name,
+        redriven = subprocess.run([sys.executable, "-m", "shared.messaging.consumer", "redrive", "--service", name,
                                    "--bootstrap", kafka_bootstrap], capture_output=True, text=True, check=True)
         assert "re-drove 1 dead letter" in redriven.stdout
         run_until(runner, lambda: db.effects.find_one({"_id": "m-poison"}))

@@ -4,9 +4,10 @@ import json
 import yaml
 from jsonschema import Draft202012Validator
 
-from shared.events import REGISTRY, new_event
+from shared.events import REGISTRY
 from shared.events.contract import DOCS, stale_files
 from shared.events.intake import MemberStatusChanged
+from shared.messaging.envelope import new_event
 
 
 def test_generated_contract_files_are_up_to_date():

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from shared.events import REGISTRY, MalformedEvent, decode_record, encode_value, new_event, record_headers
+from shared.events import REGISTRY
 from shared.events.intake import CONTACTS, ContactChanged, MemberStatusChanged
+from shared.messaging.envelope import MalformedEvent, decode_record, encode_value, new_event, record_headers
 
 # "name" alone is allowed: organizations, sites and meetings have names; people's names are these.
 DIRECT_IDENTIFIERS = {"full_name", "preferred_name", "first_name", "last_name", "display_name", "email", "phone", "address",

@@ -10,9 +10,9 @@ from marshmallow import fields, validate
 
 from shared.events import REGISTRY
 from shared.events.contract import DOCS
-from shared.events.envelope import decode_record, encode_value, new_event, record_headers
-from shared.mongo import UnitOfWork
+from shared.messaging.envelope import decode_record, encode_value, new_event, record_headers
 from shared.testing.events import publish
+from shared.unit_of_work import UnitOfWork
 
 
 def _sample(schema_cls, prefix: str) -> dict:

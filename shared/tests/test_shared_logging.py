@@ -31,7 +31,7 @@ def test_the_same_kafka_error_passes_once_per_interval_and_says_how_many_were_dr
 
 
 def test_our_own_loggers_are_never_thinned():
-    ours, out = _logger("shared.consumer", lambda: 0.0)
+    ours, out = _logger("shared.messaging.consumer", lambda: 0.0)
     for _ in range(5):
         ours.warning("dead-lettered an event")
     assert len(out.getvalue().splitlines()) == 5

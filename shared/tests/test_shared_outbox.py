@@ -4,13 +4,14 @@ import uuid
 import pytest
 from confluent_kafka import Consumer as ConfluentConsumer
 
+from shared.devstack.servers import EmbeddedBroker
 from shared.events.intake import MEMBERS, MemberStatusChanged
-from shared.kafka import close_producer, ensure_topics, make_producer
-from shared.mongo import connect, ensure_platform_indexes, run_in_transaction
-from shared.outbox import Lease, OutboxRelay, outbox_backlog
+from shared.messaging.kafka import close_producer, ensure_topics, make_producer
+from shared.messaging.outbox import Lease, OutboxRelay, outbox_backlog
+from shared.mongo import connect, ensure_platform_indexes
 from shared.testing import eventually
 from shared.testing.events import EventTap
-from shared.testing.servers import EmbeddedBroker
+from shared.unit_of_work import run_in_transaction
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,9 +12,9 @@ from marshmallow import Schema, fields, validate
 from pymongo.errors import NetworkTimeout
 
 from shared.auth import verify_token
+from shared.devstack.servers import free_port
 from shared.mongo import ensure_platform_indexes
 from shared.testing.fixtures import TEST_AUTH_SECRET, auth_header
-from shared.testing.servers import free_port
 from shared.web import create_service_app, current_principal, require_organization, require_role
 
 

@@ -15,9 +15,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import issue_token
+from shared.devstack.servers import free_port
 from shared.testing import eventually
 from shared.testing.fixtures import TEST_AUTH_SECRET
-from shared.testing.servers import free_port
 from shared.web import create_service_app
 from shared.web.app import DOCS_ASSETS_PATH, MAX_BODY_BYTES
 

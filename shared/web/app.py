@@ -32,12 +32,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from shared.config import PlatformSettings
 from shared.logging import configure_logging, request_id
+from shared.messaging.outbox import outbox_backlog
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, DatabaseGauges
 from shared.mongo import connect
 from shared.tracing import current_traceparent, child_of
 from shared.web.auth import install_auth
 from shared.web.errors import ProblemApi, problem_response
-from shared.web.openapi import document_operational_routes
 
 log = logging.getLogger("recoverynet.http")
 
@@ -188,7 +188,7 @@ def _install_json_body_check(app: Flask) -> None:
 
 def _install_operational_routes(app: Flask, service: str, db) -> None:
     registry = CollectorRegistry()
-    registry.register(DatabaseGauges(service, db))
+    registry.register(DatabaseGauges(service, db, outbox_backlog))
 
     @app.get("/healthz")
     def healthz():
@@ -210,5 +210,3 @@ def _install_operational_routes(app: Flask, service: str, db) -> None:
         # exactly the exposition format's own header: ``mimetype=`` would append a second charset, which
         # Prometheus 3 (Go's mime parser) refuses, failing the scrape
         return Response(body, content_type=CONTENT_TYPE_LATEST)
-
-    document_operational_routes(app.extensions["smorest"], app)

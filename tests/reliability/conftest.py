@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from deploy.platform_under_test import PlatformUnderTest
 from shared.testing import eventually
-from shared.testing.platform import PlatformUnderTest
 
 ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
 CERTIFIED = [{"name": "Certified Peer Recovery Specialist", "issuer": "State board", "expires_on": "2031-01-01"}]

@@ -6,7 +6,7 @@ handled first it waits for the profile, and the profile's event is then the one 
 the poison.) Guarantee: after its retries it goes to ``recoverynet.scheduling.dlq``
 (with the reason and the number of tries in its headers), the events behind it keep flowing, and after
 the fix (the site's SiteCreated arrives: its zone is used) re-driving the dead letters with
-``python -m shared.consumer redrive`` applies it exactly once; a second re-drive sends nothing again.
+``python -m shared.messaging.consumer redrive`` applies it exactly once; a second re-drive sends nothing again.
 """
 import subprocess
 import sys
@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from shared.consumer import RetryPolicy
 from shared.events import intake, matching
 from shared.events.scheduling import SessionTimesSuggested
+from shared.messaging.consumer import RetryPolicy
 from shared.testing import eventually
 from shared.testing.events import EventTap, publish
 
@@ -25,7 +25,7 @@ ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
 
 
 def redrive(platform) -> str:
-    done = subprocess.run([sys.executable, "-m", "shared.consumer", "redrive", "--service", "scheduling",
+    done = subprocess.run([sys.executable, "-m", "shared.messaging.consumer", "redrive", "--service", "scheduling",
                            "--bootstrap", platform.bootstrap_servers],
                           capture_output=True, text=True, timeout=120, env=platform.platform.environment("redrive"))
     assert done.returncode == 0, done.stderr[-2000:]

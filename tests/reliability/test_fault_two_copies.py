@@ -7,9 +7,9 @@ service; one relay per service publishes, under a lease; the delivery job claims
 import pytest
 import requests
 
+from deploy.platform_under_test import ApiClient
+from shared.devstack.servers import free_port
 from shared.testing import eventually
-from shared.testing.platform import ApiClient
-from shared.testing.servers import free_port
 
 SERVICES = ("intake", "matching", "scheduling", "notifications")
 MEMBERS = 12

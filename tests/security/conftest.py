@@ -18,14 +18,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.events.envelope import MalformedEvent, decode_record  # noqa: F401  (re-exported for tests)
+from shared.messaging.envelope import MalformedEvent, decode_record  # noqa: F401  (re-exported for tests)
+from shared.devstack.servers import free_port
 from shared.events.matching import MatchProposed
-from shared.kafka import platform_topics
+from shared.messaging.kafka import platform_topics
 from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header
-from shared.testing.servers import free_port
 from shared.testing.services import running
 
 SERVICES = ("intake", "matching", "scheduling", "notifications")
@@ -69,7 +69,7 @@ def stack(platform_settings, kafka_bootstrap, tmp_path_factory):
     from matching.worker import build_worker as matching_worker
     from notifications.app import create_app as notifications_app
     from notifications.config import Settings as NotificationsSettings
-    from notifications.mailcatcher import MailCatcher
+    from shared.devstack.mailcatcher import MailCatcher
     from notifications.repository import ensure_indexes as notifications_indexes
     from notifications.worker import build_worker as notifications_worker
     from scheduling.app import create_app as scheduling_app

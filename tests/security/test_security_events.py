@@ -14,8 +14,8 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from shared.events.envelope import encode_value, new_event, record_headers
 from shared.events.intake import CONTACTS, MEMBERS, ContactChanged, MemberRegistered
+from shared.messaging.envelope import encode_value, new_event, record_headers
 from shared.testing import eventually
 from shared.testing.events import EventTap
 

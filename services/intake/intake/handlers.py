@@ -34,7 +34,8 @@ from shared.events.intake import (
     SiteCreated,
     SiteUpdated,
 )
-from shared.mongo import UnitOfWork, utcnow
+from shared.mongo import utcnow
+from shared.unit_of_work import UnitOfWork
 
 from intake import model
 from intake.model import Conflict, Forbidden, Invalid, NotFound

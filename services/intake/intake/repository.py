@@ -17,7 +17,8 @@ from pymongo.errors import DuplicateKeyError
 from shared.audit import audit_entry, record
 from shared.auth import Principal
 from shared.events.intake import CONTACTS
-from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction
+from shared.mongo import ensure_platform_indexes
+from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 from intake.model import Conflict
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from shared.events.matching import (MatchAccepted, MatchActivated, MatchDeclined, MatchEnded, MatchExpired,
                                     MatchProposed, MemberWaitingTooLong, MemberWaitlisted)
-from shared.mongo import UnitOfWork, run_in_transaction, utcnow
+from shared.mongo import utcnow
 from shared.not_yet_known import NotYetKnown
+from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 from matching import model
 from matching.repository import SOURCE, Store, key, leader_from_doc, member_from_doc, to_dt

@@ -16,7 +16,8 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, MongoClient, UpdateOne
 from pymongo.database import Database
 
 from shared.audit import record
-from shared.mongo import ensure_platform_indexes, find_in, run_in_transaction
+from shared.mongo import ensure_platform_indexes, find_in
+from shared.unit_of_work import run_in_transaction
 
 from matching import model
 

@@ -13,7 +13,7 @@ SERVICE = "notifications"
 @dataclass(frozen=True)
 class Settings:
     platform: PlatformSettings
-    # Email over real SMTP (the local runner starts notifications.mailcatcher on 8025).
+    # Email over real SMTP (the local runner starts shared.devstack.mailcatcher on 8025).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_from: str = "Recovery Network <no-reply@recoverynet.local>"

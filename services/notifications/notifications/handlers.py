@@ -17,9 +17,10 @@ from datetime import datetime
 from urllib.parse import quote
 
 from shared.audit import audit_entry
-from shared.events.envelope import Event
 from shared.events.notifications import NotificationDelivered, NotificationFailed
-from shared.mongo import UnitOfWork, is_unavailable, utcnow
+from shared.messaging.envelope import Event
+from shared.mongo import is_unavailable, utcnow
+from shared.unit_of_work import UnitOfWork
 
 from notifications import model, templates
 from notifications.channels import Channels, SendFailed

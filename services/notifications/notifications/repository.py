@@ -26,7 +26,8 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
 from shared.audit import record as audit_record
-from shared.mongo import UnitOfWork, ensure_platform_indexes, run_in_transaction, utcnow
+from shared.mongo import ensure_platform_indexes, utcnow
+from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 SOURCE = "/recoverynet/notifications"
 

@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.auth import Principal
 from shared.events import intake, matching
-from shared.events.envelope import Event
+from shared.messaging.envelope import Event
 from shared.events.scheduling import (
     AttendanceRecorded,
     MeetingCancelled,
@@ -35,8 +35,9 @@ from shared.events.scheduling import (
     SessionRescheduled,
     SessionTimesSuggested,
 )
-from shared.mongo import UnitOfWork, utcnow
+from shared.mongo import utcnow
 from shared.not_yet_known import NotYetKnown
+from shared.unit_of_work import UnitOfWork
 
 from scheduling import feeds, model
 from scheduling.config import Settings

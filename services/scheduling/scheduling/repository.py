@@ -20,7 +20,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry, record
-from shared.mongo import ensure_platform_indexes, find_in, run_in_transaction, utcnow
+from shared.mongo import ensure_platform_indexes, find_in, utcnow
+from shared.unit_of_work import run_in_transaction
 
 SOURCE = "/recoverynet/scheduling"
 

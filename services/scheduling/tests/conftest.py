@@ -7,9 +7,9 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from shared.events.envelope import encode_value, new_event, record_headers
 from shared.events.intake import LeaderRegistered, MemberRegistered, SiteCreated
 from shared.events.scheduling import MEETINGS, REMINDERS, SESSIONS
+from shared.messaging.envelope import encode_value, new_event, record_headers
 from shared.testing import eventually
 from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header

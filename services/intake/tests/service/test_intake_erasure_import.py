@@ -6,7 +6,7 @@ import pytest
 from bson import json_util
 
 from shared.events.intake import CONTACTS, ContactChanged, MemberErased, MemberRegistered, MemberUpdated
-from shared.outbox import unpublished
+from shared.messaging.outbox import unpublished
 from shared.testing import eventually
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,16 +8,16 @@ from dataclasses import replace
 
 import pytest
 
+from shared.devstack.servers import free_port
 from shared.events import intake
 from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.events import publish
-from shared.testing.servers import free_port
 from shared.testing.services import running
 
 from notifications.app import create_app
 from notifications.config import Settings
-from notifications.mailcatcher import MailCatcher
+from shared.devstack.mailcatcher import MailCatcher
 from notifications.repository import Repository, ensure_indexes
 from notifications.worker import build_worker
 

@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from pymongo.errors import AutoReconnect
 
-from shared.events import intake, matching, new_event, scheduling
+from shared.devstack.servers import TcpProxy, free_port
+from shared.events import intake, matching, scheduling
+from shared.messaging.envelope import new_event
 from shared.testing import eventually
 from shared.testing.fixtures import auth_header
-from shared.testing.servers import TcpProxy, free_port
 
 from notifications import handlers
 from notifications.channels import Channels
@@ -274,7 +275,7 @@ def test_sms_goes_through_the_http_provider_adapter(repo, db, settings, org_id):
 def test_the_mail_catcher_process_keeps_and_lists_what_it_receives(tmp_path):
     smtp_port, http_port = free_port(), free_port()
     folder = tmp_path / "mail"
-    process = subprocess.Popen([sys.executable, "-m", "notifications.mailcatcher", "--smtp-port", str(smtp_port),
+    process = subprocess.Popen([sys.executable, "-m", "shared.devstack.mailcatcher", "--smtp-port", str(smtp_port),
                                 "--http-port", str(http_port), "--dir", str(folder), "--host", "127.0.0.1"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

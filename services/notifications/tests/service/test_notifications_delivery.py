@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from kafka import KafkaProducer
 
-from shared.events import encode_value, intake, matching, record_headers, scheduling
+from shared.devstack.servers import free_port
+from shared.events import intake, matching, scheduling
 from shared.events.notifications import DELIVERIES, NotificationDelivered, NotificationFailed
+from shared.messaging.envelope import encode_value, record_headers
 from shared.mongo import utcnow
 from shared.testing import eventually
 from shared.testing.events import EventTap, publish
 from shared.testing.fixtures import auth_header
-from shared.testing.servers import free_port
 
 from notifications import model
 from notifications.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER

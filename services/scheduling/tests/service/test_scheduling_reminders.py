@@ -22,7 +22,7 @@ def settings(platform_settings):
     """This module's workers look for due reminders twice a second."""
     from scheduling.config import Settings
     from scheduling.repository import ensure_indexes
-    from shared.kafka import dead_letter_topic, ensure_topics
+    from shared.messaging.kafka import dead_letter_topic, ensure_topics
     from shared.mongo import connect
 
     platform = platform_settings("scheduling")

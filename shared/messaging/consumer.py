@@ -19,11 +19,13 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pymongo.errors import DuplicateKeyError
 
-from shared.events.envelope import Event, EventSchema, MalformedEvent, decode_record
-from shared.kafka import close_producer, consumer_group, dead_letter_topic, make_consumer, make_producer
+from shared.events.base import EventSchema
+from shared.messaging.envelope import Event, MalformedEvent, decode_record
+from shared.messaging.kafka import close_producer, consumer_group, dead_letter_topic, make_consumer, make_producer
 from shared.metrics import EVENTS_HANDLED
-from shared.mongo import UnitOfWork, find_in, is_unavailable, run_in_transaction, utcnow
+from shared.mongo import find_in, is_unavailable, utcnow
 from shared.tracing import child_of, current_traceparent
+from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -323,12 +325,12 @@ def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m shared.consumer redrive --service matching [--type TYPE] [--limit N]``"""
+    """``python -m shared.messaging.consumer redrive --service matching [--type TYPE] [--limit N]``"""
     import argparse
     import os
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m shared.consumer",
+    parser = argparse.ArgumentParser(prog="python -m shared.messaging.consumer",
                                      description="Re-drive a service's dead letters to their original topics.")
     sub = parser.add_subparsers(dest="command", required=True)
     redrive = sub.add_parser("redrive", help="publish dead letters back to their topics, once each")

@@ -24,7 +24,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, what: str = "server") -> None:
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, what: str = "server") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -142,7 +142,7 @@ class EmbeddedBroker:
              "--advertised-listener-url", f"tcp://127.0.0.1:{self.public_port}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        _wait_for_port(self.broker_port, timeout, self.process, "tansu broker")
+        wait_for_port(self.broker_port, timeout, self.process, "tansu broker")
         return self
 
     def stop(self) -> None:
@@ -184,7 +184,7 @@ class EmbeddedMongo:
             args.append("--enable-test-commands")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_for_port(self.port, timeout, self.process, "secantusd")
+        wait_for_port(self.port, timeout, self.process, "secantusd")
         self._wait_ready(timeout)
         return self
 

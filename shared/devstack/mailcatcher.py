@@ -1,7 +1,7 @@
 """The local mail catcher: a real SMTP server that keeps every message it receives as a .eml file in a
 folder and lists them over HTTP, so someone trying the platform (and the tests) can see the emails.
 
-    python -m notifications.mailcatcher --smtp-port 8025 --http-port 8026 --dir var/mail
+    python -m shared.devstack.mailcatcher --smtp-port 8025 --http-port 8026 --dir var/mail
 
 HTTP:  GET /messages[?to=ADDRESS]  -> JSON list, oldest first: id, from, to, subject, date (the Date
                                       header, else when received), received_at, text, html, list_unsubscribe
@@ -143,7 +143,7 @@ class MailCatcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m notifications.mailcatcher",
+    parser = argparse.ArgumentParser(prog="python -m shared.devstack.mailcatcher",
                                      description="A local SMTP server that keeps what it receives and lists it over HTTP.")
     parser.add_argument("--smtp-port", type=int, default=8025)
     parser.add_argument("--http-port", type=int, default=8026)

@@ -1,6 +1,6 @@
 """The transactional outbox and its relay.
 
-Writers: ``append_to_outbox`` (called by ``shared.mongo.run_in_transaction``) inserts events in the
+Writers: ``append_to_outbox`` (called by ``shared.unit_of_work.run_in_transaction``) inserts events in the
 same transaction as the state they describe, numbered from one counter document. Every writer updates
 that document, so concurrent transactions conflict and are serialized: ``seq`` order is commit order,
 with no gaps (an aborted transaction gives its numbers back).
@@ -27,8 +27,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared.events.envelope import Event, encode_value, record_headers
-from shared.kafka import close_producer
+from shared.messaging.envelope import Event, encode_value, record_headers
+from shared.messaging.kafka import close_producer
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
 from shared.mongo import utcnow
 

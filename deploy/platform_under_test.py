@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from shared.auth import issue_token
-from shared.testing.servers import free_port
+from shared.devstack.servers import free_port
 
 SERVICES = ("intake", "matching", "scheduling", "notifications")
 
