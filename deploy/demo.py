@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from deploy.platform_under_test import ApiClient
 from shared.auth import issue_token
-from shared.testing.platform import ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "matching", "scheduling", "notifications")
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         platform = Platform(args.url_base or "http://127.0.0.1", args.base_port or 8001, args.mail_http_port,
                             secret_file.read_text().strip())
     else:
-        from shared.testing.platform import PlatformUnderTest
+        from deploy.platform_under_test import PlatformUnderTest
 
         var = Path(args.var or ROOT / "var" / "demo")
         if var.exists():

@@ -38,6 +38,7 @@ from shared.mongo import connect
 from shared.tracing import current_traceparent, child_of
 from shared.web.auth import install_auth
 from shared.web.errors import ProblemApi, problem_response
+from shared.web.openapi import document_operational_routes
 
 log = logging.getLogger("recoverynet.http")
 
@@ -210,3 +211,5 @@ def _install_operational_routes(app: Flask, service: str, db) -> None:
         # exactly the exposition format's own header: ``mimetype=`` would append a second charset, which
         # Prometheus 3 (Go's mime parser) refuses, failing the scrape
         return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+    document_operational_routes(app.extensions["smorest"], app)

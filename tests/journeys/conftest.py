@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.kafka import platform_topics
+from shared.messaging.kafka import platform_topics
 from shared.testing import eventually
 from shared.testing.events import EventTap
 
