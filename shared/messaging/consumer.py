@@ -21,7 +21,8 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.events.base import EventSchema
 from shared.messaging.envelope import Event, MalformedEvent, decode_record
-from shared.messaging.kafka import close_producer, consumer_group, dead_letter_topic, make_consumer, make_producer
+from shared.messaging.kafka import (close_producer, consumer_group, dead_letter_topic, group_rejoin_pending, make_consumer,
+                                    make_producer)
 from shared.metrics import EVENTS_HANDLED
 from shared.mongo import find_in, is_unavailable, utcnow
 from shared.tracing import child_of, current_traceparent
@@ -116,9 +117,7 @@ class ConsumerRunner:
                  extra={"unhandled": sum(len(records) for _, records in unhandled)})
 
     def _joining(self) -> bool:
-        coordinator = getattr(self.consumer, "_coordinator", None)
-        need_rejoin = getattr(coordinator, "need_rejoin", None)
-        return not self.consumer.assignment() or bool(need_rejoin and need_rejoin())
+        return group_rejoin_pending(self.consumer)
 
     def _process_chunk(self, records: list, deadline: float = float("inf")):
         """Apply a chunk of one partition's records; returns the last record up to which every record

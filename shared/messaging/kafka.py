@@ -80,6 +80,19 @@ def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], **ov
     return consumer
 
 
+def group_rejoin_pending(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer must (re)join its group before it gets records: nothing assigned yet, or the
+    group coordinator knows a rebalance is due.
+
+    kafka-python has no public call for the second half (a rebalance listener hears of it only once a
+    poll has begun the join, too late to lengthen that poll), so this reads its private coordinator
+    (kafka-python==3.0.12, pinned): the one place that does. ``shared/tests/test_shared_kafka_internals.py``
+    fails loudly if an upgrade changes it; without it this still answers from the assignment alone."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    need_rejoin = getattr(coordinator, "need_rejoin", None)
+    return not consumer.assignment() or bool(need_rejoin and need_rejoin())
+
+
 def platform_topics() -> dict[str, dict[str, str]]:
     """Every topic the platform uses, with its configs: event topics, then dead-letter topics."""
     topics: dict[str, dict[str, str]] = {}
