@@ -66,3 +66,27 @@ class Gone(DomainError):
 class PreconditionFailed(DomainError):
     """An If-Match that no longer matches: someone changed the record since it was read."""
     status, title = 412, "Precondition Failed"
+
+
+NOT_YET_KNOWN_TYPE = "https://recoverynet.org/problems/not-yet-known"
+NOT_YET_KNOWN_RETRY_SECONDS = 2  # intake's events reach the read models in about 1-2 s
+
+
+class NotYetKnown(DomainError):
+    """A reference to intake's members, leaders or sites that this service's read model does not hold
+    (yet): straight after intake answers 201, matching and scheduling may not have it for a second or two.
+
+    404 when the reference is in the path, 422 naming the field when it is in the body. An id that will
+    never exist (made up, another organization's, a site the caller does not hold) answers exactly the
+    same, so nothing leaks across organizations or sites."""
+    title = "Not Yet Known"
+
+    def __init__(self, kind: str, ref_id: str, *, service: str, field: str | None = None):
+        self.kind, self.ref_id = kind, ref_id
+        self.status = 422 if field else 404
+        message = (f"{kind.capitalize()} {ref_id} is not known to {service} here yet. If it was just created, "
+                   f"retry after {NOT_YET_KNOWN_RETRY_SECONDS} s; an id that does not exist in your organization "
+                   "keeps answering this way.")
+        super().__init__(message, field=field, type_=NOT_YET_KNOWN_TYPE,
+                         headers={"Retry-After": str(NOT_YET_KNOWN_RETRY_SECONDS)},
+                         retry_after=NOT_YET_KNOWN_RETRY_SECONDS)

@@ -1,7 +1,7 @@
 """RFC 9457 problem details for every 4xx and 5xx: field errors included, never a stack trace.
 
-Use flask-smorest's ``abort(status, message=..., errors={...})`` in views; raise ``Problem`` from
-handlers (which import no Flask) by way of the service's own domain exceptions mapped in api.py.
+Use cases raise the domain errors of ``shared/errors.py`` (they import no Flask); the Api below answers
+each with its status and fields. Views may still ``abort(status, message=..., errors={...})``.
 """
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from shared.logging import request_id
 from shared.mongo import is_unavailable
 from shared.web.openapi import ProblemSchema, PublicRoutesPlugin
-from shared.not_yet_known import NOT_YET_KNOWN_TITLE, NOT_YET_KNOWN_TYPE, NotYetKnown
-from shared.not_yet_known import RETRY_AFTER_SECONDS as NOT_YET_KNOWN_RETRY
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class ProblemApi(Api):
 
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
-        self._app.register_error_handler(NotYetKnown, self.handle_not_yet_known)
+        self._app.register_error_handler(DomainError, self.handle_domain_error)
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
     def handle_http_exception(self, error: HTTPException):
@@ -101,11 +100,11 @@ class ProblemApi(Api):
                                 **{k: v for k, v in data.items() if k in ("existing",)})
 
     @staticmethod
-    def handle_not_yet_known(exc: NotYetKnown):
-        """A reference from intake's events missing from this service's read model (shared/not_yet_known.py)."""
-        return problem_response(exc.status, NOT_YET_KNOWN_TITLE, exc.message, type_=NOT_YET_KNOWN_TYPE,
-                                errors={exc.field: [exc.message]} if exc.field else None,
-                                headers={"Retry-After": str(NOT_YET_KNOWN_RETRY)}, retry_after=NOT_YET_KNOWN_RETRY)
+    def handle_domain_error(exc: DomainError):
+        """The one answer to every rule a use case enforces (shared/errors.py): its status, title, type,
+        field errors, headers and extra members (``existing``, ``retry_after`` ...)."""
+        return problem_response(exc.status, exc.title, exc.message, errors=exc.errors, headers=exc.headers,
+                                type_=exc.type, **exc.extra)
 
     def handle_unexpected(self, exc: Exception):
         if isinstance(exc, HTTPException):

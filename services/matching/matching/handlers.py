@@ -17,7 +17,7 @@ import numpy as np
 from shared.events.matching import (MatchAccepted, MatchActivated, MatchDeclined, MatchEnded, MatchExpired,
                                     MatchProposed, MemberWaitingTooLong, MemberWaitlisted)
 from shared.mongo import utcnow
-from shared.not_yet_known import NotYetKnown
+from shared.errors import NotYetKnown
 from shared.unit_of_work import UnitOfWork, run_in_transaction
 
 from matching import model

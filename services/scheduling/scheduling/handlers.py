@@ -36,7 +36,7 @@ from shared.events.scheduling import (
     SessionTimesSuggested,
 )
 from shared.mongo import utcnow
-from shared.not_yet_known import NotYetKnown
+from shared.errors import NotYetKnown
 from shared.unit_of_work import UnitOfWork
 
 from scheduling import feeds, model

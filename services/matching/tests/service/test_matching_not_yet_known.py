@@ -3,7 +3,7 @@ the problem type, a Retry-After header and a retry_after field; 404 for a path r
 the field for a body reference. Another organization's member answers exactly like a made-up id."""
 import pytest
 
-from shared.not_yet_known import NOT_YET_KNOWN_TYPE
+from shared.errors import NOT_YET_KNOWN_TYPE
 from shared.testing import eventually
 
 pytestmark = pytest.mark.timeout(240)

@@ -9,7 +9,7 @@ import pytest
 
 from shared.events.matching import MatchActivated
 from shared.events.scheduling import SessionTimesSuggested
-from shared.not_yet_known import NOT_YET_KNOWN_TYPE
+from shared.errors import NOT_YET_KNOWN_TYPE
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("worker")]
 
