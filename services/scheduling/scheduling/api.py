@@ -14,10 +14,9 @@ from flask_smorest import Blueprint, abort
 
 from shared.auth import InvalidToken, verify_token
 from shared.web import current_principal, public, require_organization, require_role
-from shared.web.errors import problem_response
 from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
-from scheduling import handlers, model, schemas
+from scheduling import handlers, schemas
 
 blp = Blueprint("scheduling", __name__, url_prefix="/v1",
                 description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
@@ -29,14 +28,6 @@ ICS = "text/calendar; charset=utf-8"
 CALENDAR_DOC = {"type": "string", "description": "An iCalendar (RFC 5545) document."}
 MEETING_GUIDE_DOC = {"type": "array", "items": {"type": "object"},
                      "description": "Meeting Guide listings (code4recovery meeting-guide spec)."}
-
-
-@blp.errorhandler(model.SchedulingError)
-def domain_error(exc: model.SchedulingError):
-    titles = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity"}
-    errors = {exc.field: [exc.message]} if exc.field else None
-    return problem_response(exc.status, titles.get(exc.status, "Bad Request"), exc.message, errors=errors,
-                            **exc.extra)
 
 
 def _repo():

@@ -2,7 +2,7 @@
 
 A use case reads and writes through ``Store`` inside one transaction and emits the events the change
 causes (they go to the outbox in the same transaction). Rules come from ``model``; errors are
-``model.SchedulingError`` subclasses that the HTTP edge turns into problem+json.
+``shared.errors`` domain errors that the app factory turns into problem+json.
 """
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ from shared.events.scheduling import (
     SessionTimesSuggested,
 )
 from shared.mongo import utcnow
-from shared.errors import NotYetKnown
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, NotYetKnown
 from shared.unit_of_work import UnitOfWork
 
 from scheduling import feeds, model
 from scheduling.config import Settings
-from scheduling.model import Busy, Conflict, Forbidden, Invalid, NotFound, Schedule, Seat
+from scheduling.model import Busy, Schedule, Seat
 from scheduling.repository import Repository, Store
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
+
+from shared.clock import clock, zone
+from shared.errors import Invalid
 
 UTC = timezone.utc
 
@@ -22,44 +24,7 @@ ALLOWED_FREQUENCIES = {DAILY: "DAILY", WEEKLY: "WEEKLY", MONTHLY: "MONTHLY", YEA
 MAX_EXPANSION = 2000  # occurrences per meeting per query: a guard, far above any real window
 
 
-# --- errors the use cases raise; api.py turns them into problem+json -------------------------------
-
-class SchedulingError(Exception):
-    status = 400
-
-    def __init__(self, message: str, *, field: str | None = None, **extra):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.extra = extra
-
-
-class Invalid(SchedulingError):
-    """Input that is well-formed but breaks a rule (422, naming the field)."""
-    status = 422
-
-
-class NotFound(SchedulingError):
-    status = 404
-
-
-class Forbidden(SchedulingError):
-    status = 403
-
-
-class Conflict(SchedulingError):
-    """A clash with something already booked (409, naming it)."""
-    status = 409
-
-
 # --- time zones and instants -----------------------------------------------------------------------
-
-def zone(name: str, *, field_name: str = "time_zone") -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise Invalid(f"{name!r} is not an IANA time zone.", field=field_name) from None
-
 
 def to_utc(local: datetime, tz_name: str) -> datetime:
     """A naive local wall time in ``tz_name`` -> the UTC instant. A wall time that does not exist
@@ -355,14 +320,12 @@ def waitlist_position(seats: Sequence[Seat], registration_id: str) -> int | None
 Interval = tuple[datetime, datetime]
 
 
-def _clock(value: str, field_name: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value or "")
-    if not match:
-        raise Invalid(f"{value!r} is not HH:MM.", field=field_name)
-    hours, minutes = int(match.group(1)), int(match.group(2))
-    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
-        raise Invalid(f"{value!r} is not a time of day.", field=field_name)
-    return hours, minutes
+def _clock(value: str, field: str) -> tuple[int, int]:
+    """An availability bound "HH:MM" (24:00 allowed), or ``Invalid`` naming the field."""
+    try:
+        return clock(value, end_of_day=True)
+    except ValueError as exc:
+        raise Invalid(f"{exc}.", field=field) from None
 
 
 def weekly_to_intervals(windows: Sequence[dict], tz_name: str, start: datetime, end: datetime) -> list[Interval]:
