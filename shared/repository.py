@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, TypeVar
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from shared.audit import audit_entry, record
 from shared.errors import Conflict
@@ -106,15 +107,15 @@ class Repository:
 
         With ``retry_duplicates``, a unique-index clash (two requests claiming the same email at once)
         runs the work again, so the loser sees the winner's record and answers the usual 409."""
-        attempts = 3 if self.retry_duplicates else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return run_in_transaction(self.client, self.db, work, source=self.source)
-            except DuplicateKeyError:
-                if attempt == attempts:
-                    if self.retry_duplicates:
-                        raise Conflict("The same record was written concurrently; read it and try again.") from None
-                    raise
+        try:
+            for attempt in Retrying(stop=stop_after_attempt(3 if self.retry_duplicates else 1),
+                                    retry=retry_if_exception_type(DuplicateKeyError), reraise=True):
+                with attempt:
+                    return run_in_transaction(self.client, self.db, work, source=self.source)
+        except DuplicateKeyError:
+            if self.retry_duplicates:
+                raise Conflict("The same record was written concurrently; read it and try again.") from None
+            raise
         raise AssertionError("unreachable")
 
     def reader(self) -> Store:

@@ -112,6 +112,7 @@ class Worker:
             log.warning("worker heartbeat failed", extra={"error": type(exc).__name__})
 
     def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        # Our own loop, not tenacity: a supervisor that restarts a loop until shutdown, waking on the stop flag.
         def run():
             while not self._stop.is_set():
                 try:

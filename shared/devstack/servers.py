@@ -14,8 +14,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 
 def free_port() -> int:
@@ -25,16 +26,18 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, what: str = "server") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until something listens on ``port`` (RuntimeError after ``timeout`` s, or at once if ``process`` exits)."""
+    def connect() -> None:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s")
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            pass
+
+    try:
+        Retrying(retry=retry_if_exception_type(OSError), stop=stop_after_delay(timeout), wait=wait_fixed(0.1),
+                 reraise=True)(connect)
+    except OSError:
+        raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s") from None
 
 
 class TcpProxy:
@@ -191,16 +194,12 @@ class EmbeddedMongo:
     def _wait_ready(self, timeout: float) -> None:
         from pymongo import MongoClient
 
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with MongoClient(self.uri, serverSelectionTimeoutMS=1000) as client:
-                    client.admin.command("ping")
-                    return
-            except Exception:  # noqa: BLE001 - still starting
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        def ping() -> None:
+            with MongoClient(self.uri, serverSelectionTimeoutMS=1000) as client:
+                client.admin.command("ping")
+
+        # any error means "still starting" until the time is up; then the last one is raised
+        Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.2), reraise=True)(ping)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -214,6 +214,8 @@ class ConsumerRunner:
         return "applied"
 
     def _handle_with_retries(self, evt: Event, handler: Handler, record) -> None:
+        # Our own loop, not tenacity: waits for an unavailable database count no try and end only at shutdown,
+        # and the last failed try dead-letters the event instead of raising.
         attempt = 0
         token = current_traceparent.set(child_of(evt.traceparent))
         try:
