@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from markupsafe import escape
 from marshmallow import ValidationError
 
-from shared.audit import audit_entry
-from shared.mongo import utcnow
+from shared.errors import Invalid
 from shared.web import current_principal, public, require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
-from notifications import handlers, model, schemas, templates
+from notifications import schemas
+from notifications.access import ADMINS, CHANGERS_OF_PREFERENCES, READERS_OF_THE_LOG
+from notifications.handlers import (delivery_log, inbox, preferences, template_overrides, unsubscribe,
+                                    webhooks)
 from notifications.repository import Repository
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="The right message, on the right channel, at the right time, once.")
-
-ADMINS = ("admin", "service")
 
 
 def _repo() -> Repository:
@@ -41,41 +41,8 @@ def _settings():
     return current_app.extensions["notifications.settings"]
 
 
-def _person_in_reach(org: str, person_id: str) -> dict | None:
-    """The person's contact, if the caller may see them; 404 otherwise (as if they did not exist)."""
-    principal = current_principal()
-    contact = _repo().get_contact(org, person_id)
-    if contact is None:  # not a person of the caller's organization (nor of anyone's, as far as it can tell)
-        abort(404, message="No such person.")
-    if principal.is_admin:
-        return contact
-    if principal.role == "leader" and principal.leader_id == person_id:
-        return contact
-    if principal.role == "coordinator" and contact is not None and \
-            any(principal.can_access_site(s) for s in contact.get("site_ids") or []):
-        return contact
-    abort(404, message="No such person.")
-
-
-def _audit_read(org: str, person_id: str, contact: dict | None, resource_type: str) -> None:
-    """Reads of a member's records go to the audit log (ids only)."""
-    if contact is not None and contact.get("kind") == "member":
-        _repo().audit(audit_entry(current_principal(), "read", resource_type, person_id, org))
-
-
-def _preferences_view(org: str, person_id: str, contact: dict | None, prefs: dict | None) -> dict:
-    prefs = prefs or {}
-    consents = _repo().get_consents(org, person_id) if contact and contact.get("kind") == "member" else []
-    kind = (contact or {}).get("kind", "member")
-    effective = model.channels_for(contact, kind, consents, prefs, utcnow()) if contact else []
-    return {"person_id": person_id, "channels": {k: v for k, v in (prefs.get("channels") or {}).items() if v is not None},
-            "quiet_hours": prefs.get("quiet_hours"), "digest": bool(prefs.get("digest")),
-            "time_zone": (contact or {}).get("time_zone"), "effective_channels": effective,
-            "version": prefs.get("version", 0)}
-
-
-def _etag(person_id: str, prefs: dict | None) -> str:
-    return etag_of({"_id": person_id, "version": (prefs or {}).get("version", 0)})
+def _etag(person_id: str, version: int) -> str:
+    return etag_of({"_id": person_id, "version": version})
 
 
 @blp.route("/people/<person_id>/preferences")
@@ -84,11 +51,8 @@ class Preferences(MethodView):
     def get(self, person_id):
         """A person's channel choices, quiet hours and digest choice (and where messages go now)."""
         org = require_organization()
-        contact = _person_in_reach(org, person_id)
-        _audit_read(org, person_id, contact, "notification_preferences")
-        prefs = _repo().get_preferences(org, person_id)
-        response = _preferences_view(org, person_id, contact, prefs)
-        return response, 200, {"ETag": f'"{_etag(person_id, prefs)}"'}
+        view = preferences.read(_repo().reader(), current_principal(), org, person_id)
+        return view, 200, {"ETag": f'"{_etag(person_id, view["version"])}"'}
 
     @documents_if_match(blp)
     @blp.arguments(schemas.PreferencesIn)
@@ -96,16 +60,11 @@ class Preferences(MethodView):
     def put(self, body, person_id):
         """Replace a person's preferences (send the ETag you read in If-Match)."""
         org = require_organization()
-        require_role("admin", "service", "coordinator", "leader")
-        contact = _person_in_reach(org, person_id)
-        current = _repo().get_preferences(org, person_id)
-        require_if_match(_etag(person_id, current))
-        body["channels"] = {k: v for k, v in (body.get("channels") or {}).items() if v is not None}
-        saved = handlers.save_preferences(_repo(), current_principal(), org, person_id, body,
-                                          (current or {}).get("version", 0))
-        if saved is None:
-            abort(412, message="The preferences changed since you read them; read them again and retry.")
-        return _preferences_view(org, person_id, contact, saved), 200, {"ETag": f'"{_etag(person_id, saved)}"'}
+        principal = require_role(*CHANGERS_OF_PREFERENCES)
+        version = preferences.version(_repo().reader(), principal, org, person_id)
+        require_if_match(_etag(person_id, version))
+        view = _repo().transaction(lambda uow: preferences.save(uow, principal, org, person_id, body, version))
+        return view, 200, {"ETag": f'"{_etag(person_id, view["version"])}"'}
 
 
 @blp.route("/people/<person_id>/inbox")
@@ -115,8 +74,7 @@ class Inbox(MethodView):
     def get(self, query, person_id):
         """The person's in-app messages, newest first."""
         org = require_organization()
-        _audit_read(org, person_id, _person_in_reach(org, person_id), "inapp_inbox")
-        items, total = _repo().list_inbox(org, person_id, query["unread_only"], query["offset"], query["limit"])
+        items, total = inbox.messages(_repo().reader(), current_principal(), org, person_id, query)
         return page(items, total, query)
 
 
@@ -126,11 +84,8 @@ class InboxRead(MethodView):
     def post(self, person_id, message_id):
         """Mark an in-app message read (idempotent)."""
         org = require_organization()
-        _person_in_reach(org, person_id)
-        doc = _repo().mark_read(org, person_id, message_id)
-        if doc is None:
-            abort(404, message="No such message.")
-        return doc
+        principal = current_principal()
+        return _repo().transaction(lambda uow: inbox.mark_read(uow, principal, org, person_id, message_id))
 
 
 @blp.route("/deliveries")
@@ -140,15 +95,8 @@ class Deliveries(MethodView):
     def get(self, query):
         """The delivery log: what went to whom (by id), when, on which channel, with which outcome."""
         org = require_organization()
-        principal = require_role("admin", "service", "coordinator")
-        filters = {k: query.get(k) for k in ("recipient_id", "channel", "status", "source_event_id", "site_id")}
-        sites = principal.site_filter()
-        if sites is not None:
-            if filters["site_id"] is not None and filters["site_id"] not in sites:
-                return page([], 0, query)
-            if filters["site_id"] is None:
-                filters["site_id"] = {"$in": sites}
-        items, total = _repo().list_deliveries(org, filters, query["offset"], query["limit"])
+        principal = require_role(*READERS_OF_THE_LOG)
+        items, total = delivery_log.deliveries(_repo().reader(), principal, org, query)
         return page(items, total, query)
 
 
@@ -157,11 +105,8 @@ class DeliveryOne(MethodView):
     @blp.response(200, schemas.DeliveryOut)
     def get(self, delivery_id):
         org = require_organization()
-        principal = require_role("admin", "service", "coordinator")
-        doc = _repo().get_delivery(org, delivery_id)
-        if doc is None or (not principal.is_admin and not principal.can_access_site(doc.get("site_id"))):
-            abort(404, message="No such delivery.")
-        return doc
+        principal = require_role(*READERS_OF_THE_LOG)
+        return delivery_log.delivery(_repo().reader(), principal, org, delivery_id)
 
 
 @blp.route("/deliveries/<delivery_id>/retry")
@@ -172,12 +117,7 @@ class DeliveryRetry(MethodView):
         Exactly-once still holds: it is the same delivery, not a new one."""
         org = require_organization()
         require_role(*ADMINS)
-        doc = _repo().retry_failed(org, delivery_id)
-        if doc is None:
-            if _repo().get_delivery(org, delivery_id) is None:
-                abort(404, message="No such delivery.")
-            abort(409, message="Only a failed delivery (with a recipient) can be retried.")
-        return doc
+        return _repo().transaction(lambda uow: delivery_log.retry(uow, org, delivery_id))
 
 
 @blp.route("/templates/<kind>/<channel>/<language>/preview")
@@ -189,10 +129,7 @@ class TemplatePreview(MethodView):
         org = require_organization()
         require_role("admin")
         path = _template_path(kind, channel, language)
-        try:
-            return handlers.preview(_repo(), org, path["kind"], path["channel"], path["language"], body)
-        except templates.TemplateProblem as exc:
-            abort(422, message="The template does not render with this data.", errors={"data": [str(exc)]})
+        return template_overrides.preview(_repo().reader(), org, path["kind"], path["channel"], path["language"], body)
 
 
 @blp.route("/sites/<site_id>/coordinators")
@@ -203,10 +140,8 @@ class SiteCoordinators(MethodView):
         addresses from the contact directory). Empty means nobody would be told. A site that is not the
         organization's (or that intake never announced) answers 404, as on every other route."""
         org = require_organization()
-        principal = require_role("admin", "service", "coordinator")
-        if not principal.can_access_site(site_id) or not _repo().knows_site(org, site_id):
-            abort(404, message="No such site.")
-        return _repo().coordinator_directory(org, site_id)
+        principal = require_role(*READERS_OF_THE_LOG)
+        return preferences.site_coordinators(_repo().reader(), principal, org, site_id)
 
 
 @blp.route("/webhooks")
@@ -216,7 +151,7 @@ class Webhooks(MethodView):
         """The organization's webhook endpoints."""
         org = require_organization()
         require_role(*ADMINS)
-        return _repo().list_webhooks(org)
+        return webhooks.webhooks(_repo().reader(), org)
 
     @blp.arguments(schemas.WebhookIn)
     @blp.response(201, schemas.WebhookCreated)
@@ -225,7 +160,7 @@ class Webhooks(MethodView):
         "sha256=" + hex HMAC-SHA256(secret, timestamp + "." + body). Failing endpoints are retried."""
         org = require_organization()
         require_role("admin")  # only organization admins change webhooks
-        return handlers.add_webhook(_repo(), org, body)
+        return _repo().transaction(lambda uow: webhooks.add(uow, org, body))
 
 
 @blp.route("/webhooks/<webhook_id>")
@@ -234,17 +169,13 @@ class WebhookOne(MethodView):
     def get(self, webhook_id):
         org = require_organization()
         require_role(*ADMINS)
-        doc = _repo().get_webhook(org, webhook_id)
-        if doc is None:
-            abort(404, message="No such webhook.")
-        return doc
+        return webhooks.webhook(_repo().reader(), org, webhook_id)
 
     @blp.response(204)
     def delete(self, webhook_id):
         org = require_organization()
         require_role("admin")
-        if not _repo().delete_webhook(org, webhook_id):
-            abort(404, message="No such webhook.")
+        _repo().transaction(lambda uow: webhooks.delete(uow, org, webhook_id))
 
 
 @blp.route("/templates")
@@ -254,14 +185,14 @@ class Templates(MethodView):
         """The organization's template overrides (shipped templates apply where there is none)."""
         org = require_organization()
         require_role(*ADMINS)
-        return _repo().list_templates(org)
+        return template_overrides.overrides(_repo().reader(), org)
 
 
 def _template_path(kind, channel, language) -> dict:
     try:
         return schemas.TemplatePath().load({"kind": kind, "channel": channel, "language": language})
     except ValidationError as exc:
-        abort(422, message="The template path is not valid.", errors=exc.messages)
+        raise Invalid(exc.messages) from None
 
 
 @blp.route("/templates/<kind>/<channel>/<language>")
@@ -274,21 +205,16 @@ class TemplateOne(MethodView):
         org = require_organization()
         require_role("admin")
         path = _template_path(kind, channel, language)
-        if not body:
-            abort(422, message="Give at least one part.", errors={"text": ["Missing data for required field."]})
-        try:
-            return handlers.save_template(_repo(), org, path["kind"], path["channel"], path["language"], body)
-        except templates.TemplateProblem as exc:
-            field, _, detail = str(exc).partition(": ")
-            abort(422, message="The template does not compile.", errors={field: [detail or str(exc)]})
+        return _repo().transaction(lambda uow: template_overrides.save(uow, org, path["kind"], path["channel"],
+                                                                       path["language"], body))
 
     @blp.response(204)
     def delete(self, kind, channel, language):
         org = require_organization()
         require_role("admin")
         path = _template_path(kind, channel, language)
-        if not _repo().delete_template(org, path["kind"], path["channel"], path["language"].lower()):
-            abort(404, message="No such template override.")
+        _repo().transaction(lambda uow: template_overrides.delete(uow, org, path["kind"], path["channel"],
+                                                                  path["language"]))
 
 
 # The pages behind the link in every email. Plain and self-contained: nothing is loaded from another host
@@ -338,12 +264,9 @@ def _what_stops(claims: dict) -> tuple[str, str, str]:
 
 
 def _unsubscribe_claims(apply: bool, token: str) -> dict:
-    try:
-        if apply:
-            return handlers.unsubscribe(_settings(), _repo(), token)
-        return handlers.unsubscribe_request(_settings(), _repo(), token)
-    except model.BadToken:
-        abort(400, message="This unsubscribe link is not valid.", errors={"token": ["Not a valid unsubscribe token."]})
+    if apply:
+        return _repo().transaction(lambda uow: unsubscribe.apply(uow, _settings(), token))
+    return unsubscribe.request(_repo().reader(), _settings(), token)
 
 
 @public

@@ -10,7 +10,7 @@ from shared.web import create_service_app
 
 from notifications import api
 from notifications.config import Settings
-from notifications.repository import Repository, delivery_backlog
+from notifications.repository import Repository, Store
 
 
 class DeliveryGauges:
@@ -27,7 +27,7 @@ class DeliveryGauges:
         late = GaugeMetricFamily("recoverynet_notifications_oldest_due_seconds",
                                  "How long the oldest due delivery has waited to be sent")
         try:
-            backlog = delivery_backlog(self.db, utcnow())
+            backlog = Store(self.db).delivery_backlog(utcnow())
         except Exception:  # noqa: BLE001 - a scrape must not fail because the database is down
             return
         for status in ("pending", "held", "digest", "sending", "failed"):

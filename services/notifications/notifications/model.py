@@ -8,8 +8,9 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.clock import clock
+from shared.clock import zone_or_utc as zone  # a zone read back from our records: UTC when unknown
 from shared.events import intake, matching, scheduling
 
 CHANNELS = ("email", "sms", "inapp")          # channels a person can receive on
@@ -140,21 +141,6 @@ def channels_for(contact: dict | None, kind: str, consents: list[dict] | None, p
 
 # --- quiet hours ---------------------------------------------------------------------------------
 
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def parse_hhmm(value: str) -> time:
-    hours, _, minutes = value.partition(":")
-    h, m = int(hours), int(minutes or 0)
-    if not (0 <= h <= 23 and 0 <= m <= 59) or len(value) != 5:
-        raise ValueError(f"{value!r} is not HH:MM")
-    return time(h, m)
-
-
 def quiet_until(now: datetime, time_zone: str | None, quiet_hours: dict | None) -> datetime | None:
     """When ``now`` falls in the person's quiet hours (local ``start``..``end``, may span midnight),
     the UTC moment they end; otherwise None."""
@@ -162,7 +148,7 @@ def quiet_until(now: datetime, time_zone: str | None, quiet_hours: dict | None) 
         return None
     tz = zone(time_zone)
     local = as_utc(now).astimezone(tz)
-    start, end = parse_hhmm(quiet_hours["start"]), parse_hhmm(quiet_hours["end"])
+    start, end = time(*clock(quiet_hours["start"])), time(*clock(quiet_hours["end"]))
     if start == end:
         return None
     t = local.time()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
+from shared.clock import clock
 from shared.web.pages import PageQuery
 
 from notifications import model, templates
@@ -10,7 +11,9 @@ from notifications import model, templates
 
 def _hhmm(value: str) -> None:
     try:
-        model.parse_hhmm(value)
+        clock(value)
+        if len(value) != 5:  # two digits each, as stored and shown
+            raise ValueError(value)
     except ValueError as exc:
         raise ValidationError("Use local time as HH:MM (00:00-23:59).") from exc
 

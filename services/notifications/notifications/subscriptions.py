@@ -3,35 +3,35 @@ from __future__ import annotations
 
 from shared.events import intake, matching, scheduling
 
-from notifications import handlers
+from notifications.handlers import events
 
 SUBSCRIPTIONS: dict = {
     # the contact directory (restricted topic), consents, coordinators, erasure
-    intake.ContactChanged: handlers.on_contact_changed,
-    intake.MemberRegistered: handlers.on_member_snapshot,
-    intake.MemberUpdated: handlers.on_member_snapshot,
-    intake.MemberConsentChanged: handlers.on_member_snapshot,
-    intake.MemberErased: handlers.on_member_erased,
-    intake.CoordinatorAssigned: handlers.on_coordinator_assigned,
+    intake.ContactChanged: events.on_contact_changed,
+    intake.MemberRegistered: events.on_member_snapshot,
+    intake.MemberUpdated: events.on_member_snapshot,
+    intake.MemberConsentChanged: events.on_member_snapshot,
+    intake.MemberErased: events.on_member_erased,
+    intake.CoordinatorAssigned: events.on_coordinator_assigned,
     # names of organizations and sites (the unsubscribe page, reasons shown to coordinators, 404 for unknown sites)
-    intake.OrganizationCreated: handlers.on_organization_created,
-    intake.SiteCreated: handlers.on_site_changed,
-    intake.SiteUpdated: handlers.on_site_changed,
+    intake.OrganizationCreated: events.on_organization_created,
+    intake.SiteCreated: events.on_site_changed,
+    intake.SiteUpdated: events.on_site_changed,
     # events that tell people something (model.plan_for says who, which template, how urgent)
-    intake.MemberRiskFlagged: handlers.on_notifiable_event,
-    matching.MatchProposed: handlers.on_notifiable_event,
-    matching.MatchAccepted: handlers.on_notifiable_event,
-    matching.MatchEnded: handlers.on_notifiable_event,
-    matching.MemberWaitingTooLong: handlers.on_notifiable_event,
-    scheduling.MeetingCreated: handlers.on_meeting_snapshot,
-    scheduling.MeetingUpdated: handlers.on_meeting_snapshot,
-    scheduling.RegistrationCreated: handlers.on_notifiable_event,
-    scheduling.MeetingCancelled: handlers.on_notifiable_event,
-    scheduling.OccurrenceCancelled: handlers.on_notifiable_event,
-    scheduling.OccurrenceMoved: handlers.on_notifiable_event,
-    scheduling.RegistrationPromoted: handlers.on_notifiable_event,
-    scheduling.SessionBooked: handlers.on_notifiable_event,
-    scheduling.SessionRescheduled: handlers.on_notifiable_event,
-    scheduling.SessionCancelled: handlers.on_notifiable_event,
-    scheduling.ReminderDue: handlers.on_notifiable_event,
+    intake.MemberRiskFlagged: events.on_notifiable_event,
+    matching.MatchProposed: events.on_notifiable_event,
+    matching.MatchAccepted: events.on_notifiable_event,
+    matching.MatchEnded: events.on_notifiable_event,
+    matching.MemberWaitingTooLong: events.on_notifiable_event,
+    scheduling.MeetingCreated: events.on_meeting_snapshot,
+    scheduling.MeetingUpdated: events.on_meeting_snapshot,
+    scheduling.RegistrationCreated: events.on_notifiable_event,
+    scheduling.MeetingCancelled: events.on_notifiable_event,
+    scheduling.OccurrenceCancelled: events.on_notifiable_event,
+    scheduling.OccurrenceMoved: events.on_notifiable_event,
+    scheduling.RegistrationPromoted: events.on_notifiable_event,
+    scheduling.SessionBooked: events.on_notifiable_event,
+    scheduling.SessionRescheduled: events.on_notifiable_event,
+    scheduling.SessionCancelled: events.on_notifiable_event,
+    scheduling.ReminderDue: events.on_notifiable_event,
 }

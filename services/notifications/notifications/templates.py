@@ -14,7 +14,9 @@ from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from notifications.model import language_candidates, parse_time, zone
+from shared.clock import zone_or_utc as zone
+
+from notifications.model import language_candidates, parse_time
 
 KINDS = ("match_proposed", "match_accepted", "match_ended", "meeting_updated", "meeting_cancelled",
          "occurrence_cancelled", "occurrence_moved", "registration_created", "registration_promoted", "session_booked",
