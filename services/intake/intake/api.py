@@ -1,7 +1,6 @@
-"""HTTP edge of the intake service: Blueprint + MethodView; validates, calls a handler, answers.
-
-Roles: operator creates organizations; admin manages everything of their organization; coordinator
-works within the sites of their token; leader reads and edits their own profile; service reads.
+"""HTTP edge of the intake service: Blueprint + MethodView; validates, opens the unit of work (or a
+reader), calls a handler, answers. Who may call what: the roles each view names (``access``), then the
+handler's ``access`` checks of the record itself.
 """
 from __future__ import annotations
 
@@ -9,32 +8,30 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from shared.mongo import utcnow
+from shared.clock import utcnow
 from shared.web import require_organization, require_role
-from shared.web.errors import problem_response
 from shared.web.pages import PageQuery, etag_of, page, page_schema, documents_if_match, require_if_match
 
-from intake import handlers, model, schemas
+from intake import model, schemas
+from intake.access import ANYONE_OF_THE_ORGANIZATION, READERS, STAFF
+from intake.handlers import consents, imports, leaders, members, organizations, screenings
 
 blp = Blueprint("intake", __name__, url_prefix="/v1",
                 description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
 
-STAFF = ("admin", "coordinator")
-READERS = ("admin", "coordinator", "service")
-
-
-@blp.errorhandler(model.DomainError)
-def domain_error(exc: model.DomainError):
-    titles = {404: "Not Found", 409: "Conflict", 403: "Forbidden", 410: "Gone", 422: "Unprocessable Entity"}
-    extra = {}
-    if isinstance(exc, model.Conflict) and exc.existing:
-        extra["existing"] = exc.existing
-    return problem_response(exc.status, titles.get(exc.status, "Bad Request"), exc.message,
-                            errors=getattr(exc, "errors", None), **extra)
-
 
 def _repo():
+    """shared.repository.Repository with intake's Store (app.py): ``transaction(work)`` for changes
+    (and audited reads), ``reader()`` for plain reads."""
     return current_app.extensions["intake.repository"]
+
+
+def _in_transaction(work):
+    return _repo().transaction(work)
+
+
+def _reader():
+    return _repo().reader()
 
 
 def _settings():
@@ -71,7 +68,7 @@ class Organizations(MethodView):
     def post(self, data):
         """Create an organization (platform operators)."""
         principal = _principal("operator")
-        return handlers.create_organization(_repo(), principal, data)
+        return _in_transaction(lambda uow: organizations.create_organization(uow, principal, data))
 
 
 @blp.route("/organizations/<organization_id>")
@@ -79,8 +76,8 @@ class Organization(MethodView):
     @blp.response(200, schemas.OrganizationOut)
     def get(self, organization_id):
         """An organization (operators, and the organization's own staff)."""
-        principal = _principal("operator", "admin", "coordinator", "service", "leader")
-        org = handlers.get_organization(_repo(), principal, organization_id)
+        principal = _principal("operator", *ANYONE_OF_THE_ORGANIZATION)
+        org = organizations.get_organization(_reader(), principal, organization_id)
         return org, _etag_headers(org)
 
     @documents_if_match(blp)
@@ -90,7 +87,8 @@ class Organization(MethodView):
         """Change the name, youth policy or default language (operators, the organization's admins;
         If-Match required)."""
         principal = _principal("operator", "admin")
-        org = handlers.update_organization(_repo(), principal, organization_id, data, _if_match)
+        org = _in_transaction(lambda uow: organizations.update_organization(uow, principal, organization_id, data,
+                                                                          _if_match))
         return org, _etag_headers(org)
 
 
@@ -102,8 +100,8 @@ class AdminTokens(MethodView):
         """Issue an organization-admin token (platform operators)."""
         principal = _principal("operator")
         s = _settings()
-        return handlers.issue_admin_token(_repo(), principal, organization_id, data["ttl_seconds"], s.auth_secret,
-                                          s.auth_audience)
+        return organizations.issue_admin_token(_reader(), principal, organization_id, data["ttl_seconds"],
+                                               s.auth_secret, s.auth_audience)
 
 
 # --- sites -----------------------------------------------------------------------------------------
@@ -114,9 +112,8 @@ class Sites(MethodView):
     @blp.response(200, page_schema(schemas.SiteOut))
     def get(self, query):
         """Sites of the organization (coordinators: their sites)."""
-        principal = _principal("admin", "coordinator", "service", "leader")
-        items, total = _repo().list_sites(principal.organization_id, principal.site_filter(), query["offset"],
-                                          query["limit"])
+        principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
+        items, total = organizations.list_sites(_reader(), principal, query)
         return page(items, total, query)
 
     @blp.arguments(schemas.SiteIn)
@@ -124,7 +121,7 @@ class Sites(MethodView):
     def post(self, data):
         """Add a site (organization admins)."""
         principal = _principal("admin")
-        site = handlers.create_site(_repo(), principal, data)
+        site = _in_transaction(lambda uow: organizations.create_site(uow, principal, data))
         return site, _etag_headers(site)
 
 
@@ -132,8 +129,8 @@ class Sites(MethodView):
 class Site(MethodView):
     @blp.response(200, schemas.SiteOut)
     def get(self, site_id):
-        principal = _principal("admin", "coordinator", "service", "leader")
-        site = handlers.get_site(_repo(), principal, site_id)
+        principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
+        site = organizations.get_site(_reader(), principal, site_id)
         return site, _etag_headers(site)
 
     @documents_if_match(blp)
@@ -142,7 +139,7 @@ class Site(MethodView):
     def patch(self, data, site_id):
         """Change a site (If-Match required; organization admins)."""
         principal = _principal("admin")
-        site = handlers.update_site(_repo(), principal, site_id, data, _if_match)
+        site = _in_transaction(lambda uow: organizations.update_site(uow, principal, site_id, data, _if_match))
         return site, _etag_headers(site)
 
 
@@ -154,7 +151,7 @@ class StaffList(MethodView):
     @blp.response(200, page_schema(schemas.StaffOut))
     def get(self, query):
         principal = _principal("admin")
-        items, total = _repo().list_staff(principal.organization_id, query["offset"], query["limit"])
+        items, total = organizations.list_staff(_reader(), principal, query)
         return page(items, total, query)
 
     @blp.arguments(schemas.StaffIn)
@@ -162,7 +159,7 @@ class StaffList(MethodView):
     def post(self, data):
         """Add a site coordinator (organization admins): announces CoordinatorAssigned and their contact."""
         principal = _principal("admin")
-        return handlers.create_staff(_repo(), principal, data)
+        return _in_transaction(lambda uow: organizations.create_staff(uow, principal, data))
 
 
 @blp.route("/staff/<staff_id>")
@@ -170,7 +167,7 @@ class StaffMember(MethodView):
     @blp.response(200, schemas.StaffOut)
     def get(self, staff_id):
         principal = _principal("admin")
-        staff = handlers.get_staff(_repo(), principal, staff_id)
+        staff = organizations.get_staff(_reader(), principal, staff_id)
         return staff, _etag_headers(staff)
 
     @documents_if_match(blp)
@@ -179,7 +176,7 @@ class StaffMember(MethodView):
     def patch(self, data, staff_id):
         """Change a coordinator's sites or contact (If-Match required)."""
         principal = _principal("admin")
-        staff = handlers.update_staff(_repo(), principal, staff_id, data, _if_match)
+        staff = _in_transaction(lambda uow: organizations.update_staff(uow, principal, staff_id, data, _if_match))
         return staff, _etag_headers(staff)
 
 
@@ -191,8 +188,8 @@ class StaffTokens(MethodView):
         """Issue a coordinator token for the staff member's sites (organization admins)."""
         principal = _principal("admin")
         s = _settings()
-        return handlers.issue_staff_token(_repo(), principal, staff_id, data["ttl_seconds"], s.auth_secret,
-                                          s.auth_audience)
+        return organizations.issue_staff_token(_reader(), principal, staff_id, data["ttl_seconds"], s.auth_secret,
+                                               s.auth_audience)
 
 
 # --- members ---------------------------------------------------------------------------------------
@@ -207,8 +204,12 @@ def _not_modified(doc: dict):
     return None
 
 
+def _member_view(member: dict) -> dict:
+    return model.member_view(member, utcnow())
+
+
 def _member_out(member: dict):
-    return _not_modified(member) or (handlers.view_member(member), _etag_headers(member))
+    return _not_modified(member) or (_member_view(member), _etag_headers(member))
 
 
 @blp.route("/members")
@@ -218,8 +219,8 @@ class Members(MethodView):
     def get(self, query):
         """Members, filterable by site, status and open risk flag (coordinators: their sites)."""
         principal = _principal(*READERS)
-        items, total = handlers.list_members(_repo(), principal, query)
-        return page([handlers.view_member(m) for m in items], total, query)
+        items, total = members.list_members(_reader(), principal, query)
+        return page([_member_view(m) for m in items], total, query)
 
     @blp.arguments(schemas.MemberIn)
     @blp.response(201, schemas.MemberOut)
@@ -227,7 +228,7 @@ class Members(MethodView):
         """Register a member. The same email or phone twice in one organization answers 409 with
         ``existing`` pointing at the record that has it."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.register_member(_repo(), principal, data))
+        return _member_out(_in_transaction(lambda uow: members.register(uow, principal, data)))
 
 
 @blp.route("/members/<member_id>")
@@ -235,7 +236,7 @@ class Member(MethodView):
     @blp.response(200, schemas.MemberOut)
     def get(self, member_id):
         principal = _principal(*READERS)
-        return _member_out(handlers.get_member(_repo(), principal, member_id))
+        return _member_out(_in_transaction(lambda uow: members.get(uow, principal, member_id)))
 
     @documents_if_match(blp)
     @blp.arguments(schemas.MemberPatch(partial=True))
@@ -243,7 +244,7 @@ class Member(MethodView):
     def patch(self, data, member_id):
         """Change a member's profile, recovery profile or preferences (If-Match required)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.update_member(_repo(), principal, member_id, data, _if_match))
+        return _member_out(_in_transaction(lambda uow: members.update(uow, principal, member_id, data, _if_match)))
 
 
 @blp.route("/members/<member_id>/consents")
@@ -252,14 +253,15 @@ class Consents(MethodView):
     def get(self, member_id):
         """The member's consents, in force or not."""
         principal = _principal(*READERS)
-        return handlers.view_member(handlers.get_member(_repo(), principal, member_id))["consents"]
+        return _member_view(_in_transaction(lambda uow: members.get(uow, principal, member_id)))["consents"]
 
     @blp.arguments(schemas.ConsentGrantIn)
     @blp.response(201, schemas.MemberOut)
     def post(self, data, member_id):
         """Record a consent (who recorded it and when are kept; optional expiry)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.grant_consent(_repo(), principal, member_id, data, _if_match_when_sent))
+        return _member_out(_in_transaction(lambda uow: consents.grant(uow, principal, member_id, data,
+                                                                      _if_match_when_sent)))
 
 
 @blp.route("/members/<member_id>/consents/<path:purpose>")
@@ -268,7 +270,8 @@ class Consent(MethodView):
     def delete(self, member_id, purpose):
         """Revoke a consent: announced as MemberConsentChanged (granted false)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.revoke_consent(_repo(), principal, member_id, purpose, _if_match_when_sent))
+        return _member_out(_in_transaction(lambda uow: consents.revoke(uow, principal, member_id, purpose,
+                                                                       _if_match_when_sent)))
 
 
 @blp.route("/members/<member_id>/consent-history")
@@ -279,7 +282,7 @@ class ConsentHistory(MethodView):
         principal = _principal(*READERS)
         return [{**e, "at": e["at"].isoformat(),
                  "expires_at": e["expires_at"].isoformat() if e.get("expires_at") else None}
-                for e in handlers.consent_history(_repo(), principal, member_id)]
+                for e in consents.history(_reader(), principal, member_id)]
 
 
 @blp.route("/members/<member_id>/status")
@@ -289,8 +292,8 @@ class MemberStatus(MethodView):
     def post(self, data, member_id):
         """Move a member through pending_consent -> active -> paused / discharged / graduated."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.change_member_status(_repo(), principal, member_id, data["to_status"],
-                                                         data["reason"], _if_match_when_sent))
+        return _member_out(_in_transaction(lambda uow: members.change_status(
+            uow, principal, member_id, data["to_status"], data["reason"], _if_match_when_sent)))
 
 
 @blp.route("/members/<member_id>/transfer")
@@ -300,7 +303,8 @@ class MemberTransfer(MethodView):
     def post(self, data, member_id):
         """Move a member to another site (coordinators need both sites)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.transfer_member(_repo(), principal, member_id, data, _if_match_when_sent))
+        return _member_out(_in_transaction(lambda uow: members.transfer(uow, principal, member_id, data,
+                                                                        _if_match_when_sent)))
 
 
 @blp.route("/members/<member_id>/erasure")
@@ -311,7 +315,7 @@ class MemberErasure(MethodView):
         """Erase a member on request (organization admins): identifying data removed, member.erased
         announced, contact tombstoned; the audit entry keeps no erased value."""
         principal = _principal("admin")
-        return handlers.erase_member(_repo(), principal, member_id, data["reason"])
+        return _in_transaction(lambda uow: members.erase(uow, principal, member_id, data["reason"]))
 
 
 @blp.route("/members/<member_id>/flags/<flag>")
@@ -320,7 +324,7 @@ class MemberFlag(MethodView):
     def delete(self, member_id, flag):
         """Resolve an open flag (for example ``risk`` after the coordinator followed up)."""
         principal = _principal(*STAFF)
-        return _member_out(handlers.resolve_flag(_repo(), principal, member_id, flag))
+        return _member_out(_in_transaction(lambda uow: screenings.resolve_flag(uow, principal, member_id, flag)))
 
 
 @blp.route("/members/<member_id>/screenings")
@@ -329,7 +333,7 @@ class Screenings(MethodView):
     @blp.response(200, page_schema(schemas.ScreeningOut))
     def get(self, query, member_id):
         principal = _principal(*READERS)
-        items, total = handlers.list_screenings(_repo(), principal, member_id, query)
+        items, total = screenings.list_screenings(_reader(), principal, member_id, query)
         return page(items, total, query)
 
     @blp.arguments(schemas.ScreeningIn)
@@ -338,7 +342,7 @@ class Screenings(MethodView):
         """Record a screening from its item answers; the service computes total and band, and a
         positive PHQ-2 or a severe band flags the member for the site coordinator."""
         principal = _principal(*STAFF)
-        return handlers.record_screening(_repo(), principal, member_id, data)
+        return _in_transaction(lambda uow: screenings.record(uow, principal, member_id, data))
 
 
 @blp.route("/members/<member_id>/plan")
@@ -346,7 +350,7 @@ class Plan(MethodView):
     @blp.response(200, schemas.PlanOut)
     def get(self, member_id):
         principal = _principal(*READERS)
-        plan = handlers.get_member(_repo(), principal, member_id).get("plan")
+        plan = _in_transaction(lambda uow: members.get(uow, principal, member_id)).get("plan")
         if plan is None:
             abort(404, message="The member has no plan yet.")
         return plan
@@ -356,7 +360,7 @@ class Plan(MethodView):
     def put(self, data, member_id):
         """Set the person-centred plan (a new revision; earlier ones stay in the history)."""
         principal = _principal(*STAFF)
-        return handlers.revise_plan(_repo(), principal, member_id, data, _if_match_when_sent)
+        return _in_transaction(lambda uow: screenings.revise_plan(uow, principal, member_id, data, _if_match_when_sent))
 
 
 @blp.route("/members/<member_id>/plan/history")
@@ -365,7 +369,7 @@ class PlanHistory(MethodView):
     def get(self, member_id):
         """Every revision of the plan, newest first."""
         principal = _principal(*READERS)
-        return handlers.plan_history(_repo(), principal, member_id)
+        return screenings.plan_history(_reader(), principal, member_id)
 
 
 # --- imports ---------------------------------------------------------------------------------------
@@ -393,7 +397,7 @@ class Imports(MethodView):
         if len(rows) > limit:
             abort(413, message=f"An upload holds at most {limit} rows; this one has {len(rows)}. Split it.",
                   errors={"file": [f"More than {limit} rows."]})
-        return handlers.import_members(_repo(), principal, site_id, fmt, rows, schemas.load_import_row)
+        return imports.import_members(_reader(), _in_transaction, principal, site_id, fmt, rows, schemas.load_import_row)
 
 
 def _upload() -> tuple[bytes, str]:
@@ -416,7 +420,7 @@ class Import(MethodView):
     @blp.response(200, schemas.ImportOut)
     def get(self, import_id):
         principal = _principal(*STAFF)
-        return handlers.get_import(_repo(), principal, import_id)
+        return imports.get_import(_reader(), principal, import_id)
 
 
 # --- leaders ---------------------------------------------------------------------------------------
@@ -436,8 +440,8 @@ class Leaders(MethodView):
     @blp.response(200, page_schema(schemas.LeaderOut))
     def get(self, query):
         """Peer leaders (coordinators: those serving their sites; a leader: themselves)."""
-        principal = _principal("admin", "coordinator", "service", "leader")
-        items, total = handlers.list_leaders(_repo(), principal, query)
+        principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
+        items, total = leaders.list_leaders(_reader(), principal, query)
         return page([_leader_view(i) for i in items], total, query)
 
     @blp.arguments(schemas.LeaderIn)
@@ -445,15 +449,15 @@ class Leaders(MethodView):
     def post(self, data):
         """Register a peer leader (their sites must be the caller's)."""
         principal = _principal(*STAFF)
-        return _leader_out(handlers.register_leader(_repo(), principal, data))
+        return _leader_out(_in_transaction(lambda uow: leaders.register(uow, principal, data)))
 
 
 @blp.route("/leaders/<leader_id>")
 class Leader(MethodView):
     @blp.response(200, schemas.LeaderOut)
     def get(self, leader_id):
-        principal = _principal("admin", "coordinator", "service", "leader")
-        return _leader_out(handlers.get_leader(_repo(), principal, leader_id))
+        principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
+        return _leader_out(leaders.get(_reader(), principal, leader_id))
 
     @documents_if_match(blp)
     @blp.arguments(schemas.LeaderPatch(partial=True))
@@ -461,7 +465,7 @@ class Leader(MethodView):
     def patch(self, data, leader_id):
         """Change a leader's profile, certifications, capacity or availability (If-Match required)."""
         principal = _principal("admin", "coordinator", "leader")
-        return _leader_out(handlers.update_leader(_repo(), principal, leader_id, data, _if_match))
+        return _leader_out(_in_transaction(lambda uow: leaders.update(uow, principal, leader_id, data, _if_match)))
 
 
 @blp.route("/leaders/<leader_id>/status")
@@ -471,8 +475,8 @@ class LeaderStatus(MethodView):
     def post(self, data, leader_id):
         """active / on_leave / retired; leaving active announces LeaderDeactivated."""
         principal = _principal(*STAFF)
-        return _leader_out(handlers.change_leader_status(_repo(), principal, leader_id, data["to_status"],
-                                                         data["reason"], _if_match_when_sent))
+        return _leader_out(_in_transaction(lambda uow: leaders.change_status(
+            uow, principal, leader_id, data["to_status"], data["reason"], _if_match_when_sent)))
 
 
 # --- audit -----------------------------------------------------------------------------------------
@@ -485,5 +489,5 @@ class AuditLog(MethodView):
         """Who read or changed which record, when (organization admins). Entries hold ids and field
         names, never values."""
         principal = _principal("admin")
-        items, total = handlers.read_audit_log(_repo(), principal, query)
+        items, total = organizations.read_audit_log(_reader(), principal, query)
         return page(items, total, query)

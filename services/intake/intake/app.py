@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from flask import Flask
 
+from shared.repository import Repository
 from shared.web import create_service_app
 
 from intake import api
 from intake.config import Settings
-from intake.repository import Repository
+from intake.repository import SOURCE, Store
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = create_service_app(settings.platform, title="Intake", description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
     app.extensions["intake.settings"] = settings
-    app.extensions["intake.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
+    # retry_duplicates: two requests claiming the same email at once; the loser runs again and answers 409.
+    app.extensions["intake.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"],
+                                                     source=SOURCE, store=Store, retry_duplicates=True)
     app.extensions["smorest"].register_blueprint(api.blp)
     return app

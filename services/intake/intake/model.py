@@ -1,67 +1,25 @@
 """Intake's domain rules: validation of people, consents, screenings, lifecycle, erasure.
 
 No Flask, no pymongo, no Kafka. Everything here is a pure function of its arguments (the clock is
-passed in), so it is unit-tested without servers. Errors are domain exceptions that the HTTP edge
-turns into problem+json (``Invalid`` -> 422 naming fields, ``Conflict`` -> 409, ``NotFound`` -> 404).
+passed in), so it is unit-tested without servers. Errors are the platform's domain errors
+(``shared.errors``: ``Invalid`` -> 422 naming fields, ``Conflict`` -> 409, ``NotFound`` -> 404), which the
+app factory answers as problem+json.
 """
 from __future__ import annotations
 
 import re
+import uuid
 import zoneinfo
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Iterable
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from shared.clock import minutes_of_day, zone
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events.intake import LEADER_STATUSES, MEMBER_STATUSES
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-class DomainError(Exception):
-    status = 400
-
-    def __init__(self, message: str, **extra: Any):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
-
-
-class Invalid(DomainError):
-    """Bad input: ``errors`` maps each field to its messages (422)."""
-
-    status = 422
-
-    def __init__(self, errors: dict[str, list[str]], message: str | None = None):
-        super().__init__(message or "Some fields are invalid: " + ", ".join(sorted(errors)))
-        self.errors = errors
-
-
-class NotFound(DomainError):
-    status = 404
-
-
-class Conflict(DomainError):
-    """The request clashes with the current state (409); ``existing`` points at the clashing record."""
-
-    status = 409
-
-    def __init__(self, message: str, existing: dict | None = None):
-        super().__init__(message)
-        self.existing = existing
-
-
-class Forbidden(DomainError):
-    status = 403
-
-
-class Gone(DomainError):
-    """The record was erased on request (410)."""
-
-    status = 410
-
 
 # --- vocabularies ------------------------------------------------------------------------------
 
@@ -97,7 +55,7 @@ def _time_zones() -> frozenset[str]:
 def check_time_zone(value: str, field: str = "time_zone") -> str:
     if not isinstance(value, str) or value not in _time_zones():
         raise _err(field, f"{value!r} is not an IANA time zone (for example Europe/Paris).")
-    zoneinfo.ZoneInfo(value)
+    zone(value, field=field)
     return value
 
 
@@ -150,11 +108,6 @@ def check_languages(values: Iterable[str], field: str = "languages") -> list[str
     return out
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def check_availability(windows: Iterable[dict], field: str = "availability") -> list[dict]:
     out = []
     for i, w in enumerate(windows):
@@ -163,7 +116,7 @@ def check_availability(windows: Iterable[dict], field: str = "availability") -> 
             raise _err(field, f"window {i}: start {start!r} is not a local time HH:MM.")
         if not isinstance(end, str) or not TIME_RE.match(end):
             raise _err(field, f"window {i}: end {end!r} is not a local time HH:MM (24:00 allowed).")
-        if _minutes(end) <= _minutes(start):
+        if minutes_of_day(end, end_of_day=True) <= minutes_of_day(start):
             raise _err(field, f"window {i}: end {end} must be after start {start}.")
         if not isinstance(w.get("day"), int) or not 0 <= w["day"] <= 6:
             raise _err(field, f"window {i}: day must be 0 (Monday) to 6 (Sunday).")
@@ -524,3 +477,57 @@ def erased_member(member: dict, at: datetime) -> dict:
     return {"_id": member["_id"], "organization_id": member["organization_id"], "site_id": member.get("site_id"),
             "status": "erased", "erased": True, "erased_at": at, "version": member.get("version", 0) + 1}
 
+
+
+# --- ids, actors and identities ----------------------------------------------------------------
+
+SYSTEM = "system"  # the actor of what the worker does on its own (a consent expiring)
+IDENTITY_LABELS = {"email": "email", "phone": "phone number", "external_id": "external id"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def actor(principal) -> str:
+    """Who did it, as records name them: the token's subject, or ``system`` for the worker."""
+    return principal.subject if principal else SYSTEM
+
+
+def person_keys(person: dict) -> list[tuple[str, str]]:
+    """Every key that must be unique among an organization's people of one kind: email, phone and
+    (members) the organization's external id."""
+    keys = identity_keys(person)
+    if person.get("external_id"):
+        keys.append(("external_id", person["external_id"]))
+    return keys
+
+
+def duplicate(kind: str, key_type: str, person_id: str) -> Conflict:
+    """The 409 for a key another person of this kind already holds, pointing at that person."""
+    return Conflict(f"A {kind} with this {IDENTITY_LABELS[key_type]} is already registered in this organization.",
+                    existing={"id": person_id, "kind": kind, "field": key_type,
+                              "href": f"/v1/{'staff' if kind == 'staff' else kind + 's'}/{person_id}"})
+
+
+# --- consent expiries --------------------------------------------------------------------------
+
+
+def consent_expiries(consents: dict) -> list[datetime]:
+    """Expiry times still to announce (the worker's job emits a revocation when one passes)."""
+    return sorted(c["expires_at"] for c in consents.values()
+                  if c.get("expires_at") and c.get("revoked_at") is None and not c.get("expiry_announced"))
+
+
+def expiries_due(consents: dict, now: datetime) -> list[str]:
+    """Purposes whose expiry has passed and has not been announced yet."""
+    return [p for p, c in consents.items()
+            if c.get("expires_at") and c["expires_at"] <= now and c.get("revoked_at") is None
+            and not c.get("expiry_announced")]
+
+
+def member_view(member: dict, now: datetime) -> dict:
+    """The member as the API shows it: consents as a list with whether each is in force."""
+    consents = [{"purpose": p, "in_force": consent_active(c, now), **c}
+                for p, c in sorted((member.get("consents") or {}).items())]
+    return {**member, "consents": consents}

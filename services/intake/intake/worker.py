@@ -4,17 +4,19 @@
 """
 from __future__ import annotations
 
+from shared.repository import Repository
 from shared.worker import PeriodicJob, Worker, serve
 
 from intake.config import Settings
-from intake import handlers
-from intake.repository import Repository, ensure_indexes
+from intake.handlers import jobs
+from intake.repository import SOURCE, Store, ensure_indexes
 from intake.subscriptions import SUBSCRIPTIONS
 
 
 def build_worker(settings: Settings) -> Worker:
     expiry = PeriodicJob("consent-expiry", settings.consent_expiry_check_seconds,
-                         run=lambda client, db: handlers.announce_expired_consents(Repository(client, db)))
+                         run=lambda client, db: jobs.announce_expired_consents(
+                             Repository(client, db, source=SOURCE, store=Store, retry_duplicates=True)))
     return Worker(settings.platform, SUBSCRIPTIONS, periodic=[expiry])
 
 

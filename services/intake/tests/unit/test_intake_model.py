@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intake import model
-from intake.model import Conflict, Invalid, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
