@@ -199,6 +199,11 @@ def normalize_person(data: dict, *, today: date, allows_youth: bool, partial: bo
     return out
 
 
+def patched(before: dict, normalized: dict, patch: dict, fields: Iterable[str]) -> dict:
+    """``before`` with each of ``fields`` the patch names set to its normalized value."""
+    return {**before, **{k: normalized[k] for k in fields if k in patch}}
+
+
 def check_contact_kept(merged: dict) -> None:
     """After an update, a person still needs an email or a phone."""
     if not (merged.get("email") or merged.get("phone")):

@@ -73,10 +73,7 @@ def update(uow: UnitOfWork, principal: Principal, leader_id: str, patch: dict,
     check_etag(leader)
     org = access.organization(store, principal.organization_id)
     person = model.normalize_person(patch, today=now.date(), allows_youth=False, partial=True)
-    updated = dict(leader)
-    for k in LEADER_FIELDS:
-        if k in patch:
-            updated[k] = person[k]
+    updated = model.patched(leader, person, patch, LEADER_FIELDS)
     if "site_ids" in patch:
         updated["site_ids"] = [s["_id"] for s in access.sites(store, principal, patch["site_ids"])]
     if "capacity" in patch:

@@ -106,10 +106,7 @@ def update_in(uow: UnitOfWork, principal: Principal, member: dict, patch: dict, 
     store = Store.of(uow)
     org = access.organization(store, principal.organization_id)
     person = model.normalize_person(patch, today=now.date(), allows_youth=org.get("allows_youth", False), partial=True)
-    updated = dict(member)
-    for k in MEMBER_FIELDS:
-        if k in patch:
-            updated[k] = person[k]
+    updated = model.patched(member, person, patch, MEMBER_FIELDS)
     if "languages" in patch and "preferred_language" not in patch and updated.get("languages"):
         if updated.get("preferred_language") not in updated["languages"]:
             updated["preferred_language"] = updated["languages"][0]

@@ -161,10 +161,7 @@ def update_staff(uow: UnitOfWork, principal: Principal, staff_id: str, patch: di
     check_etag(staff)
     org = access.organization(store, principal.organization_id)
     person = model.normalize_person(patch, today=now.date(), allows_youth=True, partial=True)
-    updated = dict(staff)
-    for k in STAFF_FIELDS:
-        if k in patch:
-            updated[k] = person[k]
+    updated = model.patched(staff, person, patch, STAFF_FIELDS)
     if "site_ids" in patch:
         updated["site_ids"] = [s["_id"] for s in access.sites(store, principal, patch["site_ids"])]
     if not updated.get("time_zone"):
