@@ -13,10 +13,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from shared.auth import InvalidToken, verify_token
-from shared.web import current_principal, public, require_organization, require_role
+from shared.web import public, require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
-from scheduling import handlers, schemas
+from scheduling import schemas
+from scheduling.handlers import feeds, meetings, occurrences, registrations, sessions
 
 blp = Blueprint("scheduling", __name__, url_prefix="/v1",
                 description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
@@ -32,6 +33,16 @@ MEETING_GUIDE_DOC = {"type": "array", "items": {"type": "object"},
 
 def _repo():
     return current_app.extensions["scheduling.repository"]
+
+
+def _write(use_case, *args):
+    """Run a use case in one unit of work: the view is the entry point, so it opens the transaction."""
+    return _repo().transaction(lambda uow: use_case(uow, *args))
+
+
+def _read(use_case, *args, **kwargs):
+    """Run a read-only use case on a plain reader (no transaction)."""
+    return use_case(_repo().reader(), *args, **kwargs)
 
 
 def _settings():
@@ -57,9 +68,9 @@ class Meetings(MethodView):
     def get(self, query):
         """Meetings of the organization (coordinators: their sites and online ones)."""
         principal = _principal()
-        items, total = handlers.list_meetings(_repo(), principal, site_id=query.get("site_id"),
-                                              leader_id=query.get("leader_id"), status=query["status"],
-                                              skip=query["offset"], limit=query["limit"])
+        items, total = _read(meetings.list_meetings, principal, site_id=query.get("site_id"),
+                             leader_id=query.get("leader_id"), status=query["status"],
+                             skip=query["offset"], limit=query["limit"])
         return page(items, total, query)
 
     @blp.arguments(schemas.MeetingIn)
@@ -67,7 +78,7 @@ class Meetings(MethodView):
     def post(self, body):
         """Create a recurring meeting. A facilitator who is busy at one of its times is refused (409)."""
         principal = _principal("admin", "coordinator", "service")
-        meeting = handlers.create_meeting(_repo(), _settings(), principal, body)
+        meeting = _write(meetings.create_meeting, _settings(), principal, body)
         return meeting, _etag(meeting)
 
 
@@ -75,7 +86,7 @@ class Meetings(MethodView):
 class MeetingItem(MethodView):
     @blp.response(200, schemas.MeetingOut)
     def get(self, meeting_id):
-        meeting = handlers.get_meeting(_repo(), _principal(), meeting_id)
+        meeting = _read(meetings.get_meeting, _principal(), meeting_id)
         return meeting, _etag(meeting)
 
     @documents_if_match(blp)
@@ -84,8 +95,8 @@ class MeetingItem(MethodView):
     def patch(self, body, meeting_id):
         """Change a meeting (send If-Match with the ETag you read)."""
         principal = _principal("admin", "coordinator", "service")
-        meeting = handlers.update_meeting(_repo(), _settings(), principal, meeting_id, body,
-                                          lambda doc: require_if_match(etag_of(doc)))
+        meeting = _write(meetings.update_meeting, _settings(), principal, meeting_id, body,
+                         lambda doc: require_if_match(etag_of(doc)))
         return meeting, _etag(meeting)
 
 
@@ -96,7 +107,7 @@ class MeetingCancel(MethodView):
     def post(self, body, meeting_id):
         """Cancel the whole series; its registrants are told."""
         principal = _principal("admin", "coordinator", "service")
-        return handlers.cancel_meeting(_repo(), principal, meeting_id, body.get("reason"))
+        return _write(meetings.cancel_meeting, principal, meeting_id, body.get("reason"))
 
 
 # --- occurrences ----------------------------------------------------------------------------------
@@ -107,8 +118,8 @@ class MeetingOccurrences(MethodView):
     @blp.response(200, schemas.OccurrenceOut(many=True))
     def get(self, query, meeting_id):
         """The meeting's occurrences in [from, to), cancelled ones on request."""
-        return handlers.list_occurrences(_repo(), _principal(), query["from_"], query["to"], meeting_id=meeting_id,
-                                         include_cancelled=query["include_cancelled"])
+        return _read(occurrences.list_occurrences, _principal(), query["from_"], query["to"], meeting_id=meeting_id,
+                     include_cancelled=query["include_cancelled"])
 
 
 @blp.route("/occurrences")
@@ -117,8 +128,8 @@ class Occurrences(MethodView):
     @blp.response(200, schemas.OccurrenceOut(many=True))
     def get(self, query):
         """Every meeting's occurrences in [from, to) (at most 366 days)."""
-        return handlers.list_occurrences(_repo(), _principal(), query["from_"], query["to"],
-                                         site_id=query.get("site_id"), include_cancelled=query["include_cancelled"])
+        return _read(occurrences.list_occurrences, _principal(), query["from_"], query["to"],
+                     site_id=query.get("site_id"), include_cancelled=query["include_cancelled"])
 
 
 @blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/cancel")
@@ -127,7 +138,7 @@ class OccurrenceCancel(MethodView):
     @blp.response(200, schemas.OccurrenceOut)
     def post(self, body, meeting_id, occurrence_id):
         """Cancel one occurrence (the series stays); its registrants are told."""
-        return handlers.cancel_occurrence(_repo(), _principal(), meeting_id, occurrence_id, body.get("reason"))
+        return _write(occurrences.cancel_occurrence, _principal(), meeting_id, occurrence_id, body.get("reason"))
 
 
 @blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/move")
@@ -136,22 +147,22 @@ class OccurrenceMove(MethodView):
     @blp.response(200, schemas.OccurrenceOut)
     def post(self, body, meeting_id, occurrence_id):
         """Move one occurrence to another time (facilitator conflicts refused)."""
-        return handlers.move_occurrence(_repo(), _principal(), meeting_id, occurrence_id, body["start"],
-                                        body.get("end"), body.get("reason"))
+        return _write(occurrences.move_occurrence, _principal(), meeting_id, occurrence_id, body["start"],
+                      body.get("end"), body.get("reason"))
 
 
 @blp.route("/meetings/<meeting_id>/occurrences/<occurrence_id>/attendance")
 class Attendance(MethodView):
     @blp.response(200, schemas.AttendanceOut)
     def get(self, meeting_id, occurrence_id):
-        return handlers.get_attendance(_repo(), _principal(), meeting_id, occurrence_id)
+        return _read(occurrences.get_attendance, _principal(), meeting_id, occurrence_id)
 
     @blp.arguments(schemas.AttendanceIn)
     @blp.response(200, schemas.AttendanceOut)
     def put(self, body, meeting_id, occurrence_id):
         """Record who came (the facilitators, or the site's coordinators)."""
-        return handlers.record_attendance(_repo(), _principal(), meeting_id, occurrence_id,
-                                          body["present_member_ids"], body["absent_member_ids"])
+        return _write(occurrences.record_attendance, _principal(), meeting_id, occurrence_id,
+                      body["present_member_ids"], body["absent_member_ids"])
 
 
 # --- registrations --------------------------------------------------------------------------------
@@ -161,14 +172,14 @@ class Registrations(MethodView):
     @blp.arguments(schemas.RegistrationQuery, location="query")
     @blp.response(200, schemas.RegistrationList)
     def get(self, query, meeting_id):
-        return {"items": handlers.list_registrations(_repo(), _principal(), meeting_id, query["status"])}
+        return {"items": _read(registrations.list_registrations, _principal(), meeting_id, query["status"])}
 
     @blp.arguments(schemas.RegistrationIn)
     @blp.response(201, schemas.RegistrationOut)
     def post(self, body, meeting_id):
         """Register a member for the series or one occurrence; past capacity they wait in line."""
         principal = _principal(*STAFF)
-        return handlers.register(_repo(), principal, meeting_id, body["member_id"], body.get("occurrence_id"))
+        return _write(registrations.register, principal, meeting_id, body["member_id"], body.get("occurrence_id"))
 
 
 @blp.route("/meetings/<meeting_id>/registrations/<registration_id>")
@@ -177,7 +188,7 @@ class RegistrationItem(MethodView):
     def delete(self, meeting_id, registration_id):
         """Cancel a registration; the first in line for the freed seat moves up."""
         principal = _principal(*STAFF)
-        return handlers.cancel_registration(_repo(), principal, meeting_id, registration_id)
+        return _write(registrations.cancel_registration, principal, meeting_id, registration_id)
 
 
 # --- one-on-one sessions --------------------------------------------------------------------------
@@ -187,7 +198,7 @@ class Suggestions(MethodView):
     @blp.response(200, schemas.SuggestionsOut)
     def get(self, match_id):
         """Session times inside both people's availability, free of their bookings (now)."""
-        return handlers.current_suggestions(_repo(), _settings(), _principal(), match_id)
+        return _read(sessions.current_suggestions, _settings(), _principal(), match_id)
 
 
 @blp.route("/sessions")
@@ -195,22 +206,22 @@ class Sessions(MethodView):
     @blp.arguments(schemas.SessionQuery, location="query")
     @blp.response(200, page_schema(schemas.SessionOut))
     def get(self, query):
-        items, total = handlers.list_sessions(_repo(), _principal(), {**query, "from": query.get("from_")},
-                                              query["offset"], query["limit"])
+        items, total = _read(sessions.list_sessions, _principal(), {**query, "from": query.get("from_")},
+                             query["offset"], query["limit"])
         return page(items, total, query)
 
     @blp.arguments(schemas.SessionIn)
     @blp.response(201, schemas.SessionOut)
     def post(self, body):
         """Book a session for an active match (the leader, or staff/service for the member)."""
-        return handlers.book_session(_repo(), _settings(), _principal(), body)
+        return _write(sessions.book_session, _settings(), _principal(), body)
 
 
 @blp.route("/sessions/<session_id>")
 class SessionItem(MethodView):
     @blp.response(200, schemas.SessionOut)
     def get(self, session_id):
-        return handlers.get_session(_repo(), _principal(), session_id)
+        return _read(sessions.get_session, _principal(), session_id)
 
 
 @blp.route("/sessions/<session_id>/reschedule")
@@ -218,7 +229,7 @@ class SessionReschedule(MethodView):
     @blp.arguments(schemas.RescheduleIn)
     @blp.response(200, schemas.SessionOut)
     def post(self, body, session_id):
-        return handlers.reschedule_session(_repo(), _settings(), _principal(), session_id, body)
+        return _write(sessions.reschedule_session, _settings(), _principal(), session_id, body)
 
 
 @blp.route("/sessions/<session_id>/cancel")
@@ -226,7 +237,7 @@ class SessionCancel(MethodView):
     @blp.arguments(schemas.SessionCancelIn)
     @blp.response(200, schemas.SessionOut)
     def post(self, body, session_id):
-        return handlers.cancel_session(_repo(), _principal(), session_id, body)
+        return _write(sessions.cancel_session, _principal(), session_id, body)
 
 
 # --- feeds ----------------------------------------------------------------------------------------
@@ -239,7 +250,7 @@ class FeedTokens(MethodView):
         """A new secret link to a member's or leader's private calendar (replaces the previous one)."""
         principal = _principal()
         kind, person_id = body["person_kind"], body["person_id"]
-        token = handlers.issue_feed_token(_repo(), principal, kind, person_id)
+        token = _write(feeds.issue_feed_token, principal, kind, person_id)
         base = _settings().platform.public_base_url.rstrip("/")
         return {"token": token,
                 "url": f"{base}/v1/feeds/{principal.organization_id}/{kind}s/{person_id}/calendar.ics?token={token}"}
@@ -251,7 +262,7 @@ class MeetingGuideFeed(MethodView):
     @blp.response(200, MEETING_GUIDE_DOC, content_type="application/json")
     def get(self, organization_id):
         """Public meetings in the Meeting Guide JSON format (code4recovery spec); no attendee data."""
-        body = handlers.meeting_guide_feed(_repo(), _settings(), organization_id)
+        body = _read(feeds.meeting_guide_feed, _settings(), organization_id)
         return Response(current_app.json.dumps(body), mimetype="application/json",
                         headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
 
@@ -265,10 +276,10 @@ class PublicMeeting(MethodView):
         Meeting Guide listing when the request prefers ``application/json``."""
         headers = {"Cache-Control": "public, max-age=300", "Vary": "Accept"}
         if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
-            body = handlers.public_meeting(_repo(), _settings(), organization_id, slug)
+            body = _read(feeds.public_meeting, _settings(), organization_id, slug)
             return Response(current_app.json.dumps(body), mimetype="application/json",
                             headers={**headers, "Access-Control-Allow-Origin": "*"})
-        page = handlers.public_meeting_page(_repo(), organization_id, slug)
+        page = _read(feeds.public_meeting_page, organization_id, slug)
         return Response(page, mimetype="text/html", headers={
             **headers, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             "X-Content-Type-Options": "nosniff"})
@@ -280,7 +291,7 @@ class SiteCalendarFeed(MethodView):
     @blp.response(200, CALENDAR_DOC, content_type="text/calendar")
     def get(self, organization_id, site_id):
         """A site's public meetings as iCalendar (cancelled occurrences as EXDATE)."""
-        body = handlers.site_calendar(_repo(), organization_id, site_id)
+        body = _read(feeds.site_calendar, organization_id, site_id)
         return Response(body, mimetype="text/calendar", headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -302,10 +313,9 @@ def _personal_feed(kind: str, organization_id: str, person_id: str, query: dict)
     if principal is None and not query.get("token"):
         abort(401, message="This calendar needs its feed token (?token=...) or a bearer token.",
               headers={"WWW-Authenticate": 'Bearer realm="recoverynet"'})
-    handlers.person_for_feed(_repo(), kind, organization_id, person_id, token=query.get("token"),
-                             principal=principal)
-    render = handlers.member_calendar if kind == "member" else handlers.leader_calendar
-    return Response(render(_repo(), organization_id, person_id), mimetype="text/calendar",
+    _read(feeds.person_for_feed, kind, organization_id, person_id, token=query.get("token"), principal=principal)
+    calendar = feeds.member_calendar if kind == "member" else feeds.leader_calendar
+    return Response(_read(calendar, organization_id, person_id), mimetype="text/calendar",
                     headers={"Cache-Control": "private, no-store"})
 
 

@@ -7,13 +7,13 @@ from shared.web import create_service_app
 
 from scheduling import api
 from scheduling.config import Settings
-from scheduling.repository import Repository
+from scheduling.repository import repository
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = create_service_app(settings.platform, title="Scheduling", description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
     app.extensions["scheduling.settings"] = settings
-    app.extensions["scheduling.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
+    app.extensions["scheduling.repository"] = repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
     app.extensions["smorest"].register_blueprint(api.blp)
     return app

@@ -44,6 +44,11 @@ def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+def to_instant(value: datetime, tz_name: str) -> datetime:
+    """A datetime from a request: with an offset it is an instant; without, local to ``tz_name``."""
+    return to_utc(value, tz_name) if value.tzinfo is None else as_utc(value)
+
+
 def occurrence_id(meeting_id: str, original_start: datetime) -> str:
     """Stable id of one occurrence: the meeting and its original (rule-given) start in UTC."""
     return f"{meeting_id}:{as_utc(original_start).strftime('%Y%m%dT%H%M%SZ')}"
@@ -208,6 +213,17 @@ def is_rule_occurrence(schedule: Schedule, original_start: datetime) -> bool:
     return nxt is not None and to_utc(nxt, schedule.time_zone) == as_utc(original_start)
 
 
+def schedule_of(meeting: dict) -> Schedule:
+    """The recurrence of a stored meeting document."""
+    return Schedule(meeting["_id"], meeting["rrule"], datetime.fromisoformat(meeting["first_start_local"]),
+                    meeting["time_zone"], meeting["duration_minutes"], meeting.get("exceptions") or {})
+
+
+def occurrences(meeting: dict, start: datetime, end: datetime, *, include_cancelled: bool = False) -> list[Occurrence]:
+    """A stored meeting's occurrences in [start, end)."""
+    return expand(schedule_of(meeting), start, end, include_cancelled=include_cancelled)
+
+
 # --- facilitator conflicts ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -257,6 +273,20 @@ class Seat:
     occurrence_id: str | None
     status: str         # registered | waitlisted
     order: tuple        # (created_at, id): first come, first served
+
+
+def seats_of(registrations: list[dict], now: datetime) -> list[Seat]:
+    """Capacity looks at series registrations and at registrations for occurrences still to come."""
+    return [Seat(r["_id"], r.get("occurrence_id"), r["status"], (r["created_at"], r["_id"]))
+            for r in registrations
+            if r.get("occurrence_id") is None or as_utc(r["occurrence_end"]) > now]
+
+
+def registrant_ids(registrations: list[dict], occurrence_id: str | None = None) -> list[str]:
+    """Members who hold or wait for a seat at the whole series or (given) at that occurrence."""
+    ids = [r["member_id"] for r in registrations
+           if r.get("occurrence_id") is None or (occurrence_id is not None and r.get("occurrence_id") == occurrence_id)]
+    return sorted(set(ids))
 
 
 def _occupancy(seats: Iterable[Seat]) -> tuple[int, dict[str, int]]:

@@ -1,4 +1,4 @@
-"""The only module of the scheduling service that touches MongoDB; writes state and outbox together.
+"""The only module of the scheduling service that touches MongoDB: its named queries on shared's Store.
 
 Collections (every document carries ``organization_id``; every query is scoped by it):
   sites, leaders, members, matches   read model built from intake's and matching's events
@@ -9,6 +9,8 @@ Collections (every document carries ``organization_id``; every query is scoped b
   reminders                          one document per reminder key (_id): the "exactly once" guard
   locks                              per-person / per-meeting counters touched inside a transaction so
                                      concurrent bookings of the same person conflict and retry
+
+Entry points get their handle from ``repository(client, db)`` (shared's ``Repository`` with this Store).
 """
 from __future__ import annotations
 
@@ -17,80 +19,25 @@ from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.audit import audit_entry, record
-from shared.mongo import ensure_platform_indexes, find_in, utcnow
-from shared.unit_of_work import run_in_transaction
+from shared.errors import Conflict
+from shared.mongo import utcnow
+from shared.repository import Repository, Store as BaseStore, read_model_key, site_scope
 
 SOURCE = "/recoverynet/scheduling"
 
-COLLECTIONS = ("sites", "leaders", "members", "matches", "meetings", "registrations", "attendance",
-               "sessions", "suggestions", "reminders", "locks")
+DUPLICATE_KEY = 11000
 
 
-def ensure_indexes(db: Database) -> None:
-    """Collections and indexes of this service (run by deploy set-up and by tests)."""
-    ensure_platform_indexes(db)
-    existing = set(db.list_collection_names())
-    for name in COLLECTIONS:
-        if name not in existing:
-            db.create_collection(name)  # transactions cannot always create collections
-    db.meetings.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
-    db.meetings.create_index([("organization_id", ASCENDING), ("leader_ids", ASCENDING)], name="org_leaders")
-    db.meetings.create_index([("status", ASCENDING)], name="status")
-    db.meetings.create_index([("organization_id", ASCENDING), ("slug", ASCENDING)], name="org_slug")
-    db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING)], name="org_meeting")
-    db.registrations.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
-    db.sessions.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING), ("start", ASCENDING)],
-                             name="org_leader_start")
-    db.sessions.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("start", ASCENDING)],
-                             name="org_member_start")
-    db.sessions.create_index([("status", ASCENDING), ("start", ASCENDING)], name="status_start")
-    db.sessions.create_index([("organization_id", ASCENDING), ("match_id", ASCENDING)], name="org_match")
-    db.matches.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
-    db.matches.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING)], name="org_leader")
-    db.reminders.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING)], name="org_person")
-    db.members.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
-    db.leaders.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
+class ReminderSent(Conflict):
+    """A reminder key is written already (another worker, or an earlier run, sent it): the unit of work
+    that tried to write it again is abandoned."""
 
 
-def key(org: str, ident: str) -> str:
-    return f"{org}:{ident}"
-
-
-class Store:
-    """Reads and writes of one unit of work (``session`` set) or of a plain read (``session`` None)."""
-
-    def __init__(self, db: Database, session=None):
-        self.db, self.session = db, session
-
-    @classmethod
-    def of(cls, uow) -> "Store":
-        return cls(uow.db, uow.session)
-
-    def _find_one(self, coll: str, query: dict) -> dict | None:
-        return self.db[coll].find_one(query, session=self.session)
-
-    def _find(self, coll: str, query: dict, sort=None, skip: int = 0, limit: int = 0) -> list[dict]:
-        cursor = self.db[coll].find(query, session=self.session)
-        if sort:
-            cursor = cursor.sort(sort)
-        if skip:
-            cursor = cursor.skip(skip)
-        if limit:
-            cursor = cursor.limit(limit)
-        return list(cursor)
-
-    def _upsert(self, coll: str, _id: str, fields: dict, on_insert: dict | None = None) -> None:
-        update: dict[str, Any] = {"$set": fields}
-        if on_insert:
-            update["$setOnInsert"] = on_insert
-        self.db[coll].update_one({"_id": _id}, update, upsert=True, session=self.session)
-
-    def audit(self, principal, action: str, resource_type: str, resource_id: str, org: str, **details) -> None:
-        """Who read or changed a member's record (ids only), in the same transaction as a change."""
-        record(self.db, audit_entry(principal, action, resource_type, resource_id, org, **details), session=self.session)
+class Store(BaseStore):
+    collections = ("sites", "leaders", "members", "matches", "meetings", "registrations", "attendance",
+                   "sessions", "suggestions", "reminders", "locks")
 
     def lock(self, name: str) -> None:
         """Touch a lock document: two transactions touching the same one conflict, and the loser is
@@ -99,44 +46,44 @@ class Store:
 
     # -- read model: sites, people, matches ------------------------------------------------------
     def site(self, org: str, site_id: str | None) -> dict | None:
-        return self._find_one("sites", {"_id": key(org, site_id)}) if site_id else None
+        return self.find_one("sites", {"_id": read_model_key(org, site_id)}) if site_id else None
 
     def save_site(self, org: str, site_id: str, fields: dict) -> None:
-        self._upsert("sites", key(org, site_id), {**fields, "organization_id": org, "site_id": site_id})
+        self.upsert("sites", read_model_key(org, site_id), {**fields, "organization_id": org, "site_id": site_id})
 
     def person(self, kind: str, org: str, person_id: str) -> dict | None:
-        return self._find_one(f"{kind}s", {"_id": key(org, person_id)})
+        return self.find_one(f"{kind}s", {"_id": read_model_key(org, person_id)})
 
     def save_person(self, kind: str, org: str, person_id: str, fields: dict) -> None:
-        self._upsert(f"{kind}s", key(org, person_id),
-                     {**fields, "organization_id": org, f"{kind}_id": person_id, "updated_at": utcnow()})
+        self.upsert(f"{kind}s", read_model_key(org, person_id),
+                    {**fields, "organization_id": org, f"{kind}_id": person_id, "updated_at": utcnow()})
 
     def delete_person(self, kind: str, org: str, person_id: str) -> None:
-        self.db[f"{kind}s"].delete_one({"_id": key(org, person_id)}, session=self.session)
+        self.db[f"{kind}s"].delete_one({"_id": read_model_key(org, person_id)}, session=self.session)
 
     def person_by_feed_token(self, kind: str, token_hash: str) -> dict | None:
-        return self._find_one(f"{kind}s", {"feed_token_hash": token_hash})
+        return self.find_one(f"{kind}s", {"feed_token_hash": token_hash})
 
     def match(self, org: str, match_id: str) -> dict | None:
-        return self._find_one("matches", {"_id": key(org, match_id)})
+        return self.find_one("matches", {"_id": read_model_key(org, match_id)})
 
     def save_match(self, org: str, match_id: str, fields: dict) -> None:
-        self._upsert("matches", key(org, match_id), {**fields, "organization_id": org, "match_id": match_id})
+        self.upsert("matches", read_model_key(org, match_id), {**fields, "organization_id": org, "match_id": match_id})
 
     def matches_of_member(self, org: str, member_id: str) -> list[dict]:
-        return self._find("matches", {"organization_id": org, "member_id": member_id})
+        return self.find("matches", {"organization_id": org, "member_id": member_id})
 
     def matches_awaiting_suggestions(self, org: str, person_field: str, person_id: str) -> list[dict]:
         """Active matches of this member or leader whose suggestions waited for a profile."""
-        return self._find("matches", {"organization_id": org, person_field: person_id, "status": "active",
-                                      "suggested": {"$ne": True}})
+        return self.find("matches", {"organization_id": org, person_field: person_id, "status": "active",
+                                     "suggested": {"$ne": True}})
 
     # -- meetings --------------------------------------------------------------------------------
     def insert_meeting(self, doc: dict) -> None:
         self.db.meetings.insert_one(doc, session=self.session)
 
     def meeting(self, org: str, meeting_id: str) -> dict | None:
-        return self._find_one("meetings", {"_id": meeting_id, "organization_id": org})
+        return self.find_one("meetings", {"_id": meeting_id, "organization_id": org})
 
     def update_meeting(self, org: str, meeting_id: str, fields: dict) -> None:
         self.db.meetings.update_one({"_id": meeting_id, "organization_id": org},
@@ -148,49 +95,44 @@ class Store:
                                     {"$set": {f"exceptions.{exception_key}": exception, "updated_at": utcnow()},
                                      "$inc": {"version": 1}}, session=self.session)
 
-    def meetings(self, org: str, *, site_ids: list[str] | None = None, leader_id: str | None = None,
+    def meetings(self, org: str, *, site_filter: list[str] | None = None, leader_id: str | None = None,
                  site_id: str | None = None, status: str | None = "active", public_only: bool = False,
                  skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
-        query: dict[str, Any] = {"organization_id": org}
+        """``site_filter``: the sites the caller may see (None: every site), ``site_id`` a narrowing."""
+        query: dict[str, Any] = {"organization_id": org, **site_scope("site_id", site_filter, site_id)}
         if status:
             query["status"] = status
-        if site_ids is not None:
-            query["site_id"] = {"$in": [s for s in site_ids if not site_id or s == site_id]}
-        elif site_id:
-            query["site_id"] = site_id
         if leader_id:
             query["leader_ids"] = leader_id
         if public_only:
             query["is_public"] = True
-        total = self.db.meetings.count_documents(query, session=self.session)
-        return self._find("meetings", query, sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
-                          skip=skip, limit=limit), total
+        return self.page("meetings", query, skip=skip, limit=limit, sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
 
     def public_meeting_by_slug(self, org: str, slug: str) -> dict | None:
-        return self._find_one("meetings", {"organization_id": org, "slug": slug, "is_public": True, "status": "active"})
+        return self.find_one("meetings", {"organization_id": org, "slug": slug, "is_public": True, "status": "active"})
 
     def meetings_at_site(self, org: str, site_id: str) -> list[dict]:
-        return self._find("meetings", {"organization_id": org, "site_id": site_id, "status": "active"})
+        return self.find("meetings", {"organization_id": org, "site_id": site_id, "status": "active"})
 
     def all_active_meetings(self, org: str | None = None) -> list[dict]:
-        return self._find("meetings", {"status": "active", **({"organization_id": org} if org else {})})
+        return self.find("meetings", {"status": "active", **({"organization_id": org} if org else {})})
 
     # -- registrations and attendance ------------------------------------------------------------
     def insert_registration(self, doc: dict) -> None:
         self.db.registrations.insert_one(doc, session=self.session)
 
     def registration(self, org: str, meeting_id: str, registration_id: str) -> dict | None:
-        return self._find_one("registrations", {"_id": registration_id, "organization_id": org,
-                                                "meeting_id": meeting_id})
+        return self.find_one("registrations", {"_id": registration_id, "organization_id": org,
+                                               "meeting_id": meeting_id})
 
     def registrations(self, org: str, meeting_id: str, statuses=("registered", "waitlisted")) -> list[dict]:
-        return self._find("registrations", {"organization_id": org, "meeting_id": meeting_id,
-                                            "status": {"$in": list(statuses)}},
-                          sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
+        return self.find("registrations", {"organization_id": org, "meeting_id": meeting_id,
+                                           "status": {"$in": list(statuses)}},
+                         sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
 
     def registrations_of_member(self, org: str, member_id: str, statuses=("registered",)) -> list[dict]:
-        return self._find("registrations", {"organization_id": org, "member_id": member_id,
-                                            "status": {"$in": list(statuses)}})
+        return self.find("registrations", {"organization_id": org, "member_id": member_id,
+                                           "status": {"$in": list(statuses)}})
 
     def set_registration_status(self, registration_id: str, status: str) -> None:
         self.db.registrations.update_one({"_id": registration_id},
@@ -198,11 +140,11 @@ class Store:
                                          session=self.session)
 
     def attendance(self, org: str, occurrence_id: str) -> dict | None:
-        return self._find_one("attendance", {"_id": key(org, occurrence_id)})
+        return self.find_one("attendance", {"_id": read_model_key(org, occurrence_id)})
 
     def save_attendance(self, org: str, occurrence_id: str, fields: dict) -> None:
-        self._upsert("attendance", key(org, occurrence_id), {**fields, "organization_id": org,
-                                                             "occurrence_id": occurrence_id})
+        self.upsert("attendance", read_model_key(org, occurrence_id), {**fields, "organization_id": org,
+                                                                       "occurrence_id": occurrence_id})
 
     def forget_member_everywhere(self, org: str, member_id: str) -> None:
         """Erasure: registrations and reminders go; attendance keeps counts but not the id."""
@@ -222,7 +164,7 @@ class Store:
                                      {"$set": {"member_id": "erased"}}, session=self.session)
 
     def session_doc(self, org: str, session_id: str) -> dict | None:
-        return self._find_one("sessions", {"_id": session_id, "organization_id": org})
+        return self.find_one("sessions", {"_id": session_id, "organization_id": org})
 
     def update_session(self, session_id: str, fields: dict) -> None:
         self.db.sessions.update_one({"_id": session_id}, {"$set": {**fields, "updated_at": utcnow()},
@@ -230,51 +172,91 @@ class Store:
 
     def booked_sessions(self, org: str, *, person_field: str, person_id: str, start: datetime,
                         end: datetime) -> list[dict]:
-        return self._find("sessions", {"organization_id": org, person_field: person_id, "status": "booked",
-                                       "start": {"$lt": end}, "end": {"$gt": start}})
+        return self.find("sessions", {"organization_id": org, person_field: person_id, "status": "booked",
+                                      "start": {"$lt": end}, "end": {"$gt": start}})
 
-    def sessions(self, org: str, query: dict, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
-        full = {"organization_id": org, **query}
-        total = self.db.sessions.count_documents(full, session=self.session)
-        return self._find("sessions", full, sort=[("start", ASCENDING)], skip=skip, limit=limit), total
+    def sessions(self, org: str, *, member_id: str | None = None, leader_id: str | None = None,
+                 match_id: str | None = None, status: str | None = None, scope: dict | None = None,
+                 starts_after: datetime | None = None, starts_before: datetime | None = None,
+                 ends_after: datetime | None = None, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
+        """Sessions by person, match and status (each when given), inside ``scope`` (the caller's
+        visibility clause, which wins over those filters), starting or ending around the given instants;
+        earliest first."""
+        query: dict[str, Any] = {"organization_id": org}
+        for name, value in (("member_id", member_id), ("leader_id", leader_id), ("match_id", match_id),
+                            ("status", status)):
+            if value:
+                query[name] = value
+        query.update(scope or {})
+        start: dict[str, datetime] = {}
+        if starts_after:
+            start["$gt"] = starts_after
+        if starts_before:
+            start["$lt"] = starts_before
+        if start:
+            query["start"] = start
+        if ends_after:
+            query["end"] = {"$gt": ends_after}
+        return self.page("sessions", query, skip=skip, limit=limit, sort=[("start", ASCENDING)])
 
     def upcoming_booked_sessions(self, start: datetime, end: datetime, org: str | None = None) -> list[dict]:
-        return self._find("sessions", {"status": "booked", "start": {"$gte": start, "$lt": end},
-                                       **({"organization_id": org} if org else {})})
+        return self.find("sessions", {"status": "booked", "start": {"$gte": start, "$lt": end},
+                                      **({"organization_id": org} if org else {})})
 
     def save_suggestions(self, org: str, match_id: str, fields: dict) -> None:
-        self._upsert("suggestions", key(org, match_id), {**fields, "organization_id": org, "match_id": match_id})
+        self.upsert("suggestions", read_model_key(org, match_id), {**fields, "organization_id": org, "match_id": match_id})
 
     def suggestions(self, org: str, match_id: str) -> dict | None:
-        return self._find_one("suggestions", {"_id": key(org, match_id)})
+        return self.find_one("suggestions", {"_id": read_model_key(org, match_id)})
 
     # -- reminders -------------------------------------------------------------------------------
     def reminder_ids_sent(self, ids: list[str]) -> set[str]:
-        return {d["_id"] for d in find_in(self.db.reminders, "_id", ids, projection={"_id": 1}, session=self.session)}
+        return {d["_id"] for d in self.find_in("reminders", "_id", ids, projection={"_id": 1})}
 
     def insert_reminders(self, docs: list[dict]) -> None:
-        """Insert new reminders (raises DuplicateKeyError when another worker sent one of them)."""
-        self.db.reminders.insert_many(docs, ordered=True, session=self.session)
+        """Insert new reminders; ``ReminderSent`` when another worker sent one of them (and nothing else
+        went wrong)."""
+        try:
+            self.db.reminders.insert_many(docs, ordered=True, session=self.session)
+        except BulkWriteError as exc:
+            if {error.get("code") for error in exc.details.get("writeErrors", [])} != {DUPLICATE_KEY}:
+                raise
+            raise ReminderSent("One of these reminders is sent already.") from None
 
     def insert_reminder(self, doc: dict) -> bool:
-        """False when this reminder exists already (another worker, or an earlier run, sent it)."""
-        if self._find_one("reminders", {"_id": doc["_id"]}) is not None:
+        """False when this reminder exists already (an earlier run sent it); ``ReminderSent`` when another
+        worker committed it meanwhile."""
+        if self.find_one("reminders", {"_id": doc["_id"]}) is not None:
             return False
-        self.db.reminders.insert_one(doc, session=self.session)
+        try:
+            self.db.reminders.insert_one(doc, session=self.session)
+        except DuplicateKeyError:
+            raise ReminderSent(f"Reminder {doc['_id']} is sent already.") from None
         return True
 
 
-class Repository:
-    def __init__(self, client: MongoClient, db: Database):
-        self.client, self.db = client, db
+def ensure_indexes(db: Database) -> None:
+    """Collections and indexes of this service (run by deploy set-up and by tests)."""
+    Store.ensure_collections(db)
+    db.meetings.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
+    db.meetings.create_index([("organization_id", ASCENDING), ("leader_ids", ASCENDING)], name="org_leaders")
+    db.meetings.create_index([("status", ASCENDING)], name="status")
+    db.meetings.create_index([("organization_id", ASCENDING), ("slug", ASCENDING)], name="org_slug")
+    db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING)], name="org_meeting")
+    db.registrations.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
+    db.sessions.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING), ("start", ASCENDING)],
+                             name="org_leader_start")
+    db.sessions.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("start", ASCENDING)],
+                             name="org_member_start")
+    db.sessions.create_index([("status", ASCENDING), ("start", ASCENDING)], name="status_start")
+    db.sessions.create_index([("organization_id", ASCENDING), ("match_id", ASCENDING)], name="org_match")
+    db.matches.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
+    db.matches.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING)], name="org_leader")
+    db.reminders.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING)], name="org_person")
+    db.members.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
+    db.leaders.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
 
-    def transaction(self, work):
-        """Run ``work(uow)`` in one transaction; events emitted on ``uow`` go to the outbox with it."""
-        return run_in_transaction(self.client, self.db, work, source=SOURCE)
 
-    def reader(self) -> Store:
-        """Plain reads outside a transaction (lists, feeds)."""
-        return Store(self.db)
-
-
-__all__ = ["Repository", "Store", "ensure_indexes", "DuplicateKeyError", "SOURCE"]
+def repository(client: MongoClient, db: Database) -> Repository:
+    """The entry points' handle on this service's database (shared's Repository with this Store)."""
+    return Repository(client, db, source=SOURCE, store=Store)

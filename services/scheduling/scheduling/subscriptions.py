@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from shared.events import intake, matching
 
-from scheduling import handlers
+from scheduling.handlers import events
 from scheduling.config import Settings
 
 
 def subscriptions(settings: Settings) -> dict:
     """The mapping, with handlers that need settings (session suggestion sizes) bound to them."""
-    on_site = handlers.on_site_changed(settings)
-    on_leader = handlers.on_leader_changed(settings)
-    on_member = handlers.on_member_changed(settings)
+    on_site = events.on_site_changed(settings)
+    on_leader = events.on_leader_changed(settings)
+    on_member = events.on_member_changed(settings)
     return {
         # intake: time zones of sites, and the people who meet
         intake.SiteCreated: on_site,
@@ -23,10 +23,10 @@ def subscriptions(settings: Settings) -> dict:
         intake.LeaderReactivated: on_leader,
         intake.MemberRegistered: on_member,
         intake.MemberUpdated: on_member,
-        intake.MemberErased: handlers.on_member_erased,
+        intake.MemberErased: events.on_member_erased,
         # matching: one-on-one pairs
-        matching.MatchActivated: handlers.on_match_activated(settings),
-        matching.MatchEnded: handlers.on_match_ended,
+        matching.MatchActivated: events.on_match_activated(settings),
+        matching.MatchEnded: events.on_match_ended,
     }
 
 

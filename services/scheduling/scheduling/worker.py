@@ -9,15 +9,15 @@ from __future__ import annotations
 from shared.worker import PeriodicJob, Worker, serve
 
 from scheduling.config import Settings
-from scheduling.handlers import send_due_reminders
-from scheduling.repository import Repository, ensure_indexes
+from scheduling.handlers.jobs import send_due_reminders
+from scheduling.repository import ensure_indexes, repository
 from scheduling.subscriptions import subscriptions
 
 
 def build_worker(settings: Settings) -> Worker:
     known_sent: dict = {}  # reminders this process knows are sent, until their start (see send_due_reminders)
     reminders = PeriodicJob("reminders", settings.reminder_interval_seconds,
-                            run=lambda client, db: send_due_reminders(Repository(client, db), settings,
+                            run=lambda client, db: send_due_reminders(repository(client, db), settings,
                                                                       known_sent=known_sent))
     return Worker(settings.platform, subscriptions(settings), periodic=[reminders], group_id=settings.consumer_group)
 

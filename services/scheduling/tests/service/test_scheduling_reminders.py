@@ -125,8 +125,8 @@ def test_each_reminder_is_emitted_exactly_once_with_two_workers(two_workers, ups
 
 def test_racing_reminder_runs_send_each_reminder_once(two_workers, settings, upstream, client, headers, tap, db):
     """Four runs of the job at the same instant (a time the running workers have not reached)."""
-    from scheduling.handlers import send_due_reminders
-    from scheduling.repository import Repository
+    from scheduling.handlers.jobs import send_due_reminders
+    from scheduling.repository import repository as Repository
     from shared.mongo import connect
 
     leader, members, meeting = registered_meeting(upstream, client, headers, "2027-06-01T18:00", registrants=2)
@@ -166,8 +166,8 @@ def test_a_worker_remembers_sent_reminders_until_their_start(two_workers, settin
     """The job runs every interval while a reminder is due; the worker keeps what it knows is sent, so it
     does not ask the database again (a 5,000-registrant meeting's $in took seconds a run), and forgets it
     once the occurrence has started."""
-    from scheduling.handlers import send_due_reminders
-    from scheduling.repository import Repository
+    from scheduling.handlers.jobs import send_due_reminders
+    from scheduling.repository import repository as Repository
 
     leader, members, meeting = registered_meeting(upstream, client, headers, "2027-07-06T18:00", registrants=3)
     start = datetime(2027, 7, 6, 22, 0, tzinfo=UTC)  # 18:00 EDT

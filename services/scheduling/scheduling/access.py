@@ -1,0 +1,92 @@
+"""Who may do what in scheduling: role and site checks on meetings, registrations, matches, sessions and
+personal calendars. Pure functions of the principal and a stored document (no I/O); the use cases in
+``handlers/`` ask them and raise the answer (NotFound where existence must not leak).
+"""
+from __future__ import annotations
+
+from shared.auth import Principal
+from shared.errors import Forbidden
+from shared.repository import site_scope
+
+
+def require_meeting_creator(principal: Principal, site_id: str | None) -> None:
+    """Admins and coordinators create meetings; coordinators at their own sites."""
+    if principal.role not in ("admin", "service", "coordinator"):
+        raise Forbidden("Only admins and coordinators create meetings.")
+    if principal.role == "coordinator" and not principal.can_access_site(site_id):
+        raise Forbidden("Coordinators create meetings at their own sites.", field="site_id")
+
+
+def can_see_meeting(principal: Principal, meeting: dict) -> bool:
+    if principal.is_admin or principal.role == "leader":
+        return True
+    if principal.role == "coordinator":
+        return meeting.get("site_id") is None or principal.can_access_site(meeting.get("site_id"))
+    return False
+
+
+def can_manage_meeting(principal: Principal, meeting: dict) -> bool:
+    """Admins, the site's coordinators, and (for occurrences and attendance) its facilitators."""
+    if principal.is_admin:
+        return True
+    if principal.role == "coordinator":
+        return meeting.get("site_id") is not None and principal.can_access_site(meeting["site_id"])
+    return False
+
+
+def is_facilitator(principal: Principal, meeting: dict) -> bool:
+    return principal.role == "leader" and principal.leader_id in (meeting.get("leader_ids") or [])
+
+
+def can_run_meeting(principal: Principal, meeting: dict) -> bool:
+    """Occurrences, attendance and registration lists: the facilitators, the site's coordinators, admins."""
+    return can_manage_meeting(principal, meeting) or is_facilitator(principal, meeting)
+
+
+def meeting_site_filter(principal: Principal) -> list[str] | None:
+    """The sites whose meetings a list shows the caller (None: every site)."""
+    return principal.site_filter() if principal.role == "coordinator" else None
+
+
+def can_register_for(principal: Principal, member: dict) -> bool:
+    return principal.is_admin or (principal.role == "coordinator" and principal.can_access_site(member.get("site_id")))
+
+
+def can_see_match(principal: Principal, match: dict) -> bool:
+    if principal.role == "leader" and match["leader_id"] != principal.leader_id:
+        return False
+    if principal.role == "coordinator" and not principal.can_access_site(match.get("site_id")):
+        return False
+    return True
+
+
+def can_see_session(principal: Principal, session: dict) -> bool:
+    return not ((principal.role == "leader" and session["leader_id"] != principal.leader_id) or (
+        principal.role == "coordinator" and not principal.can_access_site(session.get("site_id"))))
+
+
+def session_scope(principal: Principal) -> dict:
+    """The clause that keeps a session list to what the caller may see: leaders their own sessions,
+    coordinators their sites' (it overrides the caller's own filters)."""
+    if principal.role == "leader":
+        return {"leader_id": principal.leader_id}
+    if principal.role == "coordinator":
+        return site_scope("site_id", principal.site_filter())
+    return {}
+
+
+def acting_role(principal: Principal, on_behalf_of: str | None) -> str:
+    """Who a booking, reschedule or cancellation is recorded as made by."""
+    if principal.role == "leader":
+        return "leader"
+    return "member" if on_behalf_of == "member" else principal.role
+
+
+def can_see_person(principal: Principal, kind: str, person_id: str, person: dict) -> bool:
+    """A member's or leader's private calendar and feed token: admins, the leader themself, the
+    coordinators of the member's site (or of one of the leader's sites)."""
+    return (principal.is_admin
+            or (kind == "leader" and principal.role == "leader" and principal.leader_id == person_id)
+            or (principal.role == "coordinator" and (
+                principal.can_access_site(person.get("site_id")) if kind == "member"
+                else any(principal.can_access_site(s) for s in person.get("site_ids") or []))))
