@@ -13,6 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from bench.common import Figure, repeat, seconds
+from shared.repository import read_model_key
 from matching import model
 
 LANGUAGES = ["en"] * 6 + ["es"] * 3 + ["fr"]
@@ -91,7 +92,7 @@ def _window_docs(windows) -> list[dict]:
 def _seed_read_model(db, org: str, people, guides) -> None:
     """matching's read model as its handlers keep it from intake's events."""
     db.leaders.insert_many([{
-        "_id": f"{org}/{g.leader_id}", "organization_id": org, "leader_id": g.leader_id, "site_ids": list(g.site_ids),
+        "_id": read_model_key(org, g.leader_id), "organization_id": org, "leader_id": g.leader_id, "site_ids": list(g.site_ids),
         "status": "active", "time_zone": g.time_zone, "languages": g.languages, "gender": g.gender,
         "meets_virtually": g.meets_virtually, "availability": _window_docs(g.availability), "capacity": g.capacity,
         "open_count": 0, "substances": g.substances, "pathways": g.pathways,
@@ -99,7 +100,7 @@ def _seed_read_model(db, org: str, people, guides) -> None:
         "co_occurring_mental_health_experience": g.co_occurring_mental_health_experience} for g in guides])
     for start in range(0, len(people), 1000):
         db.members.insert_many([{
-            "_id": f"{org}/{m.member_id}", "organization_id": org, "member_id": m.member_id, "site_id": m.site_id,
+            "_id": read_model_key(org, m.member_id), "organization_id": org, "member_id": m.member_id, "site_id": m.site_id,
             "status": "active", "time_zone": m.time_zone, "languages": m.languages,
             "leader_gender_preference": m.leader_gender_preference, "meeting_mode": m.meeting_mode,
             "availability": _window_docs(m.availability), "substances": m.substances, "pathways": m.pathways,
@@ -109,10 +110,10 @@ def _seed_read_model(db, org: str, people, guides) -> None:
 
 
 def batch_run_through_database(runs: int, members: int, leaders: int, mongo_uri: str) -> Figure:
-    """matching.handlers.run_batch on a fresh database per run (plan in memory, then proposals written in
+    """matching.handlers.jobs.run_batch on a fresh database per run (plan in memory, then proposals written in
     transactions of 100 that re-check each pair, with their events in the outbox), against insert_many
     of the match documents it wrote (100 a call, no transaction) into the same server."""
-    from matching import handlers
+    from matching.handlers import jobs
     from matching.repository import ensure_indexes
     from shared.mongo import connect
 
@@ -128,7 +129,7 @@ def batch_run_through_database(runs: int, members: int, leaders: int, mongo_uri:
             batch = {"_id": "run-1", "organization_id": "org-bench", "site_id": None, "status": "running"}
             db.batch_runs.insert_one(batch)
             result = {}
-            ours.append(seconds(lambda: result.update(handlers.run_batch(client, db, batch))))
+            ours.append(seconds(lambda: result.update(jobs.run_batch(client, db, batch))))
             written = list(db.matches.find({}, {"_id": 0}))
             target = db["raw_baseline"]
             raw.append(seconds(lambda: [target.insert_many([dict(d) for d in written[at:at + 100]])
@@ -164,7 +165,7 @@ def run(runs: int, quick: bool, mongo_uri: str | None = None) -> list[Figure]:
         exact_times = repeat(1 if members > 5000 else runs, lambda: seconds(
             lambda: exact.setdefault("total", _dense_exact(feasible, base, table, load_weight))))
         # what batch runs solve: each member's best BATCH_CANDIDATES_PER_MEMBER leaders only (memory)
-        from matching.handlers import BATCH_CANDIDATES_PER_MEMBER
+        from matching.handlers.batch_runs import BATCH_CANDIDATES_PER_MEMBER
         trimmed = model.assign(feasible, base, table.open_count, table.capacity, load_weight,
                                candidates_per_member=BATCH_CANDIDATES_PER_MEMBER)
         greedy = model.greedy_assign(feasible, base + load_weight, table.remaining)

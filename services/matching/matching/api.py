@@ -1,77 +1,38 @@
-"""HTTP edge of the matching service: Blueprint + MethodView; validates, calls a handler, answers."""
+"""HTTP edge of the matching service: Blueprint + MethodView; validates, opens the unit of work, calls a
+handler, answers. Domain errors raised by handlers answer as problem+json (the app factory's handler)."""
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
-from pymongo.errors import DuplicateKeyError
+from flask_smorest import Blueprint
 
-from shared.audit import audit_entry
-from shared.web import current_principal, require_organization, require_role
+from shared.errors import NotFound
+from shared.repository import Repository
+from shared.web import require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
 
-from matching import handlers, model, schemas
-from matching.repository import Repository, Store
+from matching import access, schemas
+from matching.access import ANYONE, DECIDERS, STAFF
+from matching.handlers import batch_runs, matches, overrides, proposals, settings
 
 blp = Blueprint("matching", __name__, url_prefix="/v1", description="Pairs each member with the right peer leader, and explains why.")
-
-STAFF = ("admin", "coordinator")
-ANYONE = ("admin", "coordinator", "leader", "service")
 
 
 def repo() -> Repository:
     return current_app.extensions["matching.repository"]
 
 
-@contextmanager
-def answers():
-    """Domain errors -> problem+json."""
-    try:
-        yield
-    except handlers.NotFound as exc:
-        abort(404, message=str(exc))
-    except handlers.Forbidden as exc:
-        abort(403, message=str(exc))
-    except handlers.Invalid as exc:
-        abort(422, message=str(exc), errors=exc.errors)
-    except handlers.Contradiction as exc:
-        o = exc.override
-        abort(409, message=str(exc), existing={"id": o["_id"], "kind": o["kind"], "member_id": o["member_id"],
-                                               "leader_id": o["leader_id"], "url": f"/v1/overrides/{o['_id']}"})
-    except model.TransitionError as exc:
-        abort(409, message=str(exc))
-    except DuplicateKeyError:
-        abort(409, message="The member's match changed at the same moment; read it again and retry.")
-
-
 def _out(doc: dict) -> dict:
     return {**doc, "id": doc["_id"]}
-
-
-def _transaction(work):
-    with answers():
-        return repo().transaction(work)
 
 
 def _if_match_sent(org: str, match_id: str) -> None:
     """Commands on a match check If-Match when it is sent (412 when the match changed since it was read);
     without it the state check alone applies (409 when the match is no longer in a state that allows it)."""
     if request.headers.get("If-Match"):
-        doc = repo().reads().match(org, match_id)
+        doc = repo().reader().match(org, match_id)
         if doc is not None:
             require_if_match(etag_of(doc))
-
-
-def _audited(principal, org: str, change: str, work):
-    """A change of a member's match, with its audit entry in the same transaction (ids only)."""
-    def run(uow):
-        doc = work(uow)
-        Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", doc["member_id"], org,
-                                                     change=change, match_id=doc["_id"]))
-        return doc
-    return _transaction(run)
 
 
 # --- matches ---------------------------------------------------------------------------------------
@@ -84,16 +45,11 @@ class Matches(MethodView):
         """List matches (leaders see only their own; coordinators their sites')."""
         principal = require_role(*ANYONE)
         org = require_organization()
-        filters = {k: query[k] for k in ("status", "member_id", "leader_id", "site_id") if query.get(k)}
-        if principal.role == "leader":
-            if filters.get("leader_id", principal.leader_id) != principal.leader_id:
-                return page([], 0, query)
-            filters["leader_id"] = principal.leader_id
-        elif (sites := principal.site_filter()) is not None:
-            if "site_id" in filters and filters["site_id"] not in sites:
-                return page([], 0, query)
-            filters.setdefault("site_id", {"$in": sites})
-        items, total = repo().reads().list_matches(org, filters, query["offset"], query["limit"])
+        asked = {k: query[k] for k in ("status", "member_id", "leader_id", "site_id") if query.get(k)}
+        filters = access.match_filters(principal, asked)
+        if filters is None:
+            return page([], 0, query)
+        items, total = repo().reader().list_matches(org, filters, query["offset"], query["limit"])
         return page([_out(d) for d in items], total, query)
 
 
@@ -104,9 +60,7 @@ class MatchOne(MethodView):
         """One match, with its score breakdown and history (ETag)."""
         principal = require_role(*ANYONE)
         org = require_organization()
-        doc = repo().reads().match(org, match_id)
-        if doc is None or not handlers.can_see(principal, doc):
-            abort(404, message=f"no match {match_id}")
+        doc = access.visible_match(repo().reader(), org, match_id, principal)
         return _out(doc), 200, {"ETag": f'"{etag_of(doc)}"'}
 
 
@@ -115,10 +69,10 @@ class Accept(MethodView):
     @blp.response(200, schemas.MatchOut)
     def post(self, match_id):
         """Accept a proposal (the leader or a coordinator): the match becomes active."""
-        principal = require_role("admin", "coordinator", "leader")
+        principal = require_role(*DECIDERS)
         org = require_organization()
         _if_match_sent(org, match_id)
-        return _out(_audited(principal, org, "accept", lambda uow: handlers.accept(uow, org, match_id, principal)))
+        return _out(repo().transaction(lambda uow: matches.accept(uow, org, match_id, principal)))
 
 
 @blp.route("/matches/<match_id>/decline")
@@ -127,11 +81,10 @@ class Decline(MethodView):
     @blp.response(200, schemas.MatchOut)
     def post(self, body, match_id):
         """Decline a proposal with a reason; the next best leader is proposed."""
-        principal = require_role("admin", "coordinator", "leader")
+        principal = require_role(*DECIDERS)
         org = require_organization()
         _if_match_sent(org, match_id)
-        return _out(_audited(principal, org, "decline",
-                             lambda uow: handlers.decline(uow, org, match_id, principal, body["reason"])))
+        return _out(repo().transaction(lambda uow: matches.decline(uow, org, match_id, principal, body["reason"])))
 
 
 @blp.route("/matches/<match_id>/end")
@@ -140,11 +93,11 @@ class End(MethodView):
     @blp.response(200, schemas.MatchOut)
     def post(self, body, match_id):
         """End a proposed or active match. Unless it is the member's choice, a new proposal follows."""
-        principal = require_role("admin", "coordinator", "leader")
+        principal = require_role(*DECIDERS)
         org = require_organization()
         _if_match_sent(org, match_id)
-        return _out(_audited(principal, org, "end", lambda uow: handlers.end(uow, org, match_id, principal,
-                                                                             body["reason_code"], body["reason"])))
+        return _out(repo().transaction(lambda uow: matches.end(uow, org, match_id, principal, body["reason_code"],
+                                                               body["reason"])))
 
 
 # --- members ---------------------------------------------------------------------------------------
@@ -157,10 +110,7 @@ class Proposals(MethodView):
         """The member's best candidate leaders now, each with its breakdown; and why others are out."""
         principal = require_role(*STAFF)
         org = require_organization()
-        with answers():
-            result = handlers.proposals_for(repo().reads(), org, member_id, principal, query["limit"])
-        repo().reads().audit(audit_entry(principal, "read", "member_matching_candidates", member_id, org))
-        return result
+        return proposals.proposals_for(repo().reader(), org, member_id, principal, query["limit"])
 
 
 @blp.route("/members/<member_id>/different-leader")
@@ -171,13 +121,8 @@ class DifferentLeader(MethodView):
         """Record the member's request for a different leader (who passed it on, why) and propose the next."""
         principal = require_role(*STAFF)
         org = require_organization()
-
-        def work(uow):
-            ended = handlers.request_different_leader(uow, org, member_id, principal, body["reason"])
-            Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", member_id, org,
-                                                         change="different_leader"))
-            return ended
-        return _out(_transaction(work))
+        return _out(repo().transaction(
+            lambda uow: matches.request_different_leader(uow, org, member_id, principal, body["reason"])))
 
 
 # --- overrides -------------------------------------------------------------------------------------
@@ -190,11 +135,7 @@ class Overrides(MethodView):
         """Pins, blocks and recorded exclusions (declined, expired, ended), with who and why."""
         principal = require_role(*STAFF)
         org = require_organization()
-        items = repo().reads().overrides(org, query.get("member_id"))
-        if (sites := principal.site_filter()) is not None:
-            allowed = {m["member_id"] for m in repo().reads().members(org, list({i["member_id"] for i in items}))
-                       if m["site_id"] in sites}
-            items = [i for i in items if i["member_id"] in allowed]
+        items = overrides.visible(repo().reader(), org, principal, query.get("member_id"))
         chosen = items[query["offset"]:query["offset"] + query["limit"]]
         return page([_out(i) for i in chosen], len(items), query)
 
@@ -204,14 +145,8 @@ class Overrides(MethodView):
         """Pin (propose this leader now) or block (never this leader) a pairing, with the reason."""
         principal = require_role(*STAFF)
         org = require_organization()
-
-        def work(uow):
-            made = handlers.add_override(uow, org, principal, body["member_id"], body["leader_id"], body["kind"],
-                                         body["reason"])
-            Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", body["member_id"], org,
-                                                         change=body["kind"]))
-            return made
-        return _out(_transaction(work))
+        return _out(repo().transaction(lambda uow: overrides.add_override(
+            uow, org, principal, body["member_id"], body["leader_id"], body["kind"], body["reason"])))
 
 
 @blp.route("/overrides/<override_id>")
@@ -222,13 +157,7 @@ class OverrideOne(MethodView):
         makes the leader eligible again; a waiting member is considered again at once."""
         principal = require_role(*STAFF)
         org = require_organization()
-
-        def work(uow):
-            lifted = handlers.lift_override(uow, org, principal, override_id)
-            Store(uow.db, uow.session).audit(audit_entry(principal, "update", "member_match", lifted["member_id"], org,
-                                                         change=f"lift_{lifted['kind']}", override_id=override_id))
-            return lifted
-        _transaction(work)
+        repo().transaction(lambda uow: overrides.lift_override(uow, org, principal, override_id))
         return "", 204
 
 
@@ -242,12 +171,8 @@ class Waitlist(MethodView):
         """Members nobody can take now, oldest first, with the reason in words."""
         principal = require_role(*STAFF)
         org = require_organization()
-        sites = principal.site_filter()
-        if query.get("site_id"):
-            if sites is not None and query["site_id"] not in sites:
-                return page([], 0, query)
-            sites = [query["site_id"]]
-        items, total = repo().reads().list_waitlist(org, sites, query["offset"], query["limit"])
+        items, total = repo().reader().list_waitlist(org, access.sites_scope(principal, query.get("site_id")),
+                                                     query["offset"], query["limit"])
         return page(items, total, query)
 
 
@@ -262,7 +187,7 @@ class BatchRuns(MethodView):
         The worker runs it; read the result at its URL."""
         principal = require_role(*STAFF)
         org = require_organization()
-        run = _transaction(lambda uow: handlers.start_batch_run(uow, org, principal, body["site_id"]))
+        run = repo().transaction(lambda uow: batch_runs.start_batch_run(uow, org, principal, body["site_id"]))
         return _out(run), 202, {"Location": f"/v1/batch-runs/{run['_id']}"}
 
     @blp.arguments(schemas.PageQuery, location="query")
@@ -271,11 +196,7 @@ class BatchRuns(MethodView):
         """Batch runs, newest first (without their unmatched lists)."""
         principal = require_role(*STAFF)
         org = require_organization()
-        items, total = repo().reads().list_batch_runs(org, 0, 10_000)
-        if (sites := principal.site_filter()) is not None:
-            items = [i for i in items if i.get("site_id") in sites]
-            total = len(items)
-        items = items[query["offset"]:query["offset"] + query["limit"]]
+        items, total = repo().reader().batch_runs(org, access.sites_scope(principal), query["offset"], query["limit"])
         return page([_out(i) for i in items], total, query)
 
 
@@ -286,22 +207,17 @@ class BatchRunOne(MethodView):
         """A batch run's result: how many matched, the total score, who stays waiting and why."""
         principal = require_role(*STAFF)
         org = require_organization()
-        run = repo().reads().batch_run(org, run_id)
-        if run is None or (run.get("site_id") is None and not principal.is_admin) or (
-                run.get("site_id") is not None and not principal.can_access_site(run["site_id"])):
-            abort(404, message=f"no batch run {run_id}")
+        run = repo().reader().batch_run(org, run_id)
+        if run is None or not access.can_see_batch_run(principal, run):
+            raise NotFound(f"no batch run {run_id}")
         return _out(run)
 
 
 # --- organization settings -------------------------------------------------------------------------
 
 def _settings_out(org: str) -> tuple[dict, str]:
-    st = repo().reads()
-    doc = st.org_settings(org)
-    pol = handlers.policy(st, org)
-    body = {"weights": pol["raw_weights"], "points": pol["weights"], "proposal_ttl_hours": pol["proposal_ttl_hours"],
-            "waitlist_alert_days": pol["waitlist_alert_days"]}
-    return body, etag_of({"_id": org, "version": doc.get("version", 0)})
+    body, version = settings.current(repo().reader(), org)
+    return body, etag_of({"_id": org, "version": version})
 
 
 @blp.route("/settings")
@@ -321,8 +237,8 @@ class OrgSettings(MethodView):
         """Set weights (any scale; only their ratios count) and timings. Admins only; send If-Match."""
         require_role("admin")
         org = require_organization()
-        version = repo().reads().org_settings(org).get("version", 0)
+        version = repo().reader().org_settings(org).get("version", 0)
         require_if_match(etag_of({"_id": org, "version": version}))
-        _transaction(lambda uow: handlers.save_settings(uow, org, body, version))
+        repo().transaction(lambda uow: settings.save_settings(uow, org, body, version))
         out, etag = _settings_out(org)
         return out, 200, {"ETag": f'"{etag}"'}

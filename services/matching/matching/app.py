@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from flask import Flask
 
+from shared.repository import Repository
 from shared.web import create_service_app
 
 from matching import api
 from matching.config import Settings
-from matching.repository import Repository
+from matching.repository import SOURCE, Store
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = create_service_app(settings.platform, title="Matching", description="Pairs each member with the right peer leader, and explains why.")
     app.extensions["matching.settings"] = settings
-    app.extensions["matching.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
+    app.extensions["matching.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"],
+                                                       source=SOURCE, store=Store)
     app.extensions["smorest"].register_blueprint(api.blp)
     return app

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from shared.clock import minutes_of_day, zone_or_utc
+from shared.errors import Conflict
 
 # --- statuses ------------------------------------------------------------------------------------
 
@@ -168,18 +170,6 @@ class Context:
 
 # --- time -----------------------------------------------------------------------------------------
 
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _minutes(hhmm: str) -> int:
-    hours, _, minutes = hhmm.partition(":")
-    return int(hours) * 60 + int(minutes or 0)
-
-
 def week_start(now: datetime) -> datetime:
     """Monday 00:00 UTC of the week of ``now``: the reference week both sides are placed in (so a
     summer-time change on one side is taken into account for the week we are in)."""
@@ -198,9 +188,9 @@ def _slots(windows: tuple[Window, ...], tz_name: str, ref: datetime) -> np.ndarr
     # Cached: every proposal places every leader's week again, and the answer only changes with the
     # windows, the zone or the week (summer time).
     slots = np.zeros(SLOTS_PER_WEEK, dtype=bool)
-    tz = zone(tz_name)
+    tz = zone_or_utc(tz_name)
     for w in windows:
-        start_m, end_m = _minutes(w.start), _minutes(w.end)
+        start_m, end_m = minutes_of_day(w.start, end_of_day=True), minutes_of_day(w.end, end_of_day=True)
         if end_m <= start_m:
             continue
         local_day = ref.date() + timedelta(days=w.day)
@@ -605,7 +595,7 @@ def greedy_assign(feasible: np.ndarray, score: np.ndarray, capacity_left: Sequen
 
 # --- lifecycle -------------------------------------------------------------------------------------
 
-class TransitionError(ValueError):
+class TransitionError(Conflict):
     """The match is not in a state that allows this (answered 409)."""
 
 

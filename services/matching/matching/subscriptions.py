@@ -6,21 +6,21 @@ from shared.events.intake import (LeaderAvailabilityChanged, LeaderCapacityChang
                                   MemberErased, MemberRegistered, MemberStatusChanged, MemberTransferred,
                                   MemberUpdated, SiteCreated, SiteUpdated)
 
-from matching import handlers
+from matching.handlers import events
 
 SUBSCRIPTIONS: dict = {
-    SiteCreated: handlers.on_site_changed,
-    SiteUpdated: handlers.on_site_changed,
-    MemberRegistered: handlers.on_member_registered,
-    MemberUpdated: handlers.on_member_updated,
-    MemberConsentChanged: handlers.on_member_consent_changed,
-    MemberStatusChanged: handlers.on_member_status_changed,
-    MemberTransferred: handlers.on_member_transferred,
-    MemberErased: handlers.on_member_erased,
-    LeaderRegistered: handlers.on_leader_registered,
-    LeaderUpdated: handlers.on_leader_updated,
-    LeaderCapacityChanged: handlers.on_leader_capacity_changed,
-    LeaderAvailabilityChanged: handlers.on_leader_availability_changed,
-    LeaderDeactivated: handlers.on_leader_deactivated,
-    LeaderReactivated: handlers.on_leader_reactivated,
+    SiteCreated: events.on_site_changed,
+    SiteUpdated: events.on_site_changed,
+    MemberRegistered: events.on_member_registered,
+    MemberUpdated: events.on_member_updated,
+    MemberConsentChanged: events.on_member_consent_changed,
+    MemberStatusChanged: events.on_member_status_changed,
+    MemberTransferred: events.on_member_transferred,
+    MemberErased: events.on_member_erased,
+    LeaderRegistered: events.on_leader_registered,
+    LeaderUpdated: events.on_leader_updated,
+    LeaderCapacityChanged: events.on_leader_capacity_changed,
+    LeaderAvailabilityChanged: events.on_leader_availability_changed,
+    LeaderDeactivated: events.on_leader_deactivated,
+    LeaderReactivated: events.on_leader_reactivated,
 }

@@ -10,6 +10,7 @@ import pytest
 from shared.events.intake import LeaderRegistered, MemberRegistered
 from shared.events.matching import MATCHES
 from shared.testing.events import EventTap, publish
+from shared.repository import read_model_key
 from shared.testing import eventually
 from shared.testing.fixtures import auth_header
 
@@ -102,7 +103,7 @@ def intake(kafka_bootstrap, org_id, db):
             data.update(kw)
             publish(kafka_bootstrap, LeaderRegistered, data)
             if wait:
-                eventually(lambda: db.leaders.find_one({"_id": f"{org_id}/{data['leader_id']}"}), timeout=60)
+                eventually(lambda: db.leaders.find_one({"_id": read_model_key(org_id, data["leader_id"])}), timeout=60)
             return data
 
         def member(self, member_id=None, **kw):

@@ -7,6 +7,7 @@ import pytest
 from shared.events.intake import LeaderUpdated, MemberErased, MemberStatusChanged, MemberTransferred, MemberUpdated
 from shared.events.matching import MatchEnded, MatchProposed, MemberWaitingTooLong, MemberWaitlisted
 from shared.mongo import utcnow
+from shared.repository import read_model_key
 from shared.testing import eventually
 
 pytestmark = pytest.mark.timeout(240)
@@ -57,7 +58,7 @@ def test_erasure_ends_the_match_and_forgets_the_member(worker, intake, tap, expe
     intake.publish(MemberErased, member_id=member["member_id"], site_id="site-1")
     ended = tap.wait_for(expect.of(MatchEnded, match_id=proposal.data["match_id"]))[0]
     assert ended.data["reason_code"] == "member_erased"
-    eventually(lambda: db.members.find_one({"_id": f"{intake.org}/{member['member_id']}"}) is None, timeout=30)
+    eventually(lambda: db.members.find_one({"_id": read_model_key(intake.org, member["member_id"])}) is None, timeout=30)
     assert db.matches.find_one({"_id": proposal.data["match_id"]})["member_erased"] is True
 
 
@@ -80,11 +81,11 @@ def test_a_new_leader_takes_a_waiting_member_and_an_updated_profile_is_rechecked
 def test_a_long_wait_is_reported_once(worker, intake, tap, expect, db):
     member = intake.member(languages=["fr"])
     tap.wait_for(expect.of(MemberWaitlisted, member_id=member["member_id"]))
-    db.waitlist.update_one({"_id": f"{intake.org}/{member['member_id']}"},
+    db.waitlist.update_one({"_id": read_model_key(intake.org, member["member_id"])},
                            {"$set": {"since": utcnow() - timedelta(days=20)}})
     alert = tap.wait_for(expect.of(MemberWaitingTooLong, member_id=member["member_id"]), timeout=30)[0]
     assert alert.data["days_waiting"] >= 20 and alert.data["reason"] == "No active leader."
-    eventually(lambda: db.waitlist.find_one({"_id": f"{intake.org}/{member['member_id']}"})["alerted_at"], timeout=10)
+    eventually(lambda: db.waitlist.find_one({"_id": read_model_key(intake.org, member["member_id"])})["alerted_at"], timeout=10)
     assert len(tap.matching(expect.of(MemberWaitingTooLong, member_id=member["member_id"]))) == 1
 
 
@@ -100,7 +101,7 @@ def test_matching_consent_running_out_ends_the_match(worker, intake, tap, expect
 def test_a_certification_expiring_with_time_ends_the_leaders_matches(worker, intake, tap, expect, db):
     from datetime import datetime, timezone
 
-    from matching import handlers
+    from matching.handlers import jobs as handlers
 
     expiring = intake.leader(certifications=[{"name": "CPRS", "issuer": None, "expires_on": "2029-06-01"}])
     member = intake.member()

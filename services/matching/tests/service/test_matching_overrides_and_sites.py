@@ -6,6 +6,7 @@ import pytest
 
 from shared.events.intake import SiteCreated
 from shared.events.matching import MatchEnded, MatchProposed, MemberWaitlisted
+from shared.repository import read_model_key
 from shared.testing import eventually
 
 pytestmark = pytest.mark.timeout(240)
@@ -18,7 +19,7 @@ def _site(intake, db, org=None, name=None, **kw):
     data = {"organization_id": org, "site_id": site_id, "name": name or f"Riverside {uuid.uuid4().hex[:6]}",
             "time_zone": "America/New_York", "virtual_only": False, **kw}
     intake.publish(SiteCreated, **data)
-    eventually(lambda: db.sites.find_one({"_id": f"{org}/{site_id}", "name": data["name"]}), timeout=60)
+    eventually(lambda: db.sites.find_one({"_id": read_model_key(org, site_id), "name": data["name"]}), timeout=60)
     return data
 
 
@@ -124,7 +125,7 @@ def test_lifting_a_block_makes_the_leader_eligible_again_for_a_waiting_member(wo
     assert client.delete(f"/v1/overrides/{block.json['id']}", headers=headers()).status_code == 204
     again = tap.wait_for(expect.of(MatchProposed, member_id=mid, origin="waitlist"))[-1].data
     assert again["leader_id"] == only["leader_id"]
-    assert db.waitlist.find_one({"_id": f"{intake.org}/{mid}"}) is None
+    assert db.waitlist.find_one({"_id": read_model_key(intake.org, mid)}) is None
 
 
 def test_waitlist_and_batch_run_reasons_name_the_site_by_its_name(worker, intake, tap, expect, client, headers, db):
