@@ -33,6 +33,8 @@ CHANNEL_ALIASES = {"in_app": "inapp", "in-app": "inapp"}
 NOT_A_PERSON_CHANNEL = {"webhook": "webhooks go to the organization's endpoints (notifications' /v1/webhooks), "
                                    "not to a person"}
 CONSENT_PURPOSE_RE = re.compile(r"^(matching|notify:(email|sms|inapp)|share:[a-z0-9][a-z0-9_-]{0,62})$")
+# What a caller may send: the purposes and the channel spellings check_consent_purpose normalizes.
+CONSENT_PURPOSE_INPUT_RE = re.compile(r"^(matching|notify:(email|sms|inapp|in_app|in-app)|share:[a-z0-9][a-z0-9_-]{0,62})$")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 ADULT_AGE = 18
