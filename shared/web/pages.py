@@ -18,6 +18,7 @@ from flask import request
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+# Ours, not flask-smorest's paginate (page/page_size, a bare list, X-Pagination): limit/offset and total are the contract.
 MAX_PAGE = 200
 
 
@@ -44,6 +45,7 @@ def page(items: list, total: int, query: dict) -> dict:
     return {"items": items, "total": total, "limit": query["limit"], "offset": query["offset"]}
 
 
+# Ours, not flask-smorest's etag: it answers 428 before our 401/403/404 and hashes the body, not the stored version.
 def etag_of(doc: dict) -> str:
     """A strong ETag for a stored document: its ``version`` field when it has one, else its content."""
     basis = doc.get("version")
