@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.logging import request_id
 from shared.mongo import is_unavailable
-from shared.web.openapi import ProblemSchema, PublicRoutesPlugin
+from shared.web.openapi import ProblemSchema, PublicRoutesPlugin, SchemaExtrasPlugin, nullable_nested
 from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,10 @@ class ProblemApi(Api):
         Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
             **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
         spec_kwargs = dict(spec_kwargs or {})
-        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), PublicRoutesPlugin(self)]
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), PublicRoutesPlugin(self),
+                                        SchemaExtrasPlugin()]
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(nullable_nested)
 
     def _register_responses(self):
         """flask-smorest's lazily registered responses (one per status, and DEFAULT_ERROR), with every

@@ -5,7 +5,12 @@ they are sent (schemathesis checks every answer against it: tests/security/test_
   in shared/web/errors.py registers flask-smorest's per-status and default error responses that way);
 - public routes say ``security: []``, decided by ``shared.web.auth.is_public_endpoint``, the very function
   the authentication hook asks, so the document and the code cannot disagree;
-- /healthz, /readyz and /metrics are documented too (public, with their media types).
+- /healthz, /readyz and /metrics are documented too (public, with their media types);
+- a nullable nested object is ``anyOf: [{$ref}, {nullable: true, enum: [null]}]`` (``nullable_nested``):
+  apispec writes the second branch as ``{type: object, nullable: true}``, which lets any object through in
+  the document while the schema refuses its unknown keys;
+- a schema may add JSON Schema keywords that marshmallow cannot say (``minProperties``) in
+  ``Meta.openapi`` (``SchemaExtrasPlugin``).
 """
 from __future__ import annotations
 
@@ -43,6 +48,27 @@ class PublicRoutesPlugin(BasePlugin):
             return
         for operation in operations.values():
             operation["security"] = []
+
+
+class SchemaExtrasPlugin(BasePlugin):
+    """Adds a marshmallow schema's ``Meta.openapi`` keywords (e.g. ``{"minProperties": 1}``) to its component."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        schema = schema if isinstance(schema, type) or schema is None else type(schema)
+        extras = getattr(getattr(schema, "Meta", None), "openapi", None)
+        return dict(extras) if extras else None
+
+
+_ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
+
+
+def nullable_nested(self, field, ret, **kwargs) -> dict:
+    """An apispec attribute function (OpenAPI 3.0): a nullable Nested field is its schema or null, not any object."""
+    branches = ret.get("anyOf")
+    if isinstance(field, ma.fields.Nested) and isinstance(branches, list) and _ANY_OBJECT_OR_NULL in branches:
+        return {"anyOf": [{"nullable": True, "enum": [None]} if b == _ANY_OBJECT_OR_NULL else b for b in branches]}
+    return {}
 
 
 def _status_schema(*values: str) -> dict:

@@ -9,6 +9,9 @@ from shared.web.pages import PageQuery
 from notifications import model, templates
 
 
+HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="Use local time as HH:MM (00:00-23:59).")
+
+
 def _hhmm(value: str) -> None:
     try:
         clock(value)
@@ -25,8 +28,8 @@ class ChannelChoices(Schema):
 
 
 class QuietHours(Schema):
-    start = fields.Str(required=True, validate=_hhmm, metadata={"description": "local HH:MM, e.g. 21:00"})
-    end = fields.Str(required=True, validate=_hhmm, metadata={"description": "local HH:MM, e.g. 07:00 (may be the next day)"})
+    start = fields.Str(required=True, validate=[HHMM, _hhmm], metadata={"description": "local HH:MM, e.g. 21:00"})
+    end = fields.Str(required=True, validate=[HHMM, _hhmm], metadata={"description": "local HH:MM, e.g. 07:00 (may be the next day)"})
 
 
 class PreferencesIn(Schema):
@@ -98,8 +101,9 @@ class DeliveryOut(Schema):
 
 
 class WebhookIn(Schema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
-    event_types = fields.List(fields.Str(), load_default=list,
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2000),
+                     metadata={"format": "uri", "pattern": "^https?://"})
+    event_types = fields.List(fields.Str(validate=validate.OneOf(sorted(model.NOTIFIABLE_TYPES))), load_default=list,
                               metadata={"description": "event types (e.g. org.recoverynet.matching.match.proposed.v1); empty: all"})
     secret = fields.Str(load_default=None, validate=validate.Length(min=16, max=200),
                         metadata={"description": "signing secret; generated when left out"})
@@ -128,6 +132,11 @@ class WebhookCreated(WebhookOut):
 
 
 class TemplateIn(Schema):
+    """At least one part (the document says minProperties: 1); each part must compile as a Jinja2 template."""
+
+    class Meta:
+        openapi = {"minProperties": 1}
+
     subject = fields.Str(validate=validate.Length(min=1, max=500))
     text = fields.Str(validate=validate.Length(min=1, max=20000))
     html = fields.Str(validate=validate.Length(min=1, max=50000))
@@ -159,7 +168,7 @@ class UnsubscribeForm(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    list_unsubscribe = fields.Str(data_key="List-Unsubscribe", load_default=None,
+    list_unsubscribe = fields.Str(data_key="List-Unsubscribe", load_default=None, allow_none=False,
                                   validate=validate.OneOf(["One-Click"]),
                                   metadata={"description": "One-Click (RFC 8058)"})
 

@@ -1,6 +1,9 @@
 """Marshmallow schemas of the scheduling service's HTTP bodies and queries (not of events)."""
 from __future__ import annotations
 
+import zoneinfo
+from functools import lru_cache
+
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from shared.web.pages import PageQuery
@@ -12,11 +15,27 @@ TYPE_CODE = validate.OneOf(tuple(MEETING_TYPES), error="{input!r} is not a Meeti
                                                          "use one of {choices}. Online meetings have a conference_url or conference_phone instead.")
 PHONE = validate.Regexp(r"^\+?[0-9,*#]{3,40}$", error="Digits, an optional leading +, and , * # only.")
 ID = fields.Str
+# One-field rules the document states (issue 13). A time zone: the shape as a pattern and the name as
+# format "iana-time-zone" (the tz database's names, as zoneinfo knows them).
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+LOCAL_DATE_TIME_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _is_zone(value: str) -> None:
+    if value not in _zones():
+        raise ValidationError(f"{value!r} is not an IANA time zone.")
 
 
 class MeetingIn(Schema):
     site_id = fields.Str(allow_none=True, load_default=None, metadata={"description": "omit for an organization-wide online meeting"})
-    time_zone = fields.Str(allow_none=True, load_default=None, metadata={"description": "only without a site: otherwise the site's zone"})
+    time_zone = fields.Str(allow_none=True, load_default=None, validate=[validate.Regexp(TIME_ZONE_PATTERN), _is_zone],
+                           metadata={"format": "iana-time-zone",
+                                     "description": "IANA; required without a site, otherwise the site's zone"})
     facilitator_id = fields.Str(required=True, validate=validate.Length(min=1, max=100))
     co_facilitator_id = fields.Str(allow_none=True, load_default=None)
     name = fields.Str(required=True, validate=validate.Length(min=1, max=255))
@@ -29,13 +48,17 @@ class MeetingIn(Schema):
     is_open = fields.Bool(load_default=True, metadata={"description": "open to anyone, or closed to the site's members"})
     is_public = fields.Bool(load_default=False, metadata={"description": "listed in the public feeds"})
     attendance_mode = fields.Str(required=True, validate=validate.OneOf(MODES))
-    conference_url = fields.Url(allow_none=True, load_default=None, schemes={"https", "http"})
+    conference_url = fields.Url(allow_none=True, load_default=None, schemes={"https", "http"},
+                                validate=validate.Length(max=2000),
+                                metadata={"format": "uri", "pattern": "^https?://",
+                                          "description": "an online or hybrid meeting needs it or a conference_phone"})
     conference_phone = fields.Str(allow_none=True, load_default=None, validate=PHONE)
     location_notes = fields.Str(allow_none=True, load_default=None, validate=validate.Length(max=1000))
     notes = fields.Str(allow_none=True, load_default=None, validate=validate.Length(max=4000))
     rrule = fields.Str(required=True, validate=validate.Length(min=5, max=500),
                        metadata={"description": "RFC 5545 RRULE in local time, e.g. FREQ=WEEKLY;BYDAY=TU"})
-    first_start_local = fields.Str(required=True, metadata={"description": "local date-time of the first occurrence, e.g. 2026-03-03T19:00"})
+    first_start_local = fields.Str(required=True, validate=validate.Regexp(LOCAL_DATE_TIME_PATTERN),
+                                   metadata={"description": "local date-time of the first occurrence (no offset), e.g. 2026-03-03T19:00"})
     duration_minutes = fields.Int(required=True, validate=validate.Range(min=5, max=720))
 
 
@@ -94,7 +117,7 @@ class MeetingQuery(PageQuery):
 
 class RangeQuery(Schema):
     from_ = fields.DateTime(required=True, data_key="from")
-    to = fields.DateTime(required=True)
+    to = fields.DateTime(required=True, metadata={"description": "after from, at most 366 days later"})
     site_id = fields.Str()
     include_cancelled = fields.Bool(load_default=False)
 
