@@ -12,53 +12,9 @@ from shared.events.matching import MATCHES
 from shared.testing.events import EventTap, publish
 from shared.repository import read_model_key
 from shared.testing import eventually
-from shared.testing.fixtures import auth_header
+from shared.testing.service_fixtures import service_fixtures
 
 EVENINGS = [{"day": d, "start": "18:00", "end": "21:00"} for d in range(5)]
-
-
-@pytest.fixture(scope="module")
-def settings(platform_settings):
-    from matching.config import Settings
-    from matching.repository import ensure_indexes
-    from shared.mongo import connect
-
-    platform = platform_settings("matching")
-    client = connect(platform.mongo_uri)
-    ensure_indexes(client[platform.mongo_database])
-    client.close()
-    return Settings(platform=platform, expiry_interval_seconds=0.5, lapse_interval_seconds=1.0,
-                    waitlist_alert_interval_seconds=1.0, batch_poll_seconds=0.3)
-
-
-@pytest.fixture(scope="module")
-def worker(settings):
-    from matching.worker import build_worker
-    from shared.testing.services import running
-
-    with running(build_worker(settings)) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def app(settings):
-    from matching.app import create_app
-
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
-def db(settings):
-    from shared.mongo import connect
-
-    client = connect(settings.platform.mongo_uri)
-    yield client[settings.platform.mongo_database]
-    client.close()
 
 
 class PatientTap(EventTap):
@@ -68,17 +24,9 @@ class PatientTap(EventTap):
         return super().wait_for(predicate, count=count, timeout=timeout)
 
 
-@pytest.fixture
-def tap(kafka_bootstrap):
-    with PatientTap(kafka_bootstrap, [MATCHES]) as opened:
-        yield opened
-
-
-@pytest.fixture
-def headers(make_token, org_id):
-    def make(role="admin", **kw):
-        return auth_header(make_token(org_id, role, **kw))
-    return make
+settings, worker, app, client, db, tap, headers = service_fixtures(
+    "matching", topics=[MATCHES], tap_class=PatientTap, expiry_interval_seconds=0.5, lapse_interval_seconds=1.0,
+    waitlist_alert_interval_seconds=1.0, batch_poll_seconds=0.3)
 
 
 def new_id(prefix: str) -> str:

@@ -11,8 +11,7 @@ from shared.events.intake import LeaderRegistered, MemberRegistered, SiteCreated
 from shared.events.scheduling import MEETINGS, REMINDERS, SESSIONS
 from shared.messaging.envelope import encode_value, new_event, record_headers
 from shared.testing import eventually
-from shared.testing.events import EventTap
-from shared.testing.fixtures import auth_header
+from shared.testing.service_fixtures import service_fixtures
 
 EVENINGS = [{"day": d, "start": "17:00", "end": "21:00"} for d in range(7)]
 
@@ -21,64 +20,8 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def make_settings(platform_settings, **overrides):
-    from scheduling.config import Settings
-    from scheduling.repository import ensure_indexes
-    from shared.mongo import connect
-
-    platform = platform_settings("scheduling")
-    client = connect(platform.mongo_uri)
-    ensure_indexes(client[platform.mongo_database])
-    client.close()
-    return Settings(platform=platform, **overrides)
-
-
-@pytest.fixture(scope="module")
-def settings(platform_settings):
-    return make_settings(platform_settings, reminder_interval_seconds=3600.0)
-
-
-@pytest.fixture(scope="module")
-def worker(settings):
-    from scheduling.worker import build_worker
-    from shared.testing.services import running
-
-    with running(build_worker(settings)) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def app(settings):
-    from scheduling.app import create_app
-
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
-def db(settings):
-    from shared.mongo import connect
-
-    client = connect(settings.platform.mongo_uri)
-    yield client[settings.platform.mongo_database]
-    client.close()
-
-
-@pytest.fixture
-def tap(kafka_bootstrap):
-    with EventTap(kafka_bootstrap, [MEETINGS, SESSIONS, REMINDERS]) as opened:
-        yield opened
-
-
-@pytest.fixture
-def headers(make_token, org_id):
-    def make(role="admin", **kw):
-        return auth_header(make_token(org_id, role, **kw))
-    return make
+settings, worker, app, client, db, tap, headers = service_fixtures(
+    "scheduling", topics=[MEETINGS, SESSIONS, REMINDERS], reminder_interval_seconds=3600.0)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pytest
 
 from shared.devstack.servers import free_port
 from shared.events import intake
-from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.events import publish
+from shared.testing.service_fixtures import connected_database
 from shared.testing.services import running
 
 from notifications.app import create_app
@@ -41,12 +41,10 @@ def settings(platform_settings, mail, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def db(settings):
-    client = connect(settings.platform.mongo_uri)
-    database = client[settings.platform.mongo_database]
-    ensure_indexes(database)
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with connected_database(settings) as database:
+        ensure_indexes(database)
+        yield database
+        database.client.drop_database(database.name)
 
 
 @pytest.fixture(scope="module")

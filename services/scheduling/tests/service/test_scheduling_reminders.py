@@ -21,14 +21,10 @@ UTC = timezone.utc
 def settings(platform_settings):
     """This module's workers look for due reminders twice a second."""
     from scheduling.config import Settings
-    from scheduling.repository import ensure_indexes
     from shared.messaging.kafka import dead_letter_topic, ensure_topics
-    from shared.mongo import connect
+    from shared.testing.service_fixtures import indexed_platform
 
-    platform = platform_settings("scheduling")
-    client = connect(platform.mongo_uri)
-    ensure_indexes(client[platform.mongo_database])
-    client.close()
+    platform = indexed_platform(platform_settings, "scheduling")
     # Its own consumer group, so the two members of this module's group leave nothing behind for
     # the next module's single worker to wait out.
     group = f"recoverynet.scheduling.reminders-test-{uuid.uuid4().hex[:8]}"
