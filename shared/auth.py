@@ -5,7 +5,11 @@ Roles:
   admin        organization admin: everything in their organization
   coordinator  site coordinator: only the sites in ``sites``
   leader       peer leader: only their own matches, sessions and members (``leader_id``)
+  member       a person in recovery: only their own record, match, sessions and messages (``member_id``)
   service      internal service account of an organization
+
+Every token carries ``ver``, the person's token version: intake bumps it to sign a person out
+everywhere, and the services refuse tokens older than the version they were told about.
 
 Print a token for operators and tests:
   python -m shared.auth token --org ORG --role admin [--sites S1,S2] [--leader-id L] [--ttl 3600]
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 import jwt
 
 ISSUER = "recoverynet"
-ROLES = ("operator", "admin", "coordinator", "leader", "service")
+ROLES = ("operator", "admin", "coordinator", "leader", "member", "service")
 ALGORITHM = "HS256"
 
 
@@ -38,6 +42,8 @@ class Principal:
     organization_id: str | None
     sites: frozenset[str] = field(default_factory=frozenset)
     leader_id: str | None = None
+    member_id: str | None = None
+    version: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -56,22 +62,26 @@ class Principal:
 
 
 def issue_token(secret: str, *, organization_id: str | None, role: str, sites: list[str] | None = None,
-                leader_id: str | None = None, subject: str | None = None, ttl_seconds: int = 3600,
-                audience: str = "recoverynet") -> str:
+                leader_id: str | None = None, member_id: str | None = None, subject: str | None = None,
+                ttl_seconds: int = 3600, audience: str = "recoverynet", version: int = 0) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role != "operator" and not organization_id:
         raise ValueError("every role but operator is bound to an organization")
     if role == "leader" and not leader_id:
         raise ValueError("a leader token needs the leader id")
+    if role == "member" and not member_id:
+        raise ValueError("a member token needs the member id")
     now = int(time.time())
     claims = {
         "iss": ISSUER, "aud": audience, "iat": now, "exp": now + ttl_seconds, "jti": str(uuid.uuid4()),
-        "sub": subject or f"{role}:{leader_id or uuid.uuid4().hex[:12]}",
-        "role": role, "org": organization_id, "sites": sorted(sites or []),
+        "sub": subject or f"{role}:{leader_id or member_id or uuid.uuid4().hex[:12]}",
+        "role": role, "org": organization_id, "sites": sorted(sites or []), "ver": version,
     }
     if leader_id:
         claims["leader_id"] = leader_id
+    if member_id:
+        claims["member_id"] = member_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -96,8 +106,13 @@ def verify_token(token: str, secret: str, audience: str = "recoverynet") -> Prin
         raise InvalidToken("the token's sites are malformed")
     if role == "leader" and not claims.get("leader_id"):
         raise InvalidToken("a leader token needs the leader id")
+    if role == "member" and not claims.get("member_id"):
+        raise InvalidToken("a member token needs the member id")
+    version = claims.get("ver", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidToken("the token's version is malformed")
     return Principal(subject=claims["sub"], role=role, organization_id=org, sites=frozenset(sites),
-                     leader_id=claims.get("leader_id"))
+                     leader_id=claims.get("leader_id"), member_id=claims.get("member_id"), version=version)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--sites", default="", help="comma-separated site ids (coordinators, leaders)")
     token.add_argument("--leader-id", help="the leader's id (role leader)")
+    token.add_argument("--member-id", help="the member's id (role member)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
     args = parser.parse_args(argv)
     secret = os.environ.get("AUTH_SECRET")
@@ -117,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(issue_token(secret, organization_id=args.org, role=args.role,
                           sites=[s for s in args.sites.split(",") if s], leader_id=args.leader_id,
-                          ttl_seconds=args.ttl, audience=os.environ.get("AUTH_AUDIENCE", "recoverynet")))
+                          member_id=args.member_id, ttl_seconds=args.ttl, audience=os.environ.get("AUTH_AUDIENCE", "recoverynet")))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

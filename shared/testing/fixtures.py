@@ -169,10 +169,11 @@ def org_id() -> str:
 def make_token():
     """``make_token(org, role, sites=[...], leader_id=...)`` -> a signed bearer token for tests."""
 
-    def make(organization_id, role="admin", *, sites=None, leader_id=None, ttl_seconds=3600, secret=TEST_AUTH_SECRET,
-             audience="recoverynet"):
+    def make(organization_id, role="admin", *, sites=None, leader_id=None, member_id=None, ttl_seconds=3600,
+             secret=TEST_AUTH_SECRET, audience="recoverynet", subject=None, version=0):
         return issue_token(secret, organization_id=organization_id, role=role, sites=sites, leader_id=leader_id,
-                           ttl_seconds=ttl_seconds, audience=audience)
+                           member_id=member_id, ttl_seconds=ttl_seconds, audience=audience, subject=subject,
+                           version=version)
 
     return make
 
