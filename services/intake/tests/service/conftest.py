@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from shared.events.intake import CONTACTS, LEADERS, MEMBERS, ORGANIZATIONS
-from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header
+from shared.testing.service_fixtures import tap_fixture
 from shared.testing.services import running
 
 from intake.app import create_app
@@ -42,10 +42,7 @@ def intake_worker(intake_settings, intake_app):
         yield worker
 
 
-@pytest.fixture
-def tap(kafka_bootstrap):
-    with EventTap(kafka_bootstrap, ALL_TOPICS) as t:
-        yield t
+tap = tap_fixture(ALL_TOPICS)
 
 
 class IntakeClient:
