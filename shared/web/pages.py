@@ -54,6 +54,11 @@ def etag_of(doc: dict) -> str:
     return hashlib.sha256(f"{doc.get('_id')}:{basis}".encode()).hexdigest()[:32]
 
 
+def etag_header(doc: dict) -> dict[str, str]:
+    """The ETag response header of a stored document, quoted as HTTP writes it."""
+    return {"ETag": f'"{etag_of(doc)}"'}
+
+
 def require_if_match(current_etag: str) -> None:
     """Optimistic concurrency for updates: the caller must send the ETag it read."""
     sent = request.headers.get("If-Match")

@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 
 from shared.errors import Invalid
 from shared.web import current_principal, public, require_organization, require_role
-from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
+from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from notifications import schemas
 from notifications.access import ADMINS, CHANGERS_OF_PREFERENCES, READERS_OF_THE_LOG
@@ -41,10 +41,6 @@ def _settings():
     return current_app.extensions["notifications.settings"]
 
 
-def _etag(person_id: str, version: int) -> str:
-    return etag_of({"_id": person_id, "version": version})
-
-
 @blp.route("/people/<person_id>/preferences")
 class Preferences(MethodView):
     @blp.response(200, schemas.PreferencesOut)
@@ -52,7 +48,7 @@ class Preferences(MethodView):
         """A person's channel choices, quiet hours and digest choice (and where messages go now)."""
         org = require_organization()
         view = preferences.read(_repo().reader(), current_principal(), org, person_id)
-        return view, 200, {"ETag": f'"{_etag(person_id, view["version"])}"'}
+        return view, 200, etag_header({"_id": person_id, "version": view["version"]})
 
     @documents_if_match(blp)
     @blp.arguments(schemas.PreferencesIn)
@@ -62,9 +58,9 @@ class Preferences(MethodView):
         org = require_organization()
         principal = require_role(*CHANGERS_OF_PREFERENCES)
         version = preferences.version(_repo().reader(), principal, org, person_id)
-        require_if_match(_etag(person_id, version))
+        require_if_match(etag_of({"_id": person_id, "version": version}))
         view = _repo().transaction(lambda uow: preferences.save(uow, principal, org, person_id, body, version))
-        return view, 200, {"ETag": f'"{_etag(person_id, view["version"])}"'}
+        return view, 200, etag_header({"_id": person_id, "version": view["version"]})
 
 
 @blp.route("/people/<person_id>/inbox")

@@ -14,7 +14,7 @@ from flask_smorest import Blueprint, abort
 
 from shared.auth import InvalidToken, verify_token
 from shared.web import public, require_organization, require_role
-from shared.web.pages import etag_of, page, page_schema, documents_if_match, require_if_match
+from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from scheduling import schemas
 from scheduling.handlers import feeds, meetings, occurrences, registrations, sessions
@@ -55,10 +55,6 @@ def _principal(*roles):
     return principal
 
 
-def _etag(doc: dict) -> dict:
-    return {"ETag": f'"{etag_of(doc)}"'}
-
-
 # --- meetings -------------------------------------------------------------------------------------
 
 @blp.route("/meetings")
@@ -79,7 +75,7 @@ class Meetings(MethodView):
         """Create a recurring meeting. A facilitator who is busy at one of its times is refused (409)."""
         principal = _principal("admin", "coordinator", "service")
         meeting = _write(meetings.create_meeting, _settings(), principal, body)
-        return meeting, _etag(meeting)
+        return meeting, etag_header(meeting)
 
 
 @blp.route("/meetings/<meeting_id>")
@@ -87,7 +83,7 @@ class MeetingItem(MethodView):
     @blp.response(200, schemas.MeetingOut)
     def get(self, meeting_id):
         meeting = _read(meetings.get_meeting, _principal(), meeting_id)
-        return meeting, _etag(meeting)
+        return meeting, etag_header(meeting)
 
     @documents_if_match(blp)
     @blp.arguments(schemas.MeetingPatch(partial=True))
@@ -97,7 +93,7 @@ class MeetingItem(MethodView):
         principal = _principal("admin", "coordinator", "service")
         meeting = _write(meetings.update_meeting, _settings(), principal, meeting_id, body,
                          lambda doc: require_if_match(etag_of(doc)))
-        return meeting, _etag(meeting)
+        return meeting, etag_header(meeting)
 
 
 @blp.route("/meetings/<meeting_id>/cancel")
