@@ -1,7 +1,8 @@
 """Who may see and do what in matching: the role and site rules, in one place.
 
-A leader sees the matches they are in; a coordinator what belongs to their sites; an admin (and a
-service) the whole organization. What a caller may not see answers as if it did not exist (404), so
+A member sees their own matches and answers their own proposals (their id comes from the token, never
+from a path or body); a leader sees the matches they are in; a coordinator what belongs to their sites;
+an admin (and a service) the whole organization. What a caller may not see answers as if it did not exist (404), so
 nothing leaks across sites.
 """
 from __future__ import annotations
@@ -12,8 +13,10 @@ from shared.repository import site_scope
 from matching.repository import Store
 
 STAFF = ("admin", "coordinator")
-ANYONE = ("admin", "coordinator", "leader", "service")
-DECIDERS = ("admin", "coordinator", "leader")  # who answers a proposal or ends a match
+ANYONE = ("admin", "coordinator", "leader", "member", "service")  # who reads matches (each only theirs)
+DECIDERS = ("admin", "coordinator", "leader")  # who ends a match
+ANSWERERS = DECIDERS + ("member",)  # who accepts or declines a proposal (a member only their own)
+MEMBER = ("member",)  # the member's own routes (/v1/me/...)
 
 
 def can_see(principal, match: dict) -> bool:
@@ -21,7 +24,16 @@ def can_see(principal, match: dict) -> bool:
         return True
     if principal.role == "leader":
         return match["leader_id"] == principal.leader_id
+    if principal.role == "member":
+        return match["member_id"] == principal.member_id
     return principal.can_access_site(match["site_id"])
+
+
+def own_member_id(principal) -> str:
+    """The member's own id, from the token only (a member token always carries it)."""
+    if principal.role != "member" or not principal.member_id:
+        raise Forbidden("this is a member's own route (a member token)")
+    return principal.member_id
 
 
 def visible_match(st: Store, org: str, match_id: str, principal) -> dict:
@@ -70,7 +82,11 @@ def can_see_batch_run(principal, run: dict) -> bool:
 
 def match_filters(principal, asked: dict) -> dict | None:
     """The list filters of GET /matches within what the caller may see (None: nothing to see): a leader
-    only their own matches, a coordinator their sites'."""
+    only their own matches, a member only theirs, a coordinator their sites'."""
+    if principal.role == "member":
+        if asked.get("member_id", principal.member_id) != principal.member_id:
+            return None
+        return {**asked, "member_id": principal.member_id}
     if principal.role == "leader":
         if asked.get("leader_id", principal.leader_id) != principal.leader_id:
             return None

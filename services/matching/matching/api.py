@@ -12,8 +12,8 @@ from shared.web import require_organization, require_role
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from matching import access, schemas
-from matching.access import ANYONE, DECIDERS, STAFF
-from matching.handlers import batch_runs, matches, overrides, proposals, settings
+from matching.access import ANSWERERS, ANYONE, DECIDERS, MEMBER, STAFF
+from matching.handlers import batch_runs, matches, members, overrides, proposals, settings
 
 blp = Blueprint("matching", __name__, url_prefix="/v1", description="Pairs each member with the right peer leader, and explains why.")
 
@@ -42,7 +42,7 @@ class Matches(MethodView):
     @blp.arguments(schemas.MatchQuery, location="query")
     @blp.response(200, page_schema(schemas.MatchOut))
     def get(self, query):
-        """List matches (leaders see only their own; coordinators their sites')."""
+        """List matches (members and leaders see only their own; coordinators their sites')."""
         principal = require_role(*ANYONE)
         org = require_organization()
         asked = {k: query[k] for k in ("status", "member_id", "leader_id", "site_id") if query.get(k)}
@@ -68,8 +68,8 @@ class MatchOne(MethodView):
 class Accept(MethodView):
     @blp.response(200, schemas.MatchOut)
     def post(self, match_id):
-        """Accept a proposal (the leader or a coordinator): the match becomes active."""
-        principal = require_role(*DECIDERS)
+        """Accept a proposal (the member, the leader or a coordinator): the match becomes active."""
+        principal = require_role(*ANSWERERS)
         org = require_organization()
         _if_match_sent(org, match_id)
         return _out(repo().transaction(lambda uow: matches.accept(uow, org, match_id, principal)))
@@ -80,8 +80,8 @@ class Decline(MethodView):
     @blp.arguments(schemas.DeclineIn)
     @blp.response(200, schemas.MatchOut)
     def post(self, body, match_id):
-        """Decline a proposal with a reason; the next best leader is proposed."""
-        principal = require_role(*DECIDERS)
+        """Decline a proposal with a reason (the member, the leader or a coordinator); the next best leader is proposed."""
+        principal = require_role(*ANSWERERS)
         org = require_organization()
         _if_match_sent(org, match_id)
         return _out(repo().transaction(lambda uow: matches.decline(uow, org, match_id, principal, body["reason"])))
@@ -98,6 +98,29 @@ class End(MethodView):
         _if_match_sent(org, match_id)
         return _out(repo().transaction(lambda uow: matches.end(uow, org, match_id, principal, body["reason_code"],
                                                                body["reason"])))
+
+
+# --- the member's own ------------------------------------------------------------------------------
+
+@blp.route("/me/match")
+class MyMatch(MethodView):
+    @blp.response(200, schemas.MyMatchStateOut)
+    def get(self):
+        """A member's current proposal or match (ids, status, the reasons in words, expiry), or their wait.
+        Answer a proposal at /v1/matches/{id}/accept or /decline. Member tokens only."""
+        principal = require_role(*MEMBER)
+        org = require_organization()
+        return members.my_match(repo().reader(), org, principal)
+
+
+@blp.route("/me/export")
+class MyExport(MethodView):
+    @blp.response(200, schemas.MyExportOut)
+    def get(self):
+        """Everything matching holds about the member (right of access), as JSON. Member tokens only."""
+        principal = require_role(*MEMBER)
+        org = require_organization()
+        return members.export(repo().reader(), org, principal)
 
 
 # --- members ---------------------------------------------------------------------------------------

@@ -146,6 +146,11 @@ class Store(base.Store):
     def open_match(self, org: str, member_id: str) -> dict | None:
         return self.find_one("matches", {"open_key": key(org, member_id)})
 
+    def matches_of_member(self, org: str, member_id: str) -> list[dict]:
+        """Every match of one member, open or closed, newest first (the member's export)."""
+        return self.find("matches", {"organization_id": org, "member_id": member_id},
+                         sort=[("proposed_at", DESCENDING), ("_id", ASCENDING)])
+
     def members_with_open_match(self, org: str, member_ids: list[str]) -> set[str]:
         return {d["member_id"] for d in self.find_in("matches", "open_key", [key(org, m) for m in member_ids],
                                                      projection={"member_id": 1})}
@@ -236,6 +241,10 @@ class Store(base.Store):
         if kinds:
             query["kind"] = {"$in": list(kinds)}
         return self.find("overrides", query, sort=[("at", ASCENDING)])
+
+    def overrides_of_member(self, org: str, member_id: str) -> list[dict]:
+        """Every override concerning one member, in force or lifted (the member's export)."""
+        return self.find("overrides", {"organization_id": org, "member_id": member_id}, sort=[("at", ASCENDING)])
 
     def excluded_leaders(self, org: str, member_ids: list[str] | None = None) -> dict[str, frozenset[str]]:
         query: dict = {"organization_id": org, "active": True, "kind": {"$ne": "pin"}}

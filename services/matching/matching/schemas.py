@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.web.documents import StoredDocument
 from shared.web.pages import PageQuery
 
 from matching import model
@@ -182,3 +183,38 @@ class SettingsOut(Schema):
     points = fields.Nested(WeightsSchema, metadata={"description": "the weights as points out of 100"})
     proposal_ttl_hours = fields.Float()
     waitlist_alert_days = fields.Int()
+
+
+# --- the member's own routes (/v1/me/...) ----------------------------------------------------------
+
+class MyMatchOut(Schema):
+    id = fields.Str()
+    leader_id = fields.Str(metadata={"description": "the leader's first name and bio are at intake's GET /v1/me/leader"})
+    site_id = fields.Str()
+    status = fields.Str(metadata={"description": "proposed (answer it: accept or decline) or active"})
+    origin = fields.Str(allow_none=True)
+    proposed_at = fields.DateTime()
+    expires_at = fields.DateTime(allow_none=True, metadata={"description": "a proposal not answered by then expires"})
+    accepted_at = fields.DateTime(allow_none=True)
+    reasons = fields.List(fields.Str(), metadata={"description": "why this leader, in plain words"})
+
+
+class MyWaitOut(Schema):
+    since = fields.DateTime()
+    reason = fields.Str(allow_none=True, metadata={"description": "why nobody can take the member now, in words"})
+
+
+class MyMatchStateOut(Schema):
+    member_id = fields.Str()
+    match = fields.Nested(MyMatchOut, allow_none=True, metadata={"description": "the open proposal or match, or null"})
+    waitlist = fields.Nested(MyWaitOut, allow_none=True, metadata={"description": "set while the member waits"})
+
+
+class MyExportOut(Schema):
+    service = fields.Str()
+    organization_id = fields.Str()
+    member_id = fields.Str()
+    member = StoredDocument(allow_none=True, metadata={"description": "matching's copy of the member (from intake's events)"})
+    matches = fields.List(StoredDocument(), metadata={"description": "every match and proposal, with history and reasons"})
+    waitlist = fields.List(StoredDocument(), metadata={"description": "the member's waitlist entry, if they wait"})
+    overrides = fields.List(StoredDocument(), metadata={"description": "pins, blocks and recorded exclusions concerning the member"})
