@@ -88,6 +88,17 @@ class CoordinatorAssigned(EventSchema):
     site_ids = fields.List(fields.Str(), required=True)
 
 
+@event("org.recoverynet.intake.person.tokens_revoked", version=1, topic=ORGANIZATIONS, key="organization_id")
+class TokensRevoked(EventSchema):
+    """A person signed out everywhere (or was deactivated): every service refuses their tokens whose
+    version (``ver``) is below ``min_version`` (``subject`` is a person, in whichever organization
+    the token is for). An operator, who has no organization, is announced with an empty organization_id."""
+
+    subject = fields.Str(required=True, metadata={"description": "the token's sub (an id, e.g. staff:<id>)"})
+    min_version = fields.Int(required=True, validate=validate.Range(min=1),
+                             metadata={"description": "tokens with a lower ver are refused"})
+
+
 # --- members -----------------------------------------------------------------------------------
 
 class MemberSnapshot(EventSchema):
