@@ -376,12 +376,7 @@ class PlanHistory(MethodView):
 
 @blp.route("/sites/<site_id>/imports")
 class Imports(MethodView):
-    @blp.doc(requestBody={"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
-                                                                                       "format": "binary"}}}},
-    }})
+    @blp.doc(requestBody=schemas.IMPORT_REQUEST_BODY)
     @blp.response(201, schemas.ImportOut)
     def post(self, site_id):
         """Bulk-register members of a site from CSV (header = member fields, lists separated by ';',

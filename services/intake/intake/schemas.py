@@ -1,5 +1,8 @@
-"""HTTP bodies and queries of the intake API (marshmallow). Shapes only: the rules (email syntax, E.164
-phones, ages, time zones, windows) live in ``model`` so the HTTP API and the bulk import share them."""
+"""HTTP bodies and queries of the intake API (marshmallow). The rules of one field that JSON Schema can say
+are stated here too, so the OpenAPI document says them (issue 13): IANA time zones, BCP 47 tags, E.164
+phones, channels, HH:MM times, email syntax. The rules themselves (and those across fields: an email or
+a phone, an address unless virtual, an end after its start) live in ``model``, which the HTTP API and the
+bulk import share."""
 from __future__ import annotations
 
 import csv
@@ -8,15 +11,55 @@ import json
 import re
 from datetime import timezone
 
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.errors import DomainError
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
 from shared.web.pages import PageQuery
 
-from intake.model import CONSENT_PURPOSE_RE, INSTRUMENTS, PATHWAYS
+from intake.model import (CHANNEL_ALIASES, CHANNELS, NOT_A_PERSON_CHANNEL, check_channels, CONSENT_PURPOSE_INPUT_RE, INSTRUMENTS, LANGUAGE_RE, PATHWAYS,
+                          check_consent_purpose)
 
 Str = fields.Str
 NAME = validate.Length(min=1, max=200)
+
+# --- one-field rules, as the document says them ------------------------------------------------
+# ``model`` checks these (normalize_person collects every field's problem, so one 422 names them all); the
+# fields below only say them in the document, as patterns, enums and formats, exactly as ``model`` decides.
+# A time zone: the shape as a pattern and the name as format "iana-time-zone" (the tz database's names, as
+# zoneinfo knows them; an enum of ~600 names at every use would weigh the document down).
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+# E.164 ("+" country code and number, 7 to 15 digits); spaces, dots, hyphens and parentheses between the
+# digits are accepted and removed ("+1 617 253 1234"); format "e164-phone": a number phonenumbers deems
+# valid for its country.
+PHONE_PATTERN = r"^\+[1-9](?:[ .()-]{0,2}[0-9]){6,14}$"
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+HHMM_END_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+
+
+def time_zone_field(**kw):
+    description = kw.pop("description", "IANA time zone, e.g. America/Chicago")
+    return Str(metadata={"pattern": TIME_ZONE_PATTERN, "format": "iana-time-zone", "description": description}, **kw)
+
+
+def phone_field(**kw):
+    return Str(validate=validate.Length(max=32),
+               metadata={"pattern": PHONE_PATTERN, "format": "e164-phone", "description": "E.164, e.g. +14155552671"},
+               **kw)
+
+
+def language_field(**kw):
+    return Str(metadata={"pattern": LANGUAGE_RE.pattern, "description": "BCP 47 language tag, e.g. en, es, pt-BR"}, **kw)
+
+
+def email_field(**kw):
+    description = kw.pop("description", "an email or a phone is required (or both)")
+    return Str(validate=validate.Length(max=320), metadata={"format": "email", "description": description}, **kw)
+
+
+def channels_field(**kw):
+    return fields.List(Str(metadata={"enum": [*CHANNELS, *CHANNEL_ALIASES]}), **kw)
 
 
 def aware_dt(**kw):
@@ -35,13 +78,13 @@ class OrganizationIn(StrictSchema):
              metadata={"description": "optional slug; generated when left out"})
     name = Str(required=True, validate=NAME)
     allows_youth = fields.Bool(load_default=False)
-    default_language = Str(load_default="en", validate=validate.Length(min=2, max=35))
+    default_language = language_field(load_default="en")
 
 
 class OrganizationPatch(StrictSchema):
     name = Str(validate=NAME)
     allows_youth = fields.Bool()
-    default_language = Str(validate=validate.Length(min=2, max=35))
+    default_language = language_field()
 
 
 class OrganizationOut(Schema):
@@ -62,7 +105,7 @@ class AddressSchema(StrictSchema):
 
 class SiteIn(StrictSchema):
     name = Str(required=True, validate=NAME)
-    time_zone = Str(required=True, metadata={"description": "IANA time zone, e.g. America/Chicago"})
+    time_zone = time_zone_field(required=True)
     virtual_only = fields.Bool(load_default=False)
     address = fields.Nested(AddressSchema, load_default=None, allow_none=True,
                             metadata={"description": "required unless virtual_only"})
@@ -87,16 +130,16 @@ class StaffIn(StrictSchema):
     first_name = Str(required=True, validate=NAME)
     last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
     preferred_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    email = Str(load_default=None, allow_none=True)
-    phone = Str(load_default=None, allow_none=True)
-    time_zone = Str(load_default=None, allow_none=True)
-    languages = fields.List(Str(), load_default=list)
-    contact_channels = fields.List(Str(), load_default=lambda: ["email"])
+    email = email_field(load_default=None, allow_none=True)
+    phone = phone_field(load_default=None, allow_none=True)
+    time_zone = time_zone_field(load_default=None, allow_none=True)
+    languages = fields.List(language_field(), load_default=list)
+    contact_channels = channels_field(load_default=lambda: ["email"])
     site_ids = fields.List(Str(), required=True, validate=validate.Length(min=1))
 
 
 class StaffPatch(StaffIn):
-    pass
+    time_zone = time_zone_field(description="IANA; staff keep one (null is refused)")
 
 
 class StaffOut(Schema):
@@ -128,15 +171,30 @@ class TokenOut(Schema):
 
 # --- people ------------------------------------------------------------------------------------
 
+def _messages(exc: DomainError) -> list[str]:
+    """A model rule's refusal as a field's messages."""
+    errors = getattr(exc, "errors", None) or {}
+    return [message for messages in errors.values() for message in messages] or [exc.message]
+
+
+def _consent_purpose(value: str) -> None:
+    try:
+        check_consent_purpose(value)
+    except DomainError as exc:
+        raise ValidationError(_messages(exc)) from None
+
+
 class WindowSchema(StrictSchema):
     day = fields.Int(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
-    start = Str(required=True, metadata={"description": "HH:MM local"})
-    end = Str(required=True, metadata={"description": "HH:MM local, after start (24:00 allowed)"})
+    start = Str(required=True, metadata={"pattern": HHMM_PATTERN, "description": "HH:MM local"})
+    end = Str(required=True, metadata={"pattern": HHMM_END_PATTERN, "description": "HH:MM local, after start (24:00 allowed)"})
 
 
 class ConsentGrantIn(StrictSchema):
-    purpose = Str(required=True, validate=validate.Regexp(CONSENT_PURPOSE_RE),  # documented as its pattern
-                  metadata={"description": "matching, notify:email|sms|inapp, share:<program> (not notify:webhook: webhooks are organizations')"})
+    # Checked by the model's rule (so notify:webhook says why it is refused), documented as its pattern.
+    purpose = Str(required=True, validate=_consent_purpose,
+                  metadata={"pattern": CONSENT_PURPOSE_INPUT_RE.pattern,
+                            "description": "matching, notify:email|sms|inapp, share:<program> (not notify:webhook: webhooks are organizations')"})
     expires_at = aware_dt(load_default=None, allow_none=True)
     note = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
@@ -146,14 +204,15 @@ class PersonFields(StrictSchema):
     last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
     preferred_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
     pronouns = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
-    email = Str(load_default=None, allow_none=True, validate=validate.Length(max=320))
-    phone = Str(load_default=None, allow_none=True, validate=validate.Length(max=32))
-    date_of_birth = fields.Date(load_default=None, allow_none=True)
-    languages = fields.List(Str(), load_default=lambda: ["en"], validate=validate.Length(min=1))
-    preferred_language = Str(load_default=None, allow_none=True)
-    time_zone = Str(load_default=None, allow_none=True, metadata={"description": "IANA; default: the home site's"})
+    email = email_field(load_default=None, allow_none=True)
+    phone = phone_field(load_default=None, allow_none=True)
+    date_of_birth = fields.Date(load_default=None, allow_none=True, metadata={
+        "description": "not in the future nor before 1900; 18 or over unless the organization allows youth"})
+    languages = fields.List(language_field(), load_default=lambda: ["en"], validate=validate.Length(min=1))
+    preferred_language = language_field(load_default=None, allow_none=True)
+    time_zone = time_zone_field(load_default=None, allow_none=True, description="IANA; default: the home site's")
     availability = fields.List(fields.Nested(WindowSchema), load_default=list)
-    contact_channels = fields.List(Str(), load_default=lambda: ["email"])
+    contact_channels = channels_field(load_default=lambda: ["email"])
     substances = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
     pathways = fields.List(Str(validate=validate.OneOf(PATHWAYS)), load_default=list)
 
@@ -172,6 +231,7 @@ class MemberIn(PersonFields):
 class MemberPatch(PersonFields):
     """Any subset of the member's fields (site changes go through /transfer, status through /status)."""
 
+    time_zone = time_zone_field(description="IANA; a member keeps one (null is refused)")
     co_occurring_mental_health = Str(validate=validate.OneOf(CO_OCCURRING))
     lived_experience_topics = fields.List(Str(validate=validate.Length(min=1, max=80)))
     leader_gender_preference = Str(allow_none=True, validate=validate.Length(max=40))
@@ -257,7 +317,7 @@ class LeaderStatusIn(StatusIn):
 
 class TransferIn(StrictSchema):
     to_site_id = Str(required=True)
-    time_zone = Str(load_default=None, allow_none=True, metadata={"description": "default: the new site's"})
+    time_zone = time_zone_field(load_default=None, allow_none=True, description="IANA; default: the new site's")
     reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
@@ -272,7 +332,8 @@ class ErasureOut(Schema):
 
 class ScreeningIn(StrictSchema):
     instrument = Str(required=True, validate=validate.OneOf(INSTRUMENTS))
-    answers = fields.List(fields.Raw(), required=True, metadata={
+    answers = fields.List(fields.Int(strict=True, validate=validate.Range(0, 6)), required=True,
+                          validate=validate.Length(min=2, max=10), metadata={
         "description": "item answers in order: BARC-10 10x1-6, AUDIT-C 3x0-4, DAST-10 10x0/1 (1 = yes, "
                        "as answered; item 3 is reverse scored by the service), PHQ-2 2x0-3"})
 
@@ -317,6 +378,7 @@ class LeaderIn(PersonFields):
 
 
 class LeaderPatch(PersonFields):
+    time_zone = time_zone_field(description="IANA; a leader keeps one (null is refused)")
     site_ids = fields.List(Str(), validate=validate.Length(min=1))
     gender = Str(allow_none=True, validate=validate.Length(max=40))
     meets_virtually = fields.Bool()
@@ -398,10 +460,27 @@ IMPORT_FORMATS = {"text/csv": "csv", "application/csv": "csv", "application/x-nd
                   "application/jsonl": "jsonl", "application/x-jsonlines": "jsonl", "application/json-lines": "jsonl"}
 
 
+# The upload's request body as documented: a CSV names first_name in its header row (the only column it
+# must have; a row's problems are reported per row in the answer, never refused as a whole).
+CSV_HEADER_PATTERN = r'^\ufeff?([^\r\n",\x00]*,)*("first_name"|first_name)(,[^\r\n",\x00]*)*(\r?\n|$)'
+IMPORT_REQUEST_BODY = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "pattern": CSV_HEADER_PATTERN,
+                            "description": "a header row naming first_name, then a member a row"}},
+    "application/x-ndjson": {"schema": {"type": "string", "description": "a member object a line"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+}}
+
+
 class RowError(ValueError):
     def __init__(self, errors: dict):
         super().__init__(str(errors))
         self.errors = errors
+
+
+def _key(name: str) -> str:
+    """A column or field name as a row's error key: the report is stored, and a stored key holds no NUL."""
+    return name.replace("\x00", "\\x00")
 
 
 def _split(cell: str) -> list[str]:
@@ -429,7 +508,7 @@ def csv_row_to_member(row: dict) -> dict:
     if None in row:
         raise RowError({"_row": ["The row has more cells than the header."]})
     if unknown:
-        raise RowError({k: ["Unknown column."] for k in unknown})
+        raise RowError({_key(k): ["Unknown column."] for k in unknown})
     out: dict = {}
     for name, cell in row.items():
         cell = (cell or "").strip()
@@ -492,4 +571,4 @@ def load_import_row(data: dict, site_id: str) -> dict:
         return MemberIn().load({**data, "site_id": site_id})
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_row": exc.messages}
-        raise RowError({k: (v if isinstance(v, list) else [json.dumps(v)]) for k, v in messages.items()}) from None
+        raise RowError({_key(k): (v if isinstance(v, list) else [json.dumps(v)]) for k, v in messages.items()}) from None
