@@ -182,6 +182,15 @@ class ScreeningRecorded(EventSchema):
     flagged = fields.Bool(required=True)
 
 
+@event("org.recoverynet.intake.member.risk_resolved", version=1, topic=MEMBERS, key="member_id")
+class MemberRiskResolved(EventSchema):
+    """A coordinator resolved the member's open flag (raised by MemberRiskFlagged)."""
+
+    member_id = fields.Str(required=True)
+    site_id = fields.Str(required=True)
+    flag = fields.Str(required=True, metadata={"description": "the flag resolved, e.g. 'risk'"})
+
+
 @event("org.recoverynet.intake.member.erased", version=1, topic=MEMBERS, key="member_id")
 class MemberErased(EventSchema):
     """The member asked for erasure: every service removes or anonymizes its copy."""

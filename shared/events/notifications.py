@@ -24,3 +24,11 @@ class NotificationDelivered(DeliveryRef):
 class NotificationFailed(DeliveryRef):
     attempts = fields.Int(required=True)
     reason = fields.Str(required=True)
+
+
+@event("org.recoverynet.notifications.channel.unsubscribed", version=1, topic=DELIVERIES, key="recipient_id")
+class ChannelUnsubscribed(EventSchema):
+    """A person turned a channel off with the signed unsubscribe link of a message (once per change)."""
+
+    recipient_id = fields.Str(required=True)
+    channel = fields.Str(required=True, validate=validate.OneOf(("email", "sms", "webhook", "inapp")))

@@ -147,6 +147,16 @@ class SessionCancelled(SessionRef):
     reason = fields.Str(allow_none=True, load_default=None)
 
 
+@event("org.recoverynet.scheduling.session.held", version=1, topic=SESSIONS, key="session_id")
+class SessionHeld(SessionRef):
+    """A booked one-on-one session reached its end without being cancelled: it took place.
+
+    Emitted once per session by the scheduling worker shortly after the session's end."""
+
+    start = fields.DateTime(required=True)
+    end = fields.DateTime(required=True)
+
+
 @event("org.recoverynet.scheduling.reminder.due", version=1, topic=REMINDERS, key="person_id")
 class ReminderDue(EventSchema):
     """Emitted once per person, occurrence (or session) and offset, even with several workers."""

@@ -170,6 +170,11 @@ class Store(BaseStore):
         self.db.sessions.update_one({"_id": session_id}, {"$set": {**fields, "updated_at": utcnow()},
                                                           "$inc": {"version": 1}}, session=self.session)
 
+    def sessions_ended_unheld(self, now: datetime, limit: int) -> list[dict]:
+        """Booked sessions whose end has passed and that are not yet recorded as held (any organization)."""
+        return self.find("sessions", {"status": "booked", "end": {"$lte": now}, "held_at": None},
+                         sort=[("end", ASCENDING)], limit=limit)
+
     def booked_sessions(self, org: str, *, person_field: str, person_id: str, start: datetime,
                         end: datetime) -> list[dict]:
         return self.find("sessions", {"organization_id": org, person_field: person_id, "status": "booked",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from shared.worker import PeriodicJob, Worker, serve
 
 from scheduling.config import Settings
-from scheduling.handlers.jobs import send_due_reminders
+from scheduling.handlers.jobs import mark_sessions_held, send_due_reminders
 from scheduling.repository import ensure_indexes, repository
 from scheduling.subscriptions import subscriptions
 
@@ -19,7 +19,9 @@ def build_worker(settings: Settings) -> Worker:
     reminders = PeriodicJob("reminders", settings.reminder_interval_seconds,
                             run=lambda client, db: send_due_reminders(repository(client, db), settings,
                                                                       known_sent=known_sent))
-    return Worker(settings.platform, subscriptions(settings), periodic=[reminders], group_id=settings.consumer_group)
+    held = PeriodicJob("sessions-held", settings.reminder_interval_seconds,
+                       run=lambda client, db: mark_sessions_held(repository(client, db)), rerun_when=lambda n: n >= 100)
+    return Worker(settings.platform, subscriptions(settings), periodic=[reminders, held], group_id=settings.consumer_group)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Callable
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import NotFound
-from shared.events.intake import MemberRiskFlagged, ScreeningRecorded
+from shared.events.intake import MemberRiskFlagged, MemberRiskResolved, ScreeningRecorded
 from shared.unit_of_work import UnitOfWork
 
 from intake import access, model
@@ -55,6 +55,8 @@ def resolve_flag(uow: UnitOfWork, principal: Principal, member_id: str, flag: st
     updated = {**member, "flags": [f for f in member["flags"] if f != flag],
                "version": member.get("version", 1) + 1, "updated_at": utcnow()}
     store.replace_member(updated)
+    uow.emit(MemberRiskResolved, {"organization_id": member["organization_id"], "member_id": member_id,
+                                  "site_id": member["site_id"], "flag": flag})
     store.audit(principal, "resolve_flag", "member", member_id, member["organization_id"], flag=flag)
     return updated
 

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.events.intake import MemberConsentChanged, MemberRiskFlagged, ScreeningRecorded
+from shared.events.intake import MemberConsentChanged, MemberRiskFlagged, MemberRiskResolved, ScreeningRecorded
 from shared.testing import eventually
 
 pytestmark = pytest.mark.timeout(180)
@@ -96,6 +96,8 @@ def test_screening_scores_and_bands_for_known_answer_sets_and_risk_flags(intake,
     assert listed["total"] == 2
     intake.call("delete", f"/v1/members/{mid}/flags/risk", expect=200)
     assert intake.call("get", "/v1/members?flagged=true", expect=200).json["total"] == 0
+    resolved = tap.wait_for(lambda e: e.type == MemberRiskResolved.type and e.key == mid)[0]
+    assert (resolved.data["flag"], resolved.data["site_id"]) == ("risk", site["id"])
 
 
 def test_scores_come_from_answers_never_from_the_client(intake):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from shared.errors import DomainError
+from shared.events.notifications import ChannelUnsubscribed
 from shared.unit_of_work import UnitOfWork
 
 from notifications import model
@@ -35,7 +36,11 @@ def apply(uow: UnitOfWork, settings: Settings, token: str) -> dict:
     """Turn that person's channel off (doing it again changes nothing more), with the audit entry."""
     claims = _claims(settings, token)
     store = Store.of(uow)
+    before = store.find_one("preferences", {"_id": claims["person_id"], "organization_id": claims["organization_id"]})
     store.turn_channel_off(claims["organization_id"], claims["person_id"], claims["channel"])
+    if ((before or {}).get("channels") or {}).get(claims["channel"]) is not False:  # once per change
+        uow.emit(ChannelUnsubscribed, {"organization_id": claims["organization_id"],
+                                       "recipient_id": claims["person_id"], "channel": claims["channel"]})
     store.audit(None, "update", "notification_preferences", claims["person_id"], claims["organization_id"],
                 via="unsubscribe_link", fields=[f"channels.{claims['channel']}"])
     return {**claims, "organization_name": store.organization_name(claims["organization_id"])}

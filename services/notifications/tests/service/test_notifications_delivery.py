@@ -322,6 +322,9 @@ def test_opening_the_unsubscribe_link_changes_nothing_and_its_button_unsubscribe
     assert db.audit_log.find_one({"organization_id": org_id, "resource_id": member["person_id"],
                                   "action": "update"})["details"] == {"via": "unsubscribe_link", "fields": ["channels.email"]}
     assert client.post(link, data=fields).status_code == 200  # again: still unsubscribed, nothing more
+    # ChannelUnsubscribed (issue 18: reporting counts unsubscribes) is emitted once, for the change only.
+    assert db.outbox.count_documents({"type": "org.recoverynet.notifications.channel.unsubscribed.v1",
+                                      "key": member["person_id"]}) == 1
 
     tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
     bad = client.get(tampered)

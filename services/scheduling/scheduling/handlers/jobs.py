@@ -8,7 +8,7 @@ from shared.repository import Repository
 
 from scheduling import model
 from scheduling.config import Settings
-from scheduling.handlers import reminders
+from scheduling.handlers import reminders, sessions
 from scheduling.repository import ReminderSent
 
 REMINDERS_PER_TRANSACTION = 100
@@ -57,3 +57,8 @@ def _send_one(repo: Repository, item: dict, now: datetime) -> bool:
         return repo.transaction(lambda uow: reminders.send_reminder(uow, item, now))
     except ReminderSent:  # another worker committed the same reminder first
         return False
+
+
+def mark_sessions_held(repo: Repository, now: datetime | None = None) -> int:
+    """Record the sessions that took place (booked, not cancelled, end passed): SessionHeld once each."""
+    return repo.transaction(lambda uow: sessions.mark_held(uow, now or utcnow()))

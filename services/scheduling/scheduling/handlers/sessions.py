@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
-from shared.events.scheduling import SessionBooked, SessionCancelled, SessionRescheduled, SessionTimesSuggested
+from shared.events.scheduling import (SessionBooked, SessionCancelled, SessionHeld, SessionRescheduled,
+                                      SessionTimesSuggested)
 from shared.mongo import utcnow
 from shared.unit_of_work import UnitOfWork
 
@@ -231,3 +232,19 @@ def cancel_session(uow: UnitOfWork, principal: Principal, session_id: str, body:
     store.audit(principal, "update", "session", session_id, principal.organization_id,
                 member_id=doc["member_id"], status="cancelled")
     return store.session_doc(principal.organization_id, session_id)
+
+
+# --- held -----------------------------------------------------------------------------------------
+
+def mark_held(uow: UnitOfWork, now: datetime, limit: int = 100) -> int:
+    """Booked sessions that reached their end without being cancelled took place: record ``held_at`` and
+    emit SessionHeld once each (read inside the transaction, so two workers cannot both emit it)."""
+    store = Store.of(uow)
+    done = store.sessions_ended_unheld(now, limit)
+    for doc in done:
+        store.update_session(doc["_id"], {"held_at": now})
+        uow.emit(SessionHeld, {"organization_id": doc["organization_id"], "session_id": doc["_id"],
+                               "match_id": doc["match_id"], "member_id": doc["member_id"],
+                               "leader_id": doc["leader_id"], "site_id": doc.get("site_id"),
+                               "start": doc["start"], "end": doc["end"]})
+    return len(done)
