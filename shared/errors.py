@@ -63,6 +63,20 @@ class Gone(DomainError):
     status, title = 410, "Gone"
 
 
+class BadRequest(DomainError):
+    """A request that cannot be honoured as sent (an unknown, used or expired sign-in code)."""
+    status, title = 400, "Bad Request"
+
+
+class TooManyRequests(DomainError):
+    """A rate limit was reached; ``Retry-After`` (and ``retry_after``) says in how many seconds to try again."""
+    status, title = 429, "Too Many Requests"
+
+    def __init__(self, message: str, *, retry_after: int):
+        retry_after = max(1, int(retry_after))
+        super().__init__(message, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
 class PreconditionFailed(DomainError):
     """An If-Match that no longer matches: someone changed the record since it was read."""
     status, title = 412, "Precondition Failed"

@@ -15,6 +15,8 @@ LEADERS = "recoverynet.intake.leaders"
 CONTACTS = "recoverynet.intake.contacts"
 
 PERSON_KINDS = ("member", "leader", "staff")
+# Who can sign in: the people above, and the platform's operators (no organization).
+SIGN_IN_KINDS = PERSON_KINDS + ("operator",)
 MEETING_MODES = ("in_person", "virtual", "either")
 CO_OCCURRING = ("yes", "no", "prefer_not_to_say")
 MEMBER_STATUSES = ("pending_consent", "active", "paused", "discharged", "graduated")
@@ -272,3 +274,26 @@ class ContactChanged(EventSchema):
     time_zone = fields.Str(required=True)
     site_ids = fields.List(fields.Str(), load_default=list)
     channels = fields.List(fields.Str(), load_default=list, metadata={"description": "channels the person chose"})
+
+
+@event("org.recoverynet.intake.signin.code_issued", version=1, topic=CONTACTS, key="person_id", restricted=True)
+class SignInCodeIssued(EventSchema):
+    """Someone asked to sign in (or an admin invited a staff member): send this one-time code at once.
+
+    Only on the restricted CONTACTS topic (it carries the address and the code itself); only
+    notifications reads it, sends it (urgent: no quiet hours, no digest, no notify consent needed) and
+    keeps it only until it is sent. ``organization_id`` is the first organization the code signs in to
+    (empty for a platform operator); ``person_id`` the first person it can sign in as."""
+
+    person_id = fields.Str(required=True)
+    person_kind = fields.Str(required=True, validate=validate.OneOf(SIGN_IN_KINDS))
+    channel = fields.Str(required=True, validate=validate.OneOf(("email", "sms")))
+    address = fields.Str(required=True, metadata={"description": "the email address or E.164 phone to send to"})
+    code = fields.Str(required=True, metadata={"description": "the short code the person types"})
+    link = fields.Str(required=True, metadata={"description": "the console's sign-in callback with the link token"})
+    expires_at = fields.DateTime(required=True)
+    language = fields.Str(load_default="en", metadata={"description": "BCP 47 tag of the message's language"})
+    purpose = fields.Str(load_default="sign_in", validate=validate.OneOf(("sign_in", "invitation")),
+                         metadata={"description": "invitation: an admin invited a staff member"})
+    role = fields.Str(allow_none=True, load_default=None,
+                      metadata={"description": "for an invitation: the role the person is invited as"})
