@@ -77,7 +77,7 @@ class IntakeWeb:
             time.sleep(0.3)
 
     def token(self, org: str | None, role: str) -> str:
-        return issue_token(self.platform.auth_secret(), organization_id=org, role=role)
+        return issue_token(self.platform.token_keys(), organization_id=org, role=role)
 
     def stop(self) -> None:
         self.platform.broker = self.platform.mongo = None  # not ours to stop (bench.run started them)

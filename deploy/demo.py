@@ -3,7 +3,7 @@
     ./deploy/demo                        starts the whole platform itself (in var/demo), seeds, reports,
                                          and keeps it running so you can look around (Ctrl-C stops it)
     ./deploy/demo --base-port 8001       uses a platform already started with ./deploy/up (tokens are
-                                         signed with var/auth_secret; see --help for the other flags)
+                                         signed with var/keys/signing_key.pem; see --help for the other flags)
 
 Seeds an organization with two sites in two time zones, a dozen peer leaders and a hundred members with
 varied languages, recovery pathways, availability and channels (some registered one by one, some by CSV
@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from deploy.platform_under_test import ApiClient
-from shared.auth import issue_token
+from shared.auth import SigningKey, issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "matching", "scheduling", "notifications")
@@ -61,7 +61,7 @@ class Platform:
     url_base: str
     base_port: int
     mail_http_port: int
-    auth_secret: str
+    signing_key: SigningKey
 
     def url(self, service: str) -> str:
         return f"{self.url_base}:{self.base_port + SERVICES.index(service)}"
@@ -71,7 +71,7 @@ class Platform:
         return f"{self.url_base}:{self.mail_http_port}"
 
     def token(self, organization_id, role, *, sites=None, leader_id=None, ttl_seconds=3600) -> str:
-        return issue_token(self.auth_secret, organization_id=organization_id, role=role, sites=sites,
+        return issue_token(self.signing_key, organization_id=organization_id, role=role, sites=sites,
                            leader_id=leader_id, ttl_seconds=ttl_seconds)
 
     def client(self, service: str, token: str | None = None) -> ApiClient:
@@ -431,7 +431,7 @@ def run(platform, *, leaders: int = 12, members: int = 100, timeout: float = 180
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./deploy/demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--var", default=None, help="folder: where the demo platform runs (default var/demo), or, with "
-                                                    "--base-port, the ./deploy/up folder holding auth_secret (default var)")
+                                                    "--base-port, the ./deploy/up folder holding keys/signing_key.pem (default var)")
     parser.add_argument("--url-base", default=None, help="use a running platform at this address (e.g. http://127.0.0.1)")
     parser.add_argument("--base-port", type=int, default=None, help="first service port of a running platform (8001)")
     parser.add_argument("--mail-http-port", type=int, default=8026, help="mail catcher HTTP port of a running platform")
@@ -448,12 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     started = None
     if args.url_base or args.base_port:
         var = Path(args.var or ROOT / "var")
-        secret_file = var / "auth_secret"
-        if not secret_file.exists():
-            print(f"No {secret_file}: start the platform with ./deploy/up first (or pass --var).", file=sys.stderr)
+        key_file = var / "keys" / "signing_key.pem"
+        if not key_file.exists():
+            print(f"No {key_file}: start the platform with ./deploy/up first (or pass --var).", file=sys.stderr)
             return 2
         platform = Platform(args.url_base or "http://127.0.0.1", args.base_port or 8001, args.mail_http_port,
-                            secret_file.read_text().strip())
+                            SigningKey.load(key_file))
     else:
         from deploy.platform_under_test import PlatformUnderTest
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from shared.auth import SigningKey, write_key_pair
 from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, wait_for_port
 from shared.messaging.kafka import SERVICES
 
@@ -51,8 +52,17 @@ class Platform:
     extra_env: dict[str, str] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
-    def auth_secret(self) -> str:
-        path = self.var / "auth_secret"
+    def token_keys(self) -> SigningKey:
+        """The token key pair, made once in var/keys and kept across restarts: signing_key.pem (intake
+        alone is given it) and jwks.json (its public key, which every service verifies with)."""
+        folder = self.var / "keys"
+        if not (folder / "signing_key.pem").exists() or not (folder / "jwks.json").exists():
+            write_key_pair(folder)
+        return SigningKey.load(folder / "signing_key.pem")
+
+    def unsubscribe_secret(self) -> str:
+        """Notifications' secret for unsubscribe links, made once and kept across restarts."""
+        path = self.var / "unsubscribe_secret"
         if not path.exists():
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
@@ -64,8 +74,13 @@ class Platform:
             "PYTHONPATH": os.pathsep.join([str(ROOT), *SERVICE_PATHS, env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
             "MONGO_URI": self.mongo.uri,
-            "AUTH_SECRET": self.auth_secret(),
+            "AUTH_PUBLIC_KEYS_FILE": str(self.var / "keys" / "jwks.json"),
         })
+        self.token_keys()
+        if service == "intake":  # intake alone signs tokens
+            env["AUTH_SIGNING_KEY_FILE"] = str(self.var / "keys" / "signing_key.pem")
+        if service == "notifications":
+            env["UNSUBSCRIBE_SECRET"] = self.unsubscribe_secret()
         if service in SERVICES:
             env.update({"PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.web(service)}",
                         "PORT": str(self.ports.web(service))})
@@ -199,7 +214,7 @@ def describe(platform: Platform) -> str:
         f"  logs           {platform.var / 'logs'}",
         "",
         "  A token for the API (organization admin):",
-        f"    AUTH_SECRET=$(cat {platform.var / 'auth_secret'}) .venv/bin/python -m shared.auth token --org my-org --role admin",
+        f"    AUTH_SIGNING_KEY_FILE={platform.var / 'keys' / 'signing_key.pem'} .venv/bin/python -m shared.auth token --org my-org --role admin",
         "",
         "Press Ctrl-C to stop.",
     ]

@@ -141,7 +141,7 @@ class PlatformUnderTest:
     # -- calling it --------------------------------------------------------------------------------
     def token(self, organization_id: str | None, role: str, *, sites: list[str] | None = None,
               leader_id: str | None = None, ttl_seconds: int = 3600) -> str:
-        return issue_token(self.platform.auth_secret(), organization_id=organization_id, role=role, sites=sites,
+        return issue_token(self.platform.token_keys(), organization_id=organization_id, role=role, sites=sites,
                            leader_id=leader_id, ttl_seconds=ttl_seconds)
 
     def client(self, service: str, token: str | None = None) -> ApiClient:

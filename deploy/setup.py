@@ -1,17 +1,22 @@
 """One-shot set-up: create every topic (event topics, the compacted contact topic, dead-letter topics)
-and every service's collections and indexes. Safe to run again; waits for the servers to answer.
+and every service's collections and indexes; with AUTH_KEYS_DIR (docker-compose), the token key pair
+once: AUTH_KEYS_DIR/signing_key.pem (intake's only) and AUTH_PUBLIC_KEYS_DIR/jwks.json (everyone's).
+Safe to run again (an existing key pair is kept); waits for the servers to answer.
 
-    KAFKA_BOOTSTRAP_SERVERS=... MONGO_URI=... python -m deploy.setup [--only topics|indexes]
+    KAFKA_BOOTSTRAP_SERVERS=... MONGO_URI=... python -m deploy.setup [--only topics|indexes|keys]
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
 import time
+from pathlib import Path
 
+from shared.auth import SigningKey, write_key_pair
 from shared.config import EnvReader
 from shared.messaging.kafka import SERVICES, ensure_topics
 from shared.mongo import connect
@@ -45,16 +50,33 @@ def create_indexes(mongo_uri: str, database_of=lambda service: f"recoverynet_{se
         client.close()
 
 
+def ensure_key_pair(private_dir: Path, public_dir: Path) -> str:
+    """Make the token key pair unless there is one; publish its public key. -> the key id."""
+    private = private_dir / "signing_key.pem"
+    if private.exists():
+        key = SigningKey.load(private)
+    else:
+        key = write_key_pair(private_dir)
+        (private_dir / "jwks.json").unlink(missing_ok=True)  # the public copy lives in public_dir
+    public_dir.mkdir(parents=True, exist_ok=True)
+    (public_dir / "jwks.json").write_text(json.dumps(key.jwks(), indent=2) + "\n", encoding="utf-8")
+    return key.kid
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.setup", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("topics", "indexes"))
+    parser.add_argument("--only", choices=("topics", "indexes", "keys"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s setup %(message)s")
     env = EnvReader()
-    bootstrap = env.bootstrap_servers() if args.only != "indexes" else None
-    mongo_uri = env.mongo_uri() if args.only != "topics" else None
+    bootstrap = env.bootstrap_servers() if args.only in (None, "topics") else None
+    mongo_uri = env.mongo_uri() if args.only in (None, "indexes") else None
     prefix = env.str("MONGO_DATABASE_PREFIX", "recoverynet_")
+    keys_dir = env.str("AUTH_KEYS_DIR", None) if args.only in (None, "keys") else None
+    public_dir = env.str("AUTH_PUBLIC_KEYS_DIR", keys_dir)
     env.done()
+    if keys_dir:
+        log.info("token key pair ready (kid %s)", ensure_key_pair(Path(keys_dir), Path(public_dir)))
     if bootstrap:
         created = create_topics(bootstrap)
         log.info("topics ready (%d created)", len(created))

@@ -90,6 +90,37 @@ class EnvReader:
 
         return self._get(name, _MISSING, parse, "a mongodb:// URI")
 
+    def key_file(self, name: str, kind: str, required: bool = False):
+        """The path of a key file (``kind``: "private" for an Ed25519 PEM, "public" for a JWKS), checked
+        to be readable and to hold such a key now, not at the first token."""
+        from shared.auth import KeyFileError, SigningKey, load_jwks_file
+
+        def parse(raw: str) -> str:
+            try:
+                if kind == "private":
+                    SigningKey.load(raw)
+                elif not load_jwks_file(raw):
+                    raise ValueError("it holds no Ed25519 key")
+            except KeyFileError as exc:
+                raise ValueError(str(exc)) from exc
+            return raw
+
+        expected = "the path of an Ed25519 private key PEM" if kind == "private" else "the path of a JWKS file"
+        return self._get(name, _MISSING if required else None, parse, expected)
+
+    def url(self, name: str, default=None):
+        def parse(raw: str) -> str:
+            if not raw.startswith(("http://", "https://")):
+                raise ValueError("must start with http:// or https://")
+            return raw
+
+        return self._get(name, default, parse, "an http(s) URL")
+
+    def missing_any(self, *names: str) -> bool:
+        """Whether a problem was already noted about one of ``names`` (so it is not said twice)."""
+        return any(problem.startswith(f"{name}=") or problem.startswith(f"{name} ") for problem in self.problems
+                   for name in names)
+
     def done(self) -> None:
         if self.problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
@@ -103,23 +134,35 @@ class PlatformSettings:
     kafka_bootstrap_servers: str
     mongo_uri: str
     mongo_database: str
-    auth_secret: str
     auth_audience: str
     public_base_url: str
     log_level: str
     # How long the web process waits for MongoDB before answering 503 (never 500).
     mongo_timeout_ms: int
+    # The public keys tokens are verified with (by kid): a JWKS file and/or intake's JWKS URL (at least one).
+    auth_public_keys_file: str | None = None
+    auth_jwks_url: str | None = None
+    # Intake only (intake.config reads them; PlatformSettings.read never does): the Ed25519 private key
+    # intake signs tokens with, and the public keys of rotated-out keys it still publishes.
+    auth_signing_key_file: str | None = None
+    auth_previous_keys_file: str | None = None
 
     @classmethod
     def read(cls, env: EnvReader, service_name: str) -> "PlatformSettings":
-        return cls(
+        settings = cls(
             service_name=service_name,
             kafka_bootstrap_servers=env.bootstrap_servers(),
             mongo_uri=env.mongo_uri(),
             mongo_database=env.str("MONGO_DATABASE", f"recoverynet_{service_name}"),
-            auth_secret=env.secret("AUTH_SECRET"),
             auth_audience=env.str("AUTH_AUDIENCE", "recoverynet"),
             public_base_url=env.str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             log_level=env.str("LOG_LEVEL", "INFO"),
             mongo_timeout_ms=env.int("MONGO_TIMEOUT_MS", 5000, minimum=100),
+            auth_public_keys_file=env.key_file("AUTH_PUBLIC_KEYS_FILE", "public"),
+            auth_jwks_url=env.url("AUTH_JWKS_URL"),
         )
+        if not settings.auth_public_keys_file and not settings.auth_jwks_url and not env.missing_any(
+                "AUTH_PUBLIC_KEYS_FILE", "AUTH_JWKS_URL"):
+            env.problems.append("AUTH_PUBLIC_KEYS_FILE or AUTH_JWKS_URL is required (the JWKS file of the "
+                                "token signing key's public part, or intake's /.well-known/jwks.json)")
+        return settings

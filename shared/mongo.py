@@ -64,9 +64,9 @@ def transaction_time_limit(client: MongoClient) -> float:
 
 
 def ensure_platform_indexes(db: Database) -> None:
-    """Collections every service has: outbox, inbox, leases, worker status, audit log."""
+    """Collections every service has: outbox, inbox, leases, worker status, audit log, token revocations."""
     existing = set(db.list_collection_names())
-    for name in ("outbox", "inbox", "leases", "counters", "worker_status", "audit_log"):
+    for name in ("outbox", "inbox", "leases", "counters", "worker_status", "audit_log", "token_revocations"):
         if name not in existing:
             db.create_collection(name)  # transactions cannot always create collections
     db.outbox.create_index([("seq", ASCENDING)], name="seq_unique", unique=True)

@@ -1,6 +1,8 @@
 """docker-compose.yml cannot run here (no Docker engine), so its wiring is checked by reading it:
 real Kafka (KRaft) and MongoDB (replica set) images, every service and worker with its broker and
-database settings and health checks, set-up jobs first, and nothing that breaks `--scale`."""
+database settings and health checks, set-up jobs first (topics, indexes and the token key pair: its
+private key in a volume only intake mounts, its public JWKS in one every service mounts read-only), and
+nothing that breaks `--scale`."""
 import importlib.util
 from pathlib import Path
 
@@ -42,6 +44,11 @@ def test_setup_job_creates_topics_and_indexes_after_the_servers_are_healthy(comp
     assert _command_modules(setup) == ["deploy.setup"]
     assert setup["depends_on"] == {"kafka": {"condition": "service_healthy"}, "mongo": {"condition": "service_healthy"}}
     assert setup.get("restart") == "no"
+    # ... and the token key pair, once, into the two volumes (kept across restarts)
+    env = _environment(setup)
+    assert (env["AUTH_KEYS_DIR"], env["AUTH_PUBLIC_KEYS_DIR"]) == ("/keys/signing", "/keys/public")
+    assert sorted(setup["volumes"]) == ["auth-public-keys:/keys/public", "auth-signing-key:/keys/signing"]
+    assert {"auth-signing-key", "auth-public-keys"} <= set(compose["volumes"])
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -52,7 +59,17 @@ def test_every_service_has_a_web_process_and_a_worker_wired_to_broker_and_databa
         env = _environment(svc)
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["MONGO_URI"].startswith("mongodb://mongo:27017") and "replicaSet=rs0" in env["MONGO_URI"]
-        assert env["AUTH_SECRET"] and env["SERVICE"] == name
+        assert "AUTH_SECRET" not in env and env["SERVICE"] == name
+        assert env["AUTH_PUBLIC_KEYS_FILE"] == "/keys/public/jwks.json"
+        assert "auth-public-keys:/keys/public:ro" in svc["volumes"]
+        signing = [v for v in svc["volumes"] if v.startswith("auth-signing-key:")]
+        if name == "intake":  # intake alone holds the private key, read-only
+            assert env["AUTH_SIGNING_KEY_FILE"] == "/keys/signing/signing_key.pem"
+            assert signing == ["auth-signing-key:/keys/signing:ro"]
+        else:
+            assert "AUTH_SIGNING_KEY_FILE" not in env and not signing
+        if name == "notifications":
+            assert env["UNSUBSCRIBE_SECRET"]
         assert svc["healthcheck"]["test"]
         assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert svc["depends_on"]["mongo"]["condition"] == "service_healthy"

@@ -9,21 +9,68 @@ never collide.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import pytest
 
-from shared.auth import issue_token
+from shared.auth import KeySet, SigningKey, issue_token, write_key_pair
 from shared.config import PlatformSettings
 from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, docker_available
 from shared.messaging.kafka import ensure_topics
 
-TEST_AUTH_SECRET = "test-secret-" + "x" * 40
+# The shared secret tokens were signed with before issue 15 (HS256): tests show every service refuses it.
+OLD_HS256_SECRET = "test-secret-" + "x" * 40
+
+
+@dataclass(frozen=True)
+class TestKeys:
+    """The run's one token key pair: intake's private key and the public JWKS every service reads."""
+
+    __test__ = False  # not a test class
+    signing_key: SigningKey
+    folder: Path
+
+    @property
+    def signing_key_file(self) -> str:
+        return str(self.folder / "signing_key.pem")
+
+    @property
+    def public_keys_file(self) -> str:
+        return str(self.folder / "jwks.json")
+
+    def keyset(self) -> KeySet:
+        return KeySet({self.signing_key.kid: self.signing_key.public_key})
+
+    def environ(self, service: str) -> dict[str, str]:
+        """The settings a service process of this run reads (the private key for intake only)."""
+        env = {"AUTH_PUBLIC_KEYS_FILE": self.public_keys_file}
+        if service == "intake":
+            env["AUTH_SIGNING_KEY_FILE"] = self.signing_key_file
+        return env
+
+
+_TEST_KEYS: list[TestKeys] = []
+
+
+def test_keys() -> TestKeys:
+    """Made once per test process, in a temporary folder removed at exit."""
+    if not _TEST_KEYS:
+        folder = Path(tempfile.mkdtemp(prefix="recoverynet-test-keys-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _TEST_KEYS.append(TestKeys(write_key_pair(folder), folder))
+    return _TEST_KEYS[0]
+
+
+test_keys.__test__ = False  # type: ignore[attr-defined]
 
 
 TEST_SERVERS_ENV = "RECOVERYNET_TEST_SERVERS"
@@ -145,14 +192,24 @@ def mongo_uri(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def platform_settings(kafka_bootstrap, mongo_uri):
-    """``platform_settings(service)`` -> PlatformSettings for that service on the test servers."""
+def auth_keys() -> TestKeys:
+    """The run's token key pair (``shared.testing.fixtures.test_keys()``)."""
+    return test_keys()
+
+
+@pytest.fixture(scope="session")
+def platform_settings(kafka_bootstrap, mongo_uri, auth_keys):
+    """``platform_settings(service)`` -> PlatformSettings for that service on the test servers (every
+    service verifies with the run's public key; intake alone gets the private key)."""
+    keys = auth_keys
 
     def make(service: str, **overrides) -> PlatformSettings:
         settings = PlatformSettings(
             service_name=service, kafka_bootstrap_servers=kafka_bootstrap, mongo_uri=mongo_uri,
-            mongo_database=f"test_{service}", auth_secret=TEST_AUTH_SECRET, auth_audience="recoverynet",
+            mongo_database=f"test_{service}", auth_audience="recoverynet",
             public_base_url="http://testserver", log_level="WARNING", mongo_timeout_ms=5000,
+            auth_public_keys_file=keys.public_keys_file,
+            auth_signing_key_file=keys.signing_key_file if service == "intake" else None,
         )
         return replace(settings, **overrides)
 
@@ -167,15 +224,34 @@ def org_id() -> str:
 
 @pytest.fixture(scope="session")
 def make_token():
-    """``make_token(org, role, sites=[...], leader_id=...)`` -> a signed bearer token for tests."""
+    """``make_token(org, role, sites=[...], leader_id=...)`` -> a bearer token signed with the run's key."""
 
     def make(organization_id, role="admin", *, sites=None, leader_id=None, member_id=None, ttl_seconds=3600,
-             secret=TEST_AUTH_SECRET, audience="recoverynet", subject=None, version=0):
-        return issue_token(secret, organization_id=organization_id, role=role, sites=sites, leader_id=leader_id,
+             signing_key=None, audience="recoverynet", subject=None, version=0):
+        return issue_token(signing_key or test_keys().signing_key, organization_id=organization_id, role=role, sites=sites, leader_id=leader_id,
                            member_id=member_id, ttl_seconds=ttl_seconds, audience=audience, subject=subject,
                            version=version)
 
     return make
+
+
+def forged_token(organization_id, role="admin", **claims) -> str:
+    """A token signed by a key that is not the platform's, whose header names the platform's key id."""
+    import jwt
+
+    token = issue_token(SigningKey.generate(), organization_id=organization_id, role=role, **claims)
+    payload = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode(payload, SigningKey.generate().private_key, algorithm="EdDSA",
+                      headers={"kid": test_keys().signing_key.kid})
+
+
+def old_secret_token(organization_id, role="admin", **claims) -> str:
+    """A token as the platform issued them before issue 15: HS256 with the shared secret."""
+    import jwt
+
+    token = issue_token(test_keys().signing_key, organization_id=organization_id, role=role, **claims)
+    payload = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode(payload, OLD_HS256_SECRET, algorithm="HS256")
 
 
 def auth_header(token: str) -> dict[str, str]:

@@ -11,10 +11,10 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 from pymongo.errors import NetworkTimeout
 
-from shared.auth import verify_token
+from shared.auth import SigningKey, verify_token
 from shared.devstack.servers import free_port
 from shared.mongo import ensure_platform_indexes
-from shared.testing.fixtures import TEST_AUTH_SECRET, auth_header
+from shared.testing.fixtures import auth_header, forged_token, old_secret_token, test_keys
 from shared.web import create_service_app, current_principal, require_organization, require_role
 
 
@@ -100,12 +100,15 @@ def test_health_readiness_and_metrics_need_no_token(client):
     assert client.get("/openapi.json").json["info"]["title"] == "Recovery Network — Notes"
 
 
-@pytest.mark.parametrize("token_kind", ["missing", "garbage", "forged", "expired", "wrong-audience"])
+@pytest.mark.parametrize("token_kind", ["missing", "garbage", "forged", "unknown-key", "old-secret", "expired",
+                                        "wrong-audience"])
 def test_requests_without_a_valid_token_are_refused(client, make_token, org_id, token_kind):
     headers = {
         "missing": {},
         "garbage": {"Authorization": "Bearer not-a-jwt"},
-        "forged": auth_header(make_token(org_id, "admin", secret="another-secret-" + "y" * 40)),
+        "forged": auth_header(forged_token(org_id, "admin")),
+        "unknown-key": auth_header(make_token(org_id, "admin", signing_key=SigningKey.generate())),
+        "old-secret": auth_header(old_secret_token(org_id, "admin")),
         "expired": auth_header(make_token(org_id, "admin", ttl_seconds=-10)),
         "wrong-audience": auth_header(make_token(org_id, "admin", audience="someone-else")),
     }[token_kind]
@@ -175,9 +178,9 @@ def test_request_ids_are_echoed(client):
 def test_token_command_prints_a_token_the_services_accept(org_id):
     result = subprocess.run(
         [sys.executable, "-m", "shared.auth", "token", "--org", org_id, "--role", "coordinator", "--sites", "s1,s2"],
-        capture_output=True, text=True, env={"AUTH_SECRET": TEST_AUTH_SECRET, "PATH": ""}, check=True)
-    principal = verify_token(result.stdout.strip(), TEST_AUTH_SECRET)
+        capture_output=True, text=True, env={**test_keys().environ("intake"), "PATH": ""}, check=True)
+    principal = verify_token(result.stdout.strip(), test_keys().keyset())
     assert principal.organization_id == org_id and principal.sites == {"s1", "s2"}
     missing = subprocess.run([sys.executable, "-m", "shared.auth", "token", "--role", "admin"],
-                             capture_output=True, text=True, env={"AUTH_SECRET": TEST_AUTH_SECRET, "PATH": ""})
+                             capture_output=True, text=True, env={**test_keys().environ("intake"), "PATH": ""})
     assert missing.returncode == 2 and "organization" in missing.stderr

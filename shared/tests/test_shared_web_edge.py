@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.auth import issue_token
 from shared.devstack.servers import free_port
 from shared.testing import eventually
-from shared.testing.fixtures import TEST_AUTH_SECRET
+from shared.testing.fixtures import test_keys
 from shared.web import create_service_app
 from shared.web.app import DOCS_ASSETS_PATH, MAX_BODY_BYTES
 
@@ -63,7 +63,7 @@ def served_intake(kafka_bootstrap, mongo_uri, tmp_path_factory):
     env.update({
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "services" / "intake")]),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MONGO_URI": mongo_uri, "MONGO_DATABASE": "test_intake",
-        "AUTH_SECRET": TEST_AUTH_SECRET, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
+        **test_keys().environ("intake"), "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
         "LOG_LEVEL": "WARNING",
     })
     log = open(tmp_path_factory.mktemp("gunicorn") / "web.log", "wb")
@@ -128,7 +128,7 @@ def _next_request_works_or_close_was_announced(sock, response):
 
 
 def test_a_too_large_body_closes_the_connection_as_announced(served_intake):
-    token = issue_token(TEST_AUTH_SECRET, organization_id=None, role="operator")
+    token = issue_token(test_keys().signing_key, organization_id=None, role="operator")
     body = b'{"name": "' + b"a" * (MAX_BODY_BYTES + 1024) + b'"}'
     with socket.create_connection(("127.0.0.1", served_intake), timeout=30) as sock:
         assert _send(sock, "GET", "/healthz").status == 200  # a kept-alive connection, used once already
@@ -143,7 +143,7 @@ def test_a_too_large_body_closes_the_connection_as_announced(served_intake):
 @pytest.mark.parametrize("case", ["415 to a text body", "401 to a body", "422 to a JSON body"])
 def test_a_refused_body_the_view_did_not_read_leaves_the_connection_usable(served_intake, case):
     """A body under the limit that no view read (refused before): discarded, so keep-alive holds."""
-    token = issue_token(TEST_AUTH_SECRET, organization_id=None, role="operator")
+    token = issue_token(test_keys().signing_key, organization_id=None, role="operator")
     big = b"x" * (MAX_BODY_BYTES // 2)
     headers, body, expected = {
         "415 to a text body": ({"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}, big, 415),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.testing.fixtures import TEST_AUTH_SECRET
+from shared.testing.fixtures import test_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(120)
 def test_worker_process_stops_cleanly_on_sigterm(kafka_bootstrap, mongo_uri, tmp_path):
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MONGO_URI": mongo_uri,
-           "AUTH_SECRET": TEST_AUTH_SECRET, "MONGO_DATABASE": "test_worker_sigterm",
+           **test_keys().environ("matching"), "MONGO_DATABASE": "test_worker_sigterm",
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "services" / "matching")])}
     log = open(tmp_path / "worker.log", "w+")
     worker = subprocess.Popen([sys.executable, "-m", "matching.worker"], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -36,6 +36,8 @@ from shared.messaging.outbox import outbox_backlog
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, DatabaseGauges
 from shared.mongo import connect
 from shared.tracing import current_traceparent, child_of
+from shared.auth import KeySet
+from shared.revocations import Revocations
 from shared.web.auth import install_auth
 from shared.web.errors import ProblemApi, problem_response
 from shared.web.openapi import document_operational_routes
@@ -83,7 +85,8 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
     app.extensions["mongo.client"] = client
     app.extensions["mongo.db"] = db
 
-    install_auth(app, settings.auth_secret, settings.auth_audience)
+    install_auth(app, KeySet.from_settings(settings.auth_public_keys_file, settings.auth_jwks_url),
+                 settings.auth_audience, Revocations(db))
     _install_json_body_check(app)
     _install_request_context(app, settings.service_name)
     _install_operational_routes(app, settings.service_name, db)

@@ -7,7 +7,8 @@ from typing import Callable
 from flask import Flask, current_app, g, request
 from flask_smorest import abort
 
-from shared.auth import InvalidToken, Principal, verify_token
+from shared.auth import InvalidToken, KeySet, Principal, verify_token
+from shared.revocations import Revocations
 
 ALWAYS_PUBLIC = {"healthz", "readyz", "metrics", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
                  "api-docs.openapi_redoc", "static"}
@@ -32,7 +33,13 @@ def _is_public(endpoint: str | None) -> bool:
     return is_public_endpoint(current_app, endpoint)
 
 
-def install_auth(app: Flask, secret: str, audience: str) -> None:
+def install_auth(app: Flask, keyset: KeySet, audience: str, revocations: Revocations) -> None:
+    """Every non-public request needs a bearer token signed by intake's key (by kid, ``keyset``) whose
+    version its subject has not revoked (sign-out-everywhere, ``revocations``)."""
+    app.extensions["auth.keyset"] = keyset
+    app.extensions["auth.audience"] = audience
+    app.extensions["auth.revocations"] = revocations
+
     @app.before_request
     def authenticate():
         if request.endpoint is None:  # 404/405: let routing answer
@@ -43,11 +50,20 @@ def install_auth(app: Flask, secret: str, audience: str) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             abort(401, message="A bearer token is required.", headers={"WWW-Authenticate": 'Bearer realm="recoverynet"'})
-        try:
-            g.principal = verify_token(token.strip(), secret, audience)
-        except InvalidToken as exc:
-            abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        g.principal = verify_bearer(token.strip())
         return None
+
+
+def verify_bearer(token: str) -> Principal:
+    """The caller a bearer token names (the signature, the claims, then revocation), or 401."""
+    app = current_app
+    try:
+        principal = verify_token(token, app.extensions["auth.keyset"], app.extensions["auth.audience"])
+        if app.extensions["auth.revocations"].is_revoked(principal.subject, principal.version):
+            raise InvalidToken("the token was revoked (signed out everywhere)")
+    except InvalidToken as exc:
+        abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return principal
 
 
 def current_principal() -> Principal:

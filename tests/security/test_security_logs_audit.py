@@ -18,7 +18,7 @@ import pytest
 from shared.auth import verify_token
 from shared.events.intake import ContactChanged, MemberRegistered
 from shared.logging import JsonFormatter
-from shared.testing.fixtures import TEST_AUTH_SECRET
+from shared.testing.fixtures import test_keys
 
 from tests.security.conftest import identifiers_of, member_body
 
@@ -83,8 +83,8 @@ def test_no_name_email_phone_or_birth_date_appears_in_any_log_line(stack, world,
 def test_the_audit_log_records_who_read_and_who_changed_a_member_record(stack, world):
     intake, ids = stack.client("intake"), world.ids
     admin_token, coordinator_token = world.tokens["admin"], world.tokens["coordinator"]
-    admin = verify_token(admin_token, TEST_AUTH_SECRET, "recoverynet")
-    coordinator = verify_token(coordinator_token, TEST_AUTH_SECRET, "recoverynet")
+    admin = verify_token(admin_token, test_keys().keyset(), "recoverynet")
+    coordinator = verify_token(coordinator_token, test_keys().keyset(), "recoverynet")
     body = member_body(ids["site"])
     member_id = intake.post("/v1/members", json=body, headers=world.h()).get_json()["id"]
     read = intake.get(f"/v1/members/{member_id}", headers=world.h("coordinator"))

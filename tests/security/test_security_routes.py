@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.testing.fixtures import auth_header
+from shared.testing.fixtures import auth_header, forged_token, old_secret_token
 
 from tests.security.conftest import PARAMS, SERVICES  # noqa: F401
 
@@ -174,12 +174,14 @@ def request(client, method, path, token, spec, ids):
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_route_refuses_missing_expired_forged_and_wrong_audience_tokens(stack, world, make_token, problem,
                                                                              service):
+    """... and tokens signed with the old shared secret (HS256, before issue 15): 401 on every service."""
     app, client = stack.apps[service], stack.client(service)
     bad = {
         "missing": None,
         "garbage": "not-a-jwt",
         "expired": make_token(world.org, "admin", ttl_seconds=-30),
-        "forged": make_token(world.org, "admin", secret="an-attacker-secret-" + "z" * 40),
+        "forged": forged_token(world.org, "admin"),
+        "old-secret": old_secret_token(world.org, "admin"),
         "wrong-audience": make_token(world.org, "admin", audience="another-platform"),
     }
     walked = 0
@@ -286,27 +288,31 @@ OPERATOR_ROUTES = {"intake.Organizations", "intake.Organization", "intake.AdminT
 
 
 def _crafted(world, **changes):
-    """A token signed with the right secret whose claims the platform must still refuse."""
+    """A token signed with the platform's key whose claims the platform must still refuse (``alg``:
+    "none", or HS256/HS512 signed with the old shared secret, are refused for their signature)."""
     import time as _time
 
     import jwt
 
     from shared.auth import ISSUER
-    from shared.testing.fixtures import TEST_AUTH_SECRET
+    from shared.testing.fixtures import OLD_HS256_SECRET, test_keys
 
     now = int(_time.time())
     claims = {"iss": ISSUER, "aud": "recoverynet", "iat": now, "exp": now + 600, "jti": str(uuid.uuid4()),
               "sub": "crafted", "role": "admin", "org": world.org, "sites": []}
-    algorithm = changes.pop("alg", "HS256")
+    algorithm = changes.pop("alg", "EdDSA")
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not ...}
     if algorithm == "none":
         return jwt.encode(claims, None, algorithm="none")
+    if algorithm == "EdDSA":
+        key = test_keys().signing_key
+        return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # HS512 with the test secret: short for SHA-512, which is the point
-        return jwt.encode(claims, TEST_AUTH_SECRET, algorithm=algorithm)
+        warnings.simplefilter("ignore")  # HS512 with the old secret: short for SHA-512, which is the point
+        return jwt.encode(claims, OLD_HS256_SECRET, algorithm=algorithm)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -315,7 +321,7 @@ def test_tokens_without_an_organization_or_with_an_unknown_role_reach_nothing(st
     """A platform operator's token (no organization) is refused (403) on every organization route, and
     correctly signed tokens with claims the platform does not accept (an unknown role, an admin bound to
     no organization, a leader without a leader id, malformed sites, another issuer, no expiry, the
-    unsigned "none" algorithm, HS512) are refused with 401, all as problem+json."""
+    unsigned "none" algorithm, HS512 with the old shared secret) are refused with 401, all as problem+json."""
     app, client = stack.apps[service], stack.client(service)
     tokens = {"operator": make_token(None, "operator"), "unknown-role": _crafted(world, role="root"),
               "no-org-admin": _crafted(world, org=None), "leader-without-id": _crafted(world, role="leader"),

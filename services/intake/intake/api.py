@@ -99,9 +99,8 @@ class AdminTokens(MethodView):
     def post(self, data, organization_id):
         """Issue an organization-admin token (platform operators)."""
         principal = _principal("operator")
-        s = _settings()
         return organizations.issue_admin_token(_reader(), principal, organization_id, data["ttl_seconds"],
-                                               s.auth_secret, s.auth_audience)
+                                               current_app.extensions["intake.token_keys"])
 
 
 # --- sites -----------------------------------------------------------------------------------------
@@ -187,9 +186,8 @@ class StaffTokens(MethodView):
     def post(self, data, staff_id):
         """Issue a coordinator token for the staff member's sites (organization admins)."""
         principal = _principal("admin")
-        s = _settings()
-        return organizations.issue_staff_token(_reader(), principal, staff_id, data["ttl_seconds"], s.auth_secret,
-                                               s.auth_audience)
+        return organizations.issue_staff_token(_reader(), principal, staff_id, data["ttl_seconds"],
+                                               current_app.extensions["intake.token_keys"])
 
 
 # --- members ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from shared.config import EnvReader, PlatformSettings
@@ -21,7 +21,12 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = EnvReader(os.environ if environ is None else environ)
-        settings = cls(platform=PlatformSettings.read(env, SERVICE),
+        platform = PlatformSettings.read(env, SERVICE)
+        # Intake alone signs tokens: the Ed25519 private key, and (key rotation) the public keys of the
+        # keys it signed with before, still published at /.well-known/jwks.json until their tokens expire.
+        platform = replace(platform, auth_signing_key_file=env.key_file("AUTH_SIGNING_KEY_FILE", "private", required=True),
+                           auth_previous_keys_file=env.key_file("AUTH_PREVIOUS_KEYS_FILE", "public"))
+        settings = cls(platform=platform,
                        consent_expiry_check_seconds=env.float("CONSENT_EXPIRY_CHECK_SECONDS", 60.0),
                        import_max_rows=env.int("IMPORT_MAX_ROWS", 2000, minimum=1))
         env.done()  # raises ConfigError naming every missing or malformed setting

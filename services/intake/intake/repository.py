@@ -55,8 +55,21 @@ OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 
 
 class Store(BaseStore):
-    collections = ("organizations", "sites", "staff", "members", "leaders", "identities", "screenings",
+    collections = ("token_versions", "organizations", "sites", "staff", "members", "leaders", "identities", "screenings",
                    "consent_log", "plan_history", "imports")
+
+    # --- token versions (sign-out-everywhere: handlers/tokens.py) --------------------------------
+
+    def token_version(self, subject: str) -> int:
+        doc = self.find_one("token_versions", {"_id": subject}, {"version": 1})
+        return int(doc["version"]) if doc else 0
+
+    def bump_token_version(self, subject: str, organization_id: str | None) -> int:
+        doc = self.db.token_versions.find_one_and_update(
+            {"_id": subject}, {"$inc": {"version": 1}, "$set": {"organization_id": organization_id,
+                                                              "revoked_at": datetime.now(timezone.utc)}},
+            upsert=True, return_document=True, session=self.session)  # True: ReturnDocument.AFTER
+        return int(doc["version"])
 
     # --- generic -------------------------------------------------------------------------------
     def _get(self, collection: str, organization_id: str, doc_id: str) -> dict | None:

@@ -169,6 +169,26 @@ class TokenOut(Schema):
     expires_in = fields.Int()
 
 
+class PublicJwk(Schema):
+    """One Ed25519 public key (RFC 8037) tokens are verified with; ``kid`` is its RFC 7638 thumbprint."""
+
+    kty = Str(metadata={"example": "OKP"})
+    crv = Str(metadata={"example": "Ed25519"})
+    x = Str(metadata={"description": "the public key, base64url"})
+    kid = Str(metadata={"description": "the key id a token's header names"})
+    use = Str(metadata={"example": "sig"})
+    alg = Str(metadata={"example": "EdDSA"})
+
+
+class JwksOut(Schema):
+    keys = fields.List(fields.Nested(PublicJwk), metadata={"description": "the current key, then rotated-out keys whose tokens may still be valid"})
+
+
+class SignedOutOut(Schema):
+    subject = Str(metadata={"description": "the caller's token subject"})
+    min_version = fields.Int(metadata={"description": "tokens with a lower version (ver) are refused from now on"})
+
+
 # --- people ------------------------------------------------------------------------------------
 
 def _messages(exc: DomainError) -> list[str]:

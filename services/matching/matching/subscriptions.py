@@ -6,9 +6,13 @@ from shared.events.intake import (LeaderAvailabilityChanged, LeaderCapacityChang
                                   MemberErased, MemberRegistered, MemberStatusChanged, MemberTransferred,
                                   MemberUpdated, SiteCreated, SiteUpdated)
 
+from shared.events.intake import TokensRevoked
+from shared.revocations import on_tokens_revoked
+
 from matching.handlers import events
 
 SUBSCRIPTIONS: dict = {
+    TokensRevoked: on_tokens_revoked,  # sign-out-everywhere: the token versions refused here
     SiteCreated: events.on_site_changed,
     SiteUpdated: events.on_site_changed,
     MemberRegistered: events.on_member_registered,

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from shared.config import EnvReader, PlatformSettings
@@ -43,13 +44,15 @@ class Settings:
     release_interval_seconds: float = 30.0
     digest_interval_seconds: float = 300.0
     digest_local_hour: int = 8
-    # Links in emails point here (the unsubscribe endpoint); secret signs unsubscribe tokens.
+    # Links in emails point here (the unsubscribe endpoint); the secret signs unsubscribe tokens.
     public_base_url: str = "http://127.0.0.1:8004"
-    unsubscribe_secret: str | None = None
+    # UNSUBSCRIBE_SECRET, required by from_env (the web and worker processes must share it); a Settings
+    # made in code (tests: one process holds both) gets a random one of its own.
+    unsubscribe_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
     @property
     def link_secret(self) -> str:
-        return self.unsubscribe_secret or self.platform.auth_secret
+        return self.unsubscribe_secret
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -81,7 +84,7 @@ class Settings:
             digest_interval_seconds=env.float("NOTIFY_DIGEST_INTERVAL_SECONDS", cls.digest_interval_seconds),
             digest_local_hour=env.int("NOTIFY_DIGEST_LOCAL_HOUR", cls.digest_local_hour, minimum=0),
             public_base_url=env.str("NOTIFICATIONS_PUBLIC_URL", platform.public_base_url if platform else cls.public_base_url).rstrip("/"),
-            unsubscribe_secret=env.str("UNSUBSCRIBE_SECRET", None),
+            unsubscribe_secret=env.secret("UNSUBSCRIBE_SECRET"),
         )
         if settings.sms_provider not in ("file", "http"):
             env.problems.append(f"SMS_PROVIDER={settings.sms_provider!r} is malformed: expected file or http")

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from shared.events import intake, matching, scheduling
 
+from shared.revocations import on_tokens_revoked
+
 from notifications.handlers import events
 
 SUBSCRIPTIONS: dict = {
+    intake.TokensRevoked: on_tokens_revoked,  # sign-out-everywhere: the token versions refused here
     # the contact directory (restricted topic), consents, coordinators, erasure
     intake.ContactChanged: events.on_contact_changed,
     intake.MemberRegistered: events.on_member_snapshot,

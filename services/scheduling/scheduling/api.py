@@ -12,8 +12,8 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from shared.auth import InvalidToken, verify_token
 from shared.web import public, require_organization, require_role
+from shared.web.auth import verify_bearer
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from scheduling import schemas
@@ -297,11 +297,7 @@ def _feed_principal():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    platform = _settings().platform
-    try:
-        return verify_token(token.strip(), platform.auth_secret, platform.auth_audience)
-    except InvalidToken as exc:
-        abort(401, message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return verify_bearer(token.strip())  # signature, claims and revocation, as every other route
 
 
 def _personal_feed(kind: str, organization_id: str, person_id: str, query: dict):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from shared.events import intake, matching
 
+from shared.revocations import on_tokens_revoked
+
 from scheduling.handlers import events
 from scheduling.config import Settings
 
@@ -13,6 +15,7 @@ def subscriptions(settings: Settings) -> dict:
     on_leader = events.on_leader_changed(settings)
     on_member = events.on_member_changed(settings)
     return {
+        intake.TokensRevoked: on_tokens_revoked,  # sign-out-everywhere: the token versions refused here
         # intake: time zones of sites, and the people who meet
         intake.SiteCreated: on_site,
         intake.SiteUpdated: on_site,

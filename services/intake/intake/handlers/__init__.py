@@ -14,6 +14,7 @@ it causes together. Only entry points open transactions: the HTTP views (api.py)
     imports         bulk import of a site's members
     identities      duplicate detection: one person per email / phone / external id
     events          handlers of subscribed events (intake subscribes to none)
+    tokens          the token signing key, its JWKS, token versions and sign-out-everywhere
     jobs            periodic work of the worker: announcing expired consents
 """
 from intake.handlers import (  # noqa: F401  (the package is the map above)
@@ -21,6 +22,7 @@ from intake.handlers import (  # noqa: F401  (the package is the map above)
     identities,
     imports,
     jobs,
+    tokens,
     leaders,
     members,
     organizations,

@@ -2,16 +2,17 @@
 organization's audit log."""
 from __future__ import annotations
 
+import uuid
 from typing import Callable
 
-from shared.auth import Principal, issue_token
+from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import Conflict, Invalid
 from shared.events.intake import ContactChanged, CoordinatorAssigned, OrganizationCreated, SiteCreated, SiteUpdated
 from shared.unit_of_work import UnitOfWork
 
 from intake import access, model
-from intake.handlers import identities
+from intake.handlers import identities, tokens
 from intake.repository import Store
 
 # --- organizations -------------------------------------------------------------------------------
@@ -55,10 +56,11 @@ def update_organization(uow: UnitOfWork, principal: Principal, organization_id: 
     return updated
 
 
-def issue_admin_token(store: Store, principal: Principal, organization_id: str, ttl: int, secret: str,
-                      audience: str) -> dict:
+def issue_admin_token(store: Store, principal: Principal, organization_id: str, ttl: int,
+                      keys: tokens.TokenKeys) -> dict:
     access.organization(store, organization_id)
-    token = issue_token(secret, organization_id=organization_id, role="admin", ttl_seconds=ttl, audience=audience)
+    token = tokens.sign(store, keys, subject=f"admin:{uuid.uuid4().hex[:12]}", organization_id=organization_id,
+                        role="admin", ttl_seconds=ttl)
     return {"token": token, "role": "admin", "organization_id": organization_id, "sites": [], "expires_in": ttl}
 
 
@@ -190,10 +192,9 @@ def list_staff(store: Store, principal: Principal, query: dict):
     return store.staff_page(principal.organization_id, query["offset"], query["limit"])
 
 
-def issue_staff_token(store: Store, principal: Principal, staff_id: str, ttl: int, secret: str,
-                      audience: str) -> dict:
+def issue_staff_token(store: Store, principal: Principal, staff_id: str, ttl: int, keys: tokens.TokenKeys) -> dict:
     staff = access.staff(store, principal, staff_id)
-    token = issue_token(secret, organization_id=principal.organization_id, role="coordinator",
-                        sites=staff["site_ids"], subject=f"staff:{staff_id}", ttl_seconds=ttl, audience=audience)
+    token = tokens.sign(store, keys, subject=f"staff:{staff_id}", organization_id=principal.organization_id,
+                        role="coordinator", sites=staff["site_ids"], ttl_seconds=ttl)
     return {"token": token, "role": "coordinator", "organization_id": principal.organization_id,
             "sites": staff["site_ids"], "expires_in": ttl}

@@ -12,7 +12,7 @@ from shared.events.intake import (
     LeaderRegistered,
     LeaderUpdated,
 )
-from shared.testing.fixtures import TEST_AUTH_SECRET
+from shared.testing.fixtures import test_keys
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -90,7 +90,7 @@ def test_staff_coordinator_assignment_contact_and_token(intake, intake_worker, t
     contact = tap.wait_for(lambda e: e.type == ContactChanged.type and e.key == staff["id"])[0]
     assert contact.data["person_kind"] == "staff"
     token = intake.call("post", f"/v1/staff/{staff['id']}/tokens", json={}, expect=201).json["token"]
-    principal = verify_token(token, TEST_AUTH_SECRET)
+    principal = verify_token(token, test_keys().keyset())
     assert principal.role == "coordinator" and principal.sites == {site["id"]}
     assert intake.call("get", "/v1/sites", token, expect=200).json["total"] == 1
     intake.call("post", "/v1/staff", json={"first_name": "X", "email": bodies.email(), "site_ids": ["nope"]},
@@ -108,7 +108,7 @@ def test_staff_coordinator_assignment_contact_and_token(intake, intake_worker, t
     # operators issue an organization's first admin token
     operator = intake.make_token(None, "operator")
     admin = intake.call("post", f"/v1/organizations/{intake.org}/admin-tokens", operator, json={}, expect=201).json
-    assert verify_token(admin["token"], TEST_AUTH_SECRET).organization_id == intake.org
+    assert verify_token(admin["token"], test_keys().keyset()).organization_id == intake.org
     intake.call("post", "/v1/organizations/org-nope/admin-tokens", operator, json={}, expect=404)
 
 

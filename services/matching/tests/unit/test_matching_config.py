@@ -6,7 +6,7 @@ from shared.config import ConfigError
 from matching.config import Settings
 
 BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "MONGO_URI": "mongodb://127.0.0.1:27017",
-        "AUTH_SECRET": "s" * 40}
+        "AUTH_JWKS_URL": "http://intake:8000/.well-known/jwks.json"}
 
 
 def test_defaults_and_overrides():
