@@ -2,7 +2,9 @@
 record of another organization or outside a coordinator's sites answers like one that does not exist.
 
 Roles: operator creates organizations; admin manages everything of their organization; coordinator
-works within the sites of their token; leader reads and edits their own profile; service reads.
+works within the sites of their token; leader reads and edits their own profile and sees the members they
+are matched with (minimum necessary, ``matched_member``); member reads and changes only their own record
+(``own_member``); service reads.
 """
 from __future__ import annotations
 
@@ -87,3 +89,37 @@ def import_report(store: Store, principal: Principal, import_id: str) -> dict:
     if found is None or not principal.can_access_site(found["site_id"]):
         raise NotFound("No such import.")
     return found
+
+
+# --- self-service ----------------------------------------------------------------------------------
+
+def own_member(store: Store, principal: Principal) -> dict:
+    """The member a member token names: only their own record, ever."""
+    if principal.role != "member":
+        raise Forbidden("Only a member reads and changes their own record here.")
+    found = store.member(principal.organization_id, principal.member_id)
+    if found is None:
+        raise NotFound("Your record was not found in this organization.")
+    if found.get("erased"):
+        raise Gone("Your record was erased on request.")
+    return found
+
+
+def own_leader(store: Store, principal: Principal) -> dict:
+    if principal.role != "leader":
+        raise Forbidden("Only a peer leader reads their own members here.")
+    found = store.leader(principal.organization_id, principal.leader_id)
+    if found is None:
+        raise NotFound("Your peer leader record was not found in this organization.")
+    return found
+
+
+def matched_member(store: Store, principal: Principal, member_id: str) -> tuple[dict, dict]:
+    """A member the calling leader is matched with now (proposed, accepted or active), and that match.
+    Any other member, or one whose match has ended, answers like one that does not exist."""
+    own_leader(store, principal)
+    matches = store.open_matches(principal.organization_id, member_id=member_id, leader_id=principal.leader_id)
+    found = store.member(principal.organization_id, member_id) if matches else None
+    if found is None or found.get("erased"):
+        raise NotFound("No such member among those you are matched with.")
+    return found, matches[0]

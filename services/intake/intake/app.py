@@ -6,7 +6,7 @@ from flask import Flask
 from shared.repository import Repository
 from shared.web import create_service_app
 
-from intake import api
+from intake import api, api_me
 from intake import api_tokens
 from intake.config import Settings
 from intake.repository import SOURCE, Store
@@ -20,5 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["intake.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"],
                                                      source=SOURCE, store=Store, retry_duplicates=True)
     app.extensions["smorest"].register_blueprint(api.blp)
+    app.extensions["smorest"].register_blueprint(api_me.blp)  # self-service: /v1/me
     api_tokens.install(app)  # the signing key, /.well-known/jwks.json, /v1/sign-out-everywhere
     return app

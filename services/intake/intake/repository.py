@@ -5,7 +5,9 @@ Collections: organizations, sites, staff, members, leaders, identities (one docu
 phone / external id of a person, ``_id`` unique per organization, which is how duplicates are
 refused even under concurrent writes: the loser's insert fails with a duplicate key, and the
 ``Repository`` built with ``retry_duplicates=True`` runs the work again so it answers the usual 409),
-screenings, consent_log, plan_history, imports, plus the platform's outbox, audit_log, counters and leases.
+screenings, consent_log, plan_history, imports, matches (intake's copy of matching's matches: who is
+matched with whom, ``_id`` = read_model_key(org, match id), from the match events), plus the platform's
+outbox, audit_log, counters and leases.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from shared.events.intake import CONTACTS
-from shared.repository import Store as BaseStore, site_scope
+from shared.repository import Store as BaseStore, read_model_key, site_scope
 
 SOURCE = "/recoverynet/intake"
 
@@ -56,7 +58,7 @@ OLDEST_FIRST = [("created_at", ASCENDING), ("_id", ASCENDING)]
 
 class Store(BaseStore):
     collections = ("token_versions", "organizations", "sites", "staff", "members", "leaders", "identities", "screenings",
-                   "consent_log", "plan_history", "imports")
+                   "consent_log", "plan_history", "imports", "matches")
 
     # --- token versions (sign-out-everywhere: handlers/tokens.py) --------------------------------
 
@@ -177,6 +179,10 @@ class Store(BaseStore):
             query["instrument"] = instrument
         return self._page("screenings", query, skip, limit, [("recorded_at", DESCENDING), ("_id", ASCENDING)])
 
+    def screenings_of_member(self, organization_id: str, member_id: str) -> list[dict]:
+        return self.find("screenings", {"organization_id": organization_id, "member_id": member_id},
+                         sort=[("recorded_at", ASCENDING), ("_id", ASCENDING)])
+
     def insert_plan_revision(self, doc: dict) -> None:
         self._insert("plan_history", doc)
 
@@ -194,6 +200,7 @@ class Store(BaseStore):
         db.screenings.delete_many(scope, session=s)
         db.consent_log.delete_many(scope, session=s)
         db.plan_history.delete_many(scope, session=s)
+        db.matches.delete_many(scope, session=s)
         # Import reports name the member's external id: keep the row, drop the identifier.
         db.imports.update_many({"organization_id": organization_id, "rows.member_id": member_id},
                                {"$set": {"rows.$[r].external_id": None, "rows.$[r].erased": True}},
@@ -226,6 +233,29 @@ class Store(BaseStore):
     def replace_leader(self, doc: dict) -> None:
         self._replace("leaders", doc)
 
+    # --- matches (read model of matching's match events) ------------------------------------------
+    def match(self, organization_id: str, match_id: str) -> dict | None:
+        return self.find_one("matches", {"_id": read_model_key(organization_id, match_id)})
+
+    def save_match(self, organization_id: str, match_id: str, fields: dict) -> None:
+        self.upsert("matches", read_model_key(organization_id, match_id),
+                    {**fields, "organization_id": organization_id, "match_id": match_id})
+
+    def open_matches(self, organization_id: str, *, member_id: str | None = None,
+                     leader_id: str | None = None) -> list[dict]:
+        """Matches in force (proposed, accepted or active) of a member or of a leader, newest first."""
+        query: dict = {"organization_id": organization_id, "open": True}
+        if member_id is not None:
+            query["member_id"] = member_id
+        if leader_id is not None:
+            query["leader_id"] = leader_id
+        return self.find("matches", query, sort=[("updated_at", DESCENDING), ("_id", ASCENDING)],
+                         projection={"_id": 0})
+
+    def matches_of_member(self, organization_id: str, member_id: str) -> list[dict]:
+        return self.find("matches", {"organization_id": organization_id, "member_id": member_id},
+                         sort=[("updated_at", ASCENDING), ("_id", ASCENDING)], projection={"_id": 0})
+
     # --- imports and audit -------------------------------------------------------------------------
     def insert_import(self, doc: dict) -> None:
         self._insert("imports", doc)
@@ -240,6 +270,11 @@ class Store(BaseStore):
             if value is not None:
                 query[name] = value
         return self.page("audit_log", query, skip=skip, limit=limit, sort=[("at", ASCENDING), ("_id", ASCENDING)])
+
+    def audit_entries_about(self, organization_id: str, resource_id: str) -> list[dict]:
+        """Every audit entry about one record (a member's right to know who read it)."""
+        return self.find("audit_log", {"organization_id": organization_id, "resource_id": resource_id},
+                         sort=[("at", ASCENDING), ("_id", ASCENDING)], projection={"_id": 0})
 
 
 def ensure_indexes(db: Database) -> None:
@@ -261,3 +296,7 @@ def ensure_indexes(db: Database) -> None:
     db.plan_history.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING),
                                   ("revision", ASCENDING)], name="org_member_revision")
     db.imports.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)], name="org_time")
+    db.matches.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("open", ASCENDING)],
+                            name="org_member_open")
+    db.matches.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING), ("open", ASCENDING)],
+                            name="org_leader_open")

@@ -12,17 +12,19 @@ import re
 from datetime import timezone
 
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate
 
 from shared.errors import DomainError
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
 from shared.web.pages import PageQuery
 
+from intake.model import self_service as self_service_of
 from intake.model import (CHANNEL_ALIASES, CHANNELS, NOT_A_PERSON_CHANNEL, check_channels, CONSENT_PURPOSE_INPUT_RE, INSTRUMENTS, LANGUAGE_RE, PATHWAYS,
                           check_consent_purpose)
 
 Str = fields.Str
 NAME = validate.Length(min=1, max=200)
+LEADER_BIO_MAX = 600
 
 # --- one-field rules, as the document says them ------------------------------------------------
 # ``model`` checks these (normalize_person collects every field's problem, so one 422 names them all); the
@@ -81,10 +83,18 @@ class OrganizationIn(StrictSchema):
     default_language = language_field(load_default="en")
 
 
+class SelfServiceSchema(StrictSchema):
+    """What members see of their own record in the app (self-service); defaults: plan yes, scores no."""
+    share_plan = fields.Bool(metadata={"description": "members read their plan (/v1/me/plan); default true"})
+    share_scores = fields.Bool(metadata={"description": "members read their screenings' scores "
+                                                        "(/v1/me/screenings); default false"})
+
+
 class OrganizationPatch(StrictSchema):
     name = Str(validate=NAME)
     allows_youth = fields.Bool()
     default_language = language_field()
+    self_service = fields.Nested(SelfServiceSchema, metadata={"description": "fields left out keep their value"})
 
 
 class OrganizationOut(Schema):
@@ -92,7 +102,12 @@ class OrganizationOut(Schema):
     name = Str()
     allows_youth = fields.Bool()
     default_language = Str()
+    self_service = fields.Nested(SelfServiceSchema)
     created_at = fields.DateTime()
+
+    @pre_dump
+    def _self_service_defaults(self, org, **kwargs):
+        return {**org, "self_service": self_service_of(org)}
 
 
 class AddressSchema(StrictSchema):
@@ -276,6 +291,8 @@ class PlanOut(Schema):
     revision = fields.Int()
     updated_by = Str()
     updated_at = fields.DateTime()
+    shared_with_leader = fields.Bool(metadata={"description": "the member shows the goal to their peer leader "
+                                                              "(a new revision is not shown until they do again)"})
 
 
 class PersonOut(Schema):
@@ -395,9 +412,13 @@ class LeaderIn(PersonFields):
     lived_experience_areas = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
     co_occurring_mental_health_experience = fields.Bool(load_default=False)
     certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
+    bio = Str(load_default=None, allow_none=True, validate=validate.Length(max=LEADER_BIO_MAX),
+              metadata={"description": "a short bio the leader shares with the members they are matched with"})
 
 
 class LeaderPatch(PersonFields):
+    bio = Str(allow_none=True, validate=validate.Length(max=LEADER_BIO_MAX),
+              metadata={"description": "a short bio the leader shares with the members they are matched with"})
     time_zone = time_zone_field(description="IANA; a leader keeps one (null is refused)")
     site_ids = fields.List(Str(), validate=validate.Length(min=1))
     gender = Str(allow_none=True, validate=validate.Length(max=40))
@@ -420,6 +441,7 @@ class LeaderOut(PersonOut):
     co_occurring_mental_health_experience = fields.Bool()
     certifications = fields.List(fields.Nested(CertificationSchema))
     certifications_current = fields.Bool()
+    bio = Str(allow_none=True)
     version = fields.Int()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -13,7 +13,8 @@ it causes together. Only entry points open transactions: the HTTP views (api.py)
     leaders         peer leaders
     imports         bulk import of a site's members
     identities      duplicate detection: one person per email / phone / external id
-    events          handlers of subscribed events (intake subscribes to none)
+    events          handlers of subscribed events: matching's matches, kept in the matches read model
+    me              self-service: what a member, a leader or a staff member sees and changes of their own
     tokens          the token signing key, its JWKS, token versions and sign-out-everywhere
     jobs            periodic work of the worker: announcing expired consents
 """
@@ -24,6 +25,7 @@ from intake.handlers import (  # noqa: F401  (the package is the map above)
     jobs,
     tokens,
     leaders,
+    me,
     members,
     organizations,
     screenings,

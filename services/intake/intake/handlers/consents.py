@@ -81,10 +81,15 @@ def grant(uow: UnitOfWork, principal: Principal, member_id: str, data: dict,
 
 def revoke(uow: UnitOfWork, principal: Principal, member_id: str, purpose: str,
            check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
-    store = Store.of(uow)
-    now = utcnow()
-    member = access.member(store, principal, member_id)
+    member = access.member(Store.of(uow), principal, member_id)
     check_etag(member)
+    return revoke_from(uow, principal, member, purpose, utcnow())
+
+
+def revoke_from(uow: UnitOfWork, principal: Principal, member: dict, purpose: str, now) -> dict:
+    """Revoke one consent of a member already read in this unit of work (staff, or the member themselves)."""
+    store = Store.of(uow)
+    member_id = member["_id"]
     by = model.actor(principal)
     clean = model.check_consent_purpose(purpose)
     consents = model.revoke_consent(member.get("consents") or {}, clean, by=by, at=now)

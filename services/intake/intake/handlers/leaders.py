@@ -25,7 +25,7 @@ from intake.repository import Store
 LEADER_FIELDS = ("first_name", "last_name", "preferred_name", "pronouns", "email", "phone", "date_of_birth",
                  "languages", "preferred_language", "time_zone", "availability", "contact_channels", "substances",
                  "pathways", "gender", "meets_virtually", "capacity", "lived_experience_areas",
-                 "co_occurring_mental_health_experience", "certifications", "site_ids")
+                 "co_occurring_mental_health_experience", "certifications", "site_ids", "bio")
 
 
 def register(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
@@ -35,7 +35,7 @@ def register(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     org = access.organization(store, org_id)
     sites = access.sites(store, principal, data["site_ids"])
     person = model.normalize_person(data, today=now.date(), allows_youth=False)
-    leader = {k: person.get(k) for k in LEADER_FIELDS}
+    leader = {k: person.get(k) for k in LEADER_FIELDS}  # bio: what members matched with them see
     leader.update({
         "_id": model.new_id("ldr"), "organization_id": org_id, "site_ids": [s["_id"] for s in sites],
         "time_zone": person.get("time_zone") or sites[0]["time_zone"],

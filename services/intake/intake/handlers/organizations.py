@@ -39,7 +39,8 @@ def get_organization(store: Store, principal: Principal, organization_id: str) -
 
 def update_organization(uow: UnitOfWork, principal: Principal, organization_id: str, data: dict,
                         check_etag: Callable[[dict], None]) -> dict:
-    """Name, youth policy and default language. Intake alone uses these, so no event is published."""
+    """Name, youth policy, default language and self-service settings. Intake alone uses these, so no
+    event is published."""
     store = Store.of(uow)
     org = access.readable_organization(store, principal, organization_id)
     check_etag(org)
@@ -50,6 +51,8 @@ def update_organization(uow: UnitOfWork, principal: Principal, organization_id: 
         updated["allows_youth"] = data["allows_youth"]
     if "default_language" in data:
         updated["default_language"] = model.check_languages([data["default_language"]], "default_language")[0]
+    if "self_service" in data:  # what members see of their own plan and scores (/v1/me/plan, /v1/me/screenings)
+        updated["self_service"] = {**model.self_service(org), **data["self_service"]}
     updated["version"] = org.get("version", 1) + 1
     store.replace_organization(updated)
     store.audit(principal, "update", "organization", organization_id, organization_id, fields=sorted(data))
