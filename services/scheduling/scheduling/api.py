@@ -2,7 +2,9 @@
 
 Roles: admins manage everything of their organization; coordinators the meetings and members of
 their sites; leaders read meetings, change occurrences and record attendance for meetings they
-facilitate, and book their own sessions; service accounts act for members (registrations, bookings).
+facilitate, and book their own sessions; service accounts act for members (registrations, bookings);
+a member (MEMBER_TOO routes only) sees the meetings open to them, registers and cancels themself, and
+books, reschedules and cancels their own sessions (the rules are in access.py).
 Feeds under /v1/feeds are public (the Meeting Guide JSON, a site's public calendar) or protected by
 a personal feed token or a bearer token (a member's or a leader's calendar).
 """
@@ -17,13 +19,14 @@ from shared.web.auth import verify_bearer
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from scheduling import schemas
-from scheduling.handlers import feeds, meetings, occurrences, registrations, sessions
+from scheduling.handlers import feeds, meetings, members, occurrences, registrations, sessions
 
 blp = Blueprint("scheduling", __name__, url_prefix="/v1",
                 description="Peer-led group meetings, one-on-one sessions, reminders and feeds.")
 
 ORG_ROLES = ("admin", "coordinator", "leader", "service")
 STAFF = ("admin", "coordinator", "service")
+MEMBER_TOO = ORG_ROLES + ("member",)  # routes a member may use too, each for their own things only
 ICS = "text/calendar; charset=utf-8"
 # The feeds' bodies as documented (their views build the Response themselves; nothing is dumped with these).
 CALENDAR_DOC = {"type": "string", "description": "An iCalendar (RFC 5545) document."}
@@ -62,8 +65,9 @@ class Meetings(MethodView):
     @blp.arguments(schemas.MeetingQuery, location="query")
     @blp.response(200, page_schema(schemas.MeetingOut))
     def get(self, query):
-        """Meetings of the organization (coordinators: their sites and online ones)."""
-        principal = _principal()
+        """Meetings of the organization (coordinators: their sites and online ones; members: public meetings
+        at their site and public online or hybrid ones)."""
+        principal = _principal(*MEMBER_TOO)
         items, total = _read(meetings.list_meetings, principal, site_id=query.get("site_id"),
                              leader_id=query.get("leader_id"), status=query["status"],
                              skip=query["offset"], limit=query["limit"])
@@ -82,7 +86,7 @@ class Meetings(MethodView):
 class MeetingItem(MethodView):
     @blp.response(200, schemas.MeetingOut)
     def get(self, meeting_id):
-        meeting = _read(meetings.get_meeting, _principal(), meeting_id)
+        meeting = _read(meetings.get_meeting, _principal(*MEMBER_TOO), meeting_id)
         return meeting, etag_header(meeting)
 
     @documents_if_match(blp)
@@ -114,7 +118,7 @@ class MeetingOccurrences(MethodView):
     @blp.response(200, schemas.OccurrenceOut(many=True))
     def get(self, query, meeting_id):
         """The meeting's occurrences in [from, to), cancelled ones on request."""
-        return _read(occurrences.list_occurrences, _principal(), query["from_"], query["to"], meeting_id=meeting_id,
+        return _read(occurrences.list_occurrences, _principal(*MEMBER_TOO), query["from_"], query["to"], meeting_id=meeting_id,
                      include_cancelled=query["include_cancelled"])
 
 
@@ -124,7 +128,7 @@ class Occurrences(MethodView):
     @blp.response(200, schemas.OccurrenceOut(many=True))
     def get(self, query):
         """Every meeting's occurrences in [from, to) (at most 366 days)."""
-        return _read(occurrences.list_occurrences, _principal(), query["from_"], query["to"],
+        return _read(occurrences.list_occurrences, _principal(*MEMBER_TOO), query["from_"], query["to"],
                      site_id=query.get("site_id"), include_cancelled=query["include_cancelled"])
 
 
@@ -173,8 +177,9 @@ class Registrations(MethodView):
     @blp.arguments(schemas.RegistrationIn)
     @blp.response(201, schemas.RegistrationOut)
     def post(self, body, meeting_id):
-        """Register a member for the series or one occurrence; past capacity they wait in line."""
-        principal = _principal(*STAFF)
+        """Register a member for the series or one occurrence; past capacity they wait in line. A member
+        registers only themself (another member_id: 403)."""
+        principal = _principal(*STAFF, "member")
         return _write(registrations.register, principal, meeting_id, body["member_id"], body.get("occurrence_id"))
 
 
@@ -182,8 +187,8 @@ class Registrations(MethodView):
 class RegistrationItem(MethodView):
     @blp.response(200, schemas.RegistrationOut)
     def delete(self, meeting_id, registration_id):
-        """Cancel a registration; the first in line for the freed seat moves up."""
-        principal = _principal(*STAFF)
+        """Cancel a registration; the first in line for the freed seat moves up (a member: only their own)."""
+        principal = _principal(*STAFF, "member")
         return _write(registrations.cancel_registration, principal, meeting_id, registration_id)
 
 
@@ -194,7 +199,7 @@ class Suggestions(MethodView):
     @blp.response(200, schemas.SuggestionsOut)
     def get(self, match_id):
         """Session times inside both people's availability, free of their bookings (now)."""
-        return _read(sessions.current_suggestions, _settings(), _principal(), match_id)
+        return _read(sessions.current_suggestions, _settings(), _principal(*MEMBER_TOO), match_id)
 
 
 @blp.route("/sessions")
@@ -202,22 +207,22 @@ class Sessions(MethodView):
     @blp.arguments(schemas.SessionQuery, location="query")
     @blp.response(200, page_schema(schemas.SessionOut))
     def get(self, query):
-        items, total = _read(sessions.list_sessions, _principal(), {**query, "from": query.get("from_")},
+        items, total = _read(sessions.list_sessions, _principal(*MEMBER_TOO), {**query, "from": query.get("from_")},
                              query["offset"], query["limit"])
         return page(items, total, query)
 
     @blp.arguments(schemas.SessionIn)
     @blp.response(201, schemas.SessionOut)
     def post(self, body):
-        """Book a session for an active match (the leader, or staff/service for the member)."""
-        return _write(sessions.book_session, _settings(), _principal(), body)
+        """Book a session for an active match (the leader, the member, or staff/service for the member)."""
+        return _write(sessions.book_session, _settings(), _principal(*MEMBER_TOO), body)
 
 
 @blp.route("/sessions/<session_id>")
 class SessionItem(MethodView):
     @blp.response(200, schemas.SessionOut)
     def get(self, session_id):
-        return _read(sessions.get_session, _principal(), session_id)
+        return _read(sessions.get_session, _principal(*MEMBER_TOO), session_id)
 
 
 @blp.route("/sessions/<session_id>/reschedule")
@@ -225,7 +230,7 @@ class SessionReschedule(MethodView):
     @blp.arguments(schemas.RescheduleIn)
     @blp.response(200, schemas.SessionOut)
     def post(self, body, session_id):
-        return _write(sessions.reschedule_session, _settings(), _principal(), session_id, body)
+        return _write(sessions.reschedule_session, _settings(), _principal(*MEMBER_TOO), session_id, body)
 
 
 @blp.route("/sessions/<session_id>/cancel")
@@ -233,7 +238,35 @@ class SessionCancel(MethodView):
     @blp.arguments(schemas.SessionCancelIn)
     @blp.response(200, schemas.SessionOut)
     def post(self, body, session_id):
-        return _write(sessions.cancel_session, _principal(), session_id, body)
+        return _write(sessions.cancel_session, _principal(*MEMBER_TOO), session_id, body)
+
+
+# --- the member's own -----------------------------------------------------------------------------
+
+@blp.route("/me/registrations")
+class MyRegistrations(MethodView):
+    @blp.arguments(schemas.RegistrationQuery, location="query")
+    @blp.response(200, schemas.RegistrationList)
+    def get(self, query):
+        """The member's own registrations, with their place in line while waitlisted. Member tokens only."""
+        return {"items": _read(members.my_registrations, _principal("member"), query["status"])}
+
+
+@blp.route("/me/suggestions")
+class MySuggestions(MethodView):
+    @blp.response(200, schemas.SuggestionsOut)
+    def get(self):
+        """Session times with the member's leader (their active match; 404 without one). Book one with
+        POST /v1/sessions. Member tokens only."""
+        return _read(members.my_suggestions, _settings(), _principal("member"))
+
+
+@blp.route("/me/export")
+class MyExport(MethodView):
+    @blp.response(200, schemas.MyExportOut)
+    def get(self):
+        """Everything scheduling holds about the member (right of access), as JSON. Member tokens only."""
+        return _read(members.export, _principal("member"))
 
 
 # --- feeds ----------------------------------------------------------------------------------------
@@ -243,8 +276,9 @@ class FeedTokens(MethodView):
     @blp.arguments(schemas.FeedTokenIn)
     @blp.response(201, schemas.FeedTokenOut)
     def post(self, body):
-        """A new secret link to a member's or leader's private calendar (replaces the previous one)."""
-        principal = _principal()
+        """A new secret link to a member's or leader's private calendar (replaces the previous one). A member
+        asks for their own (person_kind member, person_id their own id)."""
+        principal = _principal(*MEMBER_TOO)
         kind, person_id = body["person_kind"], body["person_id"]
         token = _write(feeds.issue_feed_token, principal, kind, person_id)
         base = _settings().platform.public_base_url.rstrip("/")

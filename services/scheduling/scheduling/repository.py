@@ -108,6 +108,23 @@ class Store(BaseStore):
             query["is_public"] = True
         return self.page("meetings", query, skip=skip, limit=limit, sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
 
+    def meetings_for_member(self, org: str, member_site_id: str | None, *, site_id: str | None = None,
+                            leader_id: str | None = None, status: str | None = "active", skip: int = 0,
+                            limit: int = 0) -> tuple[list[dict], int]:
+        """What a member sees (``access.member_may_see_meeting``): public meetings at their site and the
+        organization's public online or hybrid meetings."""
+        reach: list[dict] = [{"attendance_mode": {"$in": ["online", "hybrid"]}}]
+        if member_site_id:
+            reach.append({"site_id": member_site_id})
+        query: dict[str, Any] = {"organization_id": org, "is_public": True, "$or": reach}
+        if site_id:
+            query["site_id"] = site_id
+        if status:
+            query["status"] = status
+        if leader_id:
+            query["leader_ids"] = leader_id
+        return self.page("meetings", query, skip=skip, limit=limit, sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
+
     def public_meeting_by_slug(self, org: str, slug: str) -> dict | None:
         return self.find_one("meetings", {"organization_id": org, "slug": slug, "is_public": True, "status": "active"})
 
@@ -133,6 +150,22 @@ class Store(BaseStore):
     def registrations_of_member(self, org: str, member_id: str, statuses=("registered",)) -> list[dict]:
         return self.find("registrations", {"organization_id": org, "member_id": member_id,
                                            "status": {"$in": list(statuses)}})
+
+    def all_registrations_of_member(self, org: str, member_id: str) -> list[dict]:
+        """Every registration of one member, cancelled ones too, oldest first (their list and export)."""
+        return self.find("registrations", {"organization_id": org, "member_id": member_id},
+                         sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
+
+    def attendance_of_member(self, org: str, member_id: str) -> list[dict]:
+        """The occurrences where a member was marked present or absent."""
+        return self.find("attendance", {"organization_id": org, "$or": [{"present_member_ids": member_id},
+                                                                        {"absent_member_ids": member_id}]})
+
+    def suggestions_of_member(self, org: str, member_id: str) -> list[dict]:
+        return self.find("suggestions", {"organization_id": org, "member_id": member_id})
+
+    def reminders_of_person(self, org: str, person_id: str) -> list[dict]:
+        return self.find("reminders", {"organization_id": org, "person_id": person_id}, sort=[("sent_at", ASCENDING)])
 
     def set_registration_status(self, registration_id: str, status: str) -> None:
         self.db.registrations.update_one({"_id": registration_id},

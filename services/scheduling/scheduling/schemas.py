@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from shared.web.documents import StoredDocument
 from shared.web.pages import PageQuery
 
 from scheduling.feeds import MEETING_TYPES
@@ -269,3 +270,16 @@ class FeedTokenOut(Schema):
 
 class FeedQuery(Schema):
     token = fields.Str(validate=validate.Length(min=10, max=200))
+
+
+class MyExportOut(Schema):
+    service = fields.Str()
+    organization_id = fields.Str()
+    member_id = fields.Str()
+    member = StoredDocument(allow_none=True, metadata={"description": "scheduling's copy of the member (from intake's events)"})
+    matches = fields.List(StoredDocument(), metadata={"description": "their matches, as matching's events told scheduling"})
+    sessions = fields.List(StoredDocument(), metadata={"description": "every one-on-one session, cancelled ones too"})
+    suggestions = fields.List(StoredDocument(), metadata={"description": "session times suggested for their matches"})
+    registrations = fields.List(StoredDocument(), metadata={"description": "every registration, cancelled ones too"})
+    attendance = fields.List(StoredDocument(), metadata={"description": "occurrences where they were marked present or absent"})
+    reminders = fields.List(StoredDocument(), metadata={"description": "reminders sent to them (id and when)"})

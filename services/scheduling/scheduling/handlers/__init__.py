@@ -8,6 +8,7 @@ periodic jobs:
   busy           when a leader or member is taken (meetings and sessions), and the clash refusals
   reminders      which reminders are due, and sending them in a unit of work
   feeds          the public and personal feeds, and personal feed tokens
+  members        a member's own view: their registrations, suggested times, export
   events         handlers of the events in ``subscriptions.py``
   jobs           periodic work (an entry point: it opens its own units of work)
 

@@ -33,9 +33,16 @@ def meeting_event_data(meeting: dict) -> dict:
     }
 
 
+def own_member(store: Store, principal: Principal) -> dict | None:
+    """A member caller's own read-model record (their site decides which meetings they see); None for others."""
+    if principal.role != "member":
+        return None
+    return store.person("member", principal.organization_id, principal.member_id)
+
+
 def load_meeting(store: Store, principal: Principal, meeting_id: str) -> dict:
     meeting = store.meeting(principal.organization_id, meeting_id)
-    if meeting is None or not access.can_see_meeting(principal, meeting):
+    if meeting is None or not access.can_see_meeting(principal, meeting, own_member(store, principal)):
         raise NotFound(f"No meeting {meeting_id}.")
     return meeting
 
@@ -187,6 +194,12 @@ def cancel_meeting(uow: UnitOfWork, principal: Principal, meeting_id: str, reaso
 
 def list_meetings(reader: Store, principal: Principal, *, site_id=None, leader_id=None, status="active",
                   skip=0, limit=50) -> tuple[list[dict], int]:
+    if principal.role == "member":
+        member = own_member(reader, principal)
+        if member is None:
+            return [], 0
+        return reader.meetings_for_member(principal.organization_id, member.get("site_id"), site_id=site_id,
+                                          leader_id=leader_id, status=status, skip=skip, limit=limit)
     return reader.meetings(principal.organization_id, site_filter=access.meeting_site_filter(principal),
                            site_id=site_id, leader_id=leader_id, status=status, skip=skip, limit=limit)
 

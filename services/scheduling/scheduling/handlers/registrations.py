@@ -21,6 +21,7 @@ def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: 
     now = utcnow()
     registration_id = uuid.uuid4().hex
     store = Store.of(uow)
+    access.check_registers_themself(principal, member_id)
     meeting = load_meeting(store, principal, meeting_id)
     member = store.person("member", org, member_id)
     if member is None or not access.can_register_for(principal, member):
@@ -67,7 +68,8 @@ def cancel_registration(uow: UnitOfWork, principal: Principal, meeting_id: str, 
     if reg is None:
         raise NotFound(f"No registration {registration_id}.")
     member = store.person("member", org, reg["member_id"])
-    if not (principal.is_admin or (member and access.can_register_for(principal, member))):
+    if not (principal.is_admin or (member and access.can_register_for(principal, member))) or (
+            principal.role == "member" and reg["member_id"] != principal.member_id):
         raise NotFound(f"No registration {registration_id}.")
     if reg["status"] == "cancelled":
         return reg
