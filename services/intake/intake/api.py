@@ -13,6 +13,8 @@ from shared.web import require_organization, require_role
 from shared.web.pages import PageQuery, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from intake import model, schemas
+from intake.handlers import signin, staff as staff_access
+from shared.web import public
 from intake.access import ANYONE_OF_THE_ORGANIZATION, READERS, STAFF
 from intake.handlers import consents, imports, leaders, members, organizations, screenings
 
@@ -188,6 +190,71 @@ class StaffTokens(MethodView):
         principal = _principal("admin")
         return organizations.issue_staff_token(_reader(), principal, staff_id, data["ttl_seconds"],
                                                current_app.extensions["intake.token_keys"])
+
+
+# --- signing in (public) and staff access -----------------------------------------------------------
+
+def _intake_settings():
+    return current_app.extensions["intake.settings"]
+
+
+@public
+@blp.route("/sign-in")
+class SignIn(MethodView):
+    @blp.arguments(schemas.SignInIn)
+    @blp.response(202, schemas.SignInAcceptedOut)
+    @blp.alt_response(429, description="Too many requests for this address or from this client; see Retry-After.")
+    def post(self, data):
+        """Ask for a sign-in code by email (or by SMS with a phone). No token needed. Always 202 with the same
+        body: whether the address belongs to anyone is never told. When it belongs to people who may sign
+        in (in any organization), a one-time code valid 15 minutes is sent to it (a link to the console's
+        callback and the code to type). Rate-limited per address and per client address (429)."""
+        s, now = _intake_settings(), utcnow()
+        address = signin.count_request(_reader(), s, data, request.remote_addr, now)
+        return _in_transaction(lambda uow: signin.request_code(uow, s, address, now))
+
+
+@public
+@blp.route("/sign-in/token")
+class SignInToken(MethodView):
+    @blp.arguments(schemas.SignInTokenIn)
+    @blp.response(200, schemas.SignInTokenOut)
+    @blp.alt_response(400, description="The code was used, expired or never existed (type "
+                                       f"{model.INVALID_CODE}).")
+    @blp.alt_response(409, schema=schemas.ChooseOrganizationProblem, content_type="application/problem+json",
+                      description="The code opens several organizations (or roles): ask again with organization_id "
+                                  "(and role) from ``choices``; the code is not used up.")
+    @blp.alt_response(429, description="Too many attempts from this client; see Retry-After.")
+    def post(self, data):
+        """Exchange a sign-in code (typed, or the link's token) for a bearer token. No token needed. A code
+        is accepted once, even by racing requests."""
+        s, now = _intake_settings(), utcnow()
+        signin.count_exchange(_reader(), s, request.remote_addr, now)
+        keys = current_app.extensions["intake.token_keys"]
+        return _in_transaction(lambda uow: signin.exchange(uow, s, keys, data, now))
+
+
+@blp.route("/staff/invitations")
+class StaffInvitations(MethodView):
+    @blp.arguments(schemas.StaffInvitationIn)
+    @blp.response(201, schemas.StaffOut)
+    def post(self, data):
+        """Invite staff by email as admin, or as coordinator of the sites named (organization admins): a staff
+        record with status invited (or the existing one with that email), and an email with a sign-in link."""
+        principal = _principal("admin")
+        return _in_transaction(lambda uow: staff_access.invite(uow, principal, _intake_settings(), data, utcnow()))
+
+
+@blp.route("/staff/<staff_id>/deactivate")
+class StaffDeactivation(MethodView):
+    @blp.response(200, schemas.StaffOut)
+    def post(self, staff_id):
+        """Deactivate a staff member (organization admins): status inactive, every token they hold stops
+        working, and they cannot sign in again until invited again."""
+        principal = _principal("admin")
+        staff = _in_transaction(lambda uow: staff_access.deactivate(uow, principal, staff_id, utcnow()))
+        current_app.extensions["auth.revocations"].forget(f"staff:{staff_id}")  # at once in this process
+        return staff
 
 
 # --- members ---------------------------------------------------------------------------------------

@@ -15,9 +15,12 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from shared.events.intake import CONTACTS
+from shared.repository import ensure_collections
 from shared.repository import Store as BaseStore, read_model_key, site_scope
 
 SOURCE = "/recoverynet/intake"
@@ -130,11 +133,73 @@ class Store(BaseStore):
     def claim_identity(self, organization_id: str, kind: str, key_type: str, value: str, person_id: str) -> None:
         self.db.identities.insert_one({"_id": identity_id(organization_id, kind, key_type, value),
                                        "organization_id": organization_id, "person_id": person_id,
-                                       "kind": kind, "key_type": key_type}, session=self.session)
+                                       "kind": kind, "key_type": key_type, "value": value}, session=self.session)
 
     def release_identity(self, organization_id: str, kind: str, key_type: str, value: str) -> None:
         self.db.identities.delete_one({"_id": identity_id(organization_id, kind, key_type, value)},
                                       session=self.session)
+
+    # --- signing in (handlers/signin.py) ------------------------------------------------------------
+    def identities_with(self, key_type: str, value: str) -> list[dict]:
+        """Every person, in any organization, whose email (its comparison form) or phone is ``value``."""
+        return self.find("identities", {"key_type": key_type, "value": value},
+                         projection={"_id": 0, "organization_id": 1, "person_id": 1, "kind": 1})
+
+    def person(self, kind: str, organization_id: str, person_id: str) -> dict | None:
+        """A member, leader or staff member by kind."""
+        collection = {"member": "members", "leader": "leaders", "staff": "staff"}[kind]
+        return self._get(collection, organization_id, person_id)
+
+    def organizations_named(self, organization_ids: list[str]) -> dict[str, str]:
+        return {o["_id"]: o["name"] for o in self.find_in("organizations", "_id", organization_ids,
+                                                          projection={"_id": 1, "name": 1})}
+
+    def operators_with_email(self, key: str) -> list[dict]:
+        return self.find("operators", {"email_key": key})
+
+    def operator(self, operator_id: str) -> dict | None:
+        return self.find_one("operators", {"_id": operator_id})
+
+    def insert_operator(self, doc: dict) -> None:
+        self.db.operators.insert_one(doc, session=self.session)
+
+    def set_operator_status(self, operator_id: str, status: str) -> None:
+        self.db.operators.update_one({"_id": operator_id}, {"$set": {"status": status}}, session=self.session)
+
+    def insert_signin_code(self, doc: dict) -> None:
+        self.db.signin_codes.insert_one(doc, session=self.session)
+
+    def signin_code(self, code_hashes: list[str]) -> dict | None:
+        """The sign-in code whose short code or link token hashes to one of ``code_hashes``."""
+        return self.find_one("signin_codes", {"$or": [{"code_hash": {"$in": code_hashes}},
+                                                      {"link_hash": {"$in": code_hashes}}]})
+
+    def use_signin_code(self, code_id: str, now: datetime, used_as: dict) -> dict | None:
+        """Take the code for one sign-in, atomically: only an unused, unexpired code is taken, so two
+        racing requests cannot both have it. None when it was used, expired or never existed."""
+        return self.db.signin_codes.find_one_and_update(
+            {"_id": code_id, "used_at": None, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now, "used_as": used_as}}, return_document=ReturnDocument.AFTER,
+            session=self.session)
+
+    def count_hit(self, key: str, window_start: datetime, window_end: datetime) -> int:
+        """One more hit on a rate-limit counter of one window (a single atomic write, no transaction, so
+        every gunicorn process counts on the same document); returns the window's count so far."""
+        for _ in range(3):
+            try:
+                doc = self.db.signin_counters.find_one_and_update(
+                    {"_id": f"{key}|{window_start.isoformat()}"},
+                    {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": window_end}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return doc["n"]
+            except DuplicateKeyError:  # two first hits of a window at once: the loser increments
+                continue
+        raise RuntimeError("rate-limit counter kept clashing")
+
+    def set_staff_status(self, organization_id: str, staff_id: str, status: str, now: datetime) -> None:
+        self.db.staff.update_one({"_id": staff_id, "organization_id": organization_id},
+                                 {"$set": {"status": status, "updated_at": now}, "$inc": {"version": 1}},
+                                 session=self.session)
 
     # --- members, consents, screenings, plans ----------------------------------------------------
     def member(self, organization_id: str, member_id: str) -> dict | None:
@@ -289,6 +354,17 @@ def ensure_indexes(db: Database) -> None:
     db.leaders.create_index([("organization_id", ASCENDING), ("site_ids", ASCENDING), ("status", ASCENDING)],
                             name="org_sites_status")
     db.identities.create_index([("person_id", ASCENDING)], name="person")
+    # Sign-in finds a person by address across organizations; identities claimed before sign-in existed
+    # get their value (the last part of their _id) once.
+    for doc in db.identities.find({"value": {"$exists": False}}, {"_id": 1}):
+        db.identities.update_one({"_id": doc["_id"]}, {"$set": {"value": doc["_id"].split("|", 3)[3]}})
+    db.identities.create_index([("key_type", ASCENDING), ("value", ASCENDING)], name="key_value")
+    ensure_collections(db, ("signin_codes", "signin_counters", "operators"))
+    db.signin_codes.create_index([("code_hash", ASCENDING)], name="code_hash", unique=True)
+    db.signin_codes.create_index([("link_hash", ASCENDING)], name="link_hash", unique=True)
+    db.signin_codes.create_index([("purge_at", ASCENDING)], name="purge", expireAfterSeconds=0)
+    db.signin_counters.create_index([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)
+    db.operators.create_index([("email_key", ASCENDING)], name="email", unique=True)
     db.screenings.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING),
                                 ("recorded_at", DESCENDING)], name="org_member_time")
     db.consent_log.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("at", ASCENDING)],

@@ -17,6 +17,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, valida
 from shared.errors import DomainError
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
 from shared.web.pages import PageQuery
+from intake.model import CHOOSE_ORGANIZATION, STAFF_ROLES, STAFF_STATUSES
+
+SIGN_IN_ROLES = ("admin", "coordinator", "leader", "member", "operator")
 
 from intake.model import self_service as self_service_of
 from intake.model import (CHANNEL_ALIASES, CHANNELS, NOT_A_PERSON_CHANNEL, check_channels, CONSENT_PURPOSE_INPUT_RE, INSTRUMENTS, LANGUAGE_RE, PATHWAYS,
@@ -157,10 +160,25 @@ class StaffPatch(StaffIn):
     time_zone = time_zone_field(description="IANA; staff keep one (null is refused)")
 
 
+class StaffInvitationIn(StrictSchema):
+    """Invite a person by email as an organization admin, or as coordinator of the sites named."""
+    email = Str(required=True, validate=validate.Length(min=3, max=320), metadata={"format": "email"})
+    role = Str(required=True, validate=validate.OneOf(STAFF_ROLES))
+    site_ids = fields.List(Str(), load_default=list, metadata={"description": "required for a coordinator"})
+    first_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    languages = fields.List(Str(), load_default=list)
+    time_zone = Str(load_default=None, allow_none=True,
+                    metadata={"description": "IANA time zone; the first site's when left out (UTC for an admin)"})
+
+
 class StaffOut(Schema):
     id = Str(attribute="_id")
     organization_id = Str()
-    first_name = Str()
+    role = Str(dump_default="coordinator", validate=validate.OneOf(STAFF_ROLES))
+    status = Str(dump_default="active", validate=validate.OneOf(STAFF_STATUSES),
+                 metadata={"description": "invited until their first sign-in; inactive: deactivated, cannot sign in"})
+    first_name = Str(allow_none=True)
     last_name = Str(allow_none=True)
     preferred_name = Str(allow_none=True)
     email = Str(allow_none=True)
@@ -170,6 +188,54 @@ class StaffOut(Schema):
     contact_channels = fields.List(Str())
     site_ids = fields.List(Str())
     version = fields.Int()
+
+
+# --- signing in ----------------------------------------------------------------------------------
+
+class SignInIn(StrictSchema):
+    """An email, or a phone number for an SMS code (one of them)."""
+    email = Str(validate=validate.Length(min=3, max=320), metadata={"format": "email"})
+    phone = Str(validate=validate.Length(min=4, max=32), metadata={"description": "E.164, e.g. +14155552671"})
+
+
+class SignInAcceptedOut(Schema):
+    status = Str(required=True, metadata={"enum": ["accepted"]})
+    detail = Str(required=True)
+
+
+class SignInTokenIn(StrictSchema):
+    code = Str(required=True, validate=validate.Length(min=4, max=200),
+               metadata={"description": "the code from the message (ABCD-EFGH; case, spaces and dashes do "
+                                        "not matter) or the token of the link's code parameter"})
+    organization_id = Str(load_default=None, allow_none=True,
+                          metadata={"description": "which organization to enter, when the code opens several"})
+    role = Str(load_default=None, allow_none=True, validate=validate.OneOf(SIGN_IN_ROLES),
+               metadata={"description": "which role to take, when the code opens several in one organization"})
+
+
+class SignInTokenOut(Schema):
+    access_token = Str(required=True)
+    token_type = Str(required=True, metadata={"enum": ["Bearer"]})
+    expires_in = fields.Int(required=True, metadata={"description": "seconds"})
+    role = Str(required=True, validate=validate.OneOf(SIGN_IN_ROLES))
+    person_id = Str(required=True)
+    organization_id = Str(required=True, allow_none=True, metadata={"description": "null for an operator"})
+    sites = fields.List(Str(), metadata={"description": "a coordinator's sites (a member's site, a leader's sites)"})
+
+
+class SignInChoiceOut(Schema):
+    organization_id = Str(allow_none=True)
+    organization_name = Str(allow_none=True)
+    role = Str()
+
+
+class ChooseOrganizationProblem(Schema):
+    """409 problem+json when a code opens several organizations (or roles): ask again naming one."""
+    type = Str(metadata={"enum": [CHOOSE_ORGANIZATION]})
+    title = Str()
+    status = fields.Int()
+    detail = Str()
+    choices = fields.List(fields.Nested(SignInChoiceOut))
 
 
 class TokenIn(StrictSchema):
