@@ -1,0 +1,1 @@
+"""The reporting service: outcome reports for funders and boards, built from the platform's events only."""

@@ -1,0 +1,133 @@
+"""The platform's events kept as per-member facts: ``handler(evt, uow)``, run by the shared consumer in
+one transaction with the inbox. People's ids become keyed pseudonyms at this edge and go no further."""
+from __future__ import annotations
+
+from typing import Callable
+
+from shared.unit_of_work import UnitOfWork
+
+from reporting import model
+from reporting.repository import Store
+
+KEY: dict[str, str] = {}  # "pseudonym_key": set by subscriptions(settings) before the consumer starts
+
+
+def _pseudonym(org: str, person_id: str) -> str:
+    return model.pseudonym(KEY["pseudonym_key"], org, person_id)
+
+
+def _member_change(change: Callable[[dict, dict, object], dict], member_field: str = "member_id",
+                   places: bool = True):
+    """A handler that applies ``change(facts, data, at)`` to one member's facts (created if new), unless
+    the member was erased (then the event is dropped: nothing of theirs is stored again)."""
+    def handle(evt, uow: UnitOfWork) -> None:
+        org, person = evt.organization_id, evt.data[member_field]
+        st = Store.of(uow)
+        if st.is_erased(model.erasure_marker(KEY["pseudonym_key"], org, person)):
+            return
+        p = _pseudonym(org, person)
+        doc = st.member(org, p) or model.new_member(org)
+        if places:  # the member's own site (a meeting's or a session's site is not necessarily theirs)
+            doc = model.place(doc, evt.data.get("site_id"), evt.time)
+        st.save_member(org, p, change(doc, evt.data, evt.time))
+    return handle
+
+
+def _registered(doc, data, at):
+    return model.registered(doc, data, at)
+
+
+def _updated(doc, data, at):
+    return model.profile(model.status(doc, data["status"], at), data, at)
+
+
+on_member_registered = _member_change(_registered)
+on_member_updated = _member_change(_updated)
+on_member_status_changed = _member_change(lambda d, data, at: model.status(d, data["to_status"], at))
+on_member_transferred = _member_change(lambda d, data, at: model.place(d, data["to_site_id"], at))
+on_screening_recorded = _member_change(lambda d, data, at: model.add(
+    d, "screenings", {"id": data["screening_id"], "at": at, "instrument": data["instrument"], "total": data["total"]},
+    "id"))
+on_risk_flagged = _member_change(lambda d, data, at: model.add(d, "flags", {"id": data["screening_id"], "at": at}, "id"))
+on_risk_resolved = _member_change(lambda d, data, at: model.add(d, "resolved", {"at": at}, "at"))
+on_match_proposed = _member_change(lambda d, data, at: model.add(d, "proposals", {"id": data["match_id"], "at": at}, "id"))
+on_match_accepted = _member_change(lambda d, data, at: model.add(d, "accepted", {"id": data["match_id"], "at": at}, "id"))
+on_match_declined = _member_change(lambda d, data, at: model.add(
+    d, "declines", {"id": data["match_id"], "at": at, "reason": data["reason"]}, "id"))
+on_member_waitlisted = _member_change(lambda d, data, at: model.add(
+    d, "waitlisted", {"at": model.as_utc(data["waiting_since"])}, "at"))
+on_session_held = _member_change(lambda d, data, at: model.add(
+    d, "sessions", {"id": data["session_id"], "at": model.as_utc(data["start"])}, "id"), places=False)
+
+
+def on_attendance_recorded(evt, uow: UnitOfWork) -> None:
+    """Each member present or absent at an occurrence; a later record of the same occurrence replaces an
+    earlier one for the members it names (attendance corrected)."""
+    data = evt.data
+    for present, ids in ((True, data["present_member_ids"]), (False, data.get("absent_member_ids") or [])):
+        for member_id in ids:
+            entry = {"id": data["occurrence_id"], "meeting_id": data["meeting_id"],
+                     "at": model.occurrence_start(data["occurrence_id"]) or evt.time,
+                     "present": present, "recorded_at": evt.time}
+            _member_change(lambda d, _data, _at, entry=entry: model.attend(d, entry), places=False)(
+                _Single(evt, {**data, "member_id": member_id}), uow)
+
+
+class _Single:
+    """The same event, seen as if about one member (AttendanceRecorded names several)."""
+
+    def __init__(self, evt, data):
+        self.organization_id, self.data, self.time = evt.organization_id, data, evt.time
+
+
+def on_member_erased(evt, uow: UnitOfWork) -> None:
+    org, person = evt.organization_id, evt.data["member_id"]
+    Store.of(uow).erase_member(org, _pseudonym(org, person), model.erasure_marker(KEY["pseudonym_key"], org, person))
+
+
+# --- leaders ----------------------------------------------------------------------------------------
+
+def _leader_change(change):
+    def handle(evt, uow: UnitOfWork) -> None:
+        org = evt.organization_id
+        st = Store.of(uow)
+        p = _pseudonym(org, evt.data["leader_id"])
+        doc = st.leader(org, p) or {"site_ids": [], "site_at": None, "statuses": []}
+        st.save_leader(org, p, change(doc, evt.data, evt.time))
+    return handle
+
+
+def _leader_snapshot(doc, data, at):
+    doc = model.status(doc, data["status"], at)
+    if doc["site_at"] is None or at >= doc["site_at"]:
+        doc = {**doc, "site_ids": list(data["site_ids"]), "site_at": at}
+    return doc
+
+
+on_leader_registered = _leader_change(_leader_snapshot)
+on_leader_deactivated = _leader_change(lambda d, data, at: model.status(d, data["to_status"], at))
+on_leader_reactivated = _leader_change(lambda d, data, at: model.status(d, "active", at))
+
+
+# --- meetings and messages --------------------------------------------------------------------------
+
+def on_meeting_changed(evt, uow: UnitOfWork) -> None:
+    data = evt.data
+    Store.of(uow).save_meeting(evt.organization_id, data["meeting_id"],
+                               {"name": data.get("name"), "site_id": data.get("site_id")})
+
+
+def _message(outcome: str):
+    def handle(evt, uow: UnitOfWork) -> None:
+        org, data = evt.organization_id, evt.data
+        st = Store.of(uow)
+        fields = {"at": evt.time, "channel": data["channel"], "outcome": outcome, "site_id": None}
+        if not st.is_erased(model.erasure_marker(KEY["pseudonym_key"], org, data["recipient_id"])):
+            fields["recipient"] = _pseudonym(org, data["recipient_id"])
+        st.add_message(org, evt.id, fields)
+    return handle
+
+
+on_delivered = _message("delivered")
+on_failed = _message("failed")
+on_unsubscribed = _message("unsubscribed")
