@@ -26,18 +26,22 @@ from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, wait_for_port
 from shared.messaging.kafka import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_PATHS = [str(ROOT / "services" / name) for name in SERVICES]
+# The console (issue 16) is a web process only: it holds no Kafka client and calls the services' HTTP APIs.
+CONSOLE = "console"
+SERVICE_PATHS = [str(ROOT / "services" / name) for name in (*SERVICES, CONSOLE)]
 
 
 @dataclass
 class Ports:
-    base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004
+    base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004, console 8005
     broker: int = 29092
     mongo: int = 27027
     smtp: int = 8025
     mail_http: int = 8026
 
     def web(self, service: str) -> int:
+        if service == CONSOLE:
+            return self.base + len(SERVICES)
         return self.base + SERVICES.index(service)
 
 
@@ -68,6 +72,21 @@ class Platform:
             path.chmod(0o600)
         return path.read_text().strip()
 
+    def console_secret(self) -> str:
+        path = self.var / "console_secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def console_environment(self) -> dict[str, str]:
+        env = self.environment(CONSOLE)
+        env.update({"PUBLIC_BASE_URL": env["CONSOLE_PUBLIC_URL"], "PORT": str(self.ports.web(CONSOLE)),
+                    "CONSOLE_SECRET_KEY": self.console_secret(),
+                    **{f"{name.upper()}_URL": f"http://127.0.0.1:{self.ports.web(name)}" for name in SERVICES}})
+        env.update(self.extra_env)
+        return env
+
     def environment(self, service: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
@@ -90,6 +109,8 @@ class Platform:
             "SMTP_PORT": str(self.ports.smtp),
             "SMS_OUTBOX_PATH": str(self.var / "sms.log"),
             "WEB_CONCURRENCY": env.get("WEB_CONCURRENCY", "2"),
+            # where the console answers: intake's sign-in emails link to its /sign-in/callback
+            "CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{self.ports.web(CONSOLE)}",
         })
         env.update(self.extra_env)
         return env
@@ -164,8 +185,11 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
                                               f"{service}.app:create_app()"], env)
             platform.spawn(f"{service}-worker", [sys.executable, "-m", f"{service}.worker"], env)
 
+        platform.spawn(f"{CONSOLE}-web", [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                                          f"{CONSOLE}.app:create_app()"], platform.console_environment())
+
         say("Waiting for every service to be ready ...")
-        for service in SERVICES:
+        for service in (*SERVICES, CONSOLE):
             _wait_ready(platform, service)
         return platform
     except BaseException:
@@ -202,6 +226,7 @@ def describe(platform: Platform) -> str:
     lines = ["", "Recovery Network is running.", ""]
     for service in SERVICES:
         lines.append(f"  {service:<14} http://127.0.0.1:{p.web(service)}   API docs: http://127.0.0.1:{p.web(service)}/docs")
+    lines.append(f"  {CONSOLE:<14} http://127.0.0.1:{p.web(CONSOLE)}   (staff console: sign in with your email)")
     lines += [
         "",
         f"  broker         127.0.0.1:{p.broker}  (KAFKA_BOOTSTRAP_SERVERS; memory only)",

@@ -63,19 +63,22 @@ def _stop(process) -> str:
 
 
 def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
-    base, mongo_port = _free_block(4), free_port()
+    base, mongo_port = _free_block(5), free_port()  # the four services and the console
     process, banner = _start(tmp_path / "var", base, mongo_port)
     try:
         for i, service in enumerate(SERVICES):
             assert f"http://127.0.0.1:{base + i}/docs" in banner
             ready = requests.get(f"http://127.0.0.1:{base + i}/readyz", timeout=5)
             assert ready.status_code == 200 and ready.json()["service"] == service
+        assert f"console        http://127.0.0.1:{base + 4}" in banner
+        assert requests.get(f"http://127.0.0.1:{base + 4}/readyz", timeout=5).json()["service"] == "console"
+        assert "Sign in" in requests.get(f"http://127.0.0.1:{base + 4}/sign-in", timeout=5).text
         with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
             client.recoverynet_intake.kept.insert_one({"_id": "survives-a-restart"})
     finally:
         out = _stop(process)
     assert "Stopped." in out
-    for i in range(4):
+    for i in range(5):
         assert _is_free(base + i), "a web process outlived the runner"
     assert _is_free(mongo_port)
 
