@@ -37,6 +37,7 @@ PUBLIC = {
     "scheduling.PublicMeeting": "one public meeting listing (no attendee data)",
     "scheduling.SiteCalendarFeed": "a site's public meetings as iCalendar (no attendee data)",
     "notifications.Unsubscribe": "the signed unsubscribe link in every email: the token is the credential",
+    "tokens.Jwks": "intake's public token keys (JWKS): public by nature, every service verifies tokens with them",
 }
 # Public in the auth sense (no bearer required) but private: they demand a feed token or a bearer token
 # and refuse a bad bearer token with 401 themselves.
@@ -284,7 +285,8 @@ def test_list_routes_show_no_object_of_another_organization(stack, world, make_t
         assert not [i for i in a_ids if i in text], (rule, text[:500])
 
 
-OPERATOR_ROUTES = {"intake.Organizations", "intake.Organization", "intake.AdminTokens"}
+# Routes an operator's token may use (sign-out-everywhere: any signed-in role, operators included).
+OPERATOR_ROUTES = {"intake.Organizations", "intake.Organization", "intake.AdminTokens", "tokens.SignOutEverywhere"}
 
 
 def _crafted(world, **changes):
