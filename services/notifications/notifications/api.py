@@ -25,8 +25,8 @@ from shared.web import current_principal, public, require_organization, require_
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from notifications import schemas
-from notifications.access import ADMINS, CHANGERS_OF_PREFERENCES, READERS_OF_THE_LOG
-from notifications.handlers import (delivery_log, inbox, preferences, template_overrides, unsubscribe,
+from notifications.access import ADMINS, CHANGERS_OF_PREFERENCES, MEMBER, READERS_OF_THE_LOG
+from notifications.handlers import (delivery_log, inbox, members, preferences, template_overrides, unsubscribe,
                                     webhooks)
 from notifications.repository import Repository
 
@@ -82,6 +82,16 @@ class InboxRead(MethodView):
         org = require_organization()
         principal = current_principal()
         return _repo().transaction(lambda uow: inbox.mark_read(uow, principal, org, person_id, message_id))
+
+
+@blp.route("/me/export")
+class MyExport(MethodView):
+    @blp.response(200, schemas.MyExportOut)
+    def get(self):
+        """Everything notifications holds about the member (right of access), as JSON. Member tokens only.
+        A member reads their inbox and preferences at /v1/people/{their member id}/inbox and /preferences."""
+        require_organization()
+        return members.export(_repo().reader(), require_role(*MEMBER))
 
 
 @blp.route("/deliveries")

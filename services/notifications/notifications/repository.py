@@ -180,6 +180,16 @@ class Store(base.Store):
         return self.page("inapp_messages", query, skip=skip, limit=limit,
                          sort=[("created_at", DESCENDING), ("_id", ASCENDING)])
 
+    def all_inbox_messages(self, organization_id: str, person_id: str) -> list[dict]:
+        """Every in-app message of one person, newest first (their export)."""
+        return self.find("inapp_messages", {"organization_id": organization_id, "person_id": person_id},
+                         sort=[("created_at", DESCENDING), ("_id", ASCENDING)])
+
+    def deliveries_to(self, organization_id: str, person_id: str) -> list[dict]:
+        """Every delivery addressed to one person, newest first (their export)."""
+        return self.find("deliveries", {"organization_id": organization_id, "recipient_id": person_id},
+                         sort=[("created_at", DESCENDING), ("_id", ASCENDING)])
+
     def mark_read(self, organization_id: str, person_id: str, message_id: str) -> dict | None:
         doc = self.find_one("inapp_messages", {"_id": message_id, "organization_id": organization_id,
                                                "person_id": person_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from shared.clock import clock
+from shared.web.documents import StoredDocument
 from shared.web.pages import PageQuery
 
 from notifications import model, templates
@@ -195,3 +196,14 @@ class PreviewOut(Schema):
     subject = fields.Str()
     text = fields.Str()
     html = fields.Str()
+
+
+class MyExportOut(Schema):
+    service = fields.Str()
+    organization_id = fields.Str()
+    member_id = fields.Str()
+    contact = StoredDocument(allow_none=True, metadata={"description": "the contact directory's copy of the member (from intake)"})
+    preferences = fields.Nested(PreferencesOut, allow_none=True)
+    consents = fields.List(StoredDocument(), metadata={"description": "the copy of the member's consents in force"})
+    deliveries = fields.List(StoredDocument(), metadata={"description": "every delivery addressed to the member (the log's fields)"})
+    inbox = fields.List(StoredDocument(), metadata={"description": "the member's in-app messages, with their bodies"})

@@ -3,6 +3,7 @@ reader, for reads) that an entry point opens: the HTTP view (api.py), the consum
 
   preferences.py         a person's channel choices, quiet hours, digest; who coordinates a site
   inbox.py               the in-app inbox
+  members.py             a member's export (everything held about them)
   webhooks.py            organizations' endpoints
   template_overrides.py  organizations' wording overrides and previews
   delivery_log.py        the delivery log, and sending a failed delivery again
