@@ -84,6 +84,9 @@ OBJECT_ROUTES = {
         "GET /v1/leaders/<leader_id>": dict(),
         "PATCH /v1/leaders/<leader_id>": dict(json={"capacity": 1}, headers=MATCH_ANY),
         "POST /v1/leaders/<leader_id>/status": dict(json={"to_status": "on_leave", "reason": "x"}),
+        # self-service: a member's own consent and a leader's matched member; staff are refused by role
+        "DELETE /v1/me/consents/<path:purpose>": dict(other=403, coord=403),
+        "GET /v1/me/members/<member_id>": dict(other=403, coord=403),
     },
     "matching": {
         "GET /v1/matches/<match_id>": dict(),
@@ -286,7 +289,7 @@ def test_list_routes_show_no_object_of_another_organization(stack, world, make_t
 
 
 # Routes an operator's token may use (sign-out-everywhere: any signed-in role, operators included).
-OPERATOR_ROUTES = {"intake.Organizations", "intake.Organization", "intake.AdminTokens", "tokens.SignOutEverywhere"}
+OPERATOR_ROUTES = {"intake.Organizations", "intake.Organization", "intake.AdminTokens", "self_service.Me", "tokens.SignOutEverywhere"}
 
 
 def _crafted(world, **changes):
