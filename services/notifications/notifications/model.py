@@ -204,6 +204,15 @@ def after_failure(attempts: int, max_attempts: int, now: datetime, base: float, 
     return "pending", now + retry_delay(attempts, base, multiplier)
 
 
+REDACTED = "[redacted]"
+
+
+def redacted_sign_in(data: dict) -> dict:
+    """What the delivery log keeps of a sign-in code event: never the code, the link or the address."""
+    return {**{k: v for k, v in data.items() if k not in ("address", "code", "link")},
+            "code": REDACTED, "link": REDACTED}
+
+
 def idempotency_key(source_event_id: str, recipient_id: str, channel: str) -> str:
     return f"{source_event_id}|{recipient_id}|{channel}"
 

@@ -17,6 +17,8 @@ Collections (every document carries organization_id; every query is scoped by it
   sites           site names (from intake's SiteCreated / SiteUpdated; _id: read_model_key(org, site id)), so
                   messages and reasons name a site and the API knows which sites are the organization's
   erased          ids of erased people (nothing else), so later events about them tell nobody
+  signin_secrets  a sign-in message's address, code and link (_id: its delivery id), kept only until the
+                  delivery is settled (sent, cancelled or failed) or the code expires; never in the log
 """
 from __future__ import annotations
 
@@ -112,10 +114,21 @@ class Store(base.Store):
         db.coordinators.delete_one({"_id": _key(organization_id, person_id)}, session=s)
         # Only the id stays, so later events about the person tell nobody instead of retrying in vain.
         self.upsert("erased", person_id, {"organization_id": organization_id, "erased_at": utcnow()})
+        db.signin_secrets.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
         result = db.deliveries.update_many(
             {"organization_id": organization_id, "recipient_id": person_id, "status": {"$in": WAITING}},
             {"$set": {"status": "cancelled", "last_error": "person erased", "updated_at": utcnow()}}, session=s)
         return result.modified_count
+
+    # -- sign-in codes (intake's SignInCodeIssued): the secret part of a sign-in delivery ------------
+    def save_signin_secret(self, delivery_id: str, doc: dict) -> None:
+        self.db.signin_secrets.insert_one({**doc, "_id": delivery_id}, session=self.session)
+
+    def signin_secret(self, delivery_id: str) -> dict | None:
+        return self.find_one("signin_secrets", {"_id": delivery_id})
+
+    def forget_signin_secret(self, delivery_id: str) -> None:
+        self.db.signin_secrets.delete_one({"_id": delivery_id}, session=self.session)
 
     def is_erased(self, organization_id: str, person_id: str) -> bool:
         return self.find_one("erased", {"_id": person_id, "organization_id": organization_id}) is not None
@@ -378,6 +391,9 @@ class Store(base.Store):
         db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING)], name="org_recipient")
         db.inapp_messages.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING),
                                         ("created_at", DESCENDING)], name="org_person_time")
+        base.ensure_collections(db, ("signin_secrets",))
+        # A code not sent by the time it expires is never sent: the database drops it.
+        db.signin_secrets.create_index([("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0)
 
 
 ensure_indexes = Store.ensure_collections  # the name deploy set-up and the tests call

@@ -15,6 +15,8 @@ SUBSCRIPTIONS: dict = {
     intake.MemberUpdated: events.on_member_snapshot,
     intake.MemberConsentChanged: events.on_member_snapshot,
     intake.MemberErased: events.on_member_erased,
+    # sign-in codes (restricted topic): sent at once, the code never kept in the delivery log
+    intake.SignInCodeIssued: events.on_signin_code_issued,
     intake.CoordinatorAssigned: events.on_coordinator_assigned,
     # names of organizations and sites (the unsubscribe page, reasons shown to coordinators, 404 for unknown sites)
     intake.OrganizationCreated: events.on_organization_created,

@@ -21,6 +21,9 @@ from notifications.model import language_candidates, parse_time
 KINDS = ("match_proposed", "match_accepted", "match_ended", "meeting_updated", "meeting_cancelled",
          "occurrence_cancelled", "occurrence_moved", "registration_created", "registration_promoted", "session_booked",
          "session_rescheduled", "session_cancelled", "reminder", "risk_flagged", "waiting_too_long", "digest")
+# The platform's own messages: shipped only, never replaced by an organization's template (the sign-in
+# message must carry its code and link whatever an organization writes).
+PLATFORM_KINDS = ("sign_in",)
 PARTS = {"email": ("subject", "text", "html"), "sms": ("text",), "inapp": ("subject", "text")}
 
 # {language: {kind: {"subject", "text", "sms"}}}. Context: name, role, data (the event's data),
@@ -108,6 +111,11 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "text": "Hello {{ name }},\n\nHere is what changed since your last update:\n{% for item in items %}\n- {{ item }}{% endfor %}\n",
             "sms": "Recovery Network: {{ items|length }} updates.",
         },
+        "sign_in": {
+            "subject": "{% if data.get('purpose') == 'invitation' %}You are invited to Recovery Network{% else %}Your Recovery Network sign-in code{% endif %}",
+            "text": "Hello,\n\n{% if data.get('purpose') == 'invitation' %}You have been invited to your organization's Recovery Network as {{ 'an administrator' if data.get('role') == 'admin' else 'a site coordinator' }}. {% endif %}To sign in, open this link:\n{{ data.link }}\n\nOr enter this code: {{ data.code }}\n\nThe code can be used once and expires at {{ local(data.expires_at) }}. If you did not ask to sign in, ignore this message: nobody can sign in without the code.\n",
+            "sms": "Recovery Network sign-in code: {{ data.code }} (once, until {{ local(data.expires_at) }}). Or open {{ data.link }}",
+        },
     },
     "es": {
         "match_proposed": {
@@ -190,6 +198,11 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "text": "Hola {{ name }}:\n\nEsto es lo que cambió desde su último resumen:\n{% for item in items %}\n- {{ item }}{% endfor %}\n",
             "sms": "Recovery Network: {{ items|length }} novedades.",
         },
+        "sign_in": {
+            "subject": "{% if data.get('purpose') == 'invitation' %}Le invitamos a Recovery Network{% else %}Su código para entrar en Recovery Network{% endif %}",
+            "text": "Hola:\n\n{% if data.get('purpose') == 'invitation' %}Le han invitado a Recovery Network de su organización como {{ 'administrador/a' if data.get('role') == 'admin' else 'coordinador/a de sede' }}. {% endif %}Para entrar, abra este enlace:\n{{ data.link }}\n\nO escriba este código: {{ data.code }}\n\nEl código sirve una sola vez y caduca el {{ local(data.expires_at) }}. Si no pidió entrar, ignore este mensaje: nadie puede entrar sin el código.\n",
+            "sms": "Código de Recovery Network: {{ data.code }} (una vez, hasta el {{ local(data.expires_at) }}). O abra {{ data.link }}",
+        },
     },
 }
 
@@ -202,8 +215,8 @@ HTML_LAYOUT = """<!doctype html>
 <html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ subject }}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5">
 {% for paragraph in paragraphs %}<p>{{ paragraph }}</p>
-{% endfor %}<hr><p style="font-size: small"><a href="{{ unsubscribe_url }}">{{ unsubscribe_label }}</a></p>
-</body></html>
+{% endfor %}{% if unsubscribe_url %}<hr><p style="font-size: small"><a href="{{ unsubscribe_url }}">{{ unsubscribe_label }}</a></p>
+{% endif %}</body></html>
 """
 
 _text_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)

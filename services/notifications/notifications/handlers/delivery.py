@@ -81,9 +81,11 @@ class Deliverer:
             self._failed(d, attempts, f"error: {exc!r}"[:500])
             return
         now = utcnow()
-        self._finish(d, {"status": "delivered", "attempts": attempts, "delivered_at": now, "last_error": None,
-                         "next_attempt_at": None},
-                     event=(NotificationDelivered, {"attempts": attempts}), inapp=inapp_doc)
+        changes = {"status": "delivered", "attempts": attempts, "delivered_at": now, "last_error": None,
+                   "next_attempt_at": None}
+        if d.get("template") == "sign_in":  # what was sent, without its code and link
+            changes["redacted_body"] = self._sign_in_message(d, d.get("event_data") or {})["text"]
+        self._finish(d, changes, event=(NotificationDelivered, {"attempts": attempts}), inapp=inapp_doc)
 
     def _failed(self, d: dict, attempts: int, reason: str, *, permanent: bool = False) -> None:
         s = self.settings
@@ -98,6 +100,8 @@ class Deliverer:
             store = Store.of(uow)
             if not store.finish_delivery(d, changes):
                 return  # someone else took it over after our lease ran out: their outcome counts
+            if d.get("template") == "sign_in" and changes.get("status") in ("delivered", "cancelled", "failed"):
+                store.forget_signin_secret(d["_id"])  # settled: the code is kept nowhere any more
             if inapp is not None:
                 store.add_inapp_message(inapp)
             if event is not None:
@@ -132,6 +136,9 @@ class Deliverer:
         if d["channel"] == "webhook":
             self._send_webhook(d)
             return None
+        if d.get("template") == "sign_in":
+            self._send_sign_in(d)
+            return None
         org, person_id, channel = d["organization_id"], d["recipient_id"], d["channel"]
         now = utcnow()
         contact, consents, prefs = self.repo.reader().person_state(org, person_id)
@@ -159,6 +166,34 @@ class Deliverer:
                     "priority": d["priority"], "source_event_id": d["source_event_id"],
                     "source_event_type": d["source_event_type"], "created_at": now, "read_at": None}
         raise Cancelled(f"unknown channel {channel}")
+
+    def _send_sign_in(self, d: dict) -> None:
+        """A sign-in code, to the address it was asked for: no consent or channel choice is checked (the
+        person asked for it), no quiet hours, no unsubscribe link, never an organization's template."""
+        reader = self.repo.reader()
+        secret = reader.signin_secret(d["_id"])
+        if secret is None:
+            raise Cancelled("the sign-in code is no longer held (already settled, or expired)")
+        if model.as_utc(secret["expires_at"]) <= utcnow():
+            raise Cancelled("the sign-in code expired before it could be sent")
+        message = self._sign_in_message(d, {**(d.get("event_data") or {}), "code": secret["code"],
+                                            "link": secret["link"]})
+        if d["channel"] == "email":
+            address = self.channels.email.check_address(secret["address"])
+            self.channels.email.send(self.channels.email.build(
+                to=address, subject=message["subject"], text=message["text"], html=message["html"],
+                delivery_id=d["_id"], unsubscribe_url=None))
+        elif d["channel"] == "sms":
+            self.channels.sms.send(to=secret["address"], text=message["text"], delivery_id=d["_id"])
+        else:
+            raise Cancelled(f"a sign-in code is not sent by {d['channel']}")
+
+    def _sign_in_message(self, d: dict, data: dict) -> dict:
+        contact = self.repo.reader().contact(d["organization_id"], d["recipient_id"]) or {}
+        return templates.render("sign_in", d["channel"], preferred_language=data.get("language"),
+                                time_zone=contact.get("time_zone"),
+                                context={"name": "", "role": d.get("recipient_role"), "data": data, "meeting": {},
+                                         "items": []})
 
     def _render(self, d: dict, contact: dict, unsubscribe: str | None = None) -> dict:
         kind, channel = d["template"], d["channel"]

@@ -81,6 +81,31 @@ def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
     on_notifiable_event(evt, uow)
 
 
+# --- sign-in codes (restricted contacts topic) --------------------------------------------------------
+
+def on_signin_code_issued(evt: Event, uow: UnitOfWork) -> None:
+    """Send a sign-in code at once: urgent (no quiet hours, no digest), and no notify consent needed (it is
+    not a marketing message; the person asked for it, or was invited). The delivery log gets a delivery
+    like any other, whose data holds no code, no link and no address; those wait in ``signin_secrets``
+    only until the delivery is settled or the code expires."""
+    d, store, now = evt.data, Store.of(uow), utcnow()
+    expires_at = model.as_utc(model.parse_time(d["expires_at"]) if isinstance(d["expires_at"], str) else d["expires_at"])
+    delivery_id = new_id()
+    recorded = store.record_delivery({
+        "_id": delivery_id, "key": model.idempotency_key(evt.id, d["person_id"], d["channel"]),
+        "organization_id": evt.organization_id, "site_id": None, "source_event_id": evt.id,
+        "source_event_type": evt.type, "source_event_time": evt.time, "template": "sign_in", "priority": "urgent",
+        "event_data": model.redacted_sign_in(d), "meeting": {}, "attempts": 0, "created_at": now, "updated_at": now,
+        "delivered_at": None, "last_error": None, "recipient_id": d["person_id"], "recipient_kind": d["person_kind"],
+        "recipient_role": d.get("role") or d["person_kind"], "channel": d["channel"], "status": "pending",
+        "next_attempt_at": now, "held_until": None,
+    })
+    if recorded:  # a redelivered event finds its delivery (and its secret) already there
+        store.save_signin_secret(delivery_id, {"organization_id": evt.organization_id, "person_id": d["person_id"],
+                                               "address": d["address"], "code": d["code"], "link": d["link"],
+                                               "expires_at": expires_at})
+
+
 # --- events that tell people something --------------------------------------------------------------
 
 def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:

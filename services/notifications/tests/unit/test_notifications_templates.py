@@ -16,13 +16,14 @@ EVERYTHING = {**DATA, "re_proposal_follows": True, "name": "Circle", "reason": "
               "original_start": "2026-01-20T18:00:00Z", "new_start": "2026-01-21T18:00:00Z",
               "start": "2026-01-20T18:00:00Z", "previous_start": "2026-01-19T18:00:00Z", "title": "Circle",
               "starts_at": "2026-01-20T18:00:00Z", "instrument": "PHQ-2", "band": "positive", "days_waiting": 12,
-              "status": "waitlisted", "waitlist_position": 2}
+              "status": "waitlisted", "waitlist_position": 2, "code": "ABCD-EFGH",
+              "link": "http://console/sign-in/callback?code=t", "purpose": "invitation", "role": "admin"}
 
 
-@pytest.mark.parametrize("kind", templates.KINDS)
+@pytest.mark.parametrize("kind", templates.KINDS + templates.PLATFORM_KINDS)
 def test_every_kind_renders_in_english_and_spanish_on_every_channel(kind):
     for lang in ("en", "es"):
-        assert set(templates.SHIPPED[lang]) == set(templates.KINDS)
+        assert set(templates.SHIPPED[lang]) == set(templates.KINDS + templates.PLATFORM_KINDS)
         for channel in templates.PARTS:
             for meeting in ({}, {"name": "Circle"}):
                 out = templates.render(kind, channel, preferred_language=lang, time_zone="UTC",
@@ -60,3 +61,15 @@ def test_the_sandbox_refuses_unsafe_templates():
         render(overrides={"en": {"subject": "{{ name.__class__.__mro__ }}"}})
     with pytest.raises(templates.TemplateProblem):
         templates.check_template("{% if %}")
+
+
+def test_the_sign_in_message_holds_the_link_and_the_code_and_no_unsubscribe_footer():
+    data = {"code": "ABCD-EFGH", "link": "http://console/sign-in/callback?code=tok", "expires_at": "2026-01-20T18:00:00Z"}
+    out = templates.render("sign_in", "email", preferred_language="es", time_zone="UTC",
+                           context={"name": "", "role": "member", "data": data, "meeting": {}, "items": []})
+    assert out["subject"] == "Su código para entrar en Recovery Network"
+    assert "ABCD-EFGH" in out["text"] and data["link"] in out["text"] and "ABCD-EFGH" in out["html"]
+    assert "unsubscribe" not in out["html"] and "<hr>" not in out["html"]
+    sms = templates.render("sign_in", "sms", preferred_language="en", time_zone="UTC",
+                           context={"name": "", "role": "member", "data": data, "meeting": {}, "items": []})
+    assert "ABCD-EFGH" in sms["text"]
