@@ -24,6 +24,11 @@ from tests.security.conftest import PARAMS, SERVICES  # noqa: F401
 
 pytestmark = pytest.mark.timeout(300)
 
+# The console (services/console) is not in this walk: it takes no bearer token but a session cookie, and calls
+# these same APIs with the signed-in person's token (so what they refuse, it cannot reach). Its own walk,
+# services/console/tests/service/test_console_routes.py, lists every console route as public or signed-in and
+# checks that each signed-in page sends a stranger to sign in and each POST without the CSRF token is refused.
+
 # Routes that need no bearer token, and why.
 PUBLIC = {
     "healthz": "liveness probe for the orchestrator",
@@ -37,6 +42,8 @@ PUBLIC = {
     "scheduling.PublicMeeting": "one public meeting listing (no attendee data)",
     "scheduling.SiteCalendarFeed": "a site's public meetings as iCalendar (no attendee data)",
     "notifications.Unsubscribe": "the signed unsubscribe link in every email: the token is the credential",
+    "intake.SignIn": "asking for a sign-in code: the same 202 for every address, rate-limited (429)",
+    "intake.SignInToken": "exchanging a one-time sign-in code for a token: the code is the credential",
     "tokens.Jwks": "intake's public token keys (JWKS): public by nature, every service verifies tokens with them",
 }
 # Public in the auth sense (no bearer required) but private: they demand a feed token or a bearer token
@@ -65,6 +72,7 @@ OBJECT_ROUTES = {
         "GET /v1/staff/<staff_id>": dict(coord=403),
         "PATCH /v1/staff/<staff_id>": dict(json={"first_name": "Renamed"}, headers=MATCH_ANY, coord=403),
         "POST /v1/staff/<staff_id>/tokens": dict(json={}, coord=403),
+        "POST /v1/staff/<staff_id>/deactivate": dict(coord=403),
         "GET /v1/members/<member_id>": dict(),
         "PATCH /v1/members/<member_id>": dict(json={"preferred_name": "Renamed"}, headers=MATCH_ANY),
         "GET /v1/members/<member_id>/consents": dict(),
