@@ -50,6 +50,16 @@ def _add(items: list, item: dict, key: str) -> list:
     return sorted([*items, item], key=lambda x: (x["at"], str(x.get(key))))
 
 
+def anonymous(doc: dict) -> dict:
+    """An erased member's facts: times, codes and totals only. The ids other services gave to their
+    matches, sessions, screenings and occurrences are dropped too (they lead back to the person there)."""
+    out = {k: v for k, v in doc.items() if k not in ("_id", "pseudonym")}
+    for field, value in out.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            out[field] = [{k: v for k, v in item.items() if k != "id"} for item in value]
+    return out
+
+
 def place(doc: dict, site_id: str | None, at: datetime) -> dict:
     """The member's site: the latest one an event says (transfers move a member's figures with them)."""
     if site_id and (doc["site_at"] is None or at >= doc["site_at"]):

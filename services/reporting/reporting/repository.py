@@ -20,6 +20,8 @@ from pymongo.database import Database
 from shared import repository as base
 from shared.repository import site_scope
 
+from reporting import model
+
 SOURCE = "/recoverynet/reporting"
 DERIVED = ("members", "leaders", "meetings", "messages", "erased", "inbox")  # what rebuild empties
 
@@ -71,7 +73,7 @@ class Store(base.Store):
         site = doc.get("site_id") if doc else None
         if doc is not None:
             self.db.members.delete_one({"_id": doc["_id"]}, session=self.session)
-            anon = {k: v for k, v in doc.items() if k not in ("_id", "pseudonym")}
+            anon = model.anonymous(doc)
             self.db.members.insert_one({**anon, "_id": f"{org}:anon:{uuid.uuid4().hex}", "erased": True},
                                        session=self.session)
         self.db.messages.update_many({"organization_id": org, "recipient": pseudonym},

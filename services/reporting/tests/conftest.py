@@ -49,3 +49,10 @@ class Feed:
 @pytest.fixture
 def feed(kafka_bootstrap, org_id, worker):
     return Feed(kafka_bootstrap, org_id)
+
+
+@pytest.fixture(scope="module")
+def module_feed(kafka_bootstrap, worker):
+    """A feed for one organization shared by a module's tests (its id random, like org_id's)."""
+    import uuid
+    return Feed(kafka_bootstrap, f"org-{uuid.uuid4().hex[:12]}")
