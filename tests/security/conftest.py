@@ -229,6 +229,11 @@ def build_world(stack, make_token) -> "World":
     m2body = member_body(ids["site2"], consents=[{"purpose": "notify:email"}])
     ids["member2"] = _ok(intake.post("/v1/members", json=m2body, headers=admin), 201)["id"]
     w.identifiers += identifiers_of(m2body)
+    # members (issue 15): the member, another member of A (the other site), and a member of B who carries
+    # the very same member id as A's member (the organization in the token decides, never the id)
+    w.tokens["member"] = make_token(org, "member", member_id=ids["member"])
+    w.tokens["member_other"] = make_token(org, "member", member_id=ids["member2"])
+    w.tokens["member_other_org"] = make_token(other, "member", member_id=ids["member"])
     ids["screening"] = _ok(intake.post(f"/v1/members/{ids['member']}/screenings",
                                        json={"instrument": "PHQ-2", "answers": [0, 1]}, headers=admin), 201)["id"]
     _ok(intake.put(f"/v1/members/{ids['member']}/plan", json={"goal": "steady work", "next_steps": ["call"]},

@@ -21,8 +21,8 @@ def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: 
     now = utcnow()
     registration_id = uuid.uuid4().hex
     store = Store.of(uow)
+    meeting = load_meeting(store, principal, meeting_id)  # a meeting the caller may not see: 404 first
     access.check_registers_themself(principal, member_id)
-    meeting = load_meeting(store, principal, meeting_id)
     member = store.person("member", org, member_id)
     if member is None or not access.can_register_for(principal, member):
         raise NotYetKnown("member", member_id, service="scheduling", field="member_id")
