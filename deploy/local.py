@@ -28,7 +28,9 @@ from shared.messaging.kafka import SERVICES
 ROOT = Path(__file__).resolve().parent.parent
 # The console (issue 16) is a web process only: it holds no Kafka client and calls the services' HTTP APIs.
 CONSOLE = "console"
-SERVICE_PATHS = [str(ROOT / "services" / name) for name in (*SERVICES, CONSOLE)]
+# Reporting (issue 18) consumes every topic but the contacts one and publishes nothing; web + worker, port base+5.
+REPORTING = "reporting"
+SERVICE_PATHS = [str(ROOT / "services" / name) for name in (*SERVICES, CONSOLE, REPORTING)]
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Ports:
     def web(self, service: str) -> int:
         if service == CONSOLE:
             return self.base + len(SERVICES)
+        if service == REPORTING:
+            return self.base + len(SERVICES) + 1
         return self.base + SERVICES.index(service)
 
 
@@ -67,6 +71,14 @@ class Platform:
     def unsubscribe_secret(self) -> str:
         """Notifications' secret for unsubscribe links, made once and kept across restarts."""
         path = self.var / "unsubscribe_secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def reporting_pseudonym_key(self) -> str:
+        """The key of reporting's pseudonyms (never in its database), made once and kept across restarts."""
+        path = self.var / "reporting_pseudonym_key"
         if not path.exists():
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
@@ -100,7 +112,9 @@ class Platform:
             env["AUTH_SIGNING_KEY_FILE"] = str(self.var / "keys" / "signing_key.pem")
         if service == "notifications":
             env["UNSUBSCRIBE_SECRET"] = self.unsubscribe_secret()
-        if service in SERVICES:
+        if service == REPORTING:
+            env["REPORTING_PSEUDONYM_KEY"] = self.reporting_pseudonym_key()
+        if service in (*SERVICES, REPORTING):
             env.update({"PUBLIC_BASE_URL": f"http://127.0.0.1:{self.ports.web(service)}",
                         "PORT": str(self.ports.web(service))})
         env.update({
@@ -179,7 +193,7 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
                                            "--smtp-port", str(ports.smtp), "--http-port", str(ports.mail_http),
                                            "--dir", str(var / "mail"), "--host", "127.0.0.1"], env)
 
-        for service in SERVICES:
+        for service in (*SERVICES, REPORTING):
             env = platform.environment(service)
             platform.spawn(f"{service}-web", [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                                               f"{service}.app:create_app()"], env)
@@ -189,7 +203,7 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
                                           f"{CONSOLE}.app:create_app()"], platform.console_environment())
 
         say("Waiting for every service to be ready ...")
-        for service in (*SERVICES, CONSOLE):
+        for service in (*SERVICES, REPORTING, CONSOLE):
             _wait_ready(platform, service)
         return platform
     except BaseException:
@@ -224,7 +238,7 @@ def _wait_ready(platform: Platform, service: str, timeout: float = 90) -> None:
 def describe(platform: Platform) -> str:
     p = platform.ports
     lines = ["", "Recovery Network is running.", ""]
-    for service in SERVICES:
+    for service in (*SERVICES, REPORTING):
         lines.append(f"  {service:<14} http://127.0.0.1:{p.web(service)}   API docs: http://127.0.0.1:{p.web(service)}/docs")
     lines.append(f"  {CONSOLE:<14} http://127.0.0.1:{p.web(CONSOLE)}   (staff console: sign in with your email)")
     lines += [

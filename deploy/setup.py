@@ -43,7 +43,7 @@ def create_topics(bootstrap: str, timeout: float = 120) -> list[str]:
 def create_indexes(mongo_uri: str, database_of=lambda service: f"recoverynet_{service}", timeout: float = 120) -> None:
     client = connect(mongo_uri)
     try:
-        for service in SERVICES:
+        for service in (*SERVICES, "reporting"):  # reporting (issue 18) publishes nothing, so no topic of its own
             repository = importlib.import_module(f"{service}.repository")
             _retry(f"indexes of {service}", lambda: repository.ensure_indexes(client[database_of(service)]), timeout)
     finally:
