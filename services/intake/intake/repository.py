@@ -11,6 +11,7 @@ outbox, audit_log, counters and leases.
 """
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -206,7 +207,8 @@ class Store(BaseStore):
         return self._get("members", organization_id, member_id)
 
     def members_page(self, organization_id: str, *, site_filter: list[str] | None, site_id: str | None,
-                     status: str | None, flagged: bool | None, external_id: str | None, skip: int, limit: int):
+                     status: str | None, flagged: bool | None, external_id: str | None, skip: int, limit: int,
+                     name: str | None = None):
         query: dict = {"organization_id": organization_id, "erased": {"$ne": True},
                        **site_scope("site_id", site_filter, site_id)}
         if status is not None:
@@ -215,6 +217,9 @@ class Store(BaseStore):
             query["flags.0"] = {"$exists": flagged}
         if external_id is not None:
             query["external_id"] = external_id
+        if name:
+            starts = {"$regex": "^" + re.escape(name.strip()), "$options": "i"}
+            query["$or"] = [{"first_name": starts}, {"last_name": starts}, {"preferred_name": starts}]
         return self._page("members", query, skip, limit, OLDEST_FIRST)
 
     def insert_member(self, doc: dict) -> None:

@@ -403,6 +403,8 @@ class MemberQuery(PageQuery):
     status = Str(validate=validate.OneOf(MEMBER_STATUSES))
     flagged = fields.Bool(metadata={"description": "only members with (true) or without (false) an open risk flag"})
     external_id = Str()
+    name = Str(validate=validate.Length(min=1, max=100), metadata={
+        "description": "members whose first, last or preferred name starts with this (any case)"})
 
 
 class StatusIn(StrictSchema):

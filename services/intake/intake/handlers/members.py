@@ -94,7 +94,7 @@ def list_members(store: Store, principal: Principal, query: dict) -> tuple[list[
         return [], 0
     items, total = store.members_page(principal.organization_id, site_filter=principal.site_filter(),
                                       site_id=site_id, status=query.get("status"), flagged=query.get("flagged"),
-                                      external_id=query.get("external_id"), skip=query["offset"],
+                                      external_id=query.get("external_id"), name=query.get("name"), skip=query["offset"],
                                       limit=query["limit"])
     store.audit(principal, "list", "member", "*", principal.organization_id, site_id=site_id, count=len(items))
     return items, total

@@ -256,3 +256,19 @@ def test_concurrent_registrations_of_one_email_make_one_member_and_409s(intake, 
     winner = [body for code, body in results if code == 201][0]
     assert all(body["existing"]["id"] == winner["id"] for code, body in results if code == 409 and "existing" in body)
     assert intake.call("get", "/v1/members", expect=200).json["total"] == 1
+
+
+def test_members_are_found_by_the_start_of_a_name_in_any_case(intake):
+    site = intake.site("Names")
+    found = intake.member(site["id"], first_name="Marisol", last_name="Quintero", preferred_name=None).json
+    intake.member(site["id"], first_name="Beto", last_name="Marquez", preferred_name="Bear")
+    intake.member(site["id"], first_name="Dana", last_name="Okafor", preferred_name="Mari.*")
+    by_first = intake.call("get", f"/v1/members?site_id={site['id']}&name=mari", expect=200).json
+    assert {m["first_name"] for m in by_first["items"]} == {"Marisol", "Dana"}
+    literal = intake.call("get", f"/v1/members?site_id={site['id']}&name=mari.*", expect=200).json
+    assert [m["first_name"] for m in literal["items"]] == ["Dana"]  # text, never a pattern
+    by_last = intake.call("get", f"/v1/members?site_id={site['id']}&name=QUIN", expect=200).json
+    assert [m["id"] for m in by_last["items"]] == [found["id"]]
+    by_preferred = intake.call("get", f"/v1/members?site_id={site['id']}&name=bea", expect=200).json
+    assert [m["first_name"] for m in by_preferred["items"]] == ["Beto"]
+    assert intake.call("get", f"/v1/members?site_id={site['id']}&name=zz", expect=200).json["total"] == 0
