@@ -267,10 +267,15 @@ class Store(base.Store):
     def delivery(self, organization_id: str, delivery_id: str) -> dict | None:
         return self.find_one("deliveries", {"_id": delivery_id, "organization_id": organization_id})
 
-    def deliveries(self, organization_id: str, filters: dict, site_clause: dict, skip: int, limit: int):
-        """One page of the log; ``filters`` are equalities (None: any), ``site_clause`` a ``site_scope``."""
+    def deliveries(self, organization_id: str, filters: dict, site_clause: dict, skip: int, limit: int, *,
+                   created_from: datetime | None = None, created_to: datetime | None = None):
+        """One page of the log; ``filters`` are equalities (None: any), ``site_clause`` a ``site_scope``;
+        ``created_from`` (inclusive) and ``created_to`` (exclusive) bound when the delivery was created."""
         query = {"organization_id": organization_id, **{k: v for k, v in filters.items() if v is not None},
                  **site_clause}
+        created = {op: value for op, value in (("$gte", created_from), ("$lt", created_to)) if value is not None}
+        if created:
+            query["created_at"] = created
         return self.page("deliveries", query, skip=skip, limit=limit,
                          sort=[("created_at", DESCENDING), ("_id", ASCENDING)])
 

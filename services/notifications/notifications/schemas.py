@@ -75,6 +75,10 @@ class DeliveryQuery(PageQuery):
     status = fields.Str(load_default=None, validate=validate.OneOf(model.STATUSES))
     source_event_id = fields.Str(load_default=None)
     site_id = fields.Str(load_default=None)
+    created_from = fields.AwareDateTime(load_default=None, metadata={
+        "description": "only deliveries created at or after this moment (ISO 8601 with its offset)"})
+    created_to = fields.AwareDateTime(load_default=None, metadata={
+        "description": "only deliveries created before this moment (ISO 8601 with its offset)"})
 
 
 class DeliveryOut(Schema):

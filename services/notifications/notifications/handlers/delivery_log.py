@@ -16,7 +16,8 @@ def deliveries(store: Store, principal, organization_id: str, query: dict) -> tu
     """One page of the organization's log, kept inside the caller's sites."""
     filters = {k: query.get(k) for k in FILTERS}
     sites = site_scope("site_id", principal.site_filter(), query.get("site_id"))
-    return store.deliveries(organization_id, filters, sites, query["offset"], query["limit"])
+    return store.deliveries(organization_id, filters, sites, query["offset"], query["limit"],
+                            created_from=query.get("created_from"), created_to=query.get("created_to"))
 
 
 def delivery(store: Store, principal, organization_id: str, delivery_id: str) -> dict:

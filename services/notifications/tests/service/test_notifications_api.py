@@ -151,6 +151,29 @@ def test_the_inbox_lists_and_marks_read_and_the_log_shows_deliveries(client, rep
     assert client.get("/v1/deliveries", headers=as_leader).status_code == 403
 
 
+def test_the_delivery_log_is_filtered_by_when_each_delivery_was_created(client, repo, db, deliverer, org_id, make_token):
+    member = contact(repo, org_id, "member", site_ids=("site-3",))
+    leader = contact(repo, org_id, "leader", site_ids=("site-3",))
+    consent(repo, org_id, member, ["notify:inapp"])
+    evt = accepted(repo, org_id, member["person_id"], leader["person_id"], site_id="site-3")
+    deliver_all(deliverer, db, evt.id)
+    admin = auth_header(make_token(org_id))
+    created = [d["created_at"] for d in db.deliveries.find({"source_event_id": evt.id})]
+    first = min(created).replace(tzinfo=timezone.utc)
+
+    def total(**bounds):
+        params = "&".join(f"{k}={v.isoformat().replace('+', '%2B')}" for k, v in bounds.items())
+        answer = client.get(f"/v1/deliveries?source_event_id={evt.id}&{params}", headers=admin)
+        assert answer.status_code == 200, answer.json
+        return answer.json["total"]
+
+    assert total(created_from=first - timedelta(minutes=1)) == len(created) == 3
+    assert total(created_from=first - timedelta(days=2), created_to=first - timedelta(days=1)) == 0
+    assert total(created_to=first + timedelta(hours=1)) == 3
+    assert total(created_from=first + timedelta(hours=1)) == 0
+    assert client.get("/v1/deliveries?created_from=yesterday", headers=admin).status_code == 422
+
+
 # --- webhooks and templates administration ---------------------------------------------------------
 
 def test_webhooks_are_managed_by_admins(client, org_id, make_token):
