@@ -193,6 +193,9 @@ class PreviewIn(Schema):
     time_zone = fields.Str(load_default="UTC")
     meeting = fields.Dict(load_default=dict)
     items = fields.List(fields.Str(), load_default=list)
+    parts = fields.Dict(keys=fields.Str(), values=fields.Str(validate=validate.Length(max=50000)), load_default=None,
+                        metadata={"description": "unsaved wording to preview instead of the saved override (a draft: "
+                                                 "subject, text, html as the channel has them); nothing is saved"})
 
 
 class PreviewOut(Schema):

@@ -36,6 +36,17 @@ def delete(uow: UnitOfWork, organization_id: str, kind: str, channel: str, langu
 def preview(store: Store, organization_id: str, kind: str, channel: str, language: str, body: dict) -> dict:
     """How a message would read with sample data; Invalid when it does not render."""
     overrides_ = store.template_overrides(organization_id, kind, channel)
+    if body.get("parts") is not None:  # a draft: checked like a save, shown in place of the saved wording
+        draft = {part: source for part, source in body["parts"].items() if source and source.strip()}
+        allowed = templates.PARTS[channel]
+        for part, source in draft.items():
+            if part not in allowed:
+                raise Invalid({part: [f"channel {channel} has no such part (has {', '.join(allowed)})"]})
+            try:
+                templates.check_template(source)
+            except templates.TemplateProblem as exc:
+                raise Invalid({part: [str(exc)]}) from exc
+        overrides_ = {**overrides_, language.lower(): draft}
     context = {"name": body["name"], "role": body["role"], "data": body["data"], "meeting": body["meeting"],
                "items": body["items"]}
     try:

@@ -532,6 +532,14 @@ def test_an_admin_previews_wording_and_retries_a_failed_delivery(client, repo, d
     assert ok.status_code == 200 and ok.json["text"] == "Recordatorio: Círculo el 01/12/2026 19:00 (Europe/Madrid)."
     missing = client.post(path, json={"data": {}}, headers=admin)
     assert missing.status_code == 422 and "data" in missing.json["errors"]
+    draft = client.post(path, json={"data": {"title": "Círculo"}, "parts": {"text": "Hola {{ name }}: {{ data.title }}"}},
+                        headers=admin)
+    assert draft.status_code == 200 and draft.json["text"] == "Hola Alex: Círculo"
+    assert db.templates.count_documents({"organization_id": org_id}) == 0  # a preview saves nothing
+    broken = client.post(path, json={"parts": {"text": "{% if %}"}}, headers=admin)
+    assert broken.status_code == 422 and "text" in broken.json["errors"]
+    wrong_part = client.post(path, json={"parts": {"subject": "Hi"}}, headers=admin)
+    assert wrong_part.status_code == 422 and "subject" in wrong_part.json["errors"]
 
     leader = contact(repo, org_id, "leader")
     db.contacts.update_one({"_id": leader["person_id"]}, {"$set": {"email": "broken"}})
