@@ -91,9 +91,18 @@ class Api:
     def post(self, service: str, path: str, json: dict | None = None):
         return self.request("POST", service, path, json=json if json is not None else {})
 
-    def request(self, method: str, service: str, path: str, **kwargs):
+    def get_with_etag(self, service: str, path: str, params: dict | None = None) -> tuple[object, str | None]:
+        """(body, ETag) of a GET: the ETag goes back in ``If-Match`` when the page saves a change."""
+        return self.request("GET", service, path, params=params, with_etag=True)
+
+    def send(self, method: str, service: str, path: str, json: dict | None = None, if_match: str | None = None):
+        """A PATCH/PUT/POST/DELETE, with ``If-Match`` when given (412: someone changed it since it was read)."""
+        return self.request(method, service, path, json=json, extra_headers={"If-Match": if_match} if if_match else None)
+
+    def request(self, method: str, service: str, path: str, *, extra_headers: dict | None = None,
+                with_etag: bool = False, **kwargs):
         url = self.settings.service_url(service) + path
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(extra_headers or {})}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         deadline = self.clock() + self.settings.not_yet_known_wait_seconds
@@ -104,7 +113,8 @@ class Api:
             except requests.RequestException as exc:
                 raise ServiceUnavailable(service, type(exc).__name__) from exc
             if response.status_code < 400:
-                return response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
+                body = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
+                return (body, response.headers.get("ETag")) if with_etag else body
             if response.status_code == 401:
                 raise SignedOut(f"{service} refused the token")
             if response.status_code >= 500:

@@ -25,6 +25,7 @@ from console.api_client import ServiceUnavailable, SignedOut
 from console.config import Settings
 from console.i18n import LANGUAGES, compile_catalogues, select_language
 from console.views import home, language, signin
+from console.views import leaders, matching  # area 2: peer leaders and matching
 
 log = logging.getLogger("recoverynet.console")
 
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.register_blueprint(signin.blp)
     app.register_blueprint(home.blp)
     app.register_blueprint(language.blp)
+    from console.views import meetings, meeting_day, one_on_one; [app.register_blueprint(m.blp) for m in (meetings, meeting_day, one_on_one)]  # noqa: E702 (area 3)
+    app.register_blueprint(leaders.blp); app.register_blueprint(matching.blp)  # area 2
+    from console.views import members, member_actions, imports; [app.register_blueprint(m.blp) for m in (members, member_actions, imports)]  # noqa: E702 (area 1)
+    from console.views import messages, admin; [app.register_blueprint(m.blp) for m in (messages, admin)]  # noqa: E702 (area 4)
     _install_session_rules(app, settings)
     _install_request_context(app)
     _install_errors(app)
