@@ -99,6 +99,10 @@ ALLOWED = {
         "POST /v1/members/{member_id}/screenings": {
             422: {"answers": "as many answers, each in range, as the instrument has (instrument x answers)"}},
         "POST /v1/members/{member_id}/erasure": {410: "state: an earlier case erased the member"},
+        "POST /v1/sign-in": {422: {"email": "not a special-use or reserved domain (email_validator), as for people"}},
+        "POST /v1/sign-in/token": {400: "the code must be one intake sent, unused and unexpired (a made-up one is refused)"},
+        "POST /v1/staff/invitations": {422: {"site_ids": "at least one site for a coordinator (role x site_ids)",
+                                             "email": "not a special-use or reserved domain (email_validator), as for people"}},
     },
     "matching": {},
     "scheduling": {

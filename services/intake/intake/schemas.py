@@ -162,14 +162,16 @@ class StaffPatch(StaffIn):
 
 class StaffInvitationIn(StrictSchema):
     """Invite a person by email as an organization admin, or as coordinator of the sites named."""
-    email = Str(required=True, validate=validate.Length(min=3, max=320), metadata={"format": "email"})
+    email = email_field(required=True, description="the address the invitation and later sign-in codes go to")
     role = Str(required=True, validate=validate.OneOf(STAFF_ROLES))
-    site_ids = fields.List(Str(), load_default=list, metadata={"description": "required for a coordinator"})
+    site_ids = fields.List(Str(), load_default=list,
+                           metadata={"description": "a coordinator's sites: at least one for a coordinator (422 "
+                                                    "naming site_ids otherwise); ignored for an admin"})
     first_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
     last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    languages = fields.List(Str(), load_default=list)
-    time_zone = Str(load_default=None, allow_none=True,
-                    metadata={"description": "IANA time zone; the first site's when left out (UTC for an admin)"})
+    languages = fields.List(language_field(), load_default=list)
+    time_zone = time_zone_field(load_default=None, allow_none=True,
+                                description="IANA time zone; the first site's when left out (UTC for an admin)")
 
 
 class StaffOut(Schema):
@@ -193,9 +195,16 @@ class StaffOut(Schema):
 # --- signing in ----------------------------------------------------------------------------------
 
 class SignInIn(StrictSchema):
-    """An email, or a phone number for an SMS code (one of them)."""
-    email = Str(validate=validate.Length(min=3, max=320), metadata={"format": "email"})
-    phone = Str(validate=validate.Length(min=4, max=32), metadata={"description": "E.164, e.g. +14155552671"})
+    """An email, or a phone number for an SMS code: exactly one of them."""
+
+    class Meta:
+        unknown = RAISE
+        openapi = {"minProperties": 1, "maxProperties": 1}
+
+    email = email_field(description="the address to send the code to (or give phone)")
+    # the pattern is checked here too: a sign-in by an address that is not one answers 422, never 202
+    phone = Str(validate=[validate.Length(max=32), validate.Regexp(PHONE_PATTERN)],
+                metadata={"pattern": PHONE_PATTERN, "format": "e164-phone", "description": "E.164, e.g. +14155552671"})
 
 
 class SignInAcceptedOut(Schema):
