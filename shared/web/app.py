@@ -52,6 +52,26 @@ SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 DOCS_ASSETS_PATH = "/docs/assets"
 
 
+# Said at the top of every service's OpenAPI description (info.description), before what the service's
+# routes show each role.
+SIGN_IN_AND_ROLES = """
+
+**Signing in.** Every route but the few public ones needs `Authorization: Bearer <token>`. People get their
+token from intake: `POST /v1/sign-in` with their email (or phone) always answers 202 with the same body (whether
+the address is anyone's is never told) and sends a one-time code and link, valid 15 minutes; `POST
+/v1/sign-in/token` with that code answers the token (a used, expired or unknown code: 400). Tokens are signed
+by intake alone (EdDSA; public keys at intake's `/.well-known/jwks.json`); any other token, the old shared
+secret's included, answers 401. `POST /v1/sign-out-everywhere` (intake) ends all of the caller's tokens.
+
+**Roles.** `operator` (the platform operator: organizations), `admin` (everything of one organization),
+`coordinator` (the sites named in the token), `leader` (a peer leader: their own matches, sessions, meetings
+and the members matched with them), `member` (a person in recovery: only their own record, match, sessions,
+registrations and messages; `GET /v1/me/export` downloads what this service holds about them), `service`
+(a program of one organization). A route a role may not use answers 403; a record that is not the caller's
+to see (another organization's, another site's, another member's) answers 404.
+"""
+
+
 def create_service_app(settings: PlatformSettings, *, title: str, description: str = "",
                        version: str = "1.0.0", configure_logs: bool = True) -> Flask:
     if configure_logs:
@@ -74,7 +94,7 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
     )
     app.config["SETTINGS"] = settings
     api = ProblemApi(app, spec_kwargs={
-        "info": {"description": description},
+        "info": {"description": description + SIGN_IN_AND_ROLES},
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearerAuth": []}],
     })

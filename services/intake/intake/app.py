@@ -12,9 +12,20 @@ from intake.config import Settings
 from intake.repository import SOURCE, Store
 
 
+DESCRIPTION = ("Organizations, sites, members, peer leaders, consents, screenings and plans; signing in (the public "
+               "`POST /v1/sign-in` and `POST /v1/sign-in/token`), staff invitations and deactivation, the token keys "
+               "(`/.well-known/jwks.json`) and self-service (`/v1/me...`). What each role sees here: an admin the whole "
+               "organization; a coordinator the members and leaders of their sites; a leader their own profile and, "
+               "while a match lasts, the minimum necessary of the members matched with them (`GET /v1/me/members`: "
+               "preferred name, languages, availability, the goal they shared, contact details only under the "
+               "member's `share:leader` consent); a member their own profile, consents (give, revoke), plan and "
+               "screening results as the organization shares them, their peer leader (`GET /v1/me/leader`) and their "
+               "whole record (`GET /v1/me/export`).")
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = create_service_app(settings.platform, title="Intake", description="Organizations, sites, members, peer leaders, consents, screenings and plans.")
+    app = create_service_app(settings.platform, title="Intake", description=DESCRIPTION)
     app.extensions["intake.settings"] = settings
     # retry_duplicates: two requests claiming the same email at once; the loser runs again and answers 409.
     app.extensions["intake.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"],

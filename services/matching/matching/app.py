@@ -13,7 +13,10 @@ from matching.repository import SOURCE, Store
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = create_service_app(settings.platform, title="Matching", description="Pairs each member with the right peer leader, and explains why.")
+    app = create_service_app(settings.platform, title="Matching", description=("Pairs each member with the right peer leader, and explains why. What each role sees here: staff the "
+                                 "matches, waitlist and overrides of their sites; a leader their own matches (accept, decline); a member "
+                                 "their own proposal or match with its reasons (`GET /v1/me/match`, accept, decline) and their record "
+                                 "(`GET /v1/me/export`)."))
     app.extensions["matching.settings"] = settings
     app.extensions["matching.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"],
                                                        source=SOURCE, store=Store)

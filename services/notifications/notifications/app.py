@@ -43,7 +43,10 @@ REGISTRY.register(_GAUGES)  # once per process; the latest app's database is the
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = create_service_app(settings.platform, title="Notifications", description="The right message, on the right channel, at the right time, once.")
+    app = create_service_app(settings.platform, title="Notifications", description=("The right message, on the right channel, at the right time, once. What each role sees here: staff "
+                                 "the delivery log, templates and webhooks; a member their own in-app inbox and notification preferences "
+                                 "(`/v1/people/{their member id}/...`; another id answers 404) and their record (`GET /v1/me/export`). "
+                                 "Sign-in codes are sent at once and never shown in the log."))
     app.extensions["notifications.settings"] = settings
     app.extensions["notifications.repository"] = Repository(app.extensions["mongo.client"], app.extensions["mongo.db"])
     app.extensions["smorest"].register_blueprint(api.blp)
