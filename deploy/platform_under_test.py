@@ -109,7 +109,8 @@ class PlatformUnderTest:
               mongo_test_commands: bool = False):
         from deploy.local import Ports, start
 
-        ports = Ports(base=_free_block(len(SERVICES) + 1), broker=free_port(), mongo=free_port(), smtp=free_port(),
+        # the block: the four services, the console (base + 4) and reporting (base + 5)
+        ports = Ports(base=_free_block(len(SERVICES) + 2), broker=free_port(), mongo=free_port(), smtp=free_port(),
                       mail_http=free_port())
         env = {"LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "2", **(extra_env or {})}
         return cls(start(Path(folder), ports, quiet=True, broker_behind_proxy=broker_behind_proxy, extra_env=env,
