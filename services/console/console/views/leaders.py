@@ -135,7 +135,7 @@ def change_status(leader_id):
 
 def _choices() -> dict:
     from console.views.matching_words import language_name, pathway_name
-    return {"languages": [(c, language_name(c)) for c in LANGUAGE_CHOICES],
+    return {"language_choices": [(c, language_name(c)) for c in LANGUAGE_CHOICES],
             "pathways": [(c, pathway_name(c)) for c in PATHWAY_CHOICES],
             "days": [(d, name) for d, name in zip(DAYS, _day_names())],
             "periods": [("morning", _("Mornings (8:00–12:00)")), ("afternoon", _("Afternoons (12:00–17:00)")),

@@ -128,9 +128,13 @@ def test_blocking_a_leader_ends_the_proposal_a_contradicting_pin_is_named_and_th
 def test_a_batch_run_shows_who_was_matched_and_who_still_waits_and_why(page, platform, organization, sign_in_as,
                                                                        assert_accessible, assert_fits):
     org_id, site, intake = organization
+    _leader(intake, site, "Nora")
+    probe = _member(intake, site, "Dora")  # once Dora is proposed Nora, matching knows Nora
+    matching = platform.client("matching", platform.token(org_id, "admin"))
+    eventually(lambda: matching.get("/v1/matches", params={"member_id": probe["id"]}).expect(200)["total"] == 1,
+               timeout=30, interval=0.5, message="matching knows Nora")
     carl = _member(intake, site, "Carl", languages=["fr"])  # nobody speaks French here
     carl_name = f"Carl {carl['last_name']}"
-    _leader(intake, site, "Nora")
     _coordinator(page, platform, org_id, site, sign_in_as)
 
     def carl_waits_for_a_french_speaker():  # matching hears of Nora by event, then names the language
