@@ -1,21 +1,28 @@
-"""The home page by role. Staff (admins, coordinators): "Today" — people waiting for a peer leader, with
-the reason, and today's meetings in each site's own time zone. Peer leaders, members and the platform
-operator: a page that says plainly what is coming (issues 16 and 17), not a page that pretends to work.
+"""The home page by role. Staff (admins, coordinators): "Today" — people waiting for a peer leader (with
+the reason), proposals waiting for an answer, risk flags to follow up, today's meetings in each site's own
+time zone, and messages that failed; each item links to where it is handled. ``/today/sections`` answers
+the same sections alone: static/today.js asks for it every few seconds and swaps them in, so the page
+follows what happens without a reload (without JavaScript, a reload does the same).
+Peer leaders, members and the platform operator: a page that says plainly what is coming (issues 16 and
+17), not a page that pretends to work.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template
 
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, sign_in_first
+from console.views.lookup import full_name, home_zone, local, member_name, sites
 
 blp = Blueprint("home", __name__)
 
 WAITING_SHOWN = 20
+SHOWN = 10
+REFRESH_SECONDS = 5
 
 
 @blp.get("/")
@@ -25,21 +32,51 @@ def index():
         return sign_in_first()
     if not person.is_staff:
         return render_template("home_coming.html", role=person.role)
+    return render_template("today.html", refresh_seconds=REFRESH_SECONDS, **_today(person))
+
+
+@blp.get("/today/sections")
+def sections():
+    """Today's sections alone (the page's script swaps them in); signed-in staff only."""
+    person = sessions.current_person()
+    if person is None:
+        return sign_in_first()
+    if not person.is_staff:
+        abort(404)
+    return render_template("today/_sections.html", **_today(person))
+
+
+def _today(person) -> dict:
     client = api(person)
     waiting = client.get("matching", "/v1/waitlist", params={"limit": WAITING_SHOWN, "offset": 0})
-    people = [dict(item, name=_member_name(client, item["member_id"])) for item in waiting.get("items", [])]
-    return render_template("today.html", waiting=people, waiting_total=waiting.get("total", len(people)),
-                           meetings=_todays_meetings(client))
+    people = [dict(item, name=member_name(client, item["member_id"])) for item in waiting.get("items", [])]
+    proposals = client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0})
+    flagged = client.get("intake", "/v1/members", params={"flagged": "true", "limit": SHOWN, "offset": 0})
+    failed = client.get("notifications", "/v1/deliveries", params={"status": "failed", "limit": SHOWN, "offset": 0})
+    zone = home_zone(client)
+    site_list = sites(client)
+    return {"waiting": people, "waiting_total": waiting.get("total", len(people)),
+            "proposals": [dict(m, name=member_name(client, m["member_id"]), leader=_leader_name(client, m.get("leader_id")),
+                               expires=local(m.get("expires_at"), (site_list.get(m.get("site_id")) or {}).get("time_zone") or zone))
+                          for m in proposals.get("items", [])],
+            "proposals_total": proposals.get("total", 0),
+            "flagged": [dict(m, name=full_name(m), site_name=(site_list.get(m.get("site_id")) or {}).get("name"))
+                        for m in flagged.get("items", [])],
+            "flagged_total": flagged.get("total", 0),
+            "failed_total": failed.get("total", 0),
+            "failed": [dict(d, name=member_name(client, d["recipient_id"]) if d.get("recipient_kind") == "member" else None,
+                            when=local(d.get("created_at"), (site_list.get(d.get("site_id") or "") or {}).get("time_zone") or zone))
+                       for d in failed.get("items", [])],
+            "meetings": _todays_meetings(client)}
 
 
-def _member_name(client, member_id: str) -> str | None:
-    """The name staff know the person by (their preferred name first); None if intake will not say."""
+def _leader_name(client, leader_id: str | None) -> str | None:
+    if not leader_id:
+        return None
     try:
-        member = client.get("intake", f"/v1/members/{member_id}")
+        return full_name(client.get("intake", f"/v1/leaders/{leader_id}"))
     except ApiError:
         return None
-    first = member.get("preferred_name") or member.get("first_name") or ""
-    return " ".join(part for part in (first, member.get("last_name")) if part) or None
 
 
 def _todays_meetings(client, now: datetime | None = None) -> list[dict]:

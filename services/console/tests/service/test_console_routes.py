@@ -27,6 +27,9 @@ SIGNED_IN |= {"meetings.week", "meetings.new", "meetings.create", "meeting_day.o
               "meeting_day.unregister", "meeting_day.cancel", "meeting_day.move", "meeting_day.attendance",
               "meeting_day.save_attendance", "sessions_area.matches", "sessions_area.match", "sessions_area.book",
               "sessions_area.reschedule", "sessions_area.cancel"}
+SIGNED_IN |= {"home.sections", "messages.log", "messages.retry", "messages.wording", "messages.wording_preview",  # area 4
+              "messages.webhooks", "messages.delete_webhook", "admin.audit", "admin.staff", "admin.staff_member",
+              "admin.deactivate"}
 
 
 def _routes(app):
