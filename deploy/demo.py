@@ -153,7 +153,7 @@ def seed(platform, *, leaders: int = 12, members: int = 100, seed_value: int = 7
                                        "languages": ["en", "es"][: i + 1]}).expect(201)
 
     made = {"organization_id": org_id, "organization": org["name"], "sites": sites, "leaders": {}, "members": {},
-            "tag": tag}
+            "tag": tag, "coordinator_email": f"coordinator1.{tag}@example.org"}
     leader_languages = ["en", "es", "en", "es", "en", "fr", "en", "es", "en", "en", "es", "en"]
     for n in range(leaders):
         language = leader_languages[n % len(leader_languages)]
@@ -379,6 +379,8 @@ def report(platform, made: dict) -> Report:
     leader_id = next(iter(made["leaders"]))
     feed = scheduling.post("/v1/feed-tokens", json={"person_kind": "leader", "person_id": leader_id}).expect(201)
     out.links = [(f"{s} API docs", f"{platform.url(s)}/docs") for s in SERVICES]
+    out.links.insert(0, (f"console: sign in as the demo's coordinator {made['coordinator_email']} (the sign-in link arrives "
+                         "in the mail catcher)", f"{platform.url_base}:{platform.base_port + len(SERVICES)}/sign-in"))
     out.links += [("mail catcher (every email sent)", f"{platform.mail_url}/messages"),
                   ("Meeting Guide feed (public)", f"{platform.url('scheduling')}/v1/feeds/{org_id}/meeting-guide.json")]
     out.links += [(f"{s['name']} meetings calendar (public)", f"{platform.url('scheduling')}/v1/feeds/{org_id}/sites/{s['id']}/meetings.ics")

@@ -105,6 +105,13 @@ def own_member(store: Store, principal: Principal) -> dict:
     return found
 
 
+def check_leader_own_status(principal: Principal, to_status: str) -> None:
+    """A peer leader goes on leave and comes back themself (``access.leader`` keeps them to their own
+    record); retiring is decided by staff."""
+    if principal.role == "leader" and to_status not in ("on_leave", "active"):
+        raise Forbidden("A peer leader can go on leave or come back; your coordinator records retiring.")
+
+
 def own_leader(store: Store, principal: Principal) -> dict:
     if principal.role != "leader":
         raise Forbidden("Only a peer leader reads their own members here.")

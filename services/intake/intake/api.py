@@ -533,8 +533,9 @@ class LeaderStatus(MethodView):
     @blp.arguments(schemas.LeaderStatusIn)
     @blp.response(200, schemas.LeaderOut)
     def post(self, data, leader_id):
-        """active / on_leave / retired; leaving active announces LeaderDeactivated."""
-        principal = _principal(*STAFF)
+        """active / on_leave / retired; leaving active announces LeaderDeactivated. A peer leader may put
+        themself on leave and come back (``on_leave`` / ``active``, their own id only); retiring is staff's."""
+        principal = _principal(*STAFF, "leader")
         return _leader_out(_in_transaction(lambda uow: leaders.change_status(
             uow, principal, leader_id, data["to_status"], data["reason"], _if_match_when_sent)))
 

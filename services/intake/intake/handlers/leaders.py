@@ -106,6 +106,7 @@ def change_status(uow: UnitOfWork, principal: Principal, leader_id: str, to_stat
                   check_etag: Callable[[dict], None] = lambda doc: None) -> dict:
     store = Store.of(uow)
     leader = access.leader(store, principal, leader_id)
+    access.check_leader_own_status(principal, to_status)
     check_etag(leader)
     model.check_leader_transition(leader["status"], to_status)
     updated = {**leader, "status": to_status, "version": leader.get("version", 1) + 1, "updated_at": utcnow()}

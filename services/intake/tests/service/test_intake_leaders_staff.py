@@ -122,3 +122,17 @@ def test_audit_log_records_reads_and_changes_for_admins_only(intake):
     assert [e["action"] for e in entries] == ["create", "read", "grant"]
     assert entries[1]["actor_role"] == "coordinator"
     intake.call("get", "/v1/audit-log", coord, expect=403)
+
+
+def test_a_leader_goes_on_leave_and_comes_back_themself_but_never_retires_or_touches_another(intake):
+    """Issue 17: a peer leader says they are on leave (their members are re-matched as when staff do it)."""
+    site = intake.site()
+    mine, other = intake.leader([site["id"]]).json, intake.leader([site["id"]]).json
+    token = intake.make_token(intake.org, "leader", leader_id=mine["id"], sites=[site["id"]])
+    away = intake.call("post", f"/v1/leaders/{mine['id']}/status", token,
+                       json={"to_status": "on_leave", "reason": "rest"}, expect=200).json
+    assert away["status"] == "on_leave"
+    intake.call("post", f"/v1/leaders/{mine['id']}/status", token, json={"to_status": "active"}, expect=200)
+    intake.call("post", f"/v1/leaders/{mine['id']}/status", token, json={"to_status": "retired"}, expect=403)
+    intake.call("post", f"/v1/leaders/{other['id']}/status", token, json={"to_status": "on_leave"}, expect=404)
+    assert intake.call("get", f"/v1/leaders/{other['id']}", expect=200).json["status"] == "active"
