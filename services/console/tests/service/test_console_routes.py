@@ -30,6 +30,9 @@ SIGNED_IN |= {"meetings.week", "meetings.new", "meetings.create", "meeting_day.o
 SIGNED_IN |= {"home.sections", "messages.log", "messages.retry", "messages.wording", "messages.wording_preview",  # area 4
               "messages.webhooks", "messages.delete_webhook", "admin.audit", "admin.staff", "admin.staff_member",
               "admin.deactivate"}
+SIGNED_IN |= {"leaders.index", "leaders.new", "leaders.edit", "leaders.change_status",  # area 2
+              "matching.index", "matching.member", "matching.accept", "matching.decline", "matching.lift",
+              "matching.start_batch", "matching.batch_run", "matching.settings"}
 SIGNED_IN |= {"members.index", "members.new", "members.show", "member_actions.edit", "member_actions.transfer",  # area 1
               "member_actions.screening", "member_actions.plan", "member_actions.resolve_flag", "member_actions.erase",
               "imports.upload", "imports.report", "imports.report_csv"}
