@@ -146,6 +146,10 @@ class PlatformSettings:
     # intake signs tokens with, and the public keys of rotated-out keys it still publishes.
     auth_signing_key_file: str | None = None
     auth_previous_keys_file: str | None = None
+    # How many reverse proxies in front of the web process to believe (X-Forwarded-For/-Proto/-Host/-Prefix):
+    # 0 (default) believes none; docker-compose's nginx makes it 1. The path of public_base_url is where the
+    # proxy mounts the service (X-Forwarded-Prefix), so the docs and OpenAPI document say it too.
+    trusted_proxy_hops: int = 0
 
     @classmethod
     def read(cls, env: EnvReader, service_name: str) -> "PlatformSettings":
@@ -160,6 +164,7 @@ class PlatformSettings:
             mongo_timeout_ms=env.int("MONGO_TIMEOUT_MS", 5000, minimum=100),
             auth_public_keys_file=env.key_file("AUTH_PUBLIC_KEYS_FILE", "public"),
             auth_jwks_url=env.url("AUTH_JWKS_URL"),
+            trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, minimum=0),
         )
         if not settings.auth_public_keys_file and not settings.auth_jwks_url and not env.missing_any(
                 "AUTH_PUBLIC_KEYS_FILE", "AUTH_JWKS_URL"):

@@ -23,10 +23,12 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import flask_swagger_ui
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import abort
+from werkzeug.middleware.proxy_fix import ProxyFix
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -47,7 +49,8 @@ log = logging.getLogger("recoverynet.http")
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a CSV import of a few thousand rows fits; larger answers 413
 
 # Swagger UI's files, from the pinned flask-swagger-ui package, served by the app itself at
-# /docs/assets/ (Flask's "static" route): the docs page loads nothing from another host.
+# /docs/assets/ (Flask's "static" route): the docs page loads nothing from another host. The page (/docs)
+# names them relative to itself ("docs/assets/..."), so they load under a proxy's path prefix too.
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 DOCS_ASSETS_PATH = "/docs/assets"
 
@@ -84,7 +87,7 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL=f"{DOCS_ASSETS_PATH}/",
+        OPENAPI_SWAGGER_UI_URL=f"{DOCS_ASSETS_PATH.lstrip('/')}/",
         # no call to the public validator service: the docs work offline and tell no one about the API
         OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         # no /redoc: no pinned package on PyPI carries Redoc without a framework of its own; /docs is enough
@@ -93,7 +96,15 @@ def create_service_app(settings: PlatformSettings, *, title: str, description: s
         ETAG_DISABLED=False,
     )
     app.config["SETTINGS"] = settings
+    if settings.trusted_proxy_hops:
+        # Behind a proxy (docker-compose's nginx): the client's address (intake's sign-in limits count it),
+        # scheme, host and the path prefix the proxy mounts the service at (url_for includes it).
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+    prefix = urlsplit(settings.public_base_url).path.rstrip("/")
     api = ProblemApi(app, spec_kwargs={
+        # Mounted under a path (PUBLIC_BASE_URL https://host/intake): "Try it out" calls /intake/v1/...
+        **({"servers": [{"url": prefix}]} if prefix else {}),
         "info": {"description": description + SIGN_IN_AND_ROLES},
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearerAuth": []}],
