@@ -186,6 +186,14 @@ class SiteCoordinatorOut(Schema):
     time_zone = fields.Str(allow_none=True)
 
 
+class PreviewPartsIn(Schema):
+    """A draft's parts: email has subject, text and html; sms text; inapp subject and text (422 naming a part
+    the channel lacks). Each must compile as a Jinja2 template; an empty part is left out."""
+    subject = fields.Str(validate=validate.Length(max=500))
+    text = fields.Str(validate=validate.Length(max=20000))
+    html = fields.Str(validate=validate.Length(max=50000))
+
+
 class PreviewIn(Schema):
     data = fields.Dict(load_default=dict, metadata={"description": "the event's data, as the template sees it"})
     name = fields.Str(load_default="Alex", validate=validate.Length(max=100))
@@ -193,9 +201,9 @@ class PreviewIn(Schema):
     time_zone = fields.Str(load_default="UTC")
     meeting = fields.Dict(load_default=dict)
     items = fields.List(fields.Str(), load_default=list)
-    parts = fields.Dict(keys=fields.Str(), values=fields.Str(validate=validate.Length(max=50000)), load_default=None,
-                        metadata={"description": "unsaved wording to preview instead of the saved override (a draft: "
-                                                 "subject, text, html as the channel has them); nothing is saved"})
+    parts = fields.Nested(PreviewPartsIn, load_default=None, allow_none=True,
+                          metadata={"description": "unsaved wording to preview instead of the saved override (a draft: "
+                                                   "subject, text, html as the channel has them); nothing is saved"})
 
 
 class PreviewOut(Schema):

@@ -150,9 +150,16 @@ class MoveIn(ReasonIn):
     end = fields.DateTime(allow_none=True, load_default=None)
 
 
+# An occurrence id: the meeting id, ":", its original start in UTC (model.occurrence_id).
+OCCURRENCE_ID_PATTERN = r"^.+:[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]Z$"
+
+
 class RegistrationIn(Schema):
     member_id = fields.Str(required=True, validate=validate.Length(min=1, max=100))
-    occurrence_id = fields.Str(allow_none=True, load_default=None, metadata={"description": "omit for the whole series"})
+    occurrence_id = fields.Str(allow_none=True, load_default=None, validate=validate.Regexp(OCCURRENCE_ID_PATTERN),
+                               metadata={"pattern": OCCURRENCE_ID_PATTERN,
+                                         "description": "one occurrence of this meeting, '<meeting id>:<YYYYMMDDTHHMMSSZ>' "
+                                                        "(its original start in UTC); omit for the whole series"})
 
 
 class RegistrationOut(Schema):
