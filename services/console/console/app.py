@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     from console.views import meetings, meeting_day, one_on_one; [app.register_blueprint(m.blp) for m in (meetings, meeting_day, one_on_one)]  # noqa: E702 (area 3)
     app.register_blueprint(leaders.blp); app.register_blueprint(matching.blp)  # area 2
     from console.views import messages, admin; [app.register_blueprint(m.blp) for m in (messages, admin)]  # noqa: E702 (area 4)
+    from console.views import my, my_settings; [app.register_blueprint(m.blp) for m in (my, my_settings)]  # noqa: E702 (area 6)
     from console.views import members, member_actions, imports; [app.register_blueprint(m.blp) for m in (members, member_actions, imports)]  # noqa: E702 (area 1)
     _install_session_rules(app, settings)
     _install_request_context(app)

@@ -37,6 +37,10 @@ SIGNED_IN |= {"members.index", "members.new", "members.show", "member_actions.ed
               "member_actions.screening", "member_actions.plan", "member_actions.resolve_flag", "member_actions.erase",
               "imports.upload", "imports.report", "imports.report_csv"}
 
+SIGNED_IN |= {"my.accept", "my.decline", "my.my_sessions", "my.book", "my.cancel_session", "my.meetings",  # area 6
+              "my.register", "my.unregister", "my.calendar_link", "my_settings.messages", "my_settings.save_preferences",
+              "my_settings.mark_read", "my_settings.language", "my_settings.consents", "my_settings.give",
+              "my_settings.withdraw", "my_settings.information", "my_settings.information_json"}
 
 def _routes(app):
     for rule in app.url_map.iter_rules():
