@@ -112,7 +112,10 @@ class PlatformUnderTest:
         # the block: the four services, the console (base + 4) and reporting (base + 5)
         ports = Ports(base=_free_block(len(SERVICES) + 2), broker=free_port(), mongo=free_port(), smtp=free_port(),
                       mail_http=free_port())
-        env = {"LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "2", **(extra_env or {})}
+        # Every test signs in from 127.0.0.1: the per-client sign-in limit (20 per 15 minutes, meant for one
+        # person's device) would refuse a whole run's sign-ins; the per-address limit stays as deployed.
+        env = {"LOG_LEVEL": "INFO", "WEB_CONCURRENCY": "2", "SIGNIN_PER_CLIENT_LIMIT": "10000",
+               "SIGNIN_TOKEN_PER_CLIENT_LIMIT": "10000", **(extra_env or {})}
         return cls(start(Path(folder), ports, quiet=True, broker_behind_proxy=broker_behind_proxy, extra_env=env,
                          mongo_test_commands=mongo_test_commands))
 
