@@ -3,6 +3,7 @@
     ./deploy/bench               (or: .venv/bin/python -m bench.run)   full run
     ./deploy/bench --quick       a few minutes on a 2-core machine
     ./deploy/bench --only matching
+    ./deploy/bench --only reporting
 
 Every figure is a median of several runs with its spread, set beside a baseline measured in the same
 run on the same servers, and reported as a ratio (see bench/README.md for how to read each).
@@ -23,7 +24,7 @@ from pathlib import Path
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("matching", "events", "intake", "latency", "reminders")
+BENCHMARKS = ("matching", "events", "intake", "reporting", "latency", "reminders")
 WHOLE_PLATFORM = ("latency", "reminders")
 
 
@@ -112,6 +113,9 @@ def _run_one(name, args, runs, figures, state) -> None:
     elif name == "intake":
         from bench import bench_intake
         figures += bench_intake.run(runs, args.quick, *state["servers"][:2])
+    elif name == "reporting":
+        from bench import bench_reporting
+        figures += bench_reporting.run(runs, args.quick, *state["servers"][:2])
 
 
 PROFILES = RESULTS / "profiles"

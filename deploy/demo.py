@@ -64,6 +64,8 @@ class Platform:
     signing_key: SigningKey
 
     def url(self, service: str) -> str:
+        if service == "reporting":  # after the console (deploy/local.py Ports.web): base + 5
+            return f"{self.url_base}:{self.base_port + len(SERVICES) + 1}"
         return f"{self.url_base}:{self.base_port + SERVICES.index(service)}"
 
     @property
@@ -91,6 +93,7 @@ class Report:
     notifications: dict = field(default_factory=dict)    # {channel: {status: n}}
     mail_received: int = 0
     links: list = field(default_factory=list)            # [(what, url)]
+    outcomes: list = field(default_factory=list)         # lines of reporting's outcome summary (issue 18)
     text: str = ""
 
 
@@ -387,8 +390,43 @@ def report(platform, made: dict) -> Report:
                   for s in made["sites"]]
     out.links.append((f"{who(leader_id)}'s personal calendar (secret link)", feed["url"] if feed["url"].startswith("http")
                       else f"{platform.url('scheduling')}{feed['url']}"))
+    out.outcomes = outcome_summary(platform, org_id, len(made["members"]))
     out.text = render(out, made)
     return out
+
+
+def outcome_summary(platform, org_id: str, members: int, *, timeout: float = 120) -> list[str]:
+    """A few lines of reporting's outcome report for the organization (issue 18), small numbers suppressed
+    exactly as the API gives them. Waits until reporting has seen every member's registration."""
+    reporting = platform.client("reporting", platform.token(org_id, "admin"))
+
+    def caught_up():
+        got = reporting.get("/v1/reports/outcomes")
+        if got.status_code != 200:
+            return None
+        onboarded = got.json["reach"]["onboarded"]
+        return got.json if onboarded == members or (isinstance(onboarded, str) and members < 11) else None
+    r = wait_until(caught_up, timeout=timeout, interval=1, what="reporting")
+    reach, access, engagement = r["reach"], r["access"], r["engagement"]
+
+    def spread(s):
+        return f"median {s['median']} days, 90th percentile {s['p90']} (n {s['n']})" if s["n"] else "nobody yet"
+    capital = r["recovery_capital"]["BARC-10"]
+    languages = ", ".join(f"{k} {v}" for k, v in reach["by_language"].items())
+    return [f"  period {r['from']} to {r['to']}; any figure of fewer than {r['min_cell']} people reads "
+            f"\"{r['suppressed']}\"",
+            f"  reach: {reach['onboarded']} onboarded, {reach['active_at_end']} active, {reach['leaders_active_at_end']} "
+            f"leaders active; by language: {languages}",
+            f"  access: first proposal {spread(access['days_to_first_proposal'])}; accepted match "
+            f"{spread(access['days_to_accepted_match'])}; {access['waiting_at_end']['members']} waiting",
+            f"  engagement: {engagement['sessions_held']} one-on-one sessions held by {engagement['members_with_sessions']} "
+            f"members; {engagement['meeting_attendances']} meeting attendances; retention at 30 days "
+            f"{engagement['retention']['day_30']['share']} (cohort {engagement['retention']['day_30']['cohort']})",
+            f"  recovery capital (BARC-10, first vs latest): {capital['members']} members, mean change "
+            f"{capital['mean_change']}, improved {capital['improved']}, unchanged {capital['unchanged']}, "
+            f"worse {capital['worse']}",
+            f"  the whole report: {platform.url('reporting')}/v1/reports/outcomes (CSV: .../outcomes.csv), "
+            f"admin token required"]
 
 
 def render(out: Report, made: dict) -> str:
@@ -417,6 +455,8 @@ def render(out: Report, made: dict) -> str:
     for channel, statuses in out.notifications.items():
         lines.append(f"  {channel:<8} " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     lines.append(f"  (the mail catcher holds {out.mail_received} emails to this organization's people)")
+    if out.outcomes:
+        lines += ["", "--- Outcomes for funders (reporting; small numbers suppressed) ---", *out.outcomes]
     lines += ["", "--- Where to look ---"]
     for what, url in out.links:
         lines.append(f"  {what:<48} {url}")

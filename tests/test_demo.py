@@ -31,3 +31,6 @@ def test_demo_seeds_and_reports_all_four_services_at_work(platform):
         assert heading in out.text
     for url in ("/docs", "/messages", "meeting-guide.json", "meetings.ics", "calendar.ics?token="):
         assert url in out.text
+    # reporting (issue 18): the outcome summary, ten members being a small cell the API suppresses
+    assert "Outcomes for funders" in out.text and len(out.outcomes) >= 5
+    assert "reach: fewer than 11 onboarded" in out.text, out.outcomes

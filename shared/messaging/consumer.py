@@ -21,8 +21,8 @@ from pymongo.errors import DuplicateKeyError
 
 from shared.events.base import EventSchema
 from shared.messaging.envelope import Event, MalformedEvent, decode_record
-from shared.messaging.kafka import (close_producer, consumer_group, dead_letter_topic, group_rejoin_pending, make_consumer,
-                                    make_producer)
+from shared.messaging.kafka import (CONSUMER_SERVICES, close_producer, consumer_group, dead_letter_topic,
+                                    group_rejoin_pending, make_consumer, make_producer)
 from shared.metrics import EVENTS_HANDLED
 from shared.mongo import find_in, is_unavailable, utcnow
 from shared.tracing import child_of, current_traceparent
@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Re-drive a service's dead letters to their original topics.")
     sub = parser.add_subparsers(dest="command", required=True)
     redrive = sub.add_parser("redrive", help="publish dead letters back to their topics, once each")
-    redrive.add_argument("--service", required=True, help="intake | matching | scheduling | notifications")
+    redrive.add_argument("--service", required=True, choices=CONSUMER_SERVICES,
+                         help=" | ".join(CONSUMER_SERVICES))
     redrive.add_argument("--type", dest="event_type", help="only this ce_type (others are skipped and committed)")
     redrive.add_argument("--limit", type=int, help="at most this many")
     redrive.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),

@@ -15,7 +15,12 @@ from shared.events import RESTRICTED_TOPICS, all_topics
 
 log = logging.getLogger(__name__)
 
+# The four core services, in this order: deploy/local.py and deploy/demo.py derive web ports from the
+# position in this tuple (base + index), so a service is never inserted here.
 SERVICES = ("intake", "matching", "scheduling", "notifications")
+# Every service that runs a consumer group (hence a dead-letter topic and a re-drive): the core four and
+# reporting (issue 18), which consumes but publishes nothing and has its own port (base + 5).
+CONSUMER_SERVICES = (*SERVICES, "reporting")
 DEFAULT_PARTITIONS = 3
 # Group membership: about 3 s to join with these (DESIGN.md); kafka-python's default takes ~23 s.
 SESSION_TIMEOUT_MS = 6000
@@ -98,7 +103,7 @@ def platform_topics() -> dict[str, dict[str, str]]:
     topics: dict[str, dict[str, str]] = {}
     for topic in sorted(all_topics()):
         topics[topic] = {"cleanup.policy": "compact"} if topic in RESTRICTED_TOPICS else {}
-    for service in SERVICES:
+    for service in CONSUMER_SERVICES:
         topics[dead_letter_topic(consumer_group(service))] = {}
     return topics
 

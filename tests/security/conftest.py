@@ -28,7 +28,7 @@ from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header
 from shared.testing.services import running
 
-SERVICES = ("intake", "matching", "scheduling", "notifications")
+SERVICES = ("intake", "matching", "scheduling", "notifications", "reporting")
 EVENINGS = [{"day": d, "start": "17:00", "end": "22:00"} for d in range(7)]
 
 
@@ -76,6 +76,10 @@ def stack(platform_settings, kafka_bootstrap, tmp_path_factory):
     from scheduling.config import Settings as SchedulingSettings
     from scheduling.repository import ensure_indexes as scheduling_indexes
     from scheduling.worker import build_worker as scheduling_worker
+    from reporting.app import create_app as reporting_app
+    from reporting.config import Settings as ReportingSettings
+    from reporting.repository import ensure_indexes as reporting_indexes
+    from reporting.worker import build_worker as reporting_worker
 
     mail = MailCatcher(smtp_port=free_port(), http_port=free_port(), folder=tmp_path_factory.mktemp("sec-mail")).start()
     settings = {
@@ -86,11 +90,13 @@ def stack(platform_settings, kafka_bootstrap, tmp_path_factory):
             platform=platform_settings("notifications"), smtp_host="127.0.0.1", smtp_port=mail.smtp_port,
             sms_outbox_path=str(tmp_path_factory.mktemp("sec-sms") / "outbox.jsonl"),
             delivery_interval_seconds=0.2, public_base_url="http://testserver"),
+        "reporting": ReportingSettings(platform=platform_settings("reporting")),
     }
     builders = {"intake": (intake_app, intake_indexes, intake_worker),
                 "matching": (matching_app, matching_indexes, matching_worker),
                 "scheduling": (scheduling_app, scheduling_indexes, scheduling_worker),
-                "notifications": (notifications_app, notifications_indexes, notifications_worker)}
+                "notifications": (notifications_app, notifications_indexes, notifications_worker),
+                "reporting": (reporting_app, reporting_indexes, reporting_worker)}
     apps, dbs = {}, {}
     client = connect(settings["intake"].platform.mongo_uri)
     for name, (make_app, ensure_indexes, _) in builders.items():
@@ -187,6 +193,7 @@ PARAMS = {
     "notifications": {"person_id": "member", "message_id": "message", "delivery_id": "delivery",
                       "kind": "=match_proposed", "channel": "=email", "language": "=en", "site_id": "site",
                       "webhook_id": "webhook"},
+    "reporting": {},  # no path parameter: the report's scope is the token's organization (and ?site_id=)
 }
 
 

@@ -47,7 +47,9 @@ JSON_TARGETS = {"intake": "/v1/sites", "matching": "/v1/overrides", "scheduling"
                 "notifications": "/v1/webhooks"}
 
 LIST_TARGETS = {"intake": "/v1/members", "matching": "/v1/matches", "scheduling": "/v1/meetings",
-                "notifications": "/v1/deliveries"}
+                "notifications": "/v1/deliveries", "reporting": "/v1/reports/outcomes"}
+# reporting takes no body at all (GET only): the explicit bad-body cases have nothing to aim at there
+BODY_SERVICES = [s for s in SERVICES if s in JSON_TARGETS]
 
 
 # Body fields naming another object, and the fuzz world's object a valid request names (as the path
@@ -138,6 +140,10 @@ ALLOWED = {
             "text": JINJA, "html": "a part the channel has (channel x parts: only email has html); " + JINJA,
             "data": "the event's data as the kind's template reads it (kind x data)"}},
     },
+    "reporting": {
+        "GET /v1/reports/outcomes": {422: {"to": "not before from, at most 1830 days after it"}},
+        "GET /v1/reports/outcomes.csv": {422: {"to": "not before from, at most 1830 days after it"}},
+    },
 }
 
 
@@ -219,7 +225,9 @@ def test_fuzzing_the_openapi_with_every_check_finds_nothing(stack, fuzz_world, m
     assert operations, "no operation in the OpenAPI document"
     # Small input spaces run out before max_examples (an operation without parameters has one valid
     # request and no invalid one), hence the margin.
-    examples = max(3, math.ceil(2 * CASES_PER_SERVICE / (WAYS * len(operations))))
+    # The budget goes to the operations that take input (health, readiness and metrics have one request each).
+    with_input = [op for op in operations if len(op.path_parameters) + len(op.query) + len(op.body)] or operations
+    examples = max(3, math.ceil(2 * CASES_PER_SERVICE / (WAYS * len(with_input))))
 
     for operation in operations:
         names = [p.name for p in operation.path_parameters]
@@ -289,7 +297,7 @@ def _post(client, path, token, data, content_type):
     return client.post(path, data=data, headers={**auth_header(token), "Content-Type": content_type})
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", BODY_SERVICES)
 def test_bad_bodies_are_refused_cleanly_with_problem_json(stack, world, problem, service):
     client, path, token = stack.client(service), JSON_TARGETS[service], world.tokens["admin"]
     json_type = "application/json"
@@ -342,6 +350,7 @@ def test_bad_headers_are_refused_cleanly_or_ignored(stack, world, problem, servi
                   {"Content-Length": "0"}, {"Accept-Encoding": "gzip;q=abc"}):
         response = client.get(listing, headers={**ok, **extra})
         assert response.status_code == 200, (extra.keys(), response.status_code, response.get_data(as_text=True)[:300])
-    response = client.post(JSON_TARGETS[service], json={}, headers={**ok, "If-Match": "\x00garbage"})
-    assert 400 <= response.status_code < 500
-    problem(response, response.status_code)
+    if service in JSON_TARGETS:
+        response = client.post(JSON_TARGETS[service], json={}, headers={**ok, "If-Match": "\x00garbage"})
+        assert 400 <= response.status_code < 500
+        problem(response, response.status_code)

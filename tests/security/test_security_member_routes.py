@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(300)
 # it did not exist; intake's object routes are all staff's or leaders', refused to a member by role: 403)
 # unless listed here with 403 (refused by role), or "own" (a route about the caller's own record, whatever
 # the path names: not another's object; walked by the member's own tests).
-MEMBER_DEFAULT = {"intake": 403, "matching": 404, "scheduling": 404, "notifications": 404}
+MEMBER_DEFAULT = {"intake": 403, "matching": 404, "scheduling": 404, "notifications": 404, "reporting": 403}
 MEMBER_EXPECTED = {
     "intake": {"DELETE /v1/me/consents/<path:purpose>": "own"},
     "matching": {
@@ -52,6 +52,7 @@ MEMBER_EXPECTED = {
         "GET /v1/webhooks/<webhook_id>": 403,
         "DELETE /v1/webhooks/<webhook_id>": 403,
     },
+    "reporting": {},
 }
 
 # List routes a member may use (each shows only their own things); every other list route answers 403.
@@ -61,6 +62,7 @@ MEMBER_LISTS = {
     "scheduling": {"/v1/meetings", "/v1/occurrences", "/v1/sessions", "/v1/me/registrations", "/v1/me/suggestions",
                    "/v1/me/export"},
     "notifications": {"/v1/me/export"},
+    "reporting": set(),  # reports are staff's (admins, coordinators): a member gets 403
 }
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(300)
 
 # A plain list route of each service an organization admin may read.
 LISTS = {"intake": "/v1/sites", "matching": "/v1/matches", "scheduling": "/v1/meetings",
-         "notifications": "/v1/deliveries"}
+         "notifications": "/v1/deliveries", "reporting": "/v1/reports/outcomes"}
 
 
 def test_intake_publishes_its_public_key_and_its_tokens_verify_with_it(stack, world):

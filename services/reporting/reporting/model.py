@@ -7,6 +7,7 @@ occurrence id, screening id, event time), so an event applied twice or late chan
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import math
@@ -148,11 +149,17 @@ class Period:
 
 
 def _engaged_times(m: dict) -> list[datetime]:
-    return sorted([s["at"] for s in m["sessions"]] + [a["at"] for a in m["attendance"] if a["present"]])
+    times = m.get("_engaged_times")  # computed once per member and report (the dict is the report's copy)
+    if times is None:
+        times = sorted([s["at"] for s in m["sessions"]] + [a["at"] for a in m["attendance"] if a["present"]])
+        m["_engaged_times"] = times
+    return times
 
 
 def engaged_between(m: dict, start: datetime, end: datetime) -> bool:
-    return any(start <= t < end for t in _engaged_times(m))
+    times = _engaged_times(m)
+    i = bisect.bisect_left(times, start)
+    return i < len(times) and times[i] < end
 
 
 # --- the figures ------------------------------------------------------------------------------------
@@ -292,15 +299,18 @@ def safety(members: list[dict], period: Period) -> dict:
 
 
 def communication(messages: list[dict], period: Period) -> dict:
-    inside = [c for c in messages if c["at"] in period]
-    channels = sorted({c["channel"] for c in inside})
-    by_channel = {ch: {"delivered": sum(1 for c in inside if c["channel"] == ch and c["outcome"] == "delivered"),
-                       "failed": sum(1 for c in inside if c["channel"] == ch and c["outcome"] == "failed"),
-                       "unsubscribed": sum(1 for c in inside if c["channel"] == ch and c["outcome"] == "unsubscribed")}
-                  for ch in channels}
-    monthly = [{"month": p.label, **{o: sum(1 for c in inside if c["outcome"] == o and c["at"] in p)
-                                     for o in ("delivered", "failed", "unsubscribed")}} for p in period.months()]
-    totals = {o: sum(row[o] for row in by_channel.values()) for o in ("delivered", "failed", "unsubscribed")}
+    """Counts of messages (``at``, ``channel``, ``outcome``) by channel and outcome, and by month: one pass."""
+    outcomes_ = ("delivered", "failed", "unsubscribed")
+    by_channel: dict[str, dict[str, int]] = {}
+    per_month: dict[str, dict[str, int]] = {}
+    for c in messages:
+        if c["at"] not in period or c["outcome"] not in outcomes_:
+            continue
+        by_channel.setdefault(c["channel"], dict.fromkeys(outcomes_, 0))[c["outcome"]] += 1
+        per_month.setdefault(c["at"].strftime("%Y-%m"), dict.fromkeys(outcomes_, 0))[c["outcome"]] += 1
+    by_channel = dict(sorted(by_channel.items()))
+    monthly = [{"month": p.label, **per_month.get(p.label, dict.fromkeys(outcomes_, 0))} for p in period.months()]
+    totals = {o: sum(row[o] for row in by_channel.values()) for o in outcomes_}
     return {**totals, "by_channel": by_channel, "monthly": monthly}
 
 
@@ -369,11 +379,17 @@ def cells_and_sums(report: dict) -> tuple[list[Path], list[tuple[Path, list[Path
     for f in ("sessions_held", "members_with_sessions", "meeting_attendances", "members_attending"):
         counts.append(("engagement", f))
     stats.append((("engagement", "sessions_per_member"), ("engagement", "members_with_sessions")))
+    series_present = []
     for i, _row in enumerate(e["attendance_by_series"]):
         base = ("engagement", "attendance_by_series", i)
         counts += [base + ("members",), base + ("present",), base + ("absent",), base + ("recorded",)]
         sums.append((base + ("recorded",), [base + ("present",), base + ("absent",)]))
-        stats.append((base + ("attendance_rate",), base + ("members",)))
+        # the rate times the recorded count gives present back: hidden with either part
+        stats += [(base + ("attendance_rate",), base + ("members",)), (base + ("attendance_rate",), base + ("present",)),
+                  (base + ("attendance_rate",), base + ("absent",))]
+        series_present.append(base + ("present",))
+    if series_present:  # the attendances are the series' present counts added up
+        sums.append((("engagement", "meeting_attendances"), series_present))
     for key in e["retention"]:
         base = ("engagement", "retention", key)
         counts += [base + ("cohort",), base + ("engaged",), base + ("not_engaged",)]

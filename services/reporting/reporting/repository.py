@@ -23,7 +23,8 @@ from shared.repository import site_scope
 from reporting import model
 
 SOURCE = "/recoverynet/reporting"
-DERIVED = ("members", "leaders", "meetings", "messages", "erased", "inbox")  # what rebuild empties
+# what rebuild empties (token_revocations too: TokensRevoked is replayed like any other event)
+DERIVED = ("members", "leaders", "meetings", "messages", "erased", "token_revocations", "inbox")
 
 MEMBER_FIELDS = {"_id": 0, "organization_id": 0, "pseudonym": 0, "site_at": 0, "profile_at": 0}
 
@@ -80,22 +81,34 @@ class Store(base.Store):
                                      {"$set": {"site_id": site}, "$unset": {"recipient": ""}}, session=self.session)
         self.upsert("erased", marker, {"organization_id": org})
 
+    def forget_subjects(self, org: str, subjects: list[str]) -> None:
+        """Drop the sign-out records (shared.revocations) of an erased person: their token subject names
+        them. Harmless for access: reports answer only admins and coordinators, never a member's token."""
+        self.db.token_revocations.delete_many({"_id": {"$in": subjects}, "organization_id": org},
+                                              session=self.session)
+
     # -- reads (reports) --------------------------------------------------------------------------
-    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None):
-        """(members, leaders, messages, meeting names) of the organization inside the caller's sites."""
+    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None,
+                      start=None, end=None):
+        """(members, leaders, messages, meeting names) of the organization inside the caller's sites. Messages:
+        only those of the range (indexed by organization and time), only the fields the figures count."""
         scope = site_scope("site_id", site_filter, site_id)
         members = self.find("members", {"organization_id": org, **scope}, projection=MEMBER_FIELDS)
         leader_query: dict = {"organization_id": org}
         if scope:
             leader_query["site_ids"] = scope["site_id"]
         leaders = self.find("leaders", leader_query, projection={"statuses": 1})
-        messages = self.find("messages", {"organization_id": org}, projection={"_id": 0, "organization_id": 0})
+        match: dict = {"organization_id": org}
+        if start is not None:
+            match["at"] = {"$gte": start, "$lt": end}
         if scope:
-            sites = {d["pseudonym"]: d.get("site_id") for d in
-                     self.find("members", {"organization_id": org, "pseudonym": {"$exists": True}},
-                               projection={"site_id": 1, "pseudonym": 1})}
-            allowed = set(scope["site_id"]["$in"]) if isinstance(scope["site_id"], dict) else {scope["site_id"]}
-            messages = [m for m in messages if (m.get("site_id") or sites.get(m.get("recipient"))) in allowed]
+            # a message counts at its recipient's site now (members only; an erased recipient's keeps the site)
+            allowed = scope["site_id"]["$in"] if isinstance(scope["site_id"], dict) else [scope["site_id"]]
+            recipients = [d["pseudonym"] for d in self.find(
+                "members", {"organization_id": org, "site_id": {"$in": allowed}, "pseudonym": {"$exists": True}},
+                projection={"pseudonym": 1, "_id": 0})]
+            match["$or"] = [{"site_id": {"$in": allowed}}, {"site_id": None, "recipient": {"$in": recipients}}]
+        messages = self.find("messages", match, projection={"_id": 0, "at": 1, "channel": 1, "outcome": 1})
         names = {d["_id"].split(":", 1)[1]: d.get("name") or "a meeting"
                  for d in self.find("meetings", {"organization_id": org, **scope}, projection={"name": 1})}
         return members, leaders, messages, names

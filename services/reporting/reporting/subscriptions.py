@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from shared.events.intake import (LeaderDeactivated, LeaderReactivated, LeaderRegistered, LeaderUpdated, MemberErased,
                                   MemberRegistered, MemberRiskFlagged, MemberRiskResolved, MemberStatusChanged,
-                                  MemberTransferred, MemberUpdated, ScreeningRecorded)
+                                  MemberTransferred, MemberUpdated, ScreeningRecorded, TokensRevoked)
 from shared.events.matching import MatchAccepted, MatchDeclined, MatchProposed, MemberWaitlisted
 from shared.events.notifications import ChannelUnsubscribed, NotificationDelivered, NotificationFailed
 from shared.events.scheduling import AttendanceRecorded, MeetingCreated, MeetingUpdated, SessionHeld
+from shared.revocations import on_tokens_revoked
 
 from reporting.config import Settings
 from reporting.handlers import events
 
 SUBSCRIPTIONS: dict = {
+    TokensRevoked: on_tokens_revoked,  # sign-out-everywhere: the token versions refused here
     MemberRegistered: events.on_member_registered,
     MemberUpdated: events.on_member_updated,
     MemberStatusChanged: events.on_member_status_changed,

@@ -40,7 +40,7 @@ class Feed:
         self.sent += sent
         return sent
 
-    def wait_applied(self, db, timeout: float = 120.0) -> None:
+    def wait_applied(self, db, timeout: float = 300.0) -> None:
         ids = list({e.id for e in self.sent})
         eventually(lambda: db.inbox.count_documents({"_id": {"$in": ids}}) == len(ids), timeout=timeout,
                    message="reporting applied every published event")

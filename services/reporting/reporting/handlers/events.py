@@ -82,7 +82,9 @@ class _Single:
 
 def on_member_erased(evt, uow: UnitOfWork) -> None:
     org, person = evt.organization_id, evt.data["member_id"]
-    Store.of(uow).erase_member(org, _pseudonym(org, person), model.erasure_marker(KEY["pseudonym_key"], org, person))
+    store = Store.of(uow)
+    store.erase_member(org, _pseudonym(org, person), model.erasure_marker(KEY["pseudonym_key"], org, person))
+    store.forget_subjects(org, [person, f"member:{person}"])
 
 
 # --- leaders ----------------------------------------------------------------------------------------

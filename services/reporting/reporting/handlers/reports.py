@@ -49,8 +49,9 @@ def outcomes(store: Store, settings: Settings, principal: Principal, query: dict
         first, last = first or default_first, last or default_last
     org = principal.organization_id
     sites = access.site_filter(principal)
-    members, leaders, messages, names = store.report_inputs(org, sites, query.get("site_id"))
-    figures = model.outcomes(members, leaders, messages, names, model.Period.of(first, last), now)
+    period = model.Period.of(first, last)
+    members, leaders, messages, names = store.report_inputs(org, sites, query.get("site_id"), period.start, period.end)
+    figures = model.outcomes(members, leaders, messages, names, period, now)
     store.audit(principal, "read", "outcome_report", "outcomes", org, site_id=query.get("site_id"),
                 first=first.isoformat(), last=last.isoformat(), format=fmt)
     return {"organization_id": org, "site_id": query.get("site_id"), "sites": sites, "from_": first, "to": last,
