@@ -41,6 +41,10 @@ SIGNED_IN |= {"my.accept", "my.decline", "my.my_sessions", "my.book", "my.cancel
               "my.register", "my.unregister", "my.calendar_link", "my_settings.messages", "my_settings.save_preferences",
               "my_settings.mark_read", "my_settings.language", "my_settings.consents", "my_settings.give",
               "my_settings.withdraw", "my_settings.information", "my_settings.information_json"}
+SIGNED_IN |= {"leader_portal.accept", "leader_portal.decline", "leader_portal.member", "leader_portal.book",  # area 5
+              "leader_portal.reschedule", "leader_portal.cancel", "leader_portal.attendance", "leader_portal.save_attendance",
+              "leader_portal.profile", "leader_portal.save_profile", "leader_portal.calendar_link", "leader_portal.go_on_leave"}
+
 
 def _routes(app):
     for rule in app.url_map.iter_rules():
