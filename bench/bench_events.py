@@ -11,6 +11,7 @@ import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import Figure, rate, repeat
+from shared.config import KafkaConnection
 from shared.events.intake import MEMBERS, MemberStatusChanged
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.envelope import encode_value, new_event, record_headers
@@ -46,7 +47,7 @@ def _bare_consume(bootstrap: str, topic: str, n: int) -> None:
     consumer.close()
 
 
-def _consume_rate(bootstrap: str, client, topic: str, n: int, batch_size: int) -> float:
+def _consume_rate(kafka: KafkaConnection, client, topic: str, n: int, batch_size: int) -> float:
     db = client[f"bench_consumer_{uuid.uuid4().hex[:6]}"]
     ensure_platform_indexes(db)
 
@@ -54,7 +55,7 @@ def _consume_rate(bootstrap: str, client, topic: str, n: int, batch_size: int) -
         uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True,
                                   session=uow.session)
 
-    runner = ConsumerRunner(bootstrap_servers=bootstrap, client=client, db=db, subscriptions={MemberStatusChanged: effect},
+    runner = ConsumerRunner(kafka=kafka, client=client, db=db, subscriptions={MemberStatusChanged: effect},
                             service=f"bench{uuid.uuid4().hex[:6]}", batch_size=batch_size)
     runner.topics = [topic]
     runner.consumer.subscribe([topic])
@@ -77,6 +78,7 @@ def _consume_rate(bootstrap: str, client, topic: str, n: int, batch_size: int) -
 def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
     n = 1000 if quick else 5000
     client = connect(mongo_uri)
+    kafka = KafkaConnection(bootstrap)  # ours; the bare baselines take the address as any client would
     figures = []
 
     # -- consumer runner vs bare consumer ---------------------------------------------------------
@@ -86,11 +88,11 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
         ours, bare = [], []
         for _ in range(runs):
             topic = f"bench.events.{uuid.uuid4().hex[:8]}"
-            ensure_topics(bootstrap, {topic: {}})
+            ensure_topics(kafka, {topic: {}})
             events = _events(n, "bench")
             _fill_topic(bootstrap, topic, events)
             bare.append(rate(n, lambda: _bare_consume(bootstrap, topic, n)))
-            ours.append(_consume_rate(bootstrap, client, topic, n, batch_size))
+            ours.append(_consume_rate(kafka, client, topic, n, batch_size))
         figures.append(Figure(label, "throughput", "events/s", ours, "bare kafka-python consumer", bare,
                               notes={"records": n, "batch_size": batch_size}))
 
@@ -99,7 +101,7 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
     for _ in range(runs):
         # Pre-encoded, as the relay's entries are (encoding happened when the outbox was written).
         records = [(evt.key.encode(), encode_value(evt), record_headers(evt)) for evt in _events(n, "bench")]
-        producer = make_producer(bootstrap)
+        producer = make_producer(kafka)
 
         def bare_send():
             for key, value, headers in records:
@@ -119,7 +121,7 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
         for i in range(0, n, 250):
             chunk = batch[i:i + 250]
             run_in_transaction(client, db, lambda uow, c=chunk: write(uow, c), source="/bench")
-        relay = OutboxRelay(db, lambda: make_producer(bootstrap), service=f"bench{uuid.uuid4().hex[:6]}")
+        relay = OutboxRelay(db, lambda: make_producer(kafka), service=f"bench{uuid.uuid4().hex[:6]}")
         relay._producer_or_new()  # connect first: connecting is not throughput
 
         def drain():

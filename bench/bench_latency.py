@@ -26,6 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from bench.common import Figure
 from bench.journeys import MailWatch, Org, TimedTap, post_ok, wait
 from shared.events.matching import MATCHES, MatchProposed
+from shared.config import KafkaConnection
 from shared.messaging.kafka import ensure_topics
 
 PERCENTILES = (50, 95, 99)
@@ -41,7 +42,7 @@ def percentile(values: list[float], p: float) -> float:
 def broker_round_trips(bootstrap: str, count: int) -> list[float]:
     """Seconds from send to receive, one record at a time, through the same broker."""
     topic = f"bench.latency.{uuid.uuid4().hex[:8]}"
-    ensure_topics(bootstrap, {topic: {}})
+    ensure_topics(KafkaConnection(bootstrap), {topic: {}})
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
     consumer.assign(partitions)

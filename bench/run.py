@@ -160,7 +160,7 @@ def _start_servers():
     folder = Path(tempfile.mkdtemp(prefix="recoverynet-bench-"))
     mongo = EmbeddedMongo(storage_path=folder / "mongo").start()
     broker = EmbeddedBroker().start()
-    ensure_topics(broker.bootstrap_servers)
+    ensure_topics(broker.connection)
     return broker.bootstrap_servers, mongo.uri, [broker, mongo]
 
 

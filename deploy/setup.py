@@ -4,6 +4,9 @@ once: AUTH_KEYS_DIR/signing_key.pem (intake's only) and AUTH_PUBLIC_KEYS_DIR/jwk
 Safe to run again (an existing key pair is kept); waits for the servers to answer.
 
     KAFKA_BOOTSTRAP_SERVERS=... MONGO_URI=... python -m deploy.setup [--only topics|indexes|keys]
+
+The broker's security settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE) are read as a
+service reads them.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import time
 from pathlib import Path
 
 from shared.auth import SigningKey, write_key_pair
-from shared.config import EnvReader
+from shared.config import EnvReader, KafkaConnection
 from shared.messaging.kafka import SERVICES, ensure_topics
 from shared.mongo import connect
 
@@ -36,8 +39,8 @@ def _retry(what: str, action, timeout: float):
             time.sleep(2)
 
 
-def create_topics(bootstrap: str, timeout: float = 120) -> list[str]:
-    return _retry("creating topics", lambda: ensure_topics(bootstrap), timeout)
+def create_topics(kafka: KafkaConnection, timeout: float = 120) -> list[str]:
+    return _retry("creating topics", lambda: ensure_topics(kafka), timeout)
 
 
 def create_indexes(mongo_uri: str, database_of=lambda service: f"recoverynet_{service}", timeout: float = 120) -> None:
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s setup %(message)s")
     env = EnvReader()
-    bootstrap = env.bootstrap_servers() if args.only in (None, "topics") else None
+    kafka = env.kafka() if args.only in (None, "topics") else None
     mongo_uri = env.mongo_uri() if args.only in (None, "indexes") else None
     prefix = env.str("MONGO_DATABASE_PREFIX", "recoverynet_")
     keys_dir = env.str("AUTH_KEYS_DIR", None) if args.only in (None, "keys") else None
@@ -77,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     env.done()
     if keys_dir:
         log.info("token key pair ready (kid %s)", ensure_key_pair(Path(keys_dir), Path(public_dir)))
-    if bootstrap:
-        created = create_topics(bootstrap)
+    if kafka:
+        created = create_topics(kafka)
         log.info("topics ready (%d created)", len(created))
     if mongo_uri:
         create_indexes(mongo_uri, lambda service: f"{prefix}{service}")

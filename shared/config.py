@@ -5,7 +5,7 @@ Each service's ``config.Settings.from_env()`` is the only caller; nothing else r
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, TypeVar
 
 T = TypeVar("T")
@@ -82,6 +82,45 @@ class EnvReader:
 
         return self._get(name, _MISSING, parse, "comma-separated host:port pairs")
 
+    def kafka(self) -> "KafkaConnection":
+        """How to reach the broker: KAFKA_BOOTSTRAP_SERVERS and its security (KAFKA_SECURITY_PROTOCOL,
+        KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CAFILE), each checked now
+        against the others, so a broker that refuses us is a startup error that names the setting."""
+        bootstrap = self.bootstrap_servers()
+        protocol = self._get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", _one_of(SECURITY_PROTOCOLS),
+                             "one of " + ", ".join(SECURITY_PROTOCOLS))
+        mechanism = self._get("KAFKA_SASL_MECHANISM", None, _one_of(SASL_MECHANISMS),
+                              "one of " + ", ".join(SASL_MECHANISMS))
+        username = self.str("KAFKA_SASL_USERNAME", None)
+        password = self.str("KAFKA_SASL_PASSWORD", None)
+        cafile = self._get("KAFKA_SSL_CAFILE", None, _readable_file, "the path of a PEM file of CA certificates")
+        if protocol is None:  # malformed, already said: nothing else can be checked against it
+            return KafkaConnection(bootstrap)
+        security: dict[str, str] = {}
+        if protocol != "PLAINTEXT":
+            security["security_protocol"] = protocol
+        if protocol.startswith("SASL_"):
+            for name, value, expected in (
+                    ("KAFKA_SASL_MECHANISM", mechanism, "one of " + ", ".join(SASL_MECHANISMS)),
+                    ("KAFKA_SASL_USERNAME", username, "the user the broker knows this service as"),
+                    ("KAFKA_SASL_PASSWORD", password, "that user's password")):
+                if value is None and not self.missing_any(name):
+                    self.problems.append(f"{name} is required with KAFKA_SECURITY_PROTOCOL={protocol} ({expected})")
+            security.update(sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password)
+        else:
+            for name, value in (("KAFKA_SASL_MECHANISM", mechanism), ("KAFKA_SASL_USERNAME", username),
+                                ("KAFKA_SASL_PASSWORD", password)):
+                if value is not None:
+                    self.problems.append(f"{name} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                                         "authenticate: use SASL_SSL or SASL_PLAINTEXT, or unset it")
+        if protocol.endswith("SSL"):
+            if cafile:
+                security["ssl_cafile"] = cafile
+        elif cafile is not None:
+            self.problems.append(f"KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use "
+                                 "TLS: use SSL or SASL_SSL, or unset it")
+        return KafkaConnection(bootstrap, security)
+
     def mongo_uri(self, name: str = "MONGO_URI"):
         def parse(raw: str) -> str:
             if not raw.startswith(("mongodb://", "mongodb+srv://")):
@@ -126,6 +165,45 @@ class EnvReader:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_SSL", "SASL_PLAINTEXT", "SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.upper() not in allowed:
+            raise ValueError("not a value kafka-python knows")
+        return raw.upper()
+    return parse
+
+
+def _readable_file(raw: str) -> str:
+    try:
+        with open(raw, "rb"):
+            return raw
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """How every Kafka client of the platform reaches the broker: the addresses and kafka-python's security
+    keyword arguments (none for PLAINTEXT). ``EnvReader.kafka()`` builds it from the environment;
+    ``shared.messaging.kafka`` (make_producer, make_consumer, ensure_topics) takes nothing else."""
+
+    bootstrap_servers: str
+    # security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password, ssl_cafile: as set
+    security: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def client_config(self) -> dict:
+        """Keyword arguments for KafkaProducer, KafkaConsumer and KafkaAdminClient."""
+        return {"bootstrap_servers": self.bootstrap_servers.split(","), **self.security}
+
+    def __repr__(self) -> str:  # settings get printed; the password never is
+        shown = {k: ("***" if k == "sasl_plain_password" else v) for k, v in self.security.items()}
+        return f"KafkaConnection({self.bootstrap_servers!r}, {shown!r})"
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """The settings every service shares. Services embed this in their own ``Settings``."""
@@ -150,12 +228,22 @@ class PlatformSettings:
     # 0 (default) believes none; docker-compose's nginx makes it 1. The path of public_base_url is where the
     # proxy mounts the service (X-Forwarded-Prefix), so the docs and OpenAPI document say it too.
     trusted_proxy_hops: int = 0
+    # kafka-python's security keyword arguments from KAFKA_SECURITY_PROTOCOL and the rest (EnvReader.kafka);
+    # empty: PLAINTEXT. Kafka clients are made with ``settings.kafka``, never with these two fields.
+    kafka_security: Mapping[str, str] = field(default_factory=dict, hash=False, repr=False)
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The broker and how to authenticate to it: what every Kafka client of the service is made with."""
+        return KafkaConnection(self.kafka_bootstrap_servers, self.kafka_security)
 
     @classmethod
     def read(cls, env: EnvReader, service_name: str) -> "PlatformSettings":
+        kafka = env.kafka()
         settings = cls(
             service_name=service_name,
-            kafka_bootstrap_servers=env.bootstrap_servers(),
+            kafka_bootstrap_servers=kafka.bootstrap_servers,
+            kafka_security=kafka.security,
             mongo_uri=env.mongo_uri(),
             mongo_database=env.str("MONGO_DATABASE", f"recoverynet_{service_name}"),
             auth_audience=env.str("AUTH_AUDIENCE", "recoverynet"),

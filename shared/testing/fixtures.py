@@ -23,7 +23,7 @@ from typing import Callable, Mapping
 import pytest
 
 from shared.auth import KeySet, SigningKey, issue_token, write_key_pair
-from shared.config import PlatformSettings
+from shared.config import KafkaConnection, PlatformSettings
 from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, docker_available
 from shared.messaging.kafka import ensure_topics
 
@@ -172,10 +172,17 @@ def kafka_bootstrap(request, tmp_path_factory):
         return broker.bootstrap_servers, broker.stop
 
     bootstrap, stop = _provide(request, "Kafka", "KAFKA_BOOTSTRAP_SERVERS", _testcontainers_kafka, embedded)
-    ensure_topics(bootstrap)
+    ensure_topics(KafkaConnection(bootstrap))
     yield bootstrap
     if stop:
         stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_connection(kafka_bootstrap) -> KafkaConnection:
+    """The run's broker as make_producer / make_consumer / ensure_topics take it (PLAINTEXT: the embedded
+    broker and the test containers have no SASL or TLS)."""
+    return KafkaConnection(kafka_bootstrap)
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def service(mongo_uri, kafka_bootstrap):
+def service(mongo_uri, kafka_connection):
     name = f"svc{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, {dead_letter_topic(f"recoverynet.{name}"): {}})
+    ensure_topics(kafka_connection, {dead_letter_topic(f"recoverynet.{name}"): {}})
     client = connect(mongo_uri)
     db = client[f"test_consumer_{name}"]
     ensure_platform_indexes(db)
@@ -46,13 +46,13 @@ def run_until(runner, condition, timeout=60):
     return eventually(lambda: runner.poll_once(200) is not None and condition(), timeout=timeout)
 
 
-def test_a_redelivered_event_has_no_second_effect(service, kafka_bootstrap, org_id):
+def test_a_redelivered_event_has_no_second_effect(service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
 
     def count_it(evt, uow):
         uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
 
-    runner = ConsumerRunner(bootstrap_servers=kafka_bootstrap, client=client, db=db,
+    runner = ConsumerRunner(kafka=kafka_connection, client=client, db=db,
                             subscriptions={MemberStatusChanged: count_it}, service=name)
     try:
         evt = status_event(org_id, "m-redelivered")
@@ -68,7 +68,7 @@ def test_a_redelivered_event_has_no_second_effect(service, kafka_bootstrap, org_
 
 
 def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_applies_it_once(
-        service, kafka_bootstrap, org_id):
+        service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
     broken = {"on": True}
 
@@ -79,7 +79,7 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
 
     dlq = dead_letter_topic(f"recoverynet.{name}")
     fast = RetryPolicy(attempts=3, first_delay_seconds=0.01)
-    runner = ConsumerRunner(bootstrap_servers=kafka_bootstrap, client=client, db=db,
+    runner = ConsumerRunner(kafka=kafka_connection, client=client, db=db,
                             subscriptions={MemberStatusChanged: handler}, service=name, retry=fast)
     try:
         with EventTap(kafka_bootstrap, [dlq]) as tap:
@@ -99,7 +99,7 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
                                    "--bootstrap", kafka_bootstrap], capture_output=True, text=True, check=True)
         assert "re-drove 1 dead letter" in redriven.stdout
         run_until(runner, lambda: db.effects.find_one({"_id": "m-poison"}))
-        assert redrive_dead_letters(kafka_bootstrap, name, idle_timeout_ms=2000) == 0  # re-driven once only
+        assert redrive_dead_letters(kafka_connection, name, idle_timeout_ms=2000) == 0  # re-driven once only
         assert db.effects.find_one({"_id": "m-poison"})["n"] == 1
     finally:
         runner.close()
@@ -111,9 +111,10 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
     (b"{}", [("ce_specversion", b"1.0"), ("ce_id", b"x1"), ("ce_source", b"s"), ("ce_type", b"org.example.nope.v9"),
              ("ce_time", b"2026-01-01T00:00:00Z")], b"unknown event type"),
 ])
-def test_malformed_records_are_dead_lettered_with_a_reason(service, kafka_bootstrap, org_id, value, headers, reason):
+def test_malformed_records_are_dead_lettered_with_a_reason(service, kafka_bootstrap, kafka_connection, org_id, value,
+                                                           headers, reason):
     name, client, db = service
-    runner = ConsumerRunner(bootstrap_servers=kafka_bootstrap, client=client, db=db,
+    runner = ConsumerRunner(kafka=kafka_connection, client=client, db=db,
                             subscriptions={MemberStatusChanged: lambda e, u: None}, service=name)
     try:
         with EventTap(kafka_bootstrap, [dead_letter_topic(f"recoverynet.{name}")]) as tap:

@@ -16,10 +16,10 @@ def test_kafka_python_is_the_version_whose_internals_we_read():
     assert kafka.__version__ == "3.0.12", "kafka-python changed: see this module's docstring"
 
 
-def test_the_coordinator_says_when_the_group_must_be_joined(kafka_bootstrap):
+def test_the_coordinator_says_when_the_group_must_be_joined(kafka_connection):
     topic = f"test.internals.{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, {topic: {}}, partitions=1)
-    consumer = make_consumer(kafka_bootstrap, f"test-internals-{uuid.uuid4().hex[:8]}", [topic])
+    ensure_topics(kafka_connection, {topic: {}}, partitions=1)
+    consumer = make_consumer(kafka_connection, f"test-internals-{uuid.uuid4().hex[:8]}", [topic])
     try:
         need_rejoin = consumer._coordinator.need_rejoin  # noqa: SLF001 - the private API this test guards
         assert need_rejoin() is True and group_rejoin_pending(consumer)  # not joined yet

@@ -48,12 +48,12 @@ def test_state_and_event_are_written_together_or_not_at_all(db, org_id):
     assert database.members.count_documents({}) == 0 and database.outbox.count_documents({}) == 0
 
 
-def test_relayed_event_reaches_consumers_with_all_cloudevents_headers(db, kafka_bootstrap, org_id):
+def test_relayed_event_reaches_consumers_with_all_cloudevents_headers(db, kafka_bootstrap, kafka_connection, org_id):
     client, database = db
     member = f"m-{uuid.uuid4().hex[:8]}"
     with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
         write_status_change(client, database, org_id, member, "paused")
-        relay = OutboxRelay(database, lambda: make_producer(kafka_bootstrap), service="test")
+        relay = OutboxRelay(database, lambda: make_producer(kafka_connection), service="test")
         assert eventually(relay.publish_pending) == 1
         relay.close()
         (evt,) = tap.wait_for(lambda e: e.data.get("member_id") == member)
@@ -102,11 +102,12 @@ def test_a_held_lease_is_renewed_a_third_of_its_time_after_the_last_renewal_not_
     assert lease.term == 1
 
 
-def test_a_relay_that_takes_the_lease_back_continues_from_where_the_other_left_off(db, kafka_bootstrap, org_id):
+def test_a_relay_that_takes_the_lease_back_continues_from_where_the_other_left_off(db, kafka_bootstrap,
+                                                                                 kafka_connection, org_id):
     """The relay keeps the published position in memory while it holds the lease; when another relay
     held it in between, it reads the position again and publishes nothing twice."""
     client, database = db
-    first, second = (OutboxRelay(database, lambda: make_producer(kafka_bootstrap), service=f"handover-{org_id}")
+    first, second = (OutboxRelay(database, lambda: make_producer(kafka_connection), service=f"handover-{org_id}")
                      for _ in range(2))
     with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
         write_status_change(client, database, org_id, "h", "paused")
@@ -127,8 +128,8 @@ def test_a_relay_that_takes_the_lease_back_continues_from_where_the_other_left_o
 def test_a_producer_dropped_while_the_broker_is_away_leaves_no_thread_behind(tmp_path):
     broker = EmbeddedBroker(behind_proxy=True, log_path=tmp_path / "tansu.log").start()
     try:
-        ensure_topics(broker.bootstrap_servers, {MEMBERS: {}})
-        producer = make_producer(broker.bootstrap_servers, max_block_ms=2000, request_timeout_ms=2000)
+        ensure_topics(broker.connection, {MEMBERS: {}})
+        producer = make_producer(broker.connection, max_block_ms=2000, request_timeout_ms=2000)
         producer.send(MEMBERS, key=b"k", value=b"{}").get(timeout=30)
         broker.proxy.cut()
         stranded = producer.send(MEMBERS, key=b"k", value=b"{}")
@@ -143,8 +144,8 @@ def test_writes_during_a_broker_outage_are_published_in_order_after_it_returns(d
     client, database = db
     broker = EmbeddedBroker(behind_proxy=True, log_path=tmp_path / "tansu.log").start()
     try:
-        ensure_topics(broker.bootstrap_servers, {MEMBERS: {}})
-        relay = OutboxRelay(database, lambda: make_producer(broker.bootstrap_servers, max_block_ms=2000,
+        ensure_topics(broker.connection, {MEMBERS: {}})
+        relay = OutboxRelay(database, lambda: make_producer(broker.connection, max_block_ms=2000,
                                                             request_timeout_ms=2000),
                             service="test", flush_timeout_seconds=3)
         members = [f"m-{i}" for i in range(3)]

@@ -21,7 +21,7 @@ def rebuild(settings: Settings, *, idle_polls: int = 3, timeout_seconds: float =
     Store(db).drop_derived()
     ensure_indexes(db)
     group = f"recoverynet.reporting.rebuild-{uuid.uuid4().hex[:12]}"
-    runner = ConsumerRunner(bootstrap_servers=settings.platform.kafka_bootstrap_servers, client=client, db=db,
+    runner = ConsumerRunner(kafka=settings.platform.kafka, client=client, db=db,
                             subscriptions=subscriptions(settings), service="reporting", group_id=group)
     started, applied, idle = time.monotonic(), 0, 0
     deadline = started + timeout_seconds

@@ -9,11 +9,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from shared.messaging.kafka import ensure_topics, platform_topics
 
 
-def test_reporting_dead_letters_are_created_by_setup_and_redriven(kafka_bootstrap):
-    ensure_topics(kafka_bootstrap)  # what deploy/setup does
+def test_reporting_dead_letters_are_created_by_setup_and_redriven(kafka_bootstrap, kafka_connection):
+    ensure_topics(kafka_connection)  # what deploy/setup does
     assert "recoverynet.reporting.dlq" in platform_topics()
     scratch = f"test.reporting.redrive.{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, {scratch: {}})
+    ensure_topics(kafka_connection, {scratch: {}})
     marker = uuid.uuid4().hex.encode()
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap.split(","))
     producer.send("recoverynet.reporting.dlq", key=b"k", value=marker,

@@ -28,7 +28,7 @@ def settings(platform_settings):
     # Its own consumer group, so the two members of this module's group leave nothing behind for
     # the next module's single worker to wait out.
     group = f"recoverynet.scheduling.reminders-test-{uuid.uuid4().hex[:8]}"
-    ensure_topics(platform.kafka_bootstrap_servers, {dead_letter_topic(group): {}})
+    ensure_topics(platform.kafka, {dead_letter_topic(group): {}})
     return Settings(platform=platform, reminder_interval_seconds=0.5, reminder_offsets_minutes=(1440, 60),
                     consumer_group=group)
 
