@@ -21,6 +21,8 @@ class MeetingSnapshot(EventSchema):
     capacity = fields.Int(required=True)
     is_open = fields.Bool(required=True, metadata={"description": "open to anyone, or closed to members"})
     is_public = fields.Bool(required=True, metadata={"description": "listed in public feeds"})
+    for_peer_providers = fields.Bool(load_default=False, metadata={
+        "description": "a support group for the organization's peer leaders (absent: false)"})
     time_zone = fields.Str(required=True)
     rrule = fields.Str(required=True, metadata={"description": "RFC 5545 RRULE, in the site's time zone"})
     first_start_local = fields.Str(required=True, metadata={"description": "ISO local date-time of the first occurrence"})

@@ -31,10 +31,17 @@ def own_member_id(principal: Principal) -> str:
     return principal.member_id
 
 
+def own_leader_id(principal: Principal) -> str:
+    """The peer leader's own id, from the token only."""
+    if principal.role != "leader" or not principal.leader_id:
+        raise Forbidden("This is a peer leader's own route (a leader token).")
+    return principal.leader_id
+
+
 def member_may_see_meeting(meeting: dict, member: dict | None) -> bool:
     """A member sees public meetings at their site and the organization's public online or hybrid meetings
-    (the query of ``Store.meetings_for_member`` says the same)."""
-    return bool(member) and bool(meeting.get("is_public")) and (
+    (the query of ``Store.meetings_for_member`` says the same), never a support group for peer providers."""
+    return bool(member) and bool(meeting.get("is_public")) and not meeting.get("for_peer_providers") and (
         (meeting.get("site_id") is not None and meeting.get("site_id") == member.get("site_id"))
         or meeting.get("attendance_mode") in VIRTUAL_MODES)
 
@@ -77,6 +84,18 @@ def check_registers_themself(principal: Principal, member_id: str) -> None:
     """A member registers (and cancels) only themself: another member's id answers 403."""
     if principal.role == "member" and member_id != principal.member_id:
         raise Forbidden("A member registers only themself (member_id is the token's).", field="member_id")
+
+
+def check_leader_joins_themself(principal: Principal, registrant_id: str, meeting: dict) -> None:
+    """A peer leader registers (and cancels) only themself, and only for a support group for peer providers;
+    nobody registers a peer leader for them (the seat is the leader's own choice)."""
+    if principal.role != "leader":
+        raise Forbidden("A peer leader registers themself (a leader token).", field="registrant_kind")
+    if registrant_id != principal.leader_id:
+        raise Forbidden("A peer leader registers only themself (member_id is the token's leader id).",
+                        field="member_id")
+    if not meeting.get("for_peer_providers"):
+        raise Forbidden("Peer leaders join support groups for peer providers only.", field="registrant_kind")
 
 
 def can_register_for(principal: Principal, member: dict) -> bool:

@@ -70,7 +70,8 @@ class Meetings(MethodView):
         principal = _principal(*MEMBER_TOO)
         items, total = _read(meetings.list_meetings, principal, site_id=query.get("site_id"),
                              leader_id=query.get("leader_id"), status=query["status"],
-                             skip=query["offset"], limit=query["limit"])
+                             skip=query["offset"], limit=query["limit"],
+                             for_peer_providers=query.get("for_peer_providers"))
         return page(items, total, query)
 
     @blp.arguments(schemas.MeetingIn)
@@ -178,17 +179,21 @@ class Registrations(MethodView):
     @blp.response(201, schemas.RegistrationOut)
     def post(self, body, meeting_id):
         """Register a member for the series or one occurrence; past capacity they wait in line. A member
-        registers only themself (another member_id: 403)."""
-        principal = _principal(*STAFF, "member")
-        return _write(registrations.register, principal, meeting_id, body["member_id"], body.get("occurrence_id"))
+        registers only themself (another member_id: 403). A peer leader registers only themself
+        (registrant_kind leader, member_id their own leader id), and only for a support group for peer
+        providers."""
+        principal = _principal(*STAFF, "member", "leader")
+        return _write(registrations.register, principal, meeting_id, body["member_id"], body.get("occurrence_id"),
+                      body.get("registrant_kind", "member"))
 
 
 @blp.route("/meetings/<meeting_id>/registrations/<registration_id>")
 class RegistrationItem(MethodView):
     @blp.response(200, schemas.RegistrationOut)
     def delete(self, meeting_id, registration_id):
-        """Cancel a registration; the first in line for the freed seat moves up (a member: only their own)."""
-        principal = _principal(*STAFF, "member")
+        """Cancel a registration; the first in line for the freed seat moves up (a member or a peer leader:
+        only their own)."""
+        principal = _principal(*STAFF, "member", "leader")
         return _write(registrations.cancel_registration, principal, meeting_id, registration_id)
 
 
@@ -248,8 +253,9 @@ class MyRegistrations(MethodView):
     @blp.arguments(schemas.RegistrationQuery, location="query")
     @blp.response(200, schemas.RegistrationList)
     def get(self, query):
-        """The member's own registrations, with their place in line while waitlisted. Member tokens only."""
-        return {"items": _read(members.my_registrations, _principal("member"), query["status"])}
+        """The member's own registrations, with their place in line while waitlisted; for a peer leader,
+        their own seats at support groups for peer providers."""
+        return {"items": _read(members.my_registrations, _principal("member", "leader"), query["status"])}
 
 
 @blp.route("/me/suggestions")

@@ -97,15 +97,19 @@ class Store(BaseStore):
 
     def meetings(self, org: str, *, site_filter: list[str] | None = None, leader_id: str | None = None,
                  site_id: str | None = None, status: str | None = "active", public_only: bool = False,
-                 skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
-        """``site_filter``: the sites the caller may see (None: every site), ``site_id`` a narrowing."""
+                 skip: int = 0, limit: int = 0, for_peer_providers: bool | None = None) -> tuple[list[dict], int]:
+        """``site_filter``: the sites the caller may see (None: every site), ``site_id`` a narrowing;
+        ``for_peer_providers``: only support groups for peer providers (True) or only the others (False)."""
         query: dict[str, Any] = {"organization_id": org, **site_scope("site_id", site_filter, site_id)}
+        if for_peer_providers is not None:
+            query["for_peer_providers"] = True if for_peer_providers else {"$ne": True}
         if status:
             query["status"] = status
         if leader_id:
             query["leader_ids"] = leader_id
-        if public_only:
+        if public_only:   # the public feeds: never a support group for peer providers
             query["is_public"] = True
+            query["for_peer_providers"] = {"$ne": True}
         return self.page("meetings", query, skip=skip, limit=limit, sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
 
     def meetings_for_member(self, org: str, member_site_id: str | None, *, site_id: str | None = None,
@@ -116,7 +120,8 @@ class Store(BaseStore):
         reach: list[dict] = [{"attendance_mode": {"$in": ["online", "hybrid"]}}]
         if member_site_id:
             reach.append({"site_id": member_site_id})
-        query: dict[str, Any] = {"organization_id": org, "is_public": True, "$or": reach}
+        query: dict[str, Any] = {"organization_id": org, "is_public": True, "$or": reach,
+                                 "for_peer_providers": {"$ne": True}}
         if site_id:
             query["site_id"] = site_id
         if status:

@@ -48,6 +48,9 @@ class MeetingIn(Schema):
     capacity = fields.Int(required=True, validate=validate.Range(min=1, max=10000))
     is_open = fields.Bool(load_default=True, metadata={"description": "open to anyone, or closed to the site's members"})
     is_public = fields.Bool(load_default=False, metadata={"description": "listed in the public feeds"})
+    for_peer_providers = fields.Bool(load_default=False, metadata={
+        "description": "a support group for the organization's peer leaders: leaders see it and join it themselves; "
+                       "members do not see it"})
     attendance_mode = fields.Str(required=True, validate=validate.OneOf(MODES))
     conference_url = fields.Url(allow_none=True, load_default=None, schemes={"https", "http"},
                                 validate=validate.Length(max=2000),
@@ -92,6 +95,7 @@ class MeetingOut(Schema):
     capacity = fields.Int()
     is_open = fields.Bool()
     is_public = fields.Bool()
+    for_peer_providers = fields.Bool(dump_default=False)
     attendance_mode = fields.Str()
     conference_url = fields.Str(allow_none=True)
     conference_phone = fields.Str(allow_none=True)
@@ -114,6 +118,8 @@ class MeetingQuery(PageQuery):
     site_id = fields.Str()
     leader_id = fields.Str()
     status = fields.Str(load_default="active", validate=validate.OneOf(("active", "cancelled")))
+    for_peer_providers = fields.Bool(metadata={"description": "true: only support groups for peer providers; "
+                                                              "false: only the others"})
 
 
 class RangeQuery(Schema):
@@ -155,7 +161,11 @@ OCCURRENCE_ID_PATTERN = r"^.+:[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])T([
 
 
 class RegistrationIn(Schema):
-    member_id = fields.Str(required=True, validate=validate.Length(min=1, max=100))
+    member_id = fields.Str(required=True, validate=validate.Length(min=1, max=100),
+                           metadata={"description": "the member; with registrant_kind leader, the peer leader's own id"})
+    registrant_kind = fields.Str(load_default="member", validate=validate.OneOf(("member", "leader")),
+                                 metadata={"description": "leader: a peer leader registering themself for a support "
+                                                          "group for peer providers"})
     occurrence_id = fields.Str(allow_none=True, load_default=None, validate=validate.Regexp(OCCURRENCE_ID_PATTERN),
                                metadata={"pattern": OCCURRENCE_ID_PATTERN,
                                          "description": "one occurrence of this meeting, '<meeting id>:<YYYYMMDDTHHMMSSZ>' "
@@ -166,6 +176,7 @@ class RegistrationOut(Schema):
     id = fields.Str(attribute="_id")
     meeting_id = fields.Str()
     member_id = fields.Str()
+    registrant_kind = fields.Str(dump_default="member", metadata={"description": "member, or leader (a peer leader's own seat)"})
     occurrence_id = fields.Str(allow_none=True)
     status = fields.Str()
     waitlist_position = fields.Int(allow_none=True)

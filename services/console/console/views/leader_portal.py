@@ -164,7 +164,8 @@ def home():
     if me.get("status") != "active":   # on leave: their members are being passed to other peer leaders
         current, proposals = [], []
     return render_template("leader_portal/home.html", me=me, zone=zone, proposals=proposals, members=current,
-                           week=_week(client, me, zone) if me.get("status") != "retired" else [])
+                           week=_week(client, me, zone) if me.get("status") != "retired" else [],
+                           groups=_support_groups(client, zone))
 
 
 @blp.post("/proposals/<match_id>/accept")
@@ -199,6 +200,65 @@ def decline(match_id):
             raise
         flash(_("This proposal can no longer be answered."))
     return redirect(url_for("home.index"), 303)
+
+
+# --- support groups for peer providers ------------------------------------------------------------
+
+def _support_groups(client, zone: str) -> list[dict]:
+    """The organization's support groups for peer leaders, each with its next time and the leader's own seat."""
+    groups = (client.get("scheduling", "/v1/meetings", params={"for_peer_providers": "true", "limit": 50,
+                                                                "offset": 0}) or {}).get("items", [])
+    if not groups:
+        return []
+    seats = {r["meeting_id"]: r for r in (client.get("scheduling", "/v1/me/registrations") or {}).get("items", [])
+             if r.get("occurrence_id") is None}
+    now = datetime.now(timezone.utc)
+    out = []
+    for g in groups:
+        upcoming = client.get("scheduling", f"/v1/meetings/{g['id']}/occurrences", params={
+            "from": now.isoformat(), "to": (now + timedelta(days=62)).isoformat()}) or []
+        seat = seats.get(g["id"])
+        out.append({"id": g["id"], "name": g["name"], "online": g.get("attendance_mode") != "in_person",
+                    "next": when(upcoming[0]["start"], zone) if upcoming else "",
+                    "seat": seat and seat["id"], "waiting": bool(seat) and seat.get("status") == "waitlisted",
+                    "position": seat and seat.get("waitlist_position")})
+    return out
+
+
+@blp.post("/support-groups/<meeting_id>/join")
+def join_group(meeting_id):
+    person, refused = leader_only()
+    if refused:
+        return refused
+    client = api(person)
+    me = _me(client)
+    try:
+        seat = client.post("scheduling", f"/v1/meetings/{meeting_id}/registrations",
+                           {"member_id": me.get("id"), "registrant_kind": "leader"})
+    except ApiError as problem:
+        if problem.status not in (403, 404, 409, 422):
+            raise
+        flash(_("You could not join this group just now.") if problem.status != 409 else _("You have already joined this group."))
+        return redirect(url_for("home.index", _anchor="support-heading"), 303)
+    if seat.get("status") == "waitlisted":
+        flash(_("The group is full: you are number %(n)d in line for a seat.", n=seat.get("waitlist_position") or 1))
+    else:
+        flash(_("You joined. Take good care of yourself too."))
+    return redirect(url_for("home.index", _anchor="support-heading"), 303)
+
+
+@blp.post("/support-groups/<meeting_id>/leave/<registration_id>")
+def leave_group(meeting_id, registration_id):
+    person, refused = leader_only()
+    if refused:
+        return refused
+    try:
+        api(person).send("DELETE", "scheduling", f"/v1/meetings/{meeting_id}/registrations/{registration_id}")
+    except ApiError as problem:
+        if problem.status not in (403, 404, 409):
+            raise
+    flash(_("You left the group. You can join again whenever you like."))
+    return redirect(url_for("home.index", _anchor="support-heading"), 303)
 
 
 # --- one member and sessions with them -------------------------------------------------------------

@@ -216,6 +216,7 @@ def create():
     client = api(person)
     form = {name: request.form.get(name, "").strip() for name in FORM_FIELDS}
     form["types"] = [t for t in request.form.getlist("types") if t in MEETING_TYPES]
+    form["for_peer_providers"] = request.form.get("for_peer_providers") == "yes"
     sites = {s["id"]: s for s in my_sites(client)}
     errors = _check(form, sites)
     if errors:
@@ -228,7 +229,8 @@ def create():
     body = {"name": form["name"], "site_id": form["site_id"], "facilitator_id": form["facilitator_id"],
             "capacity": int(form["capacity"]), "types": form["types"], "attendance_mode": form["attendance_mode"],
             "language": form["language"] if form["language"] in ("en", "es") else "en", "rrule": rrule,
-            "first_start_local": f"{first.isoformat()}T{starts:%H:%M}", "duration_minutes": int(form["duration_minutes"])}
+            "first_start_local": f"{first.isoformat()}T{starts:%H:%M}", "duration_minutes": int(form["duration_minutes"]),
+            "for_peer_providers": form["for_peer_providers"]}
     if form["attendance_mode"] != "in_person":
         body["conference_url"] = form["conference_url"]
     try:

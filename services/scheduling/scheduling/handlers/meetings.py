@@ -17,6 +17,7 @@ from scheduling.handlers.busy import refuse_leader_clash
 from scheduling.repository import Store
 
 MEETING_FIELDS = ("name", "description", "format", "types", "language", "capacity", "is_open", "is_public",
+                  "for_peer_providers",
                   "attendance_mode", "conference_url", "conference_phone", "location_notes", "notes",
                   "facilitator_id", "co_facilitator_id", "rrule", "first_start_local", "duration_minutes")
 SCHEDULE_FIELDS = {"rrule", "first_start_local", "duration_minutes", "facilitator_id", "co_facilitator_id"}
@@ -28,7 +29,8 @@ def meeting_event_data(meeting: dict) -> dict:
         "facilitator_id": meeting["facilitator_id"], "co_facilitator_id": meeting.get("co_facilitator_id"),
         "name": meeting["name"], "language": meeting["language"], "attendance_mode": meeting["attendance_mode"],
         "types": meeting.get("types") or [], "capacity": meeting["capacity"], "is_open": meeting["is_open"],
-        "is_public": meeting["is_public"], "time_zone": meeting["time_zone"], "rrule": meeting["rrule"],
+        "is_public": meeting["is_public"], "for_peer_providers": bool(meeting.get("for_peer_providers")),
+        "time_zone": meeting["time_zone"], "rrule": meeting["rrule"],
         "first_start_local": meeting["first_start_local"], "duration_minutes": meeting["duration_minutes"],
     }
 
@@ -69,6 +71,8 @@ def promote_waiting(uow: UnitOfWork, store: Store, meeting: dict, now: datetime)
     for rid in promoted:
         store.set_registration_status(rid, "registered")
         reg = by_id[rid]
+        if reg.get("registrant_kind") == "leader":   # a peer leader's own seat: no member to tell
+            continue
         uow.emit(RegistrationPromoted, {
             "organization_id": meeting["organization_id"], "registration_id": rid, "meeting_id": meeting["_id"],
             "site_id": meeting.get("site_id"), "member_id": reg["member_id"],
@@ -165,7 +169,7 @@ def update_meeting(uow: UnitOfWork, settings: Settings, principal: Principal, me
     _validate_meeting(store, org, updated)
     if SCHEDULE_FIELDS & changed.keys():
         _refuse_meeting_clashes(store, org, updated, settings, now)
-    fields = {k: updated[k] for k in (*MEETING_FIELDS, "leader_ids", "rrule", "first_start_local", "time_zone")}
+    fields = {k: updated.get(k) for k in (*MEETING_FIELDS, "leader_ids", "rrule", "first_start_local", "time_zone")}
     store.update_meeting(org, meeting_id, fields)
     store.lock(f"meeting:{meeting_id}")
     meeting = store.meeting(org, meeting_id)
@@ -188,12 +192,13 @@ def cancel_meeting(uow: UnitOfWork, principal: Principal, meeting_id: str, reaso
     regs = store.registrations(org, meeting_id)
     uow.emit(MeetingCancelled, {"organization_id": org, "meeting_id": meeting_id, "site_id": meeting.get("site_id"),
                                 "name": meeting["name"], "reason": reason,
-                                "registrant_ids": sorted({r["member_id"] for r in regs})})
+                                "registrant_ids": sorted({r["member_id"] for r in regs
+                                                          if r.get("registrant_kind", "member") == "member"})})
     return store.meeting(org, meeting_id)
 
 
 def list_meetings(reader: Store, principal: Principal, *, site_id=None, leader_id=None, status="active",
-                  skip=0, limit=50) -> tuple[list[dict], int]:
+                  skip=0, limit=50, for_peer_providers=None) -> tuple[list[dict], int]:
     if principal.role == "member":
         member = own_member(reader, principal)
         if member is None:
@@ -201,7 +206,8 @@ def list_meetings(reader: Store, principal: Principal, *, site_id=None, leader_i
         return reader.meetings_for_member(principal.organization_id, member.get("site_id"), site_id=site_id,
                                           leader_id=leader_id, status=status, skip=skip, limit=limit)
     return reader.meetings(principal.organization_id, site_filter=access.meeting_site_filter(principal),
-                           site_id=site_id, leader_id=leader_id, status=status, skip=skip, limit=limit)
+                           site_id=site_id, leader_id=leader_id, status=status, skip=skip, limit=limit,
+                           for_peer_providers=for_peer_providers)
 
 
 def get_meeting(reader: Store, principal: Principal, meeting_id: str) -> dict:

@@ -14,9 +14,13 @@ from scheduling.repository import Store
 
 
 def my_registrations(reader: Store, principal: Principal, statuses) -> list[dict]:
-    """The member's registrations, each with its place in line while waitlisted."""
-    org, member_id = principal.organization_id, access.own_member_id(principal)
-    regs = [r for r in reader.all_registrations_of_member(org, member_id) if r["status"] in statuses]
+    """The member's registrations, each with its place in line while waitlisted (a peer leader: their own
+    seats at support groups for peer providers)."""
+    org = principal.organization_id
+    kind = "leader" if principal.role == "leader" else "member"
+    own_id = access.own_leader_id(principal) if kind == "leader" else access.own_member_id(principal)
+    regs = [r for r in reader.all_registrations_of_member(org, own_id)
+            if r["status"] in statuses and r.get("registrant_kind", "member") == kind]
     now, seats = utcnow(), {}
     for reg in regs:
         if reg["meeting_id"] not in seats:

@@ -16,19 +16,32 @@ from scheduling.repository import Store
 
 
 def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: str,
-             occurrence_id: str | None) -> dict:
+             occurrence_id: str | None, registrant_kind: str = "member") -> dict:
+    """``registrant_kind`` leader: a peer leader takes their own seat at a support group for peer providers.
+    Such a seat is stored beside members' (``member_id`` holds the leader's id, ``registrant_kind`` says so),
+    counts toward capacity, and is never announced as a member's: no registration event, and it is left out
+    of every ``registrant_ids`` (the events' consumers know only members)."""
     org = principal.organization_id
     now = utcnow()
     registration_id = uuid.uuid4().hex
     store = Store.of(uow)
     meeting = load_meeting(store, principal, meeting_id)  # a meeting the caller may not see: 404 first
-    access.check_registers_themself(principal, member_id)
-    member = store.person("member", org, member_id)
-    if member is None or not access.can_register_for(principal, member):
-        raise NotYetKnown("member", member_id, service="scheduling", field="member_id")
+    leader_seat = registrant_kind == "leader" or principal.role == "leader"
+    if leader_seat:
+        access.check_leader_joins_themself(principal, member_id, meeting)
+        member = store.person("leader", org, member_id)
+        if member is None:
+            raise NotYetKnown("leader", member_id, service="scheduling", field="member_id")
+    else:
+        access.check_registers_themself(principal, member_id)
+        member = store.person("member", org, member_id)
+        if member is None or not access.can_register_for(principal, member):
+            raise NotYetKnown("member", member_id, service="scheduling", field="member_id")
     if meeting["status"] != "active":
         raise Conflict("The meeting is cancelled.", field="meeting_id")
-    if not meeting["is_open"] and meeting.get("site_id") and member.get("site_id") != meeting["site_id"]:
+    if leader_seat:
+        pass   # an organization's support group is for all its peer leaders, whatever their site
+    elif not meeting["is_open"] and meeting.get("site_id") and member.get("site_id") != meeting["site_id"]:
         raise Forbidden("This closed meeting is for members of its site.", field="member_id")
     occurrence_end = None
     if occurrence_id:
@@ -46,12 +59,15 @@ def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: 
     status = model.decide_registration(meeting["capacity"], seats, occurrence_id)
     doc = {"_id": registration_id, "organization_id": org, "meeting_id": meeting_id,
            "site_id": meeting.get("site_id"), "member_id": member_id, "occurrence_id": occurrence_id,
-           "occurrence_end": occurrence_end, "status": status, "created_at": now, "updated_at": now}
+           "occurrence_end": occurrence_end, "status": status, "created_at": now, "updated_at": now,
+           "registrant_kind": "leader" if leader_seat else "member"}
     store.insert_registration(doc)
     store.audit(principal, "create", "registration", registration_id, org, member_id=member_id,
-                meeting_id=meeting_id, status=status)
+                meeting_id=meeting_id, status=status, registrant_kind=doc["registrant_kind"])
     position = model.waitlist_position(seats + [Seat(registration_id, occurrence_id, status, (now, registration_id))],
                                        registration_id)
+    if leader_seat:
+        return {**doc, "waitlist_position": position}
     uow.emit(RegistrationCreated, {"organization_id": org, "registration_id": registration_id,
                                    "meeting_id": meeting_id, "site_id": meeting.get("site_id"),
                                    "member_id": member_id, "occurrence_id": occurrence_id, "status": status,
@@ -67,16 +83,25 @@ def cancel_registration(uow: UnitOfWork, principal: Principal, meeting_id: str, 
     reg = store.registration(org, meeting_id, registration_id)
     if reg is None:
         raise NotFound(f"No registration {registration_id}.")
-    member = store.person("member", org, reg["member_id"])
-    if not (principal.is_admin or (member and access.can_register_for(principal, member))) or (
-            principal.role == "member" and reg["member_id"] != principal.member_id):
-        raise NotFound(f"No registration {registration_id}.")
+    leader_seat = reg.get("registrant_kind") == "leader"
+    if leader_seat:   # a peer leader's own seat: the leader themself, the meeting's managers
+        if not ((principal.role == "leader" and reg["member_id"] == principal.leader_id)
+                or access.can_manage_meeting(principal, meeting)):
+            raise NotFound(f"No registration {registration_id}.")
+    else:
+        member = store.person("member", org, reg["member_id"])
+        if not (principal.is_admin or (member and access.can_register_for(principal, member))) or (
+                principal.role == "member" and reg["member_id"] != principal.member_id):
+            raise NotFound(f"No registration {registration_id}.")
     if reg["status"] == "cancelled":
         return reg
     store.lock(f"meeting:{meeting_id}")
     store.set_registration_status(registration_id, "cancelled")
     store.audit(principal, "update", "registration", registration_id, org, member_id=reg["member_id"],
                 status="cancelled")
+    if leader_seat:
+        promote_waiting(uow, store, meeting, now)
+        return {**reg, "status": "cancelled"}
     uow.emit(RegistrationCancelled, {"organization_id": org, "registration_id": registration_id,
                                      "meeting_id": meeting_id, "site_id": meeting.get("site_id"),
                                      "member_id": reg["member_id"], "occurrence_id": reg.get("occurrence_id")})

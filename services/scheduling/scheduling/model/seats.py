@@ -26,9 +26,10 @@ def seats_of(registrations: list[dict], now: datetime) -> list[Seat]:
 
 
 def registrant_ids(registrations: list[dict], occurrence_id: str | None = None) -> list[str]:
-    """Members who hold or wait for a seat at the whole series or (given) at that occurrence."""
-    ids = [r["member_id"] for r in registrations
-           if r.get("occurrence_id") is None or (occurrence_id is not None and r.get("occurrence_id") == occurrence_id)]
+    """Members who hold or wait for a seat at the whole series or (given) at that occurrence (a peer leader's
+    own seat at a support group for peer providers is not a member's: left out)."""
+    ids = [r["member_id"] for r in registrations if r.get("registrant_kind", "member") == "member"
+           and r.get("occurrence_id") is None or (occurrence_id is not None and r.get("occurrence_id") == occurrence_id)]
     return sorted(set(ids))
 
 
