@@ -64,7 +64,9 @@ class Platform:
     signing_key: SigningKey
 
     def url(self, service: str) -> str:
-        if service == "reporting":  # after the console (deploy/local.py Ports.web): base + 5
+        if service == "console":  # after the four services (deploy/local.py Ports.web): base + 4
+            return f"{self.url_base}:{self.base_port + len(SERVICES)}"
+        if service == "reporting":  # after the console: base + 5
             return f"{self.url_base}:{self.base_port + len(SERVICES) + 1}"
         return f"{self.url_base}:{self.base_port + SERVICES.index(service)}"
 
@@ -383,7 +385,7 @@ def report(platform, made: dict) -> Report:
     feed = scheduling.post("/v1/feed-tokens", json={"person_kind": "leader", "person_id": leader_id}).expect(201)
     out.links = [(f"{s} API docs", f"{platform.url(s)}/docs") for s in SERVICES]
     out.links.insert(0, (f"console: sign in as the demo's coordinator {made['coordinator_email']} (the sign-in link arrives "
-                         "in the mail catcher)", f"{platform.url_base}:{platform.base_port + len(SERVICES)}/sign-in"))
+                         "in the mail catcher)", f"{platform.url('console')}/sign-in"))
     out.links += [("mail catcher (every email sent)", f"{platform.mail_url}/messages"),
                   ("Meeting Guide feed (public)", f"{platform.url('scheduling')}/v1/feeds/{org_id}/meeting-guide.json")]
     out.links += [(f"{s['name']} meetings calendar (public)", f"{platform.url('scheduling')}/v1/feeds/{org_id}/sites/{s['id']}/meetings.ics")
