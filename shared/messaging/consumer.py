@@ -338,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Re-drive a service's dead letters to their original topics.")
     sub = parser.add_subparsers(dest="command", required=True)
     redrive = sub.add_parser("redrive", help="publish dead letters back to their topics, once each")
-    redrive.add_argument("--service", required=True, choices=CONSUMER_SERVICES,
-                         help=" | ".join(CONSUMER_SERVICES))
+    # Not limited to our services: any consumer group built on ConsumerRunner has a dead-letter topic.
+    redrive.add_argument("--service", required=True,
+                         help="the consumer whose dead letters to re-drive: " + " | ".join(CONSUMER_SERVICES))
     redrive.add_argument("--type", dest="event_type", help="only this ce_type (others are skipped and committed)")
     redrive.add_argument("--limit", type=int, help="at most this many")
     redrive.add_argument("--bootstrap", help="broker address (default: KAFKA_BOOTSTRAP_SERVERS); how to authenticate "
