@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -47,7 +48,10 @@ def test_the_docs_page_and_its_assets_come_from_the_app(client):
     html = page.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html
     for asset in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"):
-        assert f'"{DOCS_ASSETS_PATH}/{asset}"' in html
+        # named relative to the page, so a proxy's path prefix (/intake/docs) keeps them on this service
+        reference = f"{DOCS_ASSETS_PATH.lstrip('/')}/{asset}"
+        assert f'"{reference}"' in html
+        assert urljoin("http://host/prefix/docs", reference) == f"http://host/prefix{DOCS_ASSETS_PATH}/{asset}"
         response = client.get(f"{DOCS_ASSETS_PATH}/{asset}")
         assert response.status_code == 200 and len(response.get_data()) > 10_000, asset
     assert client.get("/redoc").status_code == 404
