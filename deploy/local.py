@@ -95,7 +95,7 @@ class Platform:
         env = self.environment(CONSOLE)
         env.update({"PUBLIC_BASE_URL": env["CONSOLE_PUBLIC_URL"], "PORT": str(self.ports.web(CONSOLE)),
                     "CONSOLE_SECRET_KEY": self.console_secret(),
-                    **{f"{name.upper()}_URL": f"http://127.0.0.1:{self.ports.web(name)}" for name in SERVICES}})
+                    **{f"{name.upper()}_URL": f"http://127.0.0.1:{self.ports.web(name)}" for name in (*SERVICES, REPORTING)}})
         env.update(self.extra_env)
         return env
 

@@ -99,8 +99,13 @@ class Api:
         """A PATCH/PUT/POST/DELETE, with ``If-Match`` when given (412: someone changed it since it was read)."""
         return self.request(method, service, path, json=json, extra_headers={"If-Match": if_match} if if_match else None)
 
+    def download(self, service: str, path: str, params: dict | None = None, accept: str = "text/csv") -> requests.Response:
+        """A GET answered in another format (CSV): the streamed response itself, errors as for ``get``; the
+        caller passes its body on with ``iter_content`` (the Reports page's "Download as CSV")."""
+        return self.request("GET", service, path, params=params, extra_headers={"Accept": accept}, raw=True, stream=True)
+
     def request(self, method: str, service: str, path: str, *, extra_headers: dict | None = None,
-                with_etag: bool = False, **kwargs):
+                with_etag: bool = False, raw: bool = False, **kwargs):
         url = self.settings.service_url(service) + path
         headers = {"Accept": "application/json", **(extra_headers or {})}
         if self.token:
@@ -112,6 +117,8 @@ class Api:
                                              **kwargs)
             except requests.RequestException as exc:
                 raise ServiceUnavailable(service, type(exc).__name__) from exc
+            if response.status_code < 400 and raw:
+                return response
             if response.status_code < 400:
                 body = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
                 return (body, response.headers.get("ETag")) if with_etag else body

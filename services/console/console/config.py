@@ -27,6 +27,7 @@ class Settings:
     matching_url: str = "http://127.0.0.1:8002"
     scheduling_url: str = "http://127.0.0.1:8003"
     notifications_url: str = "http://127.0.0.1:8004"
+    reporting_url: str = "http://127.0.0.1:8006"   # issue 18: the Reports page reads the outcome report from it
     # Staff sessions end after this long without a request, and after this long in all.
     session_idle_minutes: int = 30
     session_max_hours: int = 12
@@ -41,7 +42,7 @@ class Settings:
 
     def service_url(self, service: str) -> str:
         return {"intake": self.intake_url, "matching": self.matching_url, "scheduling": self.scheduling_url,
-                "notifications": self.notifications_url}[service]
+                "notifications": self.notifications_url, "reporting": self.reporting_url}[service]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -57,6 +58,7 @@ class Settings:
             matching_url=url("MATCHING_URL", cls.matching_url),
             scheduling_url=url("SCHEDULING_URL", cls.scheduling_url),
             notifications_url=url("NOTIFICATIONS_URL", cls.notifications_url),
+            reporting_url=url("REPORTING_URL", cls.reporting_url),
             session_idle_minutes=env.int("SESSION_IDLE_MINUTES", cls.session_idle_minutes, minimum=1),
             session_max_hours=env.int("SESSION_MAX_HOURS", cls.session_max_hours, minimum=1),
             api_timeout_seconds=env.float("CONSOLE_API_TIMEOUT_SECONDS", cls.api_timeout_seconds),
@@ -65,7 +67,7 @@ class Settings:
         )
         for variable, name in (("CONSOLE_PUBLIC_URL", "public_base_url"), ("INTAKE_URL", "intake_url"),
                                ("MATCHING_URL", "matching_url"), ("SCHEDULING_URL", "scheduling_url"),
-                               ("NOTIFICATIONS_URL", "notifications_url")):
+                               ("NOTIFICATIONS_URL", "notifications_url"), ("REPORTING_URL", "reporting_url")):
             value = getattr(settings, name)
             if value and not value.startswith(("http://", "https://")):
                 env.problems.append(f"{variable}={value!r} is malformed: expected an http(s) URL")

@@ -44,6 +44,7 @@ SIGNED_IN |= {"my.accept", "my.decline", "my.my_sessions", "my.book", "my.cancel
 SIGNED_IN |= {"leader_portal.accept", "leader_portal.decline", "leader_portal.member", "leader_portal.book",  # area 5
               "leader_portal.reschedule", "leader_portal.cancel", "leader_portal.attendance", "leader_portal.save_attendance",
               "leader_portal.profile", "leader_portal.save_profile", "leader_portal.calendar_link", "leader_portal.go_on_leave"}
+SIGNED_IN |= {"reports.index", "reports.csv"}  # issue 18: the outcome report and its CSV
 SIGNED_IN |= {"leader_portal.join_group", "leader_portal.leave_group"}  # area 5: support groups for peer leaders
 
 
