@@ -1,0 +1,188 @@
+"""Bodies and queries of members and leaders: profile, status, transfer, erasure, certifications."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
+from shared.web.pages import PageQuery
+
+from intake.model import PATHWAYS
+from intake.schemas.care import ConsentGrantIn, ConsentOut, PlanOut
+from intake.schemas.common import (HHMM_END_PATTERN, HHMM_PATTERN, LEADER_BIO_MAX, NAME, Str, StrictSchema,
+                                   channels_field, email_field, language_field, phone_field, time_zone_field)
+
+
+# --- people ------------------------------------------------------------------------------------
+
+class WindowSchema(StrictSchema):
+    day = fields.Int(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
+    start = Str(required=True, metadata={"pattern": HHMM_PATTERN, "description": "HH:MM local"})
+    end = Str(required=True, metadata={"pattern": HHMM_END_PATTERN, "description": "HH:MM local, after start (24:00 allowed)"})
+
+
+class PersonFields(StrictSchema):
+    first_name = Str(required=True, validate=NAME)
+    last_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    preferred_name = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    pronouns = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    email = email_field(load_default=None, allow_none=True)
+    phone = phone_field(load_default=None, allow_none=True)
+    date_of_birth = fields.Date(load_default=None, allow_none=True, metadata={
+        "description": "not in the future nor before 1900; 18 or over unless the organization allows youth"})
+    languages = fields.List(language_field(), load_default=lambda: ["en"], validate=validate.Length(min=1))
+    preferred_language = language_field(load_default=None, allow_none=True)
+    time_zone = time_zone_field(load_default=None, allow_none=True, description="IANA; default: the home site's")
+    availability = fields.List(fields.Nested(WindowSchema), load_default=list)
+    contact_channels = channels_field(load_default=lambda: ["email"])
+    substances = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    pathways = fields.List(Str(validate=validate.OneOf(PATHWAYS)), load_default=list)
+
+
+class MemberIn(PersonFields):
+    site_id = Str(required=True, metadata={"description": "home site"})
+    external_id = Str(load_default=None, allow_none=True, validate=validate.Length(min=1, max=120))
+    co_occurring_mental_health = Str(load_default="prefer_not_to_say", validate=validate.OneOf(CO_OCCURRING))
+    lived_experience_topics = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    leader_gender_preference = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    meeting_mode = Str(load_default="either", validate=validate.OneOf(MEETING_MODES))
+    consents = fields.List(fields.Nested(ConsentGrantIn), load_default=list,
+                           metadata={"description": "consents recorded at intake"})
+
+
+class MemberPatch(PersonFields):
+    """Any subset of the member's fields (site changes go through /transfer, status through /status)."""
+
+    time_zone = time_zone_field(description="IANA; a member keeps one (null is refused)")
+    co_occurring_mental_health = Str(validate=validate.OneOf(CO_OCCURRING))
+    lived_experience_topics = fields.List(Str(validate=validate.Length(min=1, max=80)))
+    leader_gender_preference = Str(allow_none=True, validate=validate.Length(max=40))
+    meeting_mode = Str(validate=validate.OneOf(MEETING_MODES))
+    external_id = Str(allow_none=True, validate=validate.Length(min=1, max=120))
+
+
+class PersonOut(Schema):
+    """What members and leaders have alike: profile, contact, languages, availability, recovery."""
+
+    first_name = Str()
+    last_name = Str(allow_none=True)
+    preferred_name = Str(allow_none=True)
+    pronouns = Str(allow_none=True)
+    email = Str(allow_none=True)
+    phone = Str(allow_none=True)
+    date_of_birth = fields.Date(allow_none=True)
+    languages = fields.List(Str())
+    preferred_language = Str(allow_none=True)
+    time_zone = Str()
+    availability = fields.List(fields.Nested(WindowSchema))
+    contact_channels = fields.List(Str())
+    substances = fields.List(Str())
+    pathways = fields.List(Str())
+
+
+class MemberOut(PersonOut):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_id = Str()
+    external_id = Str(allow_none=True)
+    status = Str()
+    co_occurring_mental_health = Str()
+    lived_experience_topics = fields.List(Str())
+    leader_gender_preference = Str(allow_none=True)
+    meeting_mode = Str()
+    consents = fields.List(fields.Nested(ConsentOut))
+    flags = fields.List(Str())
+    plan = fields.Nested(PlanOut, allow_none=True)
+    version = fields.Int()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class MemberQuery(PageQuery):
+    site_id = Str()
+    status = Str(validate=validate.OneOf(MEMBER_STATUSES))
+    flagged = fields.Bool(metadata={"description": "only members with (true) or without (false) an open risk flag"})
+    external_id = Str()
+    name = Str(validate=validate.Length(min=1, max=100), metadata={
+        "description": "members whose first, last or preferred name starts with this (any case)"})
+
+
+class StatusIn(StrictSchema):
+    to_status = Str(required=True)
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class MemberStatusIn(StatusIn):
+    to_status = Str(required=True, validate=validate.OneOf(MEMBER_STATUSES))  # documented as an enum
+
+
+class LeaderStatusIn(StatusIn):
+    to_status = Str(required=True, validate=validate.OneOf(LEADER_STATUSES))
+
+
+class TransferIn(StrictSchema):
+    to_site_id = Str(required=True)
+    time_zone = time_zone_field(load_default=None, allow_none=True, description="IANA; default: the new site's")
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ErasureIn(StrictSchema):
+    reason = Str(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ErasureOut(Schema):
+    member_id = Str()
+    erased_at = fields.DateTime()
+
+
+class CertificationSchema(StrictSchema):
+    name = Str(required=True, validate=NAME)
+    issuer = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    expires_on = fields.Date(load_default=None, allow_none=True)
+
+
+class LeaderIn(PersonFields):
+    site_ids = fields.List(Str(), required=True, validate=validate.Length(min=1))
+    gender = Str(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    meets_virtually = fields.Bool(load_default=False)
+    capacity = fields.Int(load_default=3, validate=validate.Range(0, 100))
+    lived_experience_areas = fields.List(Str(validate=validate.Length(min=1, max=80)), load_default=list)
+    co_occurring_mental_health_experience = fields.Bool(load_default=False)
+    certifications = fields.List(fields.Nested(CertificationSchema), load_default=list)
+    bio = Str(load_default=None, allow_none=True, validate=validate.Length(max=LEADER_BIO_MAX),
+              metadata={"description": "a short bio the leader shares with the members they are matched with"})
+
+
+class LeaderPatch(PersonFields):
+    bio = Str(allow_none=True, validate=validate.Length(max=LEADER_BIO_MAX),
+              metadata={"description": "a short bio the leader shares with the members they are matched with"})
+    time_zone = time_zone_field(description="IANA; a leader keeps one (null is refused)")
+    site_ids = fields.List(Str(), validate=validate.Length(min=1))
+    gender = Str(allow_none=True, validate=validate.Length(max=40))
+    meets_virtually = fields.Bool()
+    capacity = fields.Int(validate=validate.Range(0, 100))
+    lived_experience_areas = fields.List(Str(validate=validate.Length(min=1, max=80)))
+    co_occurring_mental_health_experience = fields.Bool()
+    certifications = fields.List(fields.Nested(CertificationSchema))
+
+
+class LeaderOut(PersonOut):
+    id = Str(attribute="_id")
+    organization_id = Str()
+    site_ids = fields.List(Str())
+    status = Str()
+    gender = Str(allow_none=True)
+    meets_virtually = fields.Bool()
+    capacity = fields.Int()
+    lived_experience_areas = fields.List(Str())
+    co_occurring_mental_health_experience = fields.Bool()
+    certifications = fields.List(fields.Nested(CertificationSchema))
+    certifications_current = fields.Bool()
+    bio = Str(allow_none=True)
+    version = fields.Int()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class LeaderQuery(PageQuery):
+    site_id = Str()
+    status = Str(validate=validate.OneOf(LEADER_STATUSES))
