@@ -192,9 +192,11 @@ class Store(BaseStore):
                     {"_id": f"{key}|{window_start.isoformat()}"},
                     {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": window_end}},
                     upsert=True, return_document=ReturnDocument.AFTER)
-                return doc["n"]
             except DuplicateKeyError:  # two first hits of a window at once: the loser increments
                 continue
+            if doc is not None:
+                return doc["n"]
+            # The embedded database can answer a racing upsert with no document at all: count again.
         raise RuntimeError("rate-limit counter kept clashing")
 
     def set_staff_status(self, organization_id: str, staff_id: str, status: str, now: datetime) -> None:
