@@ -3,8 +3,10 @@ the reason), proposals waiting for an answer, risk flags to follow up, today's m
 time zone, and messages that failed; each item links to where it is handled. ``/today/sections`` answers
 the same sections alone: static/today.js asks for it every few seconds and swaps them in, so the page
 follows what happens without a reload (without JavaScript, a reload does the same).
-Peer leaders, members and the platform operator: a page that says plainly what is coming (issues 16 and
-17), not a page that pretends to work.
+Peer leaders and members: their portal's home (leader_portal.home, my.home), reached by this same view so
+the session is checked in one place (the app's expiry rule, then ``current_person()``); a leader token
+without a leader record, and the platform operator: a page that says plainly what is coming, not a page
+that pretends to work.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from flask import Blueprint, abort, render_template
 
 from console import sessions
 from console.api_client import ApiError
-from console.views import api, sign_in_first
+from console.views import api, leader_portal, my, sign_in_first
 from console.views.lookup import full_name, home_zone, local, member_name, sites
 
 blp = Blueprint("home", __name__)
@@ -30,6 +32,14 @@ def index():
     person = sessions.current_person()
     if person is None:
         return sign_in_first()
+    if person.role == "leader":
+        try:
+            return leader_portal.home()
+        except ApiError as problem:
+            if problem.status not in (403, 404):   # no leader record for this token: the plain home page
+                raise
+    if person.role == "member":
+        return my.home()
     if not person.is_staff:
         return render_template("home_coming.html", role=person.role)
     return render_template("today.html", refresh_seconds=REFRESH_SECONDS, **_today(person))

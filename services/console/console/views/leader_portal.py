@@ -58,20 +58,6 @@ def _day_names() -> list[str]:
     return [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")]
 
 
-@blp.before_app_request
-def leader_home():
-    """A peer leader's ``/`` is their portal home."""
-    if request.endpoint == "home.index" and request.method == "GET":
-        person = sessions.current_person()
-        if person is not None and person.role == "leader":
-            try:
-                return home()
-            except ApiError as problem:
-                if problem.status not in (403, 404):   # no leader record for this token: the plain home page
-                    raise
-    return None
-
-
 # --- home -----------------------------------------------------------------------------------------
 
 def _periods(windows: list[dict]) -> set[str]:

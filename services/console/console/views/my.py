@@ -25,12 +25,15 @@ SHOWN = 50
 
 
 def member_only():
-    """(person, None) for a signed-in member, else (None, a response): strangers sign in, others get 404."""
+    """(person, None) for a signed-in member, else (None, a response): strangers sign in, others get 404.
+    Every page of the portal starts here, after the console's own session check (app.py), so an expired or
+    missing session always leads to sign-in; the first page a member opens reads their profile's language."""
     person = sessions.current_person()
     if person is None:
         return None, sign_in_first()
     if person.role != "member":
         abort(404)
+    _speak_their_language(person)
     return person, None
 
 
@@ -42,24 +45,18 @@ def zone_of(me: dict) -> str:
     return me.get("time_zone") or "UTC"
 
 
-@blp.before_app_request
-def member_home_and_language():
-    """A member's ``/`` is their portal home; their pages speak the language of their profile (once per
-    session, until they choose another with the switch or on the Messages page)."""
-    person = sessions.current_person()
-    if person is None or person.role != "member" or request.endpoint in ("static", "healthz", "readyz"):
-        return None
-    if not session.get("member_language_read"):
-        try:
-            chosen = (profile(api(person)).get("preferred_language") or "").split("-")[0]
-        except ApiError:
-            chosen = ""
-        if chosen in LANGUAGES:
-            session["lang"] = chosen
-        session["member_language_read"] = True
-    if request.endpoint == "home.index" and request.method == "GET":
-        return home()
-    return None
+def _speak_their_language(person) -> None:
+    """A member's pages speak the language of their profile (read once per session, until they choose
+    another with the switch or on the Messages page)."""
+    if session.get("member_language_read"):
+        return
+    try:
+        chosen = (profile(api(person)).get("preferred_language") or "").split("-")[0]
+    except ApiError:
+        chosen = ""
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    session["member_language_read"] = True
 
 
 def home():

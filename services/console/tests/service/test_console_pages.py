@@ -73,10 +73,21 @@ def test_home_sends_a_stranger_to_sign_in(client):
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/sign-in")
 
 
-def test_a_leader_sees_plainly_that_their_pages_are_coming(app, client):
-    sign_in_as(app, client, role="leader")
+def test_a_leader_s_and_a_member_s_home_is_their_portal(app, client):
+    """Their portal's home asks the services (none answers here): the layout says so, signed in; no
+    placeholder page any more."""
+    for role in ("leader", "member"):
+        sign_in_as(app, client, role=role)
+        answer = client.get("/")
+        assert answer.status_code == 503, role
+        assert "Part of the platform is not answering" in answer.text and "Sign out" in answer.text
+        assert "Your pages are being built" not in answer.text
+
+
+def test_the_operator_sees_plainly_that_there_are_no_pages_for_them_yet(app, client):
+    sign_in_as(app, client, role="operator")
     page = client.get("/").text
-    assert "Your pages are being built" in page and "peer leader" in page
+    assert "There are no pages for this role in the console yet." in page and "platform operator" in page
 
 
 def test_a_staff_page_whose_service_is_away_says_so_in_the_layout(app, client):
@@ -88,7 +99,7 @@ def test_a_staff_page_whose_service_is_away_says_so_in_the_layout(app, client):
 
 def test_after_sign_out_the_old_cookie_does_nothing(app, client):
     sign_in_as(app, client, role="leader")
-    assert "Welcome" in client.get("/").text
+    assert "Sign out" in client.get("/").text
     old = client.get_cookie("console_session").value
     token = csrf(client.get("/").text)
     assert client.post("/sign-out", data={"csrf_token": token}).status_code == 303
@@ -104,6 +115,14 @@ def test_a_session_ends_after_30_idle_minutes(app, client):
     answer = client.get("/")
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/sign-in")
     assert "without activity" in client.get("/sign-in").text
+
+
+def test_an_idle_member_s_session_ends_before_their_portal_asks_anything(app, client):
+    for path in ("/", "/my/sessions"):
+        sign_in_as(app, client, role="member", seen=time.time() - 31 * 60)
+        answer = client.get(path)
+        assert answer.status_code == 302 and answer.headers["Location"].endswith("/sign-in"), path
+        assert "without activity" in client.get("/sign-in").text
 
 
 def test_a_session_ends_after_12_hours_however_busy(app, client):
