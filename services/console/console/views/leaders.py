@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from console import sessions
 from console.api_client import ApiError
-from console.views import api, sign_in_first
+from console.views import api, sign_in_first, weekly
 from console.views.matching_words import (Directory, all_pages, certification_warnings, display_name,
                                           status_words)
 
@@ -21,8 +21,6 @@ blp = Blueprint("leaders", __name__, url_prefix="/leaders")
 LANGUAGE_CHOICES = ("en", "es", "fr", "pt", "zh", "vi", "ar", "ru", "ase")
 PATHWAY_CHOICES = ("twelve_step", "smart", "medication_assisted", "faith_based", "harm_reduction",
                    "tapering_prescribed_medication", "other")
-DAYS = range(7)
-PERIODS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "17:00"), "evening": ("17:00", "21:00")}
 # API field -> the form field its error is shown next to
 ERROR_FIELDS = {"certifications": "certification_name", "availability": "availability", "site_ids": "site_ids"}
 
@@ -136,14 +134,7 @@ def change_status(leader_id):
 def _choices() -> dict:
     from console.views.matching_words import language_name, pathway_name
     return {"language_choices": [(c, language_name(c)) for c in LANGUAGE_CHOICES],
-            "pathways": [(c, pathway_name(c)) for c in PATHWAY_CHOICES],
-            "days": [(d, name) for d, name in zip(DAYS, _day_names())],
-            "periods": [("morning", _("Mornings (8:00–12:00)")), ("afternoon", _("Afternoons (12:00–17:00)")),
-                        ("evening", _("Evenings (17:00–21:00)"))]}
-
-
-def _day_names() -> list[str]:
-    return [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")]
+            "pathways": [(c, pathway_name(c)) for c in PATHWAY_CHOICES], **weekly.choices()}
 
 
 def _split(text: str | None) -> list[str]:
@@ -173,25 +164,9 @@ def _view_of(leader: dict) -> dict:
             "lived_experience_areas": ", ".join(leader.get("lived_experience_areas") or []),
             "substances": ", ".join(leader.get("substances") or []),
             "certification_name": cert.get("name") or "", "certification_issuer": cert.get("issuer") or "",
-            "certification_expires_on": (cert.get("expires_on") or "")[:10], "slots": _slots_of(leader.get("availability")),
+            "certification_expires_on": (cert.get("expires_on") or "")[:10], "slots": weekly.slots_of(leader.get("availability")),
             "meets_virtually": bool(leader.get("meets_virtually")),
             "co_occurring": bool(leader.get("co_occurring_mental_health_experience"))}
-
-
-def _slots_of(windows) -> set[str]:
-    by_times = {times: name for name, times in PERIODS.items()}
-    return {f"{w['day']}-{by_times[(w['start'], w['end'])]}" for w in windows or []
-            if (w.get("start"), w.get("end")) in by_times}
-
-
-def _windows(slots) -> list[dict]:
-    windows = []
-    for slot in sorted(slots):
-        day, _sep, period = slot.partition("-")
-        if day.isdigit() and int(day) in DAYS and period in PERIODS:
-            start, end = PERIODS[period]
-            windows.append({"day": int(day), "start": start, "end": end})
-    return windows
 
 
 def _from_form(form, sites: dict, before: dict | None = None) -> tuple[dict, dict]:
@@ -228,11 +203,11 @@ def _from_form(form, sites: dict, before: dict | None = None) -> tuple[dict, dic
         body["certifications"] = [cert] + list((before or {}).get("certifications") or [])[1:]
     elif before is not None:
         body["certifications"] = list(before.get("certifications") or [])[1:]
-    slots = set(form.getlist("slots"))
-    if before is None or slots != _slots_of(before.get("availability")):
-        # times set elsewhere (not one of the form's parts of the day) are kept as they are
-        kept = [w for w in (before or {}).get("availability") or [] if not _slots_of([w])]
-        body["availability"] = kept + _windows(slots)
+    slots = form.getlist("slots")
+    # times set elsewhere (not one of the form's parts of the day) are kept as they are
+    windows = weekly.windows_of(slots) if before is None else weekly.changed(before.get("availability"), slots)
+    if windows is not None:
+        body["availability"] = windows
     return body, errors
 
 

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views import members_words as words
+from console.views import weekly
 from console.views.members import MEETING_MODES, staff_only
 
 blp = Blueprint("member_actions", __name__)
@@ -36,13 +37,17 @@ def edit(member_id: str):
             words.member_or_404(client, member_id)
         raise
     errors, general, form = {}, [], {k: member.get(k) or "" for k in EDIT_FIELDS}
+    slots = weekly.slots_of(member.get("availability"))
     if request.method == "POST":
         form = {k: (request.form.get(k) or "").strip() for k in EDIT_FIELDS}
+        slots = set(request.form.getlist("slots"))
         patch = {k: (v or None) for k, v in form.items() if (v or None) != (member.get(k) or None)}
         if not form["first_name"]:
             errors["first_name"] = [_("Enter the member's first name.")]
         if patch.get("meeting_mode") is None:
             patch.pop("meeting_mode", None)
+        if (windows := weekly.changed(member.get("availability"), slots)) is not None:
+            patch["availability"] = windows
         if not errors and not patch:
             flash(_("Nothing was changed."))
             return redirect(url_for("members.show", member_id=member_id))
@@ -55,13 +60,14 @@ def edit(member_id: str):
                     general = [_("Someone changed this member while you were editing. The form now shows the "
                                  "latest details; make your change again.")]
                     form = {k: member.get(k) or "" for k in EDIT_FIELDS}
+                    slots = weekly.slots_of(member.get("availability"))
                 else:
-                    errors, general = words.form_errors(error, EDIT_FIELDS)
+                    errors, general = words.form_errors(error, EDIT_FIELDS + ("availability",))
             else:
                 flash(_("The member's details were saved."))
                 return redirect(url_for("members.show", member_id=member_id))
     return render_template("members/edit.html", member=member, etag=etag, form=form, errors=errors,
-                           general=general, modes=MEETING_MODES)
+                           general=general, modes=MEETING_MODES, slots=slots, **weekly.choices())
 
 
 @blp.route("/members/<member_id>/transfer", methods=["GET", "POST"])

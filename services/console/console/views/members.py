@@ -12,11 +12,13 @@ from console import sessions
 from console.api_client import ApiError
 from console.views import api, sign_in_first
 from console.views import members_words as words
+from console.views import weekly
+from console.views.lookup import sites as site_records
 
 blp = Blueprint("members", __name__)
 
 MEMBER_FORM_FIELDS = ("site_id", "first_name", "last_name", "preferred_name", "pronouns", "email", "phone",
-                      "date_of_birth", "preferred_language", "meeting_mode", "consents", "consent_how")
+                      "date_of_birth", "preferred_language", "meeting_mode", "availability", "consents", "consent_how")
 MEETING_MODES = ("either", "in_person", "virtual")
 
 
@@ -32,7 +34,7 @@ def staff_only():
 
 @blp.app_context_processor
 def member_words():
-    return {"mwords": words, "meeting_mode_words": meeting_mode_words}
+    return {"mwords": words, "meeting_mode_words": meeting_mode_words, "weekly_words": weekly.in_words}
 
 
 def meeting_mode_words(mode: str | None) -> str:
@@ -76,7 +78,8 @@ def new():
     if answer:
         return answer
     client = api(person)
-    sites = words.site_names(client)
+    found = site_records(client)
+    sites = {site_id: site["name"] for site_id, site in found.items()}
     if not sites:
         flash(_("You have no site yet. An organization administrator adds sites and gives you yours."))
         return redirect(url_for("members.index"))
@@ -96,7 +99,10 @@ def new():
                 return redirect(url_for("members.show", member_id=member["id"]))
     return render_template("members/new.html", form=form, errors=errors, general=general, sites=sites,
                            consents=words.OFFERED_CONSENTS, modes=MEETING_MODES,
-                           chosen_consents=request.form.getlist("consents") if request.method == "POST" else [])
+                           chosen_consents=request.form.getlist("consents") if request.method == "POST" else [],
+                           slots=set(request.form.getlist("slots")) if request.method == "POST" else set(),
+                           site_zones=[(site["name"], site.get("time_zone") or "UTC") for site in found.values()],
+                           **weekly.choices())
 
 
 def _registration(form) -> tuple[dict, dict]:
@@ -119,6 +125,9 @@ def _registration(form) -> tuple[dict, dict]:
     if body.get("phone"):
         channels.append("sms")
     body["contact_channels"] = channels or ["email"]
+    # usual weekly times, in the member's time zone (intake gives them their site's): matching proposes a
+    # peer leader only when they share some of them
+    body["availability"] = weekly.windows_of(form.getlist("slots"))
     given = [c for c in form.getlist("consents") if c in words.OFFERED_CONSENTS]
     how = form.get("consent_how")
     if given and how not in words.CONSENT_HOW:

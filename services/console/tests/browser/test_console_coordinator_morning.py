@@ -3,7 +3,7 @@ console's own pages, found by roles and labels, on the whole platform started as
 
 1. sign in by the link emailed to them (read from the mail catcher), Continue, land on Today;
 2. see a new member waiting for a peer leader on Today, with the reason (the page refreshes itself);
-3. onboard another member from the form (consents given on paper);
+3. onboard another member from the form (their weekly times, consents given on paper);
 4. see the proposal for them appear on Matching, and accept it on the member's behalf;
 5. create a weekly meeting (today, starting in a few minutes, so attendance is open);
 6. register the member on the meeting's day page, take attendance;
@@ -15,11 +15,9 @@ Set up through the APIs, not the console (they are not steps of the morning): th
 the coordinator (intake's staff API: an admin's earlier invitation), one peer leader, and the member who was
 already waiting (created by intake's API as a self-referral would be).
 
-One step of the morning is done through the API, because the console has no page for it: the new member's
-weekly availability. Matching proposes only a peer leader with weekly time in common (a hard rule), and neither
-the console's onboarding form nor its edit page asks for availability, so right after onboarding the test
-sets it with intake's PATCH /v1/members/{id} (If-Match), as the coordinator's next form would. Everything else
-is the console's pages; the APIs are only read at the end to confirm what the pages said.
+Matching proposes only a peer leader with weekly time in common (a hard rule): the onboarding form asks when
+the member is free each week, and the coordinator says so there. Everything is the console's pages; the APIs
+are only read at the end to confirm what the pages said.
 """
 from __future__ import annotations
 
@@ -93,18 +91,17 @@ def test_a_coordinators_morning(page, platform, organization, console_url, asser
     page.get_by_label("First name").fill(first)
     page.get_by_label("Last name (optional)").fill(last)
     page.get_by_label("Email address").fill(member_email)
+    free = page.get_by_role("group", name="When they are free each week")
+    for day in ("Monday", "Thursday"):
+        free.get_by_role("group", name="Evenings (17:00–21:00)").get_by_label(day).check()
     page.get_by_label("being matched with a peer leader").check()
     page.get_by_label("messages by email").check()
     page.get_by_label("On a paper form").check()
     page.get_by_role("button", name="Onboard the member").click()
     expect(page.get_by_role("heading", name=member_name, level=1)).to_be_visible()
     expect(page.get_by_text(f"{member_name} is now a member.")).to_be_visible()
+    expect(page.get_by_role("region", name="Profile")).to_contain_text("Monday evening, Thursday evening")
     member_id = page.url.rstrip("/").split("/members/")[1].split("?")[0]
-    # (through the API: no console page records availability; see the docstring)
-    current = intake.get(f"/v1/members/{member_id}")
-    current.expect(200)
-    intake.patch(f"/v1/members/{member_id}", json={"availability": ALL_DAYS},
-                 headers={"If-Match": current.headers["ETag"]}).expect(200)
 
     # 4. the proposal appears on Matching (matching hears of Rosa by event); accept it on her behalf
     proposals = page.get_by_role("region", name="Proposals waiting for an answer")

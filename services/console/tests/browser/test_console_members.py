@@ -6,6 +6,8 @@ import uuid
 
 from playwright.sync_api import expect
 
+from shared.testing import eventually
+
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
@@ -65,6 +67,54 @@ def test_a_coordinator_onboards_a_member_on_a_phone_and_finds_them_in_the_list(
     expect(found.get_by_text("active · Harbor House")).to_be_visible()
     assert_accessible(page)
     assert_fits(page)
+
+
+def test_a_member_onboarded_with_their_weekly_times_is_proposed_a_leader_and_the_times_can_be_changed(
+        new_page, platform, organization, sign_in_as, assert_accessible, assert_fits):
+    """Matching proposes only a peer leader with weekly time in common: the onboarding form asks for it."""
+    org_id, site, intake = organization
+    tag = uuid.uuid4().hex[:6]
+    leader = intake.post("/v1/leaders", json={
+        "first_name": "Iris", "last_name": f"Evening{tag}", "email": f"iris.{tag}@example.org", "site_ids": [site["id"]],
+        "languages": ["en"], "availability": [{"day": 1, "start": "17:00", "end": "21:00"}], "capacity": 3,
+        "certifications": [{"name": "Peer Recovery Specialist", "expires_on": "2031-01-01"}]}).expect(201)
+    page = _signed_in(new_page, sign_in_as, platform, org_id, "coordinator", sites=[site["id"]], width=360)
+    page.goto("/members/new")
+    times = page.get_by_role("group", name="When they are free each week")
+    expect(times).to_contain_text("America/Chicago")
+    assert_accessible(page)
+    assert_fits(page)
+    first = _unique("Tess")
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name (optional)").fill("Weekly")
+    page.get_by_label("Email address").fill(f"{first.lower()}@example.org")
+    times.get_by_role("group", name="Evenings (17:00–21:00)").get_by_label("Tuesday").check()
+    page.get_by_label("being matched with a peer leader").check()
+    page.get_by_label("On a paper form").check()
+    page.get_by_role("button", name="Onboard the member").click()
+
+    expect(page.get_by_role("heading", name=f"{first} Weekly", level=1)).to_be_visible()
+    expect(page.get_by_role("region", name="Profile")).to_contain_text("Tuesday evening")
+    member_id = page.url.rstrip("/").split("/members/")[1].split("?")[0]
+    assert intake.get(f"/v1/members/{member_id}").expect(200)["availability"] == [
+        {"day": 1, "start": "17:00", "end": "21:00"}]
+    matching = platform.client("matching", platform.token(org_id, "admin"))
+    proposal = eventually(lambda: (matching.get("/v1/matches", params={"member_id": member_id, "status": "proposed"})
+                                   .expect(200)["items"] or [None])[0], timeout=60, interval=0.5,
+                          message=f"{first} proposed a peer leader")
+    assert proposal["leader_id"] == leader["id"]
+
+    # the edit page shows the times saved and changes them
+    page.get_by_role("link", name="Edit the details").click()
+    times = page.get_by_role("group", name="When they are free each week")
+    expect(times.get_by_role("group", name="Evenings (17:00–21:00)").get_by_label("Tuesday")).to_be_checked()
+    assert_accessible(page)
+    assert_fits(page)
+    times.get_by_role("group", name="Mornings (8:00–12:00)").get_by_label("Saturday").check()
+    page.get_by_role("button", name="Save the details").click()
+    expect(page.get_by_role("region", name="Profile")).to_contain_text("Tuesday evening, Saturday morning")
+    assert intake.get(f"/v1/members/{member_id}").expect(200)["availability"] == [
+        {"day": 1, "start": "17:00", "end": "21:00"}, {"day": 5, "start": "08:00", "end": "12:00"}]
 
 
 def test_a_refused_field_is_named_next_to_it_and_the_form_keeps_what_was_typed(
