@@ -4,6 +4,7 @@
     ./deploy/bench --quick       a few minutes on a 2-core machine
     ./deploy/bench --only matching
     ./deploy/bench --only reporting
+    ./deploy/bench --only console    the console's pages with 10 coordinators at once, beside their API calls
 
 Every figure is a median of several runs with its spread, set beside a baseline measured in the same
 run on the same servers, and reported as a ratio (see bench/README.md for how to read each).
@@ -24,8 +25,8 @@ from pathlib import Path
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("matching", "events", "intake", "reporting", "latency", "reminders")
-WHOLE_PLATFORM = ("latency", "reminders")
+BENCHMARKS = ("matching", "events", "intake", "reporting", "latency", "console", "reminders")
+WHOLE_PLATFORM = ("latency", "console", "reminders")
 
 
 def machine() -> dict:
@@ -101,6 +102,9 @@ def _run_one(name, args, runs, figures, state) -> None:
         if name == "latency":
             from bench import bench_latency
             figures += bench_latency.run(runs, args.quick, state["whole"])
+        elif name == "console":
+            from bench import bench_console
+            figures += bench_console.run(runs, args.quick, state["whole"])
         else:
             from bench import bench_reminders
             figures += bench_reminders.run(runs, args.quick, state["whole"], registrants=args.registrants)
