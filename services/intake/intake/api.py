@@ -282,7 +282,8 @@ class Members(MethodView):
     @blp.arguments(schemas.MemberQuery, location="query")
     @blp.response(200, page_schema(schemas.MemberOut))
     def get(self, query):
-        """Members, filterable by site, status and open risk flag (coordinators: their sites)."""
+        """Members, filterable by site, status, open risk flag, name, or a list of ids (coordinators: their
+        sites). With ``ids``, each member answered is audited as a read, as ``GET /v1/members/{member_id}`` is."""
         principal = _principal(*READERS)
         items, total = members.list_members(_reader(), principal, query)
         return page([_member_view(m) for m in items], total, query)

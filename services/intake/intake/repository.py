@@ -20,6 +20,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.audit import audit_entry
 from shared.events.intake import CONTACTS
 from shared.repository import ensure_collections
 from shared.repository import Store as BaseStore, read_model_key, site_scope
@@ -210,9 +211,11 @@ class Store(BaseStore):
 
     def members_page(self, organization_id: str, *, site_filter: list[str] | None, site_id: str | None,
                      status: str | None, flagged: bool | None, external_id: str | None, skip: int, limit: int,
-                     name: str | None = None):
+                     name: str | None = None, ids: list[str] | None = None):
         query: dict = {"organization_id": organization_id, "erased": {"$ne": True},
                        **site_scope("site_id", site_filter, site_id)}
+        if ids is not None:
+            query["_id"] = {"$in": ids}
         if status is not None:
             query["status"] = status
         if flagged is not None:
@@ -289,10 +292,12 @@ class Store(BaseStore):
         return self._get("leaders", organization_id, leader_id)
 
     def leaders_page(self, organization_id: str, *, site_filter: list[str] | None, site_id: str | None,
-                     status: str | None, skip: int, limit: int):
+                     status: str | None, skip: int, limit: int, ids: list[str] | None = None):
         # The caller's sites and the site asked for are two clauses on the leader's list of sites.
         clauses = [c for c in (site_scope("site_ids", site_filter), site_scope("site_ids", None, site_id)) if c]
         query: dict = {"organization_id": organization_id}
+        if ids is not None:
+            query["_id"] = {"$in": ids}
         if clauses:
             query["$and"] = clauses
         if status is not None:
@@ -342,6 +347,14 @@ class Store(BaseStore):
             if value is not None:
                 query[name] = value
         return self.page("audit_log", query, skip=skip, limit=limit, sort=[("at", ASCENDING), ("_id", ASCENDING)])
+
+    def audit_reads(self, principal, resource_type: str, resource_ids: list[str], organization_id: str,
+                    **details) -> None:
+        """One "read" entry per record, written together (a lookup by ids reads each record it answers)."""
+        if resource_ids:
+            self.db.audit_log.insert_many(
+                [audit_entry(principal, "read", resource_type, i, organization_id, **details) for i in resource_ids],
+                session=self.session)
 
     def audit_entries_about(self, organization_id: str, resource_id: str) -> list[dict]:
         """Every audit entry about one record (a member's right to know who read it)."""

@@ -58,10 +58,12 @@ def get(store: Store, principal: Principal, leader_id: str) -> dict:
 def list_leaders(store: Store, principal: Principal, query: dict):
     if principal.role == "leader":
         leader = store.leader(principal.organization_id, principal.leader_id)
+        if leader and query.get("ids") is not None and leader["_id"] not in query["ids"]:
+            leader = None
         return ([leader], 1) if leader else ([], 0)
     return store.leaders_page(principal.organization_id, site_filter=principal.site_filter(),
                               site_id=query.get("site_id"), status=query.get("status"), skip=query["offset"],
-                              limit=query["limit"])
+                              limit=query["limit"], ids=query.get("ids"))
 
 
 def update(uow: UnitOfWork, principal: Principal, leader_id: str, patch: dict,

@@ -95,8 +95,11 @@ def list_members(store: Store, principal: Principal, query: dict) -> tuple[list[
     items, total = store.members_page(principal.organization_id, site_filter=principal.site_filter(),
                                       site_id=site_id, status=query.get("status"), flagged=query.get("flagged"),
                                       external_id=query.get("external_id"), name=query.get("name"), skip=query["offset"],
-                                      limit=query["limit"])
-    store.audit(principal, "list", "member", "*", principal.organization_id, site_id=site_id, count=len(items))
+                                      limit=query["limit"], ids=query.get("ids"))
+    if query.get("ids") is not None:   # a lookup by ids: each member answered was read, as by GET /v1/members/{id}
+        store.audit_reads(principal, "member", [m["_id"] for m in items], principal.organization_id, via="ids")
+    else:
+        store.audit(principal, "list", "member", "*", principal.organization_id, site_id=site_id, count=len(items))
     return items, total
 
 

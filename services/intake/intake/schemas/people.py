@@ -97,7 +97,20 @@ class MemberOut(PersonOut):
     updated_at = fields.DateTime()
 
 
+IDS_MAX = 100
+
+
+def ids_field(kind: str):
+    """``?ids=a&ids=b``: only these records, in one call (the console names the people a page shows)."""
+    return fields.List(Str(validate=validate.Length(min=1, max=64)), validate=validate.Length(
+        max=IDS_MAX, error=f"At most {IDS_MAX} ids at a time: ask again for the rest."), metadata={
+        "description": f"only the {kind} with these ids (repeat the parameter, at most {IDS_MAX}); an id that is "
+                       f"unknown, erased or outside the caller's scope is simply absent. Paged like the rest of "
+                       f"the list: ask for ``limit`` as large as the number of ids"})
+
+
 class MemberQuery(PageQuery):
+    ids = ids_field("members")
     site_id = Str()
     status = Str(validate=validate.OneOf(MEMBER_STATUSES))
     flagged = fields.Bool(metadata={"description": "only members with (true) or without (false) an open risk flag"})
@@ -184,5 +197,6 @@ class LeaderOut(PersonOut):
 
 
 class LeaderQuery(PageQuery):
+    ids = ids_field("peer leaders")
     site_id = Str()
     status = Str(validate=validate.OneOf(LEADER_STATUSES))
