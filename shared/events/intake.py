@@ -218,6 +218,12 @@ class LeaderSnapshot(EventSchema):
     lived_experience_areas = fields.List(fields.Str(), load_default=list)
     co_occurring_mental_health_experience = fields.Bool(load_default=False)
     certifications = fields.List(fields.Nested(Certification), load_default=list)
+    # Added in v1 (additive: consumers ignore it until they read it; absent means not stretched).
+    stretched = fields.Bool(load_default=False, metadata={
+        "description": "the leader says they are stretched: no new proposals to them until it is lifted "
+                       "(their own matches go on); absent: false"})
+    stretched_since = fields.DateTime(allow_none=True, load_default=None, metadata={
+        "description": "when the leader said so (null when not stretched)"})
 
 
 @event("org.recoverynet.intake.leader.registered", version=1, topic=LEADERS, key="leader_id")
@@ -257,6 +263,26 @@ class LeaderReactivated(EventSchema):
     """A leader is back from leave."""
 
     leader_id = fields.Str(required=True)
+
+
+@event("org.recoverynet.intake.leader.stretched", version=1, topic=LEADERS, key="leader_id")
+class LeaderStretched(EventSchema):
+    """A peer leader said they are stretched: a private signal to the coordinators of their sites (new
+    proposals to them pause until it is lifted). The leader's note to their coordinator stays in intake."""
+
+    leader_id = fields.Str(required=True)
+    site_ids = fields.List(fields.Str(), required=True)
+    since = fields.DateTime(required=True)
+
+
+@event("org.recoverynet.intake.leader.stretch_lifted", version=1, topic=LEADERS, key="leader_id")
+class LeaderStretchLifted(EventSchema):
+    """The pause on new proposals to a peer leader was lifted, by the leader themself or by staff."""
+
+    leader_id = fields.Str(required=True)
+    site_ids = fields.List(fields.Str(), required=True)
+    since = fields.DateTime(allow_none=True, load_default=None, metadata={"description": "when it had begun"})
+    lifted_by_role = fields.Str(required=True, validate=validate.OneOf(("leader", "coordinator", "admin")))
 
 
 # --- restricted: contact details ---------------------------------------------------------------

@@ -179,7 +179,8 @@ OWN_TOKEN = {"intake": {"POST /v1/sign-out-everywhere"}}
 
 # The self-service routes answer only their own role (anyone else 403): they are fuzzed as the fuzz world's
 # member (a leader's view of their members as the member's leader), so the fuzzer gets past the role check.
-AS_ROLE = {"intake": {"GET /v1/me/members": "leader", "GET /v1/me/members/{member_id}": "leader"}}
+AS_ROLE = {"intake": {"GET /v1/me/members": "leader", "GET /v1/me/members/{member_id}": "leader",
+                     "PUT /v1/me/stretched": "leader", "DELETE /v1/me/stretched": "leader"}}
 
 
 def _token_for(service: str, operation, tokens: dict) -> str:

@@ -92,6 +92,7 @@ OBJECT_ROUTES = {
         "GET /v1/leaders/<leader_id>": dict(),
         "PATCH /v1/leaders/<leader_id>": dict(json={"capacity": 1}, headers=MATCH_ANY),
         "POST /v1/leaders/<leader_id>/status": dict(json={"to_status": "on_leave", "reason": "x"}),
+        "DELETE /v1/leaders/<leader_id>/stretched": dict(),
         # self-service: a member's own consent and a leader's matched member; staff are refused by role
         "DELETE /v1/me/consents/<path:purpose>": dict(other=403, coord=403),
         "GET /v1/me/members/<member_id>": dict(other=403, coord=403),

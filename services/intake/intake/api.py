@@ -486,13 +486,16 @@ class Import(MethodView):
 
 # --- leaders ---------------------------------------------------------------------------------------
 
-def _leader_view(leader: dict) -> dict:
-    return {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
+def _leader_view(leader: dict, principal=None) -> dict:
+    view = {**leader, "certifications_current": model.certifications_current(leader.get("certifications") or [],
                                                                              utcnow().date())}
+    if principal is not None and principal.role == "service" and leader.get("stretched"):
+        view["stretched"] = {**leader["stretched"], "note": None}  # the leader's note is for staff only
+    return view
 
 
-def _leader_out(leader: dict):
-    return _not_modified(leader) or (_leader_view(leader), _etag_headers(leader))
+def _leader_out(leader: dict, principal=None):
+    return _not_modified(leader) or (_leader_view(leader, principal), _etag_headers(leader))
 
 
 @blp.route("/leaders")
@@ -503,7 +506,7 @@ class Leaders(MethodView):
         """Peer leaders (coordinators: those serving their sites; a leader: themselves)."""
         principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
         items, total = leaders.list_leaders(_reader(), principal, query)
-        return page([_leader_view(i) for i in items], total, query)
+        return page([_leader_view(i, principal) for i in items], total, query)
 
     @blp.arguments(schemas.LeaderIn)
     @blp.response(201, schemas.LeaderOut)
@@ -518,7 +521,7 @@ class Leader(MethodView):
     @blp.response(200, schemas.LeaderOut)
     def get(self, leader_id):
         principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
-        return _leader_out(leaders.get(_reader(), principal, leader_id))
+        return _leader_out(leaders.get(_reader(), principal, leader_id), principal)
 
     @documents_if_match(blp)
     @blp.arguments(schemas.LeaderPatch(partial=True))
@@ -539,6 +542,16 @@ class LeaderStatus(MethodView):
         principal = _principal(*STAFF, "leader")
         return _leader_out(_in_transaction(lambda uow: leaders.change_status(
             uow, principal, leader_id, data["to_status"], data["reason"], _if_match_when_sent)))
+
+
+@blp.route("/leaders/<leader_id>/stretched")
+class LeaderStretched(MethodView):
+    @blp.response(200, schemas.LeaderOut)
+    def delete(self, leader_id):
+        """Lift the pause on new proposals a peer leader asked for by saying they are stretched (an admin, a
+        coordinator of one of the leader's sites, or the leader themself): matching may propose to them again."""
+        principal = _principal(*STAFF, "leader")
+        return _leader_out(_in_transaction(lambda uow: leaders.lift_stretched(uow, principal, leader_id)))
 
 
 # --- audit -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ work (every read of a member's record is audited, so reads open one too), call t
     GET /v1/me/leader                   a member's peer leader, or why they are waiting
     GET /v1/me/export                   everything intake holds about the member (JSON)
     GET /v1/me/members[/{member_id}]    a leader's minimum-necessary view of the members matched with them
+    PUT/DELETE /v1/me/stretched         a leader says they are stretched (new proposals pause), or lifts it
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from flask_smorest import Blueprint
 from shared.web import require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, require_if_match
 
-from intake import schemas_me
-from intake.handlers import me
+from intake import schemas, schemas_me
+from intake.handlers import leaders, me
 
 blp = Blueprint("self_service", __name__, url_prefix="/v1",
                 description="Self-service: what members, peer leaders and staff see and change of their own.")
@@ -156,3 +157,21 @@ class MyMember(MethodView):
         """One member you are matched with now (peer leaders); 404 for anyone else, and once the match ends."""
         principal = _principal("leader")
         return _in_transaction(lambda uow: me.my_member(uow, principal, member_id))
+
+
+@blp.route("/me/stretched")
+class MyStretched(MethodView):
+    @blp.arguments(schemas.StretchedIn)
+    @blp.response(200, schemas.LeaderOut)
+    def put(self, data):
+        """Say you are stretched (peer leaders): no new members are proposed to you until you (or your
+        coordinator) lift it; the members you have stay with you. The coordinators of your sites are told
+        privately; ``note`` is for them only. Saying it again keeps the date and changes the note."""
+        principal = _principal("leader")
+        return _in_transaction(lambda uow: leaders.say_stretched(uow, principal, data.get("note")))
+
+    @blp.response(200, schemas.LeaderOut)
+    def delete(self):
+        """You are ready for new members again (peer leaders): proposals to you resume."""
+        principal = _principal("leader")
+        return _in_transaction(lambda uow: leaders.lift_stretched(uow, principal, principal.leader_id))

@@ -6,7 +6,7 @@ from typing import Callable
 
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.errors import Invalid
+from shared.errors import Forbidden, Invalid
 from shared.events.intake import (
     ContactChanged,
     LeaderAvailabilityChanged,
@@ -14,6 +14,8 @@ from shared.events.intake import (
     LeaderDeactivated,
     LeaderReactivated,
     LeaderRegistered,
+    LeaderStretched,
+    LeaderStretchLifted,
     LeaderUpdated,
 )
 from shared.unit_of_work import UnitOfWork
@@ -121,4 +123,48 @@ def change_status(uow: UnitOfWork, principal: Principal, leader_id: str, to_stat
     uow.emit(LeaderUpdated, model.leader_snapshot(updated))
     store.audit(principal, "status", "leader", leader_id, leader["organization_id"],
                 from_status=leader["status"], to_status=to_status)
+    return updated
+
+
+# --- "I'm stretched": a pause on new proposals, set by the leader, lifted by them or their staff -----
+
+def say_stretched(uow: UnitOfWork, principal: Principal, note: str | None) -> dict:
+    """The calling leader says they are stretched (``PUT /v1/me/stretched``): matching proposes nobody new to
+    them until it is lifted; the coordinators of their sites are told (LeaderStretched). The note is for
+    staff only and never leaves intake. Saying it again changes only the note."""
+    store = Store.of(uow)
+    leader = access.own_leader(store, principal)
+    now = utcnow()
+    signal = {**model.stretched(leader, note, now), "by": model.actor(principal)}
+    if leader.get("stretched") == signal:
+        return leader
+    first = not model.is_stretched(leader)
+    updated = {**leader, "stretched": signal, "version": leader.get("version", 1) + 1, "updated_at": now}
+    store.replace_leader(updated)
+    if first:
+        uow.emit(LeaderUpdated, model.leader_snapshot(updated))
+        uow.emit(LeaderStretched, {"organization_id": leader["organization_id"], "leader_id": leader["_id"],
+                                   "site_ids": leader["site_ids"], "since": model.stretched_since(updated)})
+    store.audit(principal, "update", "leader", leader["_id"], leader["organization_id"],
+                change="stretched" if first else "stretched_note")
+    return updated
+
+
+def lift_stretched(uow: UnitOfWork, principal: Principal, leader_id: str) -> dict:
+    """Lift a leader's pause on new proposals: the leader themself (``DELETE /v1/me/stretched``), or an
+    admin or a coordinator of one of the leader's sites (``DELETE /v1/leaders/{id}/stretched``). Matching
+    may propose to them again at once; lifting what is not set changes nothing."""
+    store = Store.of(uow)
+    leader = access.leader(store, principal, leader_id)
+    if principal.role not in ("leader", "admin", "coordinator"):
+        raise Forbidden("Only the peer leader or their coordinator lifts this.")
+    if not model.is_stretched(leader):
+        return leader
+    since = model.stretched_since(leader)
+    updated = {**leader, "stretched": None, "version": leader.get("version", 1) + 1, "updated_at": utcnow()}
+    store.replace_leader(updated)
+    uow.emit(LeaderUpdated, model.leader_snapshot(updated))
+    uow.emit(LeaderStretchLifted, {"organization_id": leader["organization_id"], "leader_id": leader_id,
+                                   "site_ids": leader["site_ids"], "since": since, "lifted_by_role": principal.role})
+    store.audit(principal, "update", "leader", leader_id, leader["organization_id"], change="stretch_lifted")
     return updated

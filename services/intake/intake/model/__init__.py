@@ -28,15 +28,16 @@ from intake.model.people import (IDENTITY_LABELS, SYSTEM, actor, check_contact_k
                                  identity_keys, new_id, normalize_person, patched, person_keys)
 from intake.model.consents import (_aware, consent_active, consent_expiries, consents_expired_between,
                                    consents_in_force, expiries_due, grant_consent, revoke_consent)
-from intake.model.lifecycle import (LEADER_TRANSITIONS, MEMBER_TRANSITIONS, certifications_current, check_capacity,
-                                    check_leader_transition, check_member_transition, initial_member_status)
+from intake.model.lifecycle import (LEADER_TRANSITIONS, MEMBER_TRANSITIONS, STRETCH_NOTE_MAX, certifications_current,
+                                    check_capacity, check_leader_transition, check_member_transition,
+                                    initial_member_status, is_stretched, stretched)
 from intake.model.screenings import (INSTRUMENTS, _check_items, revise_plan, score_screening)
 from intake.model.signin import (CHOOSE_ORGANIZATION, INVALID_CODE, SIGNIN_CODE_ALPHABET, SIGNIN_CODE_LENGTH,
                                  STAFF_ROLES, STAFF_STATUSES, choose_identity, code_hash, code_hashes,
                                  display_code, may_sign_in, new_signin_code, rate_limited, rate_window,
                                  sign_in_address, sign_in_identity, sign_in_language)
 from intake.model.snapshots import (CONTACT_FIELDS, _iso_date, contact_changed, contact_snapshot, erased_member,
-                                    leader_snapshot, member_snapshot)
+                                    leader_snapshot, member_snapshot, stretched_since)
 from intake.model.views import (CONSENT_PURPOSE_MEANINGS, LEADER_SELF_FIELDS, MATCH_STATUS_RANK,
                                 MEMBER_SELF_FIELDS, MEMBER_SELF_VIEW, OPEN_MATCH_STATUSES, SELF_SERVICE_DEFAULTS,
                                 SHARE_LEADER, leader_public_view, match_update, member_for_leader,

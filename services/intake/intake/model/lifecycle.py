@@ -61,3 +61,26 @@ def check_capacity(capacity: int) -> int:
     if not isinstance(capacity, int) or capacity < 0 or capacity > 100:
         raise _err("capacity", "Capacity is a whole number from 0 to 100.")
     return capacity
+
+
+# --- a leader's "I'm stretched" (a pause on new proposals they ask for) ----------------------------
+
+STRETCH_NOTE_MAX = 500
+
+
+def stretched(leader: dict, note: str | None, now) -> dict:
+    """The leader says they are stretched: new proposals to them pause until it is lifted; their own
+    matches go on. Saying it again keeps the first ``since`` and takes the new note (a private word to
+    their coordinator, never in an event). A retired leader gets no proposals anyway: refused."""
+    if leader.get("status") == "retired":
+        raise Conflict("A retired peer leader gets no proposals; there is nothing to pause.")
+    note = (note or "").strip() or None
+    if note is not None and len(note) > STRETCH_NOTE_MAX:
+        raise _err("note", f"Keep the note to {STRETCH_NOTE_MAX} characters.")
+    before = leader.get("stretched") or {}
+    # to the millisecond, as the database keeps it (the answer and the stored record say the same)
+    return {"since": before.get("since") or now.replace(microsecond=now.microsecond // 1000 * 1000), "note": note}
+
+
+def is_stretched(leader: dict) -> bool:
+    return bool(leader.get("stretched"))

@@ -2,7 +2,7 @@
 contact changed, and what is kept of an erased member."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from intake.model.consents import consents_in_force
 from intake.model.people import display_name
@@ -53,7 +53,18 @@ def leader_snapshot(leader: dict) -> dict:
         "co_occurring_mental_health_experience": bool(leader.get("co_occurring_mental_health_experience")),
         "certifications": [{"name": c["name"], "issuer": c.get("issuer"), "expires_on": _iso_date(c.get("expires_on"))}
                            for c in leader.get("certifications") or []],
+        # the pause on new proposals the leader asked for (their note to the coordinator stays here)
+        "stretched": bool(leader.get("stretched")),
+        "stretched_since": stretched_since(leader),
     }
+
+
+def stretched_since(leader: dict) -> str | None:
+    """When the leader said they are stretched (ISO 8601, UTC), or None when they are not."""
+    since = (leader.get("stretched") or {}).get("since")
+    if not isinstance(since, datetime):
+        return None
+    return (since if since.tzinfo else since.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def contact_snapshot(person: dict, kind: str, site_ids: list[str], default_language: str = "en") -> dict:

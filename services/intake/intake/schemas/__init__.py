@@ -26,7 +26,8 @@ from intake.schemas.care import (_consent_purpose, _messages, ConsentGrantIn, Co
                                  ScreeningIn, ScreeningOut, ScreeningQuery)
 from intake.schemas.people import (CertificationSchema, ErasureIn, ErasureOut, LeaderIn, LeaderOut, LeaderPatch,
                                    LeaderQuery, LeaderStatusIn, MemberIn, MemberOut, MemberPatch, MemberQuery,
-                                   MemberStatusIn, PersonFields, PersonOut, StatusIn, TransferIn, WindowSchema)
+                                   MemberStatusIn, PersonFields, PersonOut, StatusIn, StretchedIn, StretchedOut,
+                                   TransferIn, WindowSchema)
 from intake.schemas.imports import (CSV_COLUMNS, CSV_HEADER_PATTERN, CSV_LIST_COLUMNS, DAYS, IMPORT_FORMATS,
                                     IMPORT_REQUEST_BODY, WINDOW_RE, _key, _split, _windows, AuditOut, AuditQuery,
                                     csv_row_to_member, ImportOut, ImportRowOut, load_import_row, parse_import,

@@ -178,6 +178,17 @@ class LeaderPatch(PersonFields):
     certifications = fields.List(fields.Nested(CertificationSchema))
 
 
+class StretchedOut(Schema):
+    since = fields.DateTime(metadata={"description": "when the leader said they are stretched"})
+    note = Str(allow_none=True, metadata={"description": "the leader's private word to their coordinator "
+                                                         "(the leader and staff only; never in an event)"})
+
+
+class StretchedIn(StrictSchema):
+    note = Str(load_default=None, allow_none=True, validate=validate.Length(max=500), metadata={
+        "description": "optional: anything your coordinator should know (only staff see it)"})
+
+
 class LeaderOut(PersonOut):
     id = Str(attribute="_id")
     organization_id = Str()
@@ -191,6 +202,8 @@ class LeaderOut(PersonOut):
     certifications = fields.List(fields.Nested(CertificationSchema))
     certifications_current = fields.Bool()
     bio = Str(allow_none=True)
+    stretched = fields.Nested(StretchedOut, allow_none=True, dump_default=None, metadata={
+        "description": "set while the leader says they are stretched: no new proposals to them until lifted"})
     version = fields.Int()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
