@@ -76,7 +76,8 @@ def leader_from_doc(doc: dict) -> model.Leader:
         substances=doc.get("substances") or [], pathways=doc.get("pathways") or [],
         lived_experience_areas=doc.get("lived_experience_areas") or [],
         co_occurring_mental_health_experience=bool(doc.get("co_occurring_mental_health_experience")),
-        certified=bool(doc.get("certified")), certified_until=until.date() if isinstance(until, datetime) else until)
+        certified=bool(doc.get("certified")), certified_until=until.date() if isinstance(until, datetime) else until,
+        stretched=bool(doc.get("stretched")))
 
 
 class Store(base.Store):

@@ -114,6 +114,7 @@ def _leader_fields(data: dict) -> dict:
         "pathways": data.get("pathways") or [], "lived_experience_areas": data.get("lived_experience_areas") or [],
         "co_occurring_mental_health_experience": bool(data.get("co_occurring_mental_health_experience")),
         "certified": certified, "certified_until": to_dt(until),
+        "stretched": bool(data.get("stretched")),  # absent (older snapshots): not stretched
     }
 
 

@@ -62,6 +62,7 @@ class Leader:
     co_occurring_mental_health_experience: bool = False
     certified_until: date | None = None        # latest expiry of a certification (None: never expires)
     certified: bool = False                    # holds at least one certification
+    stretched: bool = False                    # said they are stretched: no new proposals until lifted
 
 
 @dataclass

@@ -53,6 +53,7 @@ class LeaderTable:
     now: datetime
     active: np.ndarray = None
     certified: np.ndarray = None
+    taking_new: np.ndarray = None              # not stretched (the leader did not pause new proposals)
     remaining: np.ndarray = None
     virtual: np.ndarray = None
     availability: np.ndarray = None            # L x SLOTS (float32, for matrix products)
@@ -63,6 +64,7 @@ class LeaderTable:
         leaders, today = self.leaders, self.now.date()
         self.index = {l.leader_id: i for i, l in enumerate(leaders)}
         self.active = np.array([l.status == "active" for l in leaders], dtype=bool)
+        self.taking_new = np.array([not l.stretched for l in leaders], dtype=bool)
         self.certified = np.array([l.certified and (l.certified_until is None or l.certified_until >= today)
                                    for l in leaders], dtype=bool)
         self.remaining = np.array([max(0, l.capacity - l.open_count) for l in leaders], dtype=np.int64)
@@ -89,7 +91,9 @@ class LeaderTable:
                 continue
             leader.status, leader.capacity, leader.open_count = fresh.status, fresh.capacity, fresh.open_count
             leader.certified, leader.certified_until = fresh.certified, fresh.certified_until
+            leader.stretched = fresh.stretched
         self.active = np.array([l.status == "active" for l in self.leaders], dtype=bool)
+        self.taking_new = np.array([not l.stretched for l in self.leaders], dtype=bool)
         self.certified = np.array([l.certified and (l.certified_until is None or l.certified_until >= today)
                                    for l in self.leaders], dtype=bool)
         self.capacity = np.array([l.capacity for l in self.leaders], dtype=np.int64)
@@ -117,8 +121,8 @@ class LeaderTable:
         return counts
 
 
-RULES = ("consent", "member_status", "leader_active", "certified", "capacity", "location", "language",
-         "gender", "availability", "not_excluded")
+RULES = ("consent", "member_status", "leader_active", "not_stretched", "certified", "capacity", "location",
+         "language", "gender", "availability", "not_excluded")
 
 
 @dataclass
@@ -149,6 +153,8 @@ def evaluate(member: Member, table: LeaderTable, weights: dict[str, float], ctx:
     rules["consent"] = ones & member_consent_ok(member, ctx.now)
     rules["member_status"] = ones & (member.status in ELIGIBLE_MEMBER_STATUSES)
     rules["leader_active"] = table.active
+    # A leader who said they are stretched gets nobody new until it is lifted (their matches go on).
+    rules["not_stretched"] = table.taking_new
     rules["certified"] = table.certified
     rules["capacity"] = table.remaining > 0
     # Location: the same site (in person, unless the site meets only virtually), or both open to virtual.

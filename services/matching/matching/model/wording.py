@@ -67,6 +67,7 @@ def rules_in_words(evaluation: Evaluation, table: LeaderTable, i: int, ctx: Cont
         "consent": "The member has given matching consent and it has not expired.",
         "member_status": f"The member is {member.status.replace('_', ' ')}.",
         "leader_active": "The leader is active.",
+        "not_stretched": "The leader is taking new members.",
         "certified": "The leader holds a current peer-support certification.",
         "capacity": f"The leader has room ({leader.open_count} of {leader.capacity} places taken).",
         "location": ("They are at the same site." if same_site and evaluation.rules["location"][i]
@@ -84,7 +85,8 @@ def rules_in_words(evaluation: Evaluation, table: LeaderTable, i: int, ctx: Cont
 def rules_failed_in_words(evaluation: Evaluation, i: int) -> list[str]:
     texts = {
         "consent": "no matching consent in force", "member_status": "the member is not active",
-        "leader_active": "the leader is not active", "certified": "no current certification",
+        "leader_active": "the leader is not active", "not_stretched": "the leader said they are stretched (new proposals paused)",
+        "certified": "no current certification",
         "capacity": "the leader is full", "location": "not at the member's site and not both virtual",
         "language": "no shared language", "gender": "does not match the gender preference",
         "availability": "no weekly time in common", "not_excluded": "blocked, or turned down before",
@@ -117,6 +119,8 @@ def waitlist_reason(evaluation: Evaluation, table: LeaderTable, ctx: Context) ->
          f"with time in common with the member's {describe_availability(member.availability, member.time_zone)}"),
         ("not_excluded", "all_excluded", None, "not blocked or turned down before"),
         ("capacity", "no_capacity", None, "with room for another member"),
+        # last: the member would have had someone, but that leader asked for a pause
+        ("not_stretched", "leaders_stretched", None, None),
     ]
     alive = np.ones(len(table.leaders), dtype=bool)
     adjectives, phrases = [], []
@@ -127,6 +131,9 @@ def waitlist_reason(evaluation: Evaluation, table: LeaderTable, ctx: Context) ->
         if phrase:
             phrases.append(phrase)
         if not after.any():
+            if code == "leaders_stretched":
+                return ("A peer leader who could take the member said they are stretched, so new proposals to "
+                        "them are paused; the member waits until that is lifted or another leader has room."), [code]
             described = " ".join(filter(None, [", ".join(adjectives), "leader"]))
             text = "No " + " ".join([described] + phrases)
             return text + ".", [code]
