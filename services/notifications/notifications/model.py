@@ -65,6 +65,14 @@ def _coordinators(data: dict) -> tuple[Recipient, ...]:
     return (Recipient(COORDINATORS, "staff", "coordinator"),)
 
 
+def _about_a_stretched_leader(data: dict) -> tuple[Recipient, ...]:
+    """The pause a leader asked for was lifted: their coordinators hear it when the leader lifted it; the
+    leader hears it when staff did."""
+    if data.get("lifted_by_role") == "leader":
+        return _coordinators(data)
+    return (Recipient(data["leader_id"], "leader", "leader"),)
+
+
 # event type -> (template, priority, who is told)
 PLANS = {
     matching.MatchProposed.type: ("match_proposed", "normal", _member_and_leader),
@@ -72,6 +80,9 @@ PLANS = {
     matching.MatchEnded.type: ("match_ended", "normal", _member_and_leader),
     matching.MemberWaitingTooLong.type: ("waiting_too_long", "normal", _coordinators),
     intake.MemberRiskFlagged.type: ("risk_flagged", "urgent", _coordinators),
+    # a leader's private "I'm stretched": the coordinators of every site of theirs (site_ids)
+    intake.LeaderStretched.type: ("leader_stretched", "normal", _coordinators),
+    intake.LeaderStretchLifted.type: ("leader_ready", "normal", _about_a_stretched_leader),
     scheduling.MeetingUpdated.type: ("meeting_updated", "low", _registrants),
     scheduling.MeetingCancelled.type: ("meeting_cancelled", "normal", _registrants),
     scheduling.OccurrenceCancelled.type: ("occurrence_cancelled", "normal", _registrants),

@@ -24,6 +24,8 @@ SUBSCRIPTIONS: dict = {
     intake.SiteUpdated: events.on_site_changed,
     # events that tell people something (model.plan_for says who, which template, how urgent)
     intake.MemberRiskFlagged: events.on_notifiable_event,
+    intake.LeaderStretched: events.on_notifiable_event,
+    intake.LeaderStretchLifted: events.on_notifiable_event,
     matching.MatchProposed: events.on_notifiable_event,
     matching.MatchAccepted: events.on_notifiable_event,
     matching.MatchEnded: events.on_notifiable_event,

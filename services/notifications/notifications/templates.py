@@ -20,7 +20,8 @@ from notifications.model import language_candidates, parse_time
 
 KINDS = ("match_proposed", "match_accepted", "match_ended", "meeting_updated", "meeting_cancelled",
          "occurrence_cancelled", "occurrence_moved", "registration_created", "registration_promoted", "session_booked",
-         "session_rescheduled", "session_cancelled", "reminder", "risk_flagged", "waiting_too_long", "digest")
+         "session_rescheduled", "session_cancelled", "reminder", "risk_flagged", "waiting_too_long", "leader_stretched", "leader_ready",
+         "digest")
 # The platform's own messages: shipped only, never replaced by an organization's template (the sign-in
 # message must carry its code and link whatever an organization writes).
 PLATFORM_KINDS = ("sign_in",)
@@ -105,6 +106,16 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "subject": "A member has waited {{ data.days_waiting }} days for a peer leader",
             "text": "Hello {{ name }},\n\nMember {{ data.member_id }} has been waiting {{ data.days_waiting }} days for a match. Reason: {{ data.reason }}.\n",
             "sms": "Recovery Network: member {{ data.member_id }} waiting {{ data.days_waiting }} days.",
+        },
+        "leader_stretched": {
+            "subject": "A peer leader at your site says they are stretched",
+            "text": "Hello {{ name }},\n\nA peer leader at your site says they are stretched{% if data.get('since') %} (since {{ local(data.since) }}){% endif %}. New members are not proposed to them until the pause is lifted; the members they support now stay with them.\nOpen Peer leaders in the console to see who it is, read any note they left for you, and check in with them. They or you can lift the pause when they are ready.\n",
+            "sms": "Recovery Network: a peer leader at your site says they are stretched. New proposals to them are paused. See Peer leaders in the console.",
+        },
+        "leader_ready": {
+            "subject": "{% if role == 'leader' %}New members can be proposed to you again{% else %}A peer leader is ready for new members again{% endif %}",
+            "text": "Hello {{ name }},\n\n{% if role == 'leader' %}Your coordinator lifted the pause you asked for, so new members can be proposed to you again. If you still need a break, you can say you are stretched again at any time on your My details page.{% else %}A peer leader at your site who said they were stretched is ready for new members again. New proposals to them have resumed.{% endif %}\n",
+            "sms": "Recovery Network: {% if role == 'leader' %}new members can be proposed to you again{% else %}a peer leader at your site is ready for new members again{% endif %}.",
         },
         "digest": {
             "subject": "Your Recovery Network updates",
@@ -192,6 +203,16 @@ SHIPPED: dict[str, dict[str, dict[str, str]]] = {
             "subject": "Un miembro lleva {{ data.days_waiting }} días esperando un líder de apoyo",
             "text": "Hola {{ name }}:\n\nEl miembro {{ data.member_id }} lleva {{ data.days_waiting }} días esperando. Motivo: {{ data.reason }}.\n",
             "sms": "Recovery Network: el miembro {{ data.member_id }} lleva {{ data.days_waiting }} días esperando.",
+        },
+        "leader_stretched": {
+            "subject": "Un líder de apoyo de su sede dice que está al límite",
+            "text": "Hola {{ name }}:\n\nUn líder de apoyo de su sede dice que está al límite{% if data.get('since') %} (desde el {{ local(data.since) }}){% endif %}. No se le proponen miembros nuevos hasta que se levante la pausa; los miembros que acompaña ahora siguen con esa persona.\nAbra Líderes de apoyo en la consola para ver quién es, leer la nota que le haya dejado y hablar con esa persona. Usted o esa persona pueden levantar la pausa cuando esté lista.\n",
+            "sms": "Recovery Network: un líder de apoyo de su sede dice que está al límite. Las propuestas nuevas están en pausa. Vea Líderes de apoyo en la consola.",
+        },
+        "leader_ready": {
+            "subject": "{% if role == 'leader' %}Ya se le pueden proponer miembros nuevos{% else %}Un líder de apoyo vuelve a estar disponible para miembros nuevos{% endif %}",
+            "text": "Hola {{ name }}:\n\n{% if role == 'leader' %}Su coordinador/a levantó la pausa que usted pidió: ya se le pueden proponer miembros nuevos. Si todavía necesita un descanso, puede volver a decir que está al límite cuando quiera en la página Mis datos.{% else %}Un líder de apoyo de su sede que dijo estar al límite vuelve a estar disponible para miembros nuevos. Las propuestas se han reanudado.{% endif %}\n",
+            "sms": "Recovery Network: {% if role == 'leader' %}ya se le pueden proponer miembros nuevos{% else %}un líder de apoyo de su sede vuelve a estar disponible para miembros nuevos{% endif %}.",
         },
         "digest": {
             "subject": "Sus novedades de Recovery Network",

@@ -116,7 +116,7 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     store = Store.of(uow)
     now = utcnow()
     org = evt.organization_id
-    site_id = evt.data.get("site_id")
+    site_id = evt.data.get("site_id") or next(iter(evt.data.get("site_ids") or []), None)  # a leader: their first site
     base = {"organization_id": org, "site_id": site_id, "source_event_id": evt.id, "source_event_type": evt.type,
             "source_event_time": evt.time, "template": plan.template, "priority": plan.priority,
             "event_data": evt.data, "meeting": store.meeting_of(org, evt.data.get("meeting_id")),
@@ -124,7 +124,7 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
             "delivered_at": None, "last_error": None}
     for recipient in plan.recipients:
         if recipient.person_id == model.COORDINATORS:
-            person_ids = store.coordinators_of_site(org, site_id)
+            person_ids = _coordinators_of(store, org, evt.data, site_id)
             if not person_ids:
                 _nobody_to_tell(evt, uow, store, base, site_id)
         else:
@@ -138,6 +138,12 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
             "channel": "webhook", "status": "pending", "next_attempt_at": now, "held_until": None,
         })
+
+
+def _coordinators_of(store: Store, org: str, data: dict, site_id: str | None) -> list[str]:
+    """The coordinators of the event's site; for an event about a peer leader (``site_ids``), of every site of theirs."""
+    sites = [site_id] if data.get("site_id") or not data.get("site_ids") else data["site_ids"]
+    return list(dict.fromkeys(p for s in sites for p in store.coordinators_of_site(org, s)))
 
 
 def _record_for_person(store: Store, base: dict, priority: str, person_id: str, kind: str, role: str,
