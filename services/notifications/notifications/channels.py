@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import smtplib
+import ssl
 import threading
 import time
 from email.message import EmailMessage
@@ -72,11 +74,12 @@ MAIL_POLICY = _MailPolicy(**default_policy.__dict__)
 class EmailSender:
     """Email over SMTP: multipart/alternative with a plain-text and an HTML part.
 
-    Inside ``connection_reuse()`` (the delivery job's batch) messages share one SMTP connection: one
-    TCP connect, greeting, EHLO, STARTTLS and login per batch rather than per message. Before each
-    reuse a NOOP checks that the server still listens (a server may drop a connection at any time, and
-    a dead one must not cost a delivery a try); it is renewed after ``smtp_messages_per_connection``
-    messages and dropped after any failure."""
+    Inside ``connection_reuse()`` (a sender's run of the delivery job) messages share one SMTP session:
+    one TCP connect, greeting, EHLO, STARTTLS and login for many messages rather than per message, and
+    no extra round trip per message. Before each reuse the socket is looked at without a round trip (a
+    server that dropped the connection, or said 421 and closed it, has left it readable): a dead
+    connection is replaced before the message, so it costs no delivery a try. The session is renewed
+    after ``smtp_messages_per_connection`` messages and dropped after any failure."""
 
     def __init__(self, settings: Settings):
         self.s = settings
@@ -165,10 +168,24 @@ class EmailSender:
         return self._smtp
 
     def _answers(self) -> bool:
-        try:
-            return self._smtp.noop()[0] == 250
-        except (smtplib.SMTPException, OSError):
+        """Whether the idle connection still looks open, without a round trip. Between messages the server
+        has nothing to say, so a readable socket (end of stream, a 421 before closing) means it is gone.
+        Under TLS a readable socket may only hold TLS records (a session ticket): there a NOOP decides."""
+        sock = getattr(self._smtp, "sock", None)
+        if sock is None:
             return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        if not readable:
+            return True
+        if isinstance(sock, ssl.SSLSocket):
+            try:
+                return self._smtp.noop()[0] == 250
+            except (smtplib.SMTPException, OSError):
+                return False
+        return False
 
     def _close(self) -> None:
         smtp, self._smtp = self._smtp, None

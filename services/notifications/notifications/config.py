@@ -39,6 +39,10 @@ class Settings:
     # A sender holds a delivery this long; a delivery still 'sending' after it (its worker died) is taken
     # over and sent again.
     sending_lease_seconds: float = 120.0
+    # The delivery job: how many senders (threads, each with its own SMTP connection) share the due
+    # deliveries, and how many each claims, sends and records at once (one lease, one transaction).
+    delivery_senders: int = 2
+    delivery_batch: int = 50
     # Periodic jobs (seconds between runs).
     delivery_interval_seconds: float = 1.0
     release_interval_seconds: float = 30.0
@@ -79,6 +83,8 @@ class Settings:
             retry_base_seconds=env.float("NOTIFY_RETRY_BASE_SECONDS", cls.retry_base_seconds),
             retry_multiplier=env.float("NOTIFY_RETRY_MULTIPLIER", cls.retry_multiplier),
             sending_lease_seconds=env.float("NOTIFY_SENDING_LEASE_SECONDS", cls.sending_lease_seconds),
+            delivery_senders=env.int("NOTIFY_DELIVERY_SENDERS", cls.delivery_senders, minimum=1),
+            delivery_batch=env.int("NOTIFY_DELIVERY_BATCH", cls.delivery_batch, minimum=1),
             delivery_interval_seconds=env.float("NOTIFY_DELIVERY_INTERVAL_SECONDS", cls.delivery_interval_seconds),
             release_interval_seconds=env.float("NOTIFY_RELEASE_INTERVAL_SECONDS", cls.release_interval_seconds),
             digest_interval_seconds=env.float("NOTIFY_DIGEST_INTERVAL_SECONDS", cls.digest_interval_seconds),

@@ -25,7 +25,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, UpdateOne
+from pymongo.write_concern import WriteConcern
 from pymongo.database import Database
 
 from shared import repository as base
@@ -130,6 +131,10 @@ class Store(base.Store):
     def forget_signin_secret(self, delivery_id: str) -> None:
         self.db.signin_secrets.delete_one({"_id": delivery_id}, session=self.session)
 
+    def forget_signin_secrets(self, delivery_ids: list[str]) -> None:
+        if delivery_ids:
+            self.db.signin_secrets.delete_many({"_id": {"$in": delivery_ids}}, session=self.session)
+
     def is_erased(self, organization_id: str, person_id: str) -> bool:
         return self.find_one("erased", {"_id": person_id, "organization_id": organization_id}) is not None
 
@@ -140,6 +145,19 @@ class Store(base.Store):
         consents = self.find_one("consents", scope)
         return (self.find_one("contacts", scope), consents.get("consents", []) if consents else None,
                 self.find_one("preferences", scope))
+
+    def people_state(self, people: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+        """``person_state`` of many people at once (one query per collection): {(organization, person):
+        (contact, consents list or None, preferences)}."""
+        ids = sorted({person_id for _, person_id in people})
+        found = {coll: {(doc["organization_id"], doc["_id"]): doc for doc in self.find_in(coll, "_id", ids)}
+                 for coll in ("contacts", "consents", "preferences")}
+        out = {}
+        for key in people:
+            consents = found["consents"].get(key)
+            out[key] = (found["contacts"].get(key), consents.get("consents", []) if consents else None,
+                        found["preferences"].get(key))
+        return out
 
     def coordinators_of_site(self, organization_id: str, site_id: str | None) -> list[str]:
         if not site_id:
@@ -217,6 +235,12 @@ class Store(base.Store):
 
     def add_inapp_message(self, doc: dict) -> None:
         self.db.inapp_messages.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=self.session)
+
+    def add_inapp_messages(self, docs: list[dict]) -> None:
+        """Several in-app messages in one command (each inserted unless its delivery's is there)."""
+        if docs:
+            self.db.inapp_messages.bulk_write([UpdateOne({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+                                               for doc in docs], ordered=False, session=self.session)
 
     # -- webhooks ---------------------------------------------------------------------------------
     def webhooks_for(self, organization_id: str, event_type: str) -> list[dict]:
@@ -308,11 +332,53 @@ class Store(base.Store):
         abandoned = {"status": "sending", "lease_until": {"$lt": now}}
         return {"pending": pending, "sending": abandoned}.get(status) or {"$or": [pending, abandoned]}
 
-    def due_deliveries(self, now: datetime, limit: int) -> list[dict]:
-        """Up to ``limit`` due deliveries ({_id, status}), oldest first: one query for a batch (each is
-        claimed on its own just before it is sent, so a slow channel never holds a batch's leases)."""
+    def due_deliveries(self, now: datetime, limit: int, skip: int = 0) -> list[dict]:
+        """Up to ``limit`` due deliveries ({_id, status}), oldest first, after the first ``skip``: one
+        query for a batch (a sender looks past the batches other senders are likely taking)."""
         return self.find("deliveries", self._due(now), projection={"_id": 1, "status": 1},
-                         sort=[("next_attempt_at", ASCENDING)], limit=limit)
+                         sort=[("next_attempt_at", ASCENDING)], skip=skip, limit=limit)
+
+    def claim_batch(self, due: list[dict], now: datetime, lease_seconds: float, lease_id: str) -> list[dict]:
+        """Take the still-due ones of ``due`` (from ``due_deliveries``) for sending, all under the lease
+        ``lease_id``, in one conditional update per status; returns the deliveries now held under it (none
+        of them held by anyone else: a delivery is claimed only while due). Taking one whose lease ran out
+        is counted in ``takeovers``. Read back by our lease id whatever the update reported (a retried
+        write whose first try was applied reports nothing modified although the leases are ours)."""
+        changes = {"status": "sending", "lease_id": lease_id, "lease_until": now + timedelta(seconds=lease_seconds),
+                   "updated_at": now}
+        ids = [d["_id"] for d in due]
+        for status in ("pending", "sending"):
+            some = [d["_id"] for d in due if d["status"] == status]
+            if some:
+                update: dict = {"$set": changes}
+                if status == "sending":  # rare: the previous holder died
+                    update["$inc"] = {"takeovers": 1}
+                self.db.deliveries.update_many({"_id": {"$in": some}, **self._due(now, status)}, update,
+                                               session=self.session)
+        order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+        held = self.find_in("deliveries", "_id", ids, query={"lease_id": lease_id})
+        return sorted(held, key=lambda d: order[d["_id"]])
+
+    def mark_sent(self, delivery_id: str, lease_id: str, now: datetime) -> None:
+        """The channel accepted the message sent under ``lease_id``: whoever holds the delivery next must
+        not send it again. Unacknowledged (w=0): no round trip; the write is on its way before we go on."""
+        self.db.deliveries.with_options(write_concern=WriteConcern(w=0)).update_one(
+            {"_id": delivery_id, "status": "sending", "lease_id": lease_id}, {"$set": {"sent_at": now}})
+
+    def finish_deliveries(self, outcomes: list[tuple[dict, dict]]) -> set[str]:
+        """Record the outcomes [(delivery as claimed, changes)] of one batch in one write, only for the
+        deliveries whose lease we still hold; returns their ids."""
+        leases = {d["_id"]: d["lease_id"] for d, _ in outcomes}
+        held = {doc["_id"] for doc in self.find_in("deliveries", "_id", list(leases), query={"status": "sending"},
+                                                   projection={"lease_id": 1})
+                if doc.get("lease_id") == leases[doc["_id"]]}
+        now = utcnow()
+        ops = [UpdateOne({"_id": d["_id"], "status": "sending", "lease_id": d["lease_id"]},
+                         {"$set": {**changes, "updated_at": now}, "$unset": {"lease_until": "", "lease_id": ""}})
+               for d, changes in outcomes if d["_id"] in held]
+        if ops:
+            self.db.deliveries.bulk_write(ops, ordered=False, session=self.session)
+        return held
 
     def claim(self, due: dict, now: datetime, lease_seconds: float, lease_id: str) -> dict | None:
         """Take one due delivery (from ``due_deliveries``) for sending, under the lease ``lease_id``;
@@ -331,12 +397,15 @@ class Store(base.Store):
                                       session=self.session)
         return self.find_one("deliveries", {"_id": due["_id"], "lease_id": lease_id})
 
-    def release_unsent(self, delivery_id: str, lease_id: str) -> None:
-        """Give back a delivery claimed under ``lease_id`` and not sent: due again at once."""
+    def release_unsent(self, delivery_ids: str | list[str], lease_id: str) -> None:
+        """Give back deliveries claimed under ``lease_id`` and not sent: due again at once (one the channel
+        took meanwhile, marked ``sent_at``, stays ours to record)."""
         now = utcnow()
-        self.db.deliveries.update_one({"_id": delivery_id, "status": "sending", "lease_id": lease_id},
-                                      {"$set": {"status": "pending", "next_attempt_at": now, "updated_at": now},
-                                       "$unset": {"lease_until": "", "lease_id": ""}}, session=self.session)
+        ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
+        self.db.deliveries.update_many({"_id": {"$in": ids}, "status": "sending", "lease_id": lease_id,
+                                        "sent_at": None},
+                                       {"$set": {"status": "pending", "next_attempt_at": now, "updated_at": now},
+                                        "$unset": {"lease_until": "", "lease_id": ""}}, session=self.session)
 
     def finish_delivery(self, delivery: dict, changes: dict) -> bool:
         """Record an outcome, only while we still hold the delivery's lease."""
@@ -406,8 +475,9 @@ ensure_indexes = Store.ensure_collections  # the name deploy set-up and the test
 
 class Repository(base.Repository):
     """The shared entry points' handle with this service's source and Store. The delivery job's lease
-    writes (``claim``, ``release_unsent``) are single-document updates outside any transaction, so they
-    are asked of the handle (a test makes a claim lose its answer by overriding ``claim``)."""
+    writes (``claim``, ``claim_batch``, ``release_unsent``, ``mark_sent``) are updates outside any
+    transaction, so they are asked of the handle (a test makes a claim lose its answer by overriding
+    ``claim_batch``)."""
 
     def __init__(self, client: MongoClient, db: Database):
         super().__init__(client, db, source=SOURCE, store=Store)
@@ -418,8 +488,14 @@ class Repository(base.Repository):
     def claim(self, due: dict, now: datetime, lease_seconds: float, lease_id: str) -> dict | None:
         return self.reader().claim(due, now, lease_seconds, lease_id)
 
-    def release_unsent(self, delivery_id: str, lease_id: str) -> None:
-        self.reader().release_unsent(delivery_id, lease_id)
+    def claim_batch(self, due: list[dict], now: datetime, lease_seconds: float, lease_id: str) -> list[dict]:
+        return self.reader().claim_batch(due, now, lease_seconds, lease_id)
+
+    def release_unsent(self, delivery_ids: str | list[str], lease_id: str) -> None:
+        self.reader().release_unsent(delivery_ids, lease_id)
+
+    def mark_sent(self, delivery_id: str, lease_id: str, now: datetime) -> None:
+        self.reader().mark_sent(delivery_id, lease_id, now)
 
     @staticmethod
     def finish_delivery(uow: UnitOfWork, delivery: dict, changes: dict) -> bool:

@@ -77,6 +77,7 @@ def on_site_changed(evt: Event, uow: UnitOfWork) -> None:
 
 def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
     """MeetingCreated / MeetingUpdated: remember the meeting's name; an update also tells registrants."""
+    _reads(uow).pop(("meeting", evt.organization_id, evt.data["meeting_id"]), None)
     Store.of(uow).save_meeting(evt.organization_id, evt.data["meeting_id"], evt.data["name"], evt.data.get("time_zone"))
     on_notifiable_event(evt, uow)
 
@@ -108,6 +109,22 @@ def on_signin_code_issued(evt: Event, uow: UnitOfWork) -> None:
 
 # --- events that tell people something --------------------------------------------------------------
 
+def _reads(uow: UnitOfWork) -> dict:
+    """What the events of one transaction (a consumer batch: often many reminders of one meeting) share:
+    the meeting's name and the organization's webhooks, read once per transaction."""
+    cache = getattr(uow, "_notifications_reads", None)
+    if cache is None:
+        cache = uow._notifications_reads = {}
+    return cache
+
+
+def _once(uow: UnitOfWork, key: tuple, read):
+    cache = _reads(uow)
+    if key not in cache:
+        cache[key] = read()
+    return cache[key]
+
+
 def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     """Record one delivery per recipient and channel (and one per subscribed webhook endpoint)."""
     plan = model.plan_for(evt.type, evt.data)
@@ -119,7 +136,9 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     site_id = evt.data.get("site_id") or next(iter(evt.data.get("site_ids") or []), None)  # a leader: their first site
     base = {"organization_id": org, "site_id": site_id, "source_event_id": evt.id, "source_event_type": evt.type,
             "source_event_time": evt.time, "template": plan.template, "priority": plan.priority,
-            "event_data": evt.data, "meeting": store.meeting_of(org, evt.data.get("meeting_id")),
+            "event_data": evt.data,
+            "meeting": _once(uow, ("meeting", org, evt.data.get("meeting_id")),
+                             lambda: store.meeting_of(org, evt.data.get("meeting_id"))),
             "attempts": 0, "created_at": now, "updated_at": now,
             "delivered_at": None, "last_error": None}
     for recipient in plan.recipients:
@@ -132,7 +151,7 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
         for person_id in person_ids:
             _record_for_person(store, base, plan.priority, person_id, recipient.kind, recipient.role,
                                evt.data.get("time_zone"), now)
-    for hook in store.webhooks_for(org, evt.type):
+    for hook in _once(uow, ("webhooks", org, evt.type), lambda: store.webhooks_for(org, evt.type)):
         store.record_delivery({
             **base, "_id": new_id(), "key": model.idempotency_key(evt.id, hook["_id"], "webhook"),
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
@@ -150,9 +169,11 @@ def _record_for_person(store: Store, base: dict, priority: str, person_id: str, 
                        event_time_zone: str | None, now: datetime) -> None:
     """One delivery per channel the person receives this message on (keyed by source event, person, channel)."""
     org = base["organization_id"]
-    if store.is_erased(org, person_id):
-        return
     contact, consents, prefs = store.person_state(org, person_id)
+    # An erased person has no contact (erasure removes it and a later ContactChanged is refused): only
+    # then is the erased list worth a look.
+    if contact is None and store.is_erased(org, person_id):
+        return
     if contact is None or (kind == "member" and consents is None):
         # Not in the directory yet, or the member's consents not known yet (the contacts and members
         # topics may lag behind this one): try every channel; the send-time check decides, and retries

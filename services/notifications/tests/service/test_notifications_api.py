@@ -446,13 +446,14 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease
 
 
 class AnswerLostAfterClaim(Repository):
-    """The database applies the claim of ``victim``, then the connection drops before its answer arrives."""
+    """The database applies the claim of a batch holding ``victim``, then the connection drops before its
+    answer arrives."""
 
     victim = None
 
-    def claim(self, due, *args):
-        taken = super().claim(due, *args)
-        if due["_id"] == self.victim:
+    def claim_batch(self, due, *args):
+        taken = super().claim_batch(due, *args)
+        if any(d["_id"] == self.victim for d in due):
             raise AutoReconnect("connection closed")
         return taken
 

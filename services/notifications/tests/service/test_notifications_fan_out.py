@@ -1,0 +1,212 @@
+"""The delivery job at fan-out (issue 20): batches claimed under one lease, outcomes recorded in one
+transaction, one SMTP session for many messages, several senders sharing the work without doubling a
+delivery, and a sender that dies mid-batch doubling nothing. Against the real embedded database and our
+mail catcher (a real SMTP server); events are applied by the service's own handlers in real transactions."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared.devstack.servers import TcpProxy
+from shared.events import intake, matching, scheduling
+from shared.events.notifications import NotificationDelivered, NotificationFailed
+from shared.messaging.envelope import new_event
+from shared.testing import eventually
+
+from notifications import handlers
+from notifications.channels import Channels
+from notifications.repository import Repository
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def apply(repo, declaration, data, handler):
+    evt = new_event(declaration, data, source="/recoverynet/test")
+    repo.transaction(lambda uow: handler(evt, uow))
+    return evt
+
+
+def person(repo, org, kind, *, email=None, purposes=("notify:email",)):
+    person_id = f"{kind}-{uuid.uuid4().hex[:10]}"
+    data = {"organization_id": org, "person_id": person_id, "person_kind": kind, "display_name": "Sam",
+            "email": email or f"{person_id}@example.org", "phone": None, "preferred_language": "en",
+            "time_zone": "UTC", "site_ids": ["site-1"], "channels": []}
+    apply(repo, intake.ContactChanged, data, handlers.on_contact_changed)
+    if kind == "member":
+        apply(repo, intake.MemberConsentChanged, {
+            "organization_id": org, "member_id": person_id, "site_id": "site-1", "purpose": "notify:email",
+            "granted": bool(purposes), "consents": [{"purpose": p} for p in purposes]}, handlers.on_member_snapshot)
+    return data
+
+
+def cancelled_meeting(repo, org, members):
+    """One event that tells every member (an occurrence cancelled): one email delivery each."""
+    return apply(repo, scheduling.OccurrenceCancelled, {
+        "organization_id": org, "meeting_id": f"mt-{uuid.uuid4().hex[:6]}", "site_id": "site-1",
+        "occurrence_id": f"occ-{uuid.uuid4().hex[:6]}", "name": "Evening Hope", "time_zone": "UTC",
+        "original_start": "2026-12-07T18:00:00Z", "registrant_ids": [m["person_id"] for m in members]},
+        handlers.on_notifiable_event)
+
+
+def outbox_events(db, declaration, source_event_id) -> list[dict]:
+    found = [json.loads(doc["value"]) for doc in db.outbox.find({"type": declaration.type})]
+    return [data for data in found if data["source_event_id"] == source_event_id]
+
+
+class CountingRepository(Repository):
+    """The real repository, counting the transactions the delivery job opens."""
+
+    transactions = 0
+
+    def transaction(self, work):
+        type(self).transactions += 1
+        return super().transaction(work)
+
+
+class WorkerDied(BaseException):
+    """Stands in for the process being killed: nothing of ours runs after it (no except clause takes it)."""
+
+
+def test_a_batch_is_recorded_in_one_transaction_and_each_delivery_gets_its_own_outcome(settings, db, org_id):
+    repo = CountingRepository(db.client, db)
+    ok = [person(repo, org_id, "member") for _ in range(3)]
+    malformed = person(repo, org_id, "member", email="not-an-address")
+    no_consent = person(repo, org_id, "member")
+    leader = person(repo, org_id, "leader")  # a match accepted: email and in-app to the leader
+    evt = cancelled_meeting(repo, org_id, [*ok, malformed, no_consent])
+    match = apply(repo, matching.MatchAccepted, {
+        "organization_id": org_id, "match_id": f"m-{uuid.uuid4().hex[:6]}", "member_id": ok[0]["person_id"],
+        "leader_id": leader["person_id"], "site_id": "site-1", "accepted_by_role": "member"},
+        handlers.on_notifiable_event)
+    # the member's consent is withdrawn after the delivery was planned: the send-time check cancels it
+    apply(repo, intake.MemberConsentChanged, {
+        "organization_id": org_id, "member_id": no_consent["person_id"], "site_id": "site-1",
+        "purpose": "notify:email", "granted": False, "consents": []}, handlers.on_member_snapshot)
+    mine = {"source_event_id": {"$in": [evt.id, match.id]}}
+    planned = db.deliveries.count_documents(mine)
+    assert planned >= 7
+
+    CountingRepository.transactions = 0
+    done = handlers.Deliverer(replace(settings, delivery_senders=1, delivery_batch=50), repo).run_once()
+    assert done == planned
+    assert CountingRepository.transactions == 1  # every outcome of the batch, with its events, together
+
+    def state(who, event=evt, channel="email"):
+        return db.deliveries.find_one({"source_event_id": event.id, "recipient_id": who["person_id"],
+                                       "channel": channel})
+    for member in ok:
+        doc = state(member)
+        assert (doc["status"], doc["attempts"], doc["last_error"]) == ("delivered", 1, None)
+        assert doc["delivered_at"] and doc["sent_at"] and "lease_id" not in doc and "lease_until" not in doc
+    failed = state(malformed)
+    assert (failed["status"], failed["attempts"]) == ("failed", 1) and "not valid" in failed["last_error"]
+    cancelled = state(no_consent)
+    assert cancelled["status"] == "cancelled" and "consent" in cancelled["last_error"]
+    assert "sent_at" not in cancelled and "sent_at" not in failed
+    assert state(leader, match, "email")["status"] == "delivered"
+    assert state(leader, match, "inapp")["status"] == "delivered"
+    assert db.inapp_messages.count_documents({"person_id": leader["person_id"], "source_event_id": match.id}) == 1
+    # one event per settled outcome (none for a cancelled one), each naming its own delivery
+    delivered = outbox_events(db, NotificationDelivered, evt.id)
+    assert sorted(e["recipient_id"] for e in delivered) == sorted(m["person_id"] for m in ok)
+    assert {e["delivery_id"] for e in delivered} == {state(m)["_id"] for m in ok}
+    [failure] = outbox_events(db, NotificationFailed, evt.id)
+    assert failure["delivery_id"] == failed["_id"] and "not valid" in failure["reason"]
+    match_delivered = db.deliveries.count_documents({"source_event_id": match.id, "status": "delivered"})
+    assert match_delivered >= 2 and len(outbox_events(db, NotificationDelivered, match.id)) == match_delivered
+
+
+def test_one_smtp_session_carries_many_messages_and_a_dropped_one_is_reopened(settings, repo, db, mail, org_id):
+    proxy = TcpProxy(mail.smtp_port)  # counts the SMTP connections made through it
+    try:
+        sending = replace(settings, smtp_port=proxy.port, delivery_senders=1, delivery_batch=50,
+                          smtp_messages_per_connection=1000)
+        deliverer = handlers.Deliverer(sending, repo)
+        first = [person(repo, org_id, "member") for _ in range(12)]
+        evt = cancelled_meeting(repo, org_id, first)
+        assert deliverer.run_once() == 12
+        assert proxy.accepted == 1  # twelve messages, one session
+        # The server drops the idle connection between two runs; the next message opens a new one and
+        # no delivery pays for it with a failed try.
+        proxy.cut()
+        proxy.restore()
+        second = [person(repo, org_id, "member") for _ in range(5)]
+        later = cancelled_meeting(repo, org_id, second)
+        with deliverer.channels.email.connection_reuse():  # keep the session across the two batches
+            assert deliverer.run_once() == 5
+            assert proxy.accepted == 2
+            third = [person(repo, org_id, "member") for _ in range(3)]
+            last = cancelled_meeting(repo, org_id, third)
+            assert deliverer.run_once() == 3
+            assert proxy.accepted == 2  # the reopened session is kept between batches too
+        for event, members in ((evt, first), (later, second), (last, third)):
+            docs = list(db.deliveries.find({"source_event_id": event.id}))
+            assert [d["status"] for d in docs] == ["delivered"] * len(members)
+            assert all(d["attempts"] == 1 for d in docs)
+        for member in first + second + third:
+            [message] = mail.messages(to=member["email"])
+            assert message["list_unsubscribe"].startswith("<http://testserver/v1/unsubscribe")
+    finally:
+        proxy.close()
+
+
+def test_senders_and_worker_copies_share_a_fan_out_without_doubling_a_delivery(settings, repo, db, mail, org_id):
+    members = [person(repo, org_id, "member") for _ in range(60)]
+    evt = cancelled_meeting(repo, org_id, members)
+    proxy = TcpProxy(mail.smtp_port)
+    try:
+        sharing = replace(settings, smtp_port=proxy.port, delivery_senders=3, delivery_batch=5)
+        copies = [handlers.Deliverer(sharing, repo) for _ in range(2)]  # two worker copies, 3 senders each
+        totals = []
+        threads = [threading.Thread(target=lambda c=c: totals.append(c.run_once(budget_seconds=60))) for c in copies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        eventually(lambda: copies[0].run_once() is not None and db.deliveries.count_documents(
+            {"source_event_id": evt.id, "status": {"$ne": "delivered"}}) == 0, timeout=60)
+        assert proxy.accepted >= 2  # more than one sender sent (each has its own SMTP session)
+    finally:
+        proxy.close()
+    docs = list(db.deliveries.find({"source_event_id": evt.id}))
+    assert len(docs) == 60 and all(d["attempts"] == 1 and not d.get("takeovers") for d in docs)
+    for member in members:
+        [message] = mail.messages(to=member["email"])  # exactly one each
+        [doc] = [d for d in docs if d["recipient_id"] == member["person_id"]]
+        assert message["message_id"] == f"<{doc['_id']}@recoverynet.local>"
+    assert len(outbox_events(db, NotificationDelivered, evt.id)) == 60
+
+
+def test_a_sender_that_dies_mid_batch_doubles_no_email_and_loses_none(settings, repo, db, mail, org_id):
+    members = [person(repo, org_id, "member") for _ in range(6)]
+    evt = cancelled_meeting(repo, org_id, members)
+    one_sender = replace(settings, delivery_senders=1, delivery_batch=50)
+    channels = Channels(one_sender)
+    real_send, sent = channels.email.send, []
+
+    def send_then_die(msg):
+        if len(sent) == 3:
+            raise WorkerDied()  # killed after the server accepted three messages, before recording any
+        real_send(msg)
+        sent.append(msg["To"])
+    channels.email.send = send_then_die
+    with pytest.raises(WorkerDied):
+        handlers.Deliverer(one_sender, repo, channels).run_once()
+    mine = {"source_event_id": evt.id}
+    assert db.deliveries.count_documents({**mine, "status": "sending"}) == 6  # all held by the dead lease
+    eventually(lambda: db.deliveries.count_documents({**mine, "sent_at": {"$ne": None}}) == 3, timeout=30,
+               message="the three accepted messages marked sent")
+    # The dead sender's lease lapses; another sender takes the batch over.
+    db.deliveries.update_many({**mine, "status": "sending"},
+                              {"$set": {"lease_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    assert handlers.Deliverer(one_sender, repo).run_once() == 6
+    for member in members:
+        assert len(mail.messages(to=member["email"])) == 1, member  # the three sent are not sent again
+    docs = list(db.deliveries.find(mine))
+    assert [d["status"] for d in docs] == ["delivered"] * 6 and all(d["takeovers"] == 1 for d in docs)
+    assert len(outbox_events(db, NotificationDelivered, evt.id)) == 6
