@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING, MongoClient
+from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, ServerSelectionTimeoutError
@@ -63,15 +63,29 @@ def transaction_time_limit(client: MongoClient) -> float:
     return max(10.0, 2 * client.options.server_selection_timeout)
 
 
+# The outbox's lanes (shared.messaging.outbox): each Kafka key belongs to one, numbered by its own head
+# document. Fixed for the life of the data: changing it needs an outbox with nothing left to publish.
+OUTBOX_LANES = 64
+
+
 def ensure_platform_indexes(db: Database) -> None:
-    """Collections every service has: outbox, inbox, leases, worker status, audit log, token revocations."""
+    """Collections every service has: outbox (and its lanes), inbox, leases, worker status, audit log,
+    token revocations."""
     existing = set(db.list_collection_names())
-    for name in ("outbox", "inbox", "leases", "counters", "worker_status", "audit_log", "token_revocations"):
+    for name in ("outbox", "outbox_lanes", "inbox", "leases", "counters", "worker_status", "audit_log",
+                 "token_revocations"):
         if name not in existing:
             db.create_collection(name)  # transactions cannot always create collections
-    db.outbox.create_index([("seq", ASCENDING)], name="seq_unique", unique=True)
+    if "seq_unique" in db.outbox.index_information():
+        db.outbox.drop_index("seq_unique")  # one number for every entry, before the lanes (issue 20)
+    # Entries of before the lanes have no lane (null) and unique numbers; since, numbers are per lane.
+    db.outbox.create_index([("lane", ASCENDING), ("seq", ASCENDING)], name="lane_seq_unique", unique=True)
     db.outbox.create_index([("key", ASCENDING)], name="key")
     db.inbox.create_index([("handled_at", ASCENDING)], name="handled_at")
     db.audit_log.create_index([("organization_id", ASCENDING), ("at", ASCENDING)], name="org_time")
     db.audit_log.create_index([("organization_id", ASCENDING), ("resource_id", ASCENDING)], name="org_resource")
-    db.counters.update_one({"_id": "outbox"}, {"$setOnInsert": {"seq": 0}}, upsert=True)
+    # Every lane's head exists before the first write, so concurrent first writers conflict (and are
+    # retried) instead of racing to insert it.
+    if db.outbox_lanes.count_documents({}) < OUTBOX_LANES:
+        db.outbox_lanes.bulk_write([UpdateOne({"_id": lane}, {"$setOnInsert": {"seq": 0}}, upsert=True)
+                                    for lane in range(OUTBOX_LANES)], ordered=False)

@@ -1,84 +1,143 @@
 """The transactional outbox and its relay.
 
 Writers: ``append_to_outbox`` (called by ``shared.unit_of_work.run_in_transaction``) inserts events in the
-same transaction as the state they describe, numbered from one counter document. Every writer updates
-that document, so concurrent transactions conflict and are serialized: ``seq`` order is commit order,
-with no gaps (an aborted transaction gives its numbers back).
+same transaction as the state they describe. Each entry goes to the *lane* of its key (a hash of the Kafka
+key, one of ``OUTBOX_LANES``) and is numbered from that lane's head document (``outbox_lanes``). Writers of
+one lane conflict and are serialized, so within a lane ``seq`` order is commit order, with no gaps (an aborted
+transaction gives its numbers back); writers of different keys mostly touch different lanes and do not
+wait for each other. Kafka orders per key, and one key always maps to one lane, so order per key is kept.
+(Until issue 20 every entry was numbered from one counter document, which serialized every writer of a
+service behind it: at 8 concurrent registrations most transactions were retried several times.)
 
-Relay: one per service at a time (a lease in Mongo). It publishes the entries after its *published
-position* in ``seq`` order with the idempotent producer, then advances the position past the prefix the
-broker acknowledged: one small write per batch rather than one per entry (per-entry updates made the
-relay ten times slower). While the broker is away the position does not move; when it returns the relay
-resends from there, so nothing is lost or reordered per key (a retry may publish an entry twice;
-consumers deduplicate by ``ce_id``). Published entries are deleted after ``RETENTION``.
+Relay: one per service at a time (a lease in Mongo). Each cycle it reads the lanes' heads (one small
+query), and for each lane whose head is past its *published position* publishes the entries after that
+position in ``seq`` order with the idempotent producer, then advances the positions past the prefix the
+broker acknowledged: one small write per batch (``$max`` per lane), never one per entry. While the broker
+is away the positions do not move; when it returns the relay resends from there, so nothing is lost or
+reordered per key (a retry may publish an entry twice; consumers deduplicate by ``ce_id``). Published
+entries are deleted after ``RETENTION``.
+
+Entries written before the lanes (no ``lane`` field, numbered by the old counter ``counters.outbox``) are
+relayed first, in their old order, from the old position (``counters.outbox.published``).
 """
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time
 import uuid
+import zlib
 from datetime import timedelta
 from typing import Callable
 
 from kafka.errors import KafkaError
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.messaging.envelope import Event, encode_value, record_headers
 from shared.messaging.kafka import close_producer
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
-from shared.mongo import utcnow
+from shared.mongo import OUTBOX_LANES, utcnow
 
 log = logging.getLogger(__name__)
 
 
+def lane_of(key: str) -> int:
+    """The outbox lane of a Kafka key: fixed for the life of the data (changing OUTBOX_LANES needs a drained outbox)."""
+    return zlib.crc32(key.encode()) % OUTBOX_LANES
+
+
 def append_to_outbox(db: Database, session, events: list[Event], tombstones: list[tuple[str, str]] = ()) -> None:
-    count = len(events) + len(tombstones)
-    if not count:
-        return
-    counter = db.counters.find_one_and_update(
-        {"_id": "outbox"}, {"$inc": {"seq": count}}, upsert=True,
-        return_document=ReturnDocument.AFTER, session=session,
-    )
-    first = counter["seq"] - count + 1
     now = utcnow()
     docs = [
         {
-            "_id": evt.id, "seq": first + i, "topic": evt.topic, "key": evt.key, "type": evt.type,
+            "_id": evt.id, "topic": evt.topic, "key": evt.key, "type": evt.type,
             "value": encode_value(evt), "headers": [[k, v] for k, v in record_headers(evt)],
             "created_at": now,
         }
-        for i, evt in enumerate(events)
+        for evt in events
     ]
     docs += [
         {
-            "_id": f"tombstone:{uuid.uuid4()}", "seq": first + len(events) + i, "topic": topic, "key": key,
+            "_id": f"tombstone:{uuid.uuid4()}", "topic": topic, "key": key,
             "type": None, "value": None, "headers": [], "created_at": now,
         }
-        for i, (topic, key) in enumerate(tombstones)
+        for topic, key in tombstones
     ]
+    if not docs:
+        return
+    per_lane: dict[int, list[dict]] = {}
+    for doc in docs:
+        doc["lane"] = lane_of(doc["key"])
+        per_lane.setdefault(doc["lane"], []).append(doc)
+    if len(per_lane) == 1:  # the usual case: one aggregate's events, one round trip
+        ((lane, entries),) = per_lane.items()
+        head = db.outbox_lanes.find_one_and_update(
+            {"_id": lane}, {"$inc": {"seq": len(entries)}}, upsert=True,
+            return_document=ReturnDocument.AFTER, session=session)
+        heads = {lane: head["seq"]}
+    else:  # several keys (a consumer's batch, a batch run): every lane's head in two round trips
+        lanes = sorted(per_lane)
+        db.outbox_lanes.bulk_write([UpdateOne({"_id": lane}, {"$inc": {"seq": len(per_lane[lane])}}, upsert=True)
+                                    for lane in lanes], ordered=True, session=session)
+        heads = {doc["_id"]: doc["seq"] for doc in db.outbox_lanes.find({"_id": {"$in": lanes}}, session=session)}
+    for lane, entries in per_lane.items():
+        first = heads[lane] - len(entries) + 1
+        for i, doc in enumerate(entries):
+            doc["seq"] = first + i
     db.outbox.insert_many(docs, session=session, ordered=True)
 
 
-PUBLISHED = "outbox.published"          # counters document holding the relay's published position
+PUBLISHED = "outbox.published"          # counters document: the published position of entries before the lanes
+PUBLISHED_LANES = "outbox.published.lanes"  # counters document: {"lanes": {"<lane>": published seq}}
+LEGACY_COUNTER = "outbox"               # counters document that numbered every entry before the lanes
 RETENTION = timedelta(minutes=10)       # published entries are kept this long (for operators), then deleted
 
 
 def published_position(db: Database) -> int:
+    """The published position of entries written before the lanes."""
     doc = db.counters.find_one({"_id": PUBLISHED})
     return int(doc["seq"]) if doc else 0
 
 
+def published_positions(db: Database) -> dict[int, int]:
+    """Each lane's published position (0 for a lane never published)."""
+    doc = db.counters.find_one({"_id": PUBLISHED_LANES}) or {}
+    return {int(lane): int(seq) for lane, seq in (doc.get("lanes") or {}).items()}
+
+
+def lane_heads(db: Database) -> dict[int, int]:
+    """Each lane's last number given (lanes never written are absent)."""
+    return {int(doc["_id"]): int(doc["seq"]) for doc in db.outbox_lanes.find({}, {"seq": 1})}
+
+
+def _legacy_head(db: Database) -> int:
+    doc = db.counters.find_one({"_id": LEGACY_COUNTER})
+    return int(doc.get("seq") or 0) if doc else 0
+
+
 def unpublished(db: Database, query: dict | None = None) -> dict:
-    """A filter for outbox entries not yet published (optionally narrowed by ``query``)."""
-    return {**(query or {}), "seq": {"$gt": published_position(db)}}
+    """A filter for outbox entries not yet published (optionally narrowed by ``query``; a query naming one
+    ``key`` looks in that key's lane only)."""
+    positions = published_positions(db)
+    key = (query or {}).get("key")
+    lanes = [lane_of(key)] if isinstance(key, str) else sorted(lane_heads(db))
+    clauses = [{"lane": lane, "seq": {"$gt": positions.get(lane, 0)}} for lane in lanes]
+    legacy = published_position(db)
+    if _legacy_head(db) > legacy:
+        clauses.append({"lane": None, "seq": {"$gt": legacy}})
+    return {**(query or {}), "$or": clauses or [{"_id": {"$exists": False}}]}
 
 
 def outbox_backlog(db: Database) -> int:
-    return db.outbox.count_documents(unpublished(db))
+    """Entries not yet published: each lane's head minus its published position (numbers have no gaps), plus
+    any entries of before the lanes still waiting."""
+    positions = published_positions(db)
+    backlog = sum(max(0, head - positions.get(lane, 0)) for lane, head in lane_heads(db).items())
+    return backlog + max(0, _legacy_head(db) - published_position(db))
 
 
 class Lease:
@@ -131,7 +190,10 @@ class OutboxRelay:
         self.lease = Lease(db, f"outbox-relay:{service}", lease_ttl_seconds)
         self._producer = None
         self._last_cleanup = 0.0
-        self._position, self._position_term = 0, -1  # the published position, as of a term of the lease
+        self._positions: dict[int, int] = {}   # each lane's published position, as of a term of the lease
+        self._position_term = -1
+        self._legacy_position, self._legacy_head, self._legacy_checked = 0, 0, -math.inf
+        self._next_lane = 0
         self.wakeup = threading.Event()
 
     def _producer_or_new(self):
@@ -153,13 +215,47 @@ class OutboxRelay:
         if not self.lease.hold():
             return 0
         if self._position_term != self.lease.term:
-            # only the lease holder moves the position: read it when the lease is taken, then keep it
-            self._position, self._position_term = published_position(self.db), self.lease.term
-        position = self._position
-        entries = list(self.db.outbox.find({"seq": {"$gt": position}}).sort("seq", ASCENDING).limit(self.batch_size))
-        if not entries:
-            self._delete_old_entries(position)
+            # only the lease holder moves the positions: read them when the lease is taken, then keep them
+            self._positions = published_positions(self.db)
+            self._legacy_position, self._legacy_checked = published_position(self.db), -math.inf
+            self._position_term = self.lease.term
+        if self._legacy_pending():
+            return self._publish_legacy()
+        due = [lane for lane, head in sorted(lane_heads(self.db).items()) if head > self._positions.get(lane, 0)]
+        if not due:
+            self._delete_old_entries()
             return 0
+        # Start where the last batch stopped, so a busy lane cannot keep the others waiting.
+        due = [lane for lane in due if lane >= self._next_lane] + [lane for lane in due if lane < self._next_lane]
+        entries: list[dict] = []
+        for lane in due:
+            if len(entries) >= self.batch_size:
+                break
+            self._next_lane = (lane + 1) % OUTBOX_LANES
+            entries += self.db.outbox.find({"lane": lane, "seq": {"$gt": self._positions.get(lane, 0)}}).sort(
+                "seq", ASCENDING).limit(self.batch_size - len(entries))
+        acknowledged = self._send(entries)
+        # Advance each lane only past the prefix that certainly reached the broker, so order is kept on retry.
+        advanced: dict[int, int] = {}
+        stopped: set[int] = set()
+        for entry, ok in zip(entries, acknowledged):
+            lane = entry["lane"]
+            if lane in stopped:
+                continue
+            if ok:
+                advanced[lane] = entry["seq"]
+            else:
+                stopped.add(lane)
+        if advanced:
+            self.db.counters.update_one({"_id": PUBLISHED_LANES},
+                                        {"$max": {f"lanes.{lane}": seq for lane, seq in advanced.items()}}, upsert=True)
+            self._positions.update(advanced)
+        return self._count(entries, acknowledged, sum(1 for e in entries if e["seq"] <= advanced.get(e["lane"], 0)))
+
+    def _send(self, entries: list[dict]) -> list[bool]:
+        """Send entries in order and flush; which of them the broker certainly acknowledged."""
+        if not entries:
+            return []
         try:
             producer = self._producer_or_new()
             futures = [
@@ -174,31 +270,57 @@ class OutboxRelay:
             producer.flush(timeout=self.flush_timeout)
         except KafkaError as exc:
             log.warning("outbox relay: broker unavailable, will retry", extra={"error": str(exc)})
-            OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
-            self._drop_producer()
-            return 0
-        # Advance only past the prefix that certainly reached the broker, so order is kept on retry.
-        sent = 0
-        for future in futures:
-            if not future.is_done or future.failed():
-                break
-            sent += 1
+            return [False] * len(entries)
+        return [future.is_done and not future.failed() for future in futures]
+
+    def _count(self, entries: list[dict], acknowledged: list[bool], sent: int) -> int:
         if sent:
-            self.db.counters.update_one({"_id": PUBLISHED}, {"$max": {"seq": entries[sent - 1]["seq"]}}, upsert=True)
-            self._position = entries[sent - 1]["seq"]
             OUTBOX_PUBLISHED.labels(self.service).inc(sent)
-        if sent < len(entries):
+        if not all(acknowledged):
             OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
             self._drop_producer()
         return sent
 
-    def _delete_old_entries(self, position: int) -> None:
+    # -- entries written before the lanes ------------------------------------------------------------
+    def _legacy_pending(self) -> bool:
+        """Whether entries of the old format wait (asked again at most once a minute: writers of the old
+        format exist only while an older version of the service still runs)."""
+        now = time.monotonic()
+        if now - self._legacy_checked >= 60:
+            self._legacy_checked = now
+            self._legacy_head = _legacy_head(self.db)
+        return self._legacy_head > self._legacy_position
+
+    def _publish_legacy(self) -> int:
+        position = self._legacy_position
+        entries = list(self.db.outbox.find({"lane": None, "seq": {"$gt": position}}).sort("seq", ASCENDING)
+                       .limit(self.batch_size))
+        if not entries:
+            self._legacy_head = position  # nothing is left of them
+            return 0
+        acknowledged = self._send(entries)
+        sent = 0
+        for ok in acknowledged:
+            if not ok:
+                break
+            sent += 1
+        if sent:
+            self._legacy_position = entries[sent - 1]["seq"]
+            self.db.counters.update_one({"_id": PUBLISHED}, {"$max": {"seq": self._legacy_position}}, upsert=True)
+        return self._count(entries, acknowledged, sent)
+
+    def _delete_old_entries(self) -> None:
         """When idle, at most once a minute: delete published entries older than RETENTION."""
         now = time.monotonic()
         if now - self._last_cleanup < 60:
             return
         self._last_cleanup = now
-        self.db.outbox.delete_many({"seq": {"$lte": position}, "created_at": {"$lt": utcnow() - RETENTION}})
+        cutoff = utcnow() - RETENTION
+        for lane, position in sorted(self._positions.items()):
+            self.db.outbox.delete_many({"lane": lane, "seq": {"$lte": position}, "created_at": {"$lt": cutoff}})
+        if self._legacy_position:
+            self.db.outbox.delete_many({"lane": None, "seq": {"$lte": self._legacy_position},
+                                        "created_at": {"$lt": cutoff}})
 
     def close(self) -> None:
         if self._producer is not None:

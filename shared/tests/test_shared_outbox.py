@@ -175,3 +175,78 @@ def test_writes_during_a_broker_outage_are_published_in_order_after_it_returns(d
             assert deduplicated == statuses, member  # m-0's first "paused" folds into the outage's
     finally:
         broker.stop()
+
+
+# -- lanes (issue 20): order per key without one counter for every writer ---------------------------------
+
+def write_numbered(client, db, org, members):
+    """One transaction: each member's change counter goes up by one, and an event carries the number it
+    reached. The member documents conflict per key, so per key the numbers are commit order."""
+    def work(uow):
+        for member in members:
+            doc = uow.db.members.find_one_and_update({"_id": member}, {"$inc": {"n": 1}}, upsert=True,
+                                                     return_document=True, session=uow.session)
+            uow.emit(MemberStatusChanged, {"organization_id": org, "member_id": member, "site_id": "s1",
+                                           "from_status": "active", "to_status": "paused", "reason": f"n={doc['n']}"})
+    run_in_transaction(client, db, work, source="/recoverynet/test")
+
+
+def test_concurrent_writers_of_different_and_same_keys_are_relayed_in_order_per_key_none_lost_none_doubled(
+        db, kafka_bootstrap, kafka_connection, org_id):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.messaging.outbox import lane_of, lane_heads
+
+    client, database = db
+    shared_keys = [f"shared-{i}" for i in range(3)]          # every writer writes these: the same keys
+    # Each writer: its own key alone, then its own key with a shared one (two lanes in one transaction).
+    plans = [[f"own-{w}"] if r % 2 else [f"own-{w}", shared_keys[(w + r) % 3]] for w in range(6) for r in range(8)]
+    relay = OutboxRelay(database, lambda: make_producer(kafka_connection), service=f"lanes-{org_id}", batch_size=7)
+    with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
+        with ThreadPoolExecutor(6) as pool:
+            writes = [pool.submit(write_numbered, client, database, org_id, plan) for plan in plans]
+            while not all(w.done() for w in writes):   # the relay publishes while the writers write
+                relay.publish_pending()
+            for w in writes:
+                w.result()
+        eventually(lambda: relay.publish_pending() == 0 and outbox_backlog(database) == 0, timeout=60)
+        relay.close()
+        expected = sum(len(plan) for plan in plans)
+        events = tap.wait_for(lambda e: e.organization_id == org_id, count=expected, timeout=60)
+    assert len(events) == expected and len({e.id for e in events}) == expected  # none lost, none doubled
+    keys = {e.key for e in events}
+    assert len({lane_of(k) for k in keys}) > 1   # the keys spread over several lanes
+    for key in keys:
+        numbers = [int(e.data["reason"].split("=")[1]) for e in events if e.key == key]
+        assert numbers == list(range(1, len(numbers) + 1)), key   # commit order, per key
+    entries = list(database.outbox.find({}, {"lane": 1, "seq": 1}))
+    for lane, head in lane_heads(database).items():  # numbers per lane: no gap, none twice
+        assert sorted(e["seq"] for e in entries if e["lane"] == lane) == list(range(1, head + 1)), lane
+    assert database.counters.find_one({"_id": "outbox"}) is None   # no counter shared by every writer
+
+
+def test_entries_of_before_the_lanes_are_relayed_first_in_their_old_order(db, kafka_bootstrap, kafka_connection,
+                                                                          org_id):
+    """An outbox written by the old version (one counter for every entry, no lane) still holds entries
+    when the new relay starts: they go first, in their old order, then the new ones."""
+    from shared.messaging.envelope import encode_value, new_event, record_headers
+
+    client, database = db
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    old = [new_event(MemberStatusChanged, {"organization_id": org_id, "member_id": member, "site_id": "s1",
+                                           "from_status": "active", "to_status": "paused", "reason": f"n={n}"},
+                     source="/recoverynet/test") for n in (1, 2, 3)]
+    database.outbox.insert_many([  # as the old append_to_outbox wrote them; entry 1 was published already
+        {"_id": evt.id, "seq": 10 + n, "topic": evt.topic, "key": evt.key, "type": evt.type,
+         "value": encode_value(evt), "headers": [[k, v] for k, v in record_headers(evt)], "created_at": evt.time}
+        for n, evt in enumerate(old)])
+    database.counters.insert_many([{"_id": "outbox", "seq": 12}, {"_id": "outbox.published", "seq": 10}])
+    database.members.insert_one({"_id": member, "n": 3})
+    write_numbered(client, database, org_id, [member])  # n=4, in the member's lane
+    assert outbox_backlog(database) == 3
+    relay = OutboxRelay(database, lambda: make_producer(kafka_connection), service=f"legacy-{org_id}")
+    with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
+        eventually(lambda: relay.publish_pending() == 0 and outbox_backlog(database) == 0, timeout=60)
+        relay.close()
+        events = tap.wait_for(lambda e: e.key == member, count=3, timeout=60)
+    assert [e.data["reason"] for e in events] == ["n=2", "n=3", "n=4"]
