@@ -150,8 +150,48 @@ def home():
     if me.get("status") != "active":   # on leave: their members are being passed to other peer leaders
         current, proposals = [], []
     return render_template("leader_portal/home.html", me=me, zone=zone, proposals=proposals, members=current,
+                           stretched_since=_since(me),
                            week=_week(client, me, zone) if me.get("status") != "retired" else [],
                            groups=_support_groups(client, zone))
+
+
+def _since(me: dict) -> str | None:
+    """The day the leader said they are stretched, in words (None when they have not)."""
+    since = (me.get("stretched") or {}).get("since")
+    if not since:
+        return None
+    try:
+        return format_date(datetime.fromisoformat(since.replace("Z", "+00:00")).date(), "long")
+    except ValueError:
+        return since[:10]
+
+
+@blp.post("/stretched")
+def stretched():
+    """"I'm stretched — pause new proposals" (PUT /v1/me/stretched, with an optional note only staff read), or
+    "I'm ready for new members again" (DELETE /v1/me/stretched)."""
+    person, refused = leader_only()
+    if refused:
+        return refused
+    client = api(person)
+    pause = request.form.get("to") != "ready"
+    try:
+        if pause:
+            client.send("PUT", "intake", "/v1/me/stretched",
+                        json={"note": (request.form.get("note") or "").strip()[:500] or None})
+        else:
+            client.send("DELETE", "intake", "/v1/me/stretched")
+    except ApiError as problem:
+        if problem.status not in (403, 409, 422):
+            raise
+        flash(problem.detail or problem.title)
+        return redirect(url_for("home.index"), 303)
+    if pause:
+        flash(_("Thank you for saying so. No new members will be proposed to you until you are ready; your "
+                "coordinator has been told, and the members you support now stay with you."))
+    else:
+        flash(_("Welcome back. New members can be proposed to you again."))
+    return redirect(url_for("home.index"), 303)
 
 
 @blp.post("/proposals/<match_id>/accept")

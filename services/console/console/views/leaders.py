@@ -5,10 +5,10 @@ the open proposals and matches at matching's /v1/matches). Staff only; coordinat
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import format_date, gettext as _
 
 from console import sessions
 from console.api_client import ApiError
@@ -49,7 +49,7 @@ def index():
     today = date.today()
     rows = [dict(leader, name=display_name(leader), load=load[leader["id"]], status_words=status_words(leader.get("status")),
                  sites=[names.site_name(s) for s in leader.get("site_ids") or []],
-                 warnings=certification_warnings(leader, today)) for leader in leaders]
+                 warnings=certification_warnings(leader, today), stretch=stretch_words(leader)) for leader in leaders]
     return render_template("leaders/list.html", leaders=rows)
 
 
@@ -104,7 +104,7 @@ def edit(leader_id):
     else:
         form = _view_of(leader)
     return render_template("leaders/form.html", form=form, errors=errors, sites=sites, editing=leader, etag=etag,
-                           **_choices()), (400 if errors else 200)
+                           stretch=stretch_words(leader), **_choices()), (400 if errors else 200)
 
 
 @blp.post("/<leader_id>/status")
@@ -127,6 +127,39 @@ def change_status(leader_id):
         flash(_("%(name)s is on leave: no new members will be proposed to them.", name=display_name(leader))
               if to_status == "on_leave" else _("%(name)s is back from leave.", name=display_name(leader)))
     return redirect(url_for("leaders.index"))
+
+
+def stretch_words(leader: dict) -> dict | None:
+    """A leader's "I'm stretched" as their coordinator reads it: since when (a date in words) and their note."""
+    signal = leader.get("stretched")
+    if not signal:
+        return None
+    since = signal.get("since") or ""
+    try:
+        day = format_date(datetime.fromisoformat(since.replace("Z", "+00:00")).date(), "long")
+    except ValueError:
+        day = since[:10]
+    return {"since": day, "note": signal.get("note")}
+
+
+@blp.post("/<leader_id>/stretched/lift")
+def lift_stretched(leader_id):
+    """A coordinator lifts the pause a leader asked for (intake's DELETE /v1/leaders/{id}/stretched)."""
+    person = _staff()
+    if person is None:
+        return sign_in_first()
+    client = api(person)
+    try:
+        leader = client.send("DELETE", "intake", f"/v1/leaders/{leader_id}/stretched")
+    except ApiError as error:
+        if error.status == 404:
+            abort(404)
+        flash(_("That could not be done: %(why)s", why=error.detail or error.title))
+    else:
+        flash(_("The pause is lifted: new members can be proposed to %(name)s again.", name=display_name(leader)))
+    if request.form.get("back") == "edit":
+        return redirect(url_for("leaders.edit", leader_id=leader_id), 303)
+    return redirect(url_for("leaders.index"), 303)
 
 
 # --- the form ---------------------------------------------------------------------------------------

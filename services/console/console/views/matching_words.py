@@ -215,6 +215,8 @@ WAIT_REASONS = {
     "no_availability_overlap": lambda: _("No available peer leader is free at the times this member is."),
     "all_excluded": lambda: _("Every suitable peer leader was blocked or turned down before."),
     "no_capacity": lambda: _("Every suitable peer leader is full."),
+    "leaders_stretched": lambda: _("The peer leader who could take this member said they are stretched, so new "
+                                   "proposals to them are paused until that is lifted."),
 }
 
 

@@ -30,7 +30,7 @@ SIGNED_IN |= {"meetings.week", "meetings.new", "meetings.create", "meeting_day.o
 SIGNED_IN |= {"home.sections", "messages.log", "messages.retry", "messages.wording", "messages.wording_preview",  # area 4
               "messages.webhooks", "messages.delete_webhook", "admin.audit", "admin.staff", "admin.staff_member",
               "admin.deactivate"}
-SIGNED_IN |= {"leaders.index", "leaders.new", "leaders.edit", "leaders.change_status",  # area 2
+SIGNED_IN |= {"leaders.index", "leaders.new", "leaders.edit", "leaders.change_status", "leaders.lift_stretched",  # area 2
               "matching.index", "matching.member", "matching.accept", "matching.decline", "matching.lift",
               "matching.start_batch", "matching.batch_run", "matching.settings"}
 SIGNED_IN |= {"members.index", "members.new", "members.show", "member_actions.edit", "member_actions.transfer",  # area 1
@@ -43,7 +43,8 @@ SIGNED_IN |= {"my.accept", "my.decline", "my.my_sessions", "my.book", "my.cancel
               "my_settings.withdraw", "my_settings.information", "my_settings.information_json"}
 SIGNED_IN |= {"leader_portal.accept", "leader_portal.decline", "leader_portal.member", "leader_portal.book",  # area 5
               "leader_portal.reschedule", "leader_portal.cancel", "leader_portal.attendance", "leader_portal.save_attendance",
-              "leader_portal.profile", "leader_portal.save_profile", "leader_portal.calendar_link", "leader_portal.go_on_leave"}
+              "leader_portal.profile", "leader_portal.save_profile", "leader_portal.calendar_link", "leader_portal.go_on_leave",
+              "leader_portal.stretched"}
 SIGNED_IN |= {"reports.index", "reports.csv"}  # issue 18: the outcome report and its CSV
 SIGNED_IN |= {"leader_portal.join_group", "leader_portal.leave_group"}  # area 5: support groups for peer leaders
 
