@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from shared.events import REGISTRY
-from shared.messaging.kafka import SERVICES, consumer_group, dead_letter_topic, platform_topics
+from shared.messaging.kafka import CONSUMER_SERVICES, consumer_group, dead_letter_topic, platform_topics
 
 from .crd_schemas import SCHEMAS
 from .kustomize import render
@@ -27,6 +27,8 @@ KUBERNETES_VERSION = "1.32.0"
 OVERLAYS = {"base": KUBERNETES / "base", "production": KUBERNETES / "overlays" / "production"}
 CONTACTS = "recoverynet.intake.contacts"
 NOTIFICATIONS_DLQ = "recoverynet.notifications.dlq"
+# every service with a web process and a worker (the four, and reporting: issue 18)
+SERVICES = CONSUMER_SERVICES
 WEB_SERVICES = (*SERVICES, "console")
 
 
@@ -146,7 +148,8 @@ def test_secrets_come_from_secret_objects_and_only_intake_holds_the_signing_key(
         assert holds_signing_key == (obj["metadata"]["name"] in ("intake", "intake-worker")), obj["metadata"]["name"]
         for container in spec["containers"]:
             env = _env(container)
-            for name in ("MONGO_URI", "KAFKA_SASL_PASSWORD", "UNSUBSCRIBE_SECRET", "CONSOLE_SECRET_KEY", "SMTP_PASSWORD"):
+            for name in ("MONGO_URI", "KAFKA_SASL_PASSWORD", "UNSUBSCRIBE_SECRET", "CONSOLE_SECRET_KEY", "SMTP_PASSWORD",
+                         "REPORTING_PSEUDONYM_KEY"):
                 if name in env:
                     assert "secretKeyRef" in env[name]["valueFrom"], name
             if obj["metadata"]["name"] in (*SERVICES, *(f"{s}-worker" for s in SERVICES)):
@@ -227,3 +230,21 @@ def test_mongodb_is_a_three_member_replica_set_with_one_database_per_service(ren
         service = name.removesuffix("-worker")
         (container,) = pod_spec(deployment)["containers"]
         assert _env(container)["MONGO_URI"]["valueFrom"]["secretKeyRef"]["name"] == f"recoverynet-mongodb-{service}"
+
+
+def test_reporting_runs_a_web_and_a_worker_with_its_pseudonym_key_and_reads_no_contacts(rendered):
+    """Issue 18: reporting's web (probed, autoscaled, behind the Ingress at /reporting) and worker, both given
+    the pseudonym key from a Secret (the same for every copy); its Kafka user reads exactly the topics of its
+    subscriptions, writes only its dead letters, and never touches the contact topic; the console reaches it."""
+    deployments = of_kind(rendered, "Deployment")
+    for name in ("reporting", "reporting-worker"):
+        (container,) = pod_spec(deployments[name])["containers"]
+        key = _env(container)["REPORTING_PSEUDONYM_KEY"]["valueFrom"]["secretKeyRef"]
+        assert key == {"name": "recoverynet-reporting-keys", "key": "REPORTING_PSEUDONYM_KEY"}
+    acls = _acls(of_kind(rendered, "KafkaUser")["recoverynet-reporting"])
+    assert ("topic", CONTACTS) not in acls
+    assert {name for (kind, name), ops in acls.items() if kind == "topic" and "Read" in ops} == {
+        d.topic for d in importlib.import_module("reporting.subscriptions").SUBSCRIPTIONS}
+    assert {name for (kind, name), ops in acls.items() if "Write" in ops} == {"recoverynet.reporting.dlq"}
+    (console,) = pod_spec(deployments["console"])["containers"]
+    assert _env(console)["REPORTING_URL"]["value"] == "http://reporting:8000"
