@@ -1,11 +1,14 @@
 """Event throughput on the same broker and database:
-- the consumer runner (decode, inbox + effects of up to 50 records of a partition in one transaction,
-  offsets committed after) against a bare kafka-python consumer reading the same records; and the same
-  runner with one record per transaction (batch_size=1), as it worked before;
+- the consumer runner (decode, inbox + effects + the events they emit of up to 50 records of a partition
+  in one transaction, offsets committed after) against a bare kafka-python consumer reading the same
+  records; and the same runner with one record per transaction (batch_size=1), as it worked before;
+- (issue 20) the same runner against the raw cost of what it must do: the bare read plus the same inbox,
+  effect and outbox writes, 50 records' worth in one transaction;
 - the outbox relay (read outbox, publish with the idempotent producer, mark sent) against a bare
   kafka-python producer sending the same records."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -17,7 +20,7 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.envelope import encode_value, new_event, record_headers
 from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.outbox import OutboxRelay, outbox_backlog
-from shared.mongo import connect, ensure_platform_indexes
+from shared.mongo import connect, ensure_platform_indexes, utcnow
 from shared.unit_of_work import run_in_transaction
 
 
@@ -51,9 +54,10 @@ def _consume_rate(kafka: KafkaConnection, client, topic: str, n: int, batch_size
     db = client[f"bench_consumer_{uuid.uuid4().hex[:6]}"]
     ensure_platform_indexes(db)
 
-    def effect(evt, uow):
+    def effect(evt, uow):  # one state write and one event, as matching's consumer does for a registration
         uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True,
                                   session=uow.session)
+        uow.emit(MemberStatusChanged, {**evt.data, "reason": evt.id})
 
     runner = ConsumerRunner(kafka=kafka, client=client, db=db, subscriptions={MemberStatusChanged: effect},
                             service=f"bench{uuid.uuid4().hex[:6]}", batch_size=batch_size)
@@ -73,6 +77,36 @@ def _consume_rate(kafka: KafkaConnection, client, topic: str, n: int, batch_size
     runner.close()
     client.drop_database(db.name)
     return result
+
+
+def _transactional_writes(client, events, batch: int) -> float:
+    """Seconds to write what the runner writes for ``events`` (inbox entry, the effect's update, the emitted
+    event's outbox entry), ``batch`` records per transaction, with the platform's indexes."""
+    db = client[f"bench_consumer_raw_{uuid.uuid4().hex[:6]}"]
+    ensure_platform_indexes(db)
+    db.create_collection("effects")
+    now = utcnow()
+    emitted = [new_event(MemberStatusChanged, {**evt.data, "reason": evt.id}, source="/bench") for evt in events]
+    outbox = [{"_id": e.id, "topic": e.topic, "key": e.key, "type": e.type, "value": encode_value(e),
+               "headers": [[k, v] for k, v in record_headers(e)], "created_at": now, "lane": None, "seq": i}
+              for i, e in enumerate(emitted)]  # numbered as a lane would be (unique per (lane, seq))
+
+    def write(chunk, entries):
+        def work(session):
+            for evt in chunk:
+                db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=session)
+            db.inbox.insert_many([{"_id": evt.id, "type": evt.type, "handled_at": now} for evt in chunk],
+                                 ordered=True, session=session)
+            db.outbox.insert_many(entries, ordered=True, session=session)
+        with client.start_session() as session:
+            session.with_transaction(work)
+
+    started = time.perf_counter()
+    for i in range(0, len(events), batch):
+        write(events[i:i + batch], outbox[i:i + batch])
+    elapsed = time.perf_counter() - started
+    client.drop_database(db.name)
+    return elapsed
 
 
 def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
@@ -95,6 +129,15 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
             ours.append(_consume_rate(kafka, client, topic, n, batch_size))
         figures.append(Figure(label, "throughput", "events/s", ours, "bare kafka-python consumer", bare,
                               notes={"records": n, "batch_size": batch_size}))
+        if batch_size > 1:
+            # The raw cost of what the runner must do: read the records, write the same documents per batch
+            # in a transaction. Measured after each run, on the same servers.
+            transactional = [n / (n / read + _transactional_writes(client, _events(n, "bench"), batch_size))
+                             for read in bare]
+            figures.append(Figure(f"{label} vs transaction", "throughput", "events/s", ours,
+                                  "bare read + same writes, 1 transaction/50", transactional,
+                                  notes={"records": n, "batch_size": batch_size,
+                                         "writes_per_record": "inbox entry, effect update, outbox entry"}))
 
     # -- outbox relay vs bare producer -----------------------------------------------------------
     ours, bare = [], []
