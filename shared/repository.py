@@ -69,9 +69,13 @@ class Store:
         return find_in(self.db[coll], field, values, query=query, projection=projection, session=self.session)
 
     def page(self, coll: str, query: dict, *, skip: int, limit: int, sort) -> tuple[list[dict], int]:
-        """One page of a list and the total it was cut from."""
-        total = self.db[coll].count_documents(query, session=self.session)
-        return self.find(coll, query, sort=sort, skip=skip, limit=limit), total
+        """One page of a list and the total it was cut from. The total is counted only when the page cannot
+        tell it: a page shorter than ``limit`` (and not empty past the end) is the list's last, so the total
+        is ``skip`` + its length (one database call instead of two for most lists a page shows)."""
+        docs = self.find(coll, query, sort=sort, skip=skip, limit=limit)
+        if limit and len(docs) < limit and (docs or not skip):
+            return docs, skip + len(docs)
+        return docs, self.db[coll].count_documents(query, session=self.session)
 
     def count(self, coll: str, query: dict) -> int:
         return self.db[coll].count_documents(query, session=self.session)
