@@ -9,13 +9,25 @@ Answers become what a page needs:
 - any other problem+json: ``ApiError`` with the field errors (``errors``: field -> messages), which forms
   show next to the field they name;
 - no answer, or a 5xx: ``ServiceUnavailable`` (the error page says which part is away, never a trace).
+
+A page's independent calls go out at once (``Api.together``), on a small pool of threads per process, each
+call with this client's token (so with the signed-in person's own rights, nothing shared between people).
+The connections are kept alive in one pool per process (``_shared_session``); a GET that meets a connection
+the service closed as it was being reused is sent again once, on a new connection (see ``_ReusedConnectionRetry``).
 """
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
 
 NOT_YET_KNOWN = "https://recoverynet.org/problems/not-yet-known"
 
@@ -52,7 +64,7 @@ class SignedOut(Exception):
 class ServiceUnavailable(Exception):
     def __init__(self, service: str, reason: str):
         super().__init__(f"{service} did not answer ({reason})")
-        self.service = service
+        self.service, self.reason = service, reason
 
 
 def _problem(response: requests.Response) -> ApiError:
@@ -65,6 +77,15 @@ def _problem(response: requests.Response) -> ApiError:
     return ApiError(status=response.status_code, title=body.get("title") or response.reason or "Error",
                     detail=body.get("detail"), errors=body.get("errors") or {}, type=body.get("type", "about:blank"),
                     body=body)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """Why a call got no answer, for the log: the exception's type and, for a connection error, the
+    underlying one's ("ConnectionError: RemoteDisconnected"), never the URL's query."""
+    inner = exc.args[0] if exc.args else None
+    inner = getattr(inner, "reason", inner)          # urllib3's MaxRetryError -> what it gave up on
+    inner = inner.args[1] if isinstance(inner, Exception) and len(inner.args) > 1 and isinstance(inner.args[1], Exception) else inner
+    return type(exc).__name__ + (f": {type(inner).__name__}" if isinstance(inner, Exception) else "")
 
 
 def _retry_after(response: requests.Response, problem: ApiError) -> float:
@@ -104,6 +125,27 @@ class Api:
         caller passes its body on with ``iter_content`` (the Reports page's "Download as CSV")."""
         return self.request("GET", service, path, params=params, extra_headers={"Accept": accept}, raw=True, stream=True)
 
+    def together(self, *calls: Callable[[], object]) -> list:
+        """The answers of a page's independent calls, made at once: ``a, b = client.together(lambda:
+        client.get(...), lambda: client.get(...))``. Each call runs in a copy of the caller's context (the
+        request, ``g``, the log's request id), so what it does is what it would do in line; the answers come
+        in the order given. When calls fail, the first failing one's error (in that order) is raised once
+        every call has finished. Called from inside such a call, the calls run one after another (the pool
+        never waits on itself)."""
+        if len(calls) <= 1 or getattr(_IN_POOL, "active", False):
+            return [call() for call in calls]
+        futures = [_pool().submit(contextvars.copy_context().run, _in_pool, call) for call in calls]
+        results, failure = [], None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # noqa: BLE001 - raised below, after every call has finished
+                results.append(None)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return results
+
     def request(self, method: str, service: str, path: str, *, extra_headers: dict | None = None,
                 with_etag: bool = False, raw: bool = False, **kwargs):
         url = self.settings.service_url(service) + path
@@ -116,7 +158,7 @@ class Api:
                 response = self.http.request(method, url, headers=headers, timeout=self.settings.api_timeout_seconds,
                                              **kwargs)
             except requests.RequestException as exc:
-                raise ServiceUnavailable(service, type(exc).__name__) from exc
+                raise ServiceUnavailable(service, _reason(exc)) from exc
             if response.status_code < 400 and raw:
                 return response
             if response.status_code < 400:
@@ -135,12 +177,69 @@ class Api:
             raise problem
 
 
+# Calls in flight at once per console process, for all its pages together (gunicorn runs several requests
+# per process on its threads; each page sends a handful of calls at a time).
+PARALLEL_CALLS = 16
+# Kept-alive connections per service per process: as many as calls can be in flight, so none is opened and
+# thrown away under load.
+CONNECTIONS_PER_SERVICE = PARALLEL_CALLS + 8
+
 _SESSION: requests.Session | None = None
+_POOL: ThreadPoolExecutor | None = None
+_LOCK = threading.Lock()
+_IN_POOL = threading.local()
+
+
+def _in_pool(call: Callable[[], object]):
+    _IN_POOL.active = True
+    try:
+        return call()
+    finally:
+        _IN_POOL.active = False
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's threads for ``Api.together`` (made on first use: after gunicorn's fork)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="console-api")
+        return _POOL
+
+
+class _ReusedConnectionRetry(Retry):
+    """Send a GET again, once, when its kept-alive connection dropped before the service answered.
+
+    The services' gunicorn closes a connection idle for ``keepalive`` seconds. urllib3 checks that a pooled
+    connection is still open before reusing it, but when the service closes it between that check and the
+    request's arrival (a window that grows when the machine is busy), the request fails at once with "Remote
+    end closed connection without response" or "Connection reset by peer": the console showed its 503 page
+    although the service was up. A GET is safe to send again; a POST is not, so it is not retried. A read
+    timeout (the service is slow, not gone) is not retried either: the page would only wait twice as long."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response=response, error=error, _pool=_pool, _stacktrace=_stacktrace)
+
+
+def new_session() -> requests.Session:
+    """A connection pool as the console uses it: enough connections per service for the calls in flight,
+    and a GET sent again once when its reused connection turns out closed."""
+    session = requests.Session()
+    retry = _ReusedConnectionRetry(total=1, connect=1, read=1, status=0, other=0, redirect=0,
+                                   allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=CONNECTIONS_PER_SERVICE, max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _shared_session() -> requests.Session:
-    """One connection pool per process (gunicorn's threads share it; requests' Session is safe for that use)."""
+    """One connection pool per process (gunicorn's threads and ``Api.together``'s share it; requests'
+    Session is safe for that use)."""
     global _SESSION
-    if _SESSION is None:
-        _SESSION = requests.Session()
-    return _SESSION
+    with _LOCK:
+        if _SESSION is None:
+            _SESSION = new_session()
+        return _SESSION

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
-        SESSION_REFRESH_EACH_REQUEST=True,
+        # saved when it changes, not on every request: "seen" changes at most once a minute (sessions.touch),
+        # which also keeps the stored expiry and the cookie's fresh while the person is active
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=settings.session_max_hours * 3600,
         WTF_CSRF_SSL_STRICT=settings.secure_cookies,
         BABEL_DEFAULT_LOCALE="en",
@@ -164,7 +166,7 @@ def _install_errors(app: Flask) -> None:
 
     @app.errorhandler(ServiceUnavailable)
     def unavailable(error):
-        log.warning("service unavailable", extra={"service": error.service})
+        log.warning("service unavailable", extra={"service": error.service, "reason": getattr(error, "reason", None)})
         return render_template("error.html", status=503, title=_("Part of the platform is not answering"),
                                message=_("Please try again in a minute. Nothing you entered was lost on our side.")), 503
 

@@ -81,5 +81,12 @@ def expired(settings, now: float | None = None) -> bool:
             or now >= person.get("token_expires", 0))
 
 
+# How often "seen" is written: each write saves the session to the database, so a busy person's clicks are
+# not each a write; the idle rule is in minutes, so a session may end up to this much before its idle time.
+TOUCH_EVERY_SECONDS = 60
+
+
 def touch(now: float | None = None) -> None:
-    session["seen"] = time.time() if now is None else now
+    now = time.time() if now is None else now
+    if now - session.get("seen", 0) >= TOUCH_EVERY_SECONDS:
+        session["seen"] = now

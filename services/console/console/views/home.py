@@ -18,7 +18,7 @@ from flask import Blueprint, abort, render_template
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, leader_portal, my, sign_in_first
-from console.views.lookup import full_name, home_zone, local, member_name, sites
+from console.views.lookup import by_ids, full_name, home_zone, local, member_name, remember_member_names, sites
 
 blp = Blueprint("home", __name__)
 
@@ -57,16 +57,24 @@ def sections():
 
 
 def _today(person) -> dict:
+    """Today's sections: six independent calls at once, then the names of the people shown in two more
+    (intake's members and leaders by ids)."""
     client = api(person)
-    waiting = client.get("matching", "/v1/waitlist", params={"limit": WAITING_SHOWN, "offset": 0})
-    people = [dict(item, name=member_name(client, item["member_id"])) for item in waiting.get("items", [])]
-    proposals = client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0})
-    flagged = client.get("intake", "/v1/members", params={"flagged": "true", "limit": SHOWN, "offset": 0})
-    failed = client.get("notifications", "/v1/deliveries", params={"status": "failed", "limit": SHOWN, "offset": 0})
+    waiting, proposals, flagged, failed, site_list, meetings = client.together(
+        lambda: client.get("matching", "/v1/waitlist", params={"limit": WAITING_SHOWN, "offset": 0}),
+        lambda: client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0}),
+        lambda: client.get("intake", "/v1/members", params={"flagged": "true", "limit": SHOWN, "offset": 0}),
+        lambda: client.get("notifications", "/v1/deliveries", params={"status": "failed", "limit": SHOWN, "offset": 0}),
+        lambda: sites(client),
+        lambda: _todays_meetings(client))
+    member_ids = ([w["member_id"] for w in waiting.get("items", [])] + [m["member_id"] for m in proposals.get("items", [])]
+                  + [d["recipient_id"] for d in failed.get("items", []) if d.get("recipient_kind") == "member"])
+    _, leaders = client.together(lambda: remember_member_names(client, member_ids),
+                                 lambda: by_ids(client, "leaders", [m.get("leader_id") for m in proposals.get("items", [])]))
     zone = home_zone(client)
-    site_list = sites(client)
+    people = [dict(item, name=member_name(client, item["member_id"])) for item in waiting.get("items", [])]
     return {"waiting": people, "waiting_total": waiting.get("total", len(people)),
-            "proposals": [dict(m, name=member_name(client, m["member_id"]), leader=_leader_name(client, m.get("leader_id")),
+            "proposals": [dict(m, name=member_name(client, m["member_id"]), leader=full_name(leaders.get(m.get("leader_id"))),
                                expires=local(m.get("expires_at"), (site_list.get(m.get("site_id")) or {}).get("time_zone") or zone))
                           for m in proposals.get("items", [])],
             "proposals_total": proposals.get("total", 0),
@@ -77,16 +85,7 @@ def _today(person) -> dict:
             "failed": [dict(d, name=member_name(client, d["recipient_id"]) if d.get("recipient_kind") == "member" else None,
                             when=local(d.get("created_at"), (site_list.get(d.get("site_id") or "") or {}).get("time_zone") or zone))
                        for d in failed.get("items", [])],
-            "meetings": _todays_meetings(client)}
-
-
-def _leader_name(client, leader_id: str | None) -> str | None:
-    if not leader_id:
-        return None
-    try:
-        return full_name(client.get("intake", f"/v1/leaders/{leader_id}"))
-    except ApiError:
-        return None
+            "meetings": meetings}
 
 
 def _todays_meetings(client, now: datetime | None = None) -> list[dict]:

@@ -31,18 +31,43 @@ def full_name(record: dict | None) -> str | None:
     return " ".join(part for part in (first, record.get("last_name")) if part) or None
 
 
+IDS_PER_CALL = 100   # intake's bound on ``?ids=``
+
+
+def by_ids(client, kind: str, ids) -> dict[str, dict]:
+    """The records (``kind``: "members" or "leaders") of ``ids`` that intake shows the signed-in person, by id,
+    in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several). An id intake
+    will not show (another site, erased, unknown) is simply absent, as is everything when intake refuses."""
+    wanted = list(dict.fromkeys(i for i in ids if i))
+    chunks = [wanted[i:i + IDS_PER_CALL] for i in range(0, len(wanted), IDS_PER_CALL)]
+
+    def one(chunk):
+        try:
+            return client.get("intake", f"/v1/{kind}", params={"ids": chunk, "limit": len(chunk), "offset": 0}) or {}
+        except ApiError:
+            return {}
+    return {item["id"]: item for page in client.together(*(lambda c=c: one(c) for c in chunks))
+            for item in page.get("items", [])}
+
+
+def remember_member_names(client, member_ids) -> None:
+    """Ask intake once for the names of the members a page will show (``member_name`` then answers from
+    what this request already knows)."""
+    cache = g.setdefault("member_names", {})
+    unknown = [i for i in dict.fromkeys(member_ids) if i and i not in cache]
+    if unknown:
+        found = by_ids(client, "members", unknown)
+        for member_id in unknown:
+            cache[member_id] = full_name(found.get(member_id))
+
+
 def member_name(client, member_id: str | None) -> str | None:
     """The member's name as staff know it, or None when intake will not say (another site, erased, not a
     member). Remembered for the request."""
     if not member_id:
         return None
-    cache = g.setdefault("member_names", {})
-    if member_id not in cache:
-        try:
-            cache[member_id] = full_name(client.get("intake", f"/v1/members/{member_id}"))
-        except ApiError:
-            cache[member_id] = None
-    return cache[member_id]
+    remember_member_names(client, [member_id])
+    return g.member_names[member_id]
 
 
 def sites(client) -> dict[str, dict]:

@@ -57,9 +57,13 @@ def index():
         return sign_in_first()
     client = api(person)
     names = Directory(client)
-    proposed = client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0})
-    waiting = client.get("matching", "/v1/waitlist", params={"limit": SHOWN, "offset": 0})
-    runs = client.get("matching", "/v1/batch-runs", params={"limit": 5, "offset": 0})
+    proposed, waiting, runs, _sites = client.together(
+        lambda: client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0}),
+        lambda: client.get("matching", "/v1/waitlist", params={"limit": SHOWN, "offset": 0}),
+        lambda: client.get("matching", "/v1/batch-runs", params={"limit": 5, "offset": 0}),
+        names.sites)
+    names.load(member_ids=[m["member_id"] for m in proposed.get("items", []) + waiting.get("items", [])],
+               leader_ids=[m["leader_id"] for m in proposed.get("items", [])])
     return render_template(
         "matching/index.html", proposals=[_proposal_view(names, m) for m in proposed.get("items", [])],
         proposals_total=proposed.get("total", 0),
@@ -136,11 +140,15 @@ def member(member_id):
         errors = _add_override(client, names, member_id, form)
         if not errors:
             return redirect(url_for("matching.member", member_id=member_id))
-    open_matches = [m for status in ("proposed", "active") for m in
-                    client.get("matching", "/v1/matches", params={"member_id": member_id, "status": status}).get("items", [])]
-    overrides = [dict(o, leader_name=names.leader_name(o["leader_id"])) for o in
-                 all_pages(client, "matching", "/v1/overrides", {"member_id": member_id}) if o.get("kind") in ("pin", "block")]
-    candidates = client.get("matching", f"/v1/members/{member_id}/proposals", params={"limit": 5})
+    proposed, active, found_overrides, candidates, _leaders = client.together(
+        lambda: client.get("matching", "/v1/matches", params={"member_id": member_id, "status": "proposed"}),
+        lambda: client.get("matching", "/v1/matches", params={"member_id": member_id, "status": "active"}),
+        lambda: all_pages(client, "matching", "/v1/overrides", {"member_id": member_id}),
+        lambda: client.get("matching", f"/v1/members/{member_id}/proposals", params={"limit": 5}),
+        names.leaders)
+    open_matches = proposed.get("items", []) + active.get("items", [])
+    overrides = [dict(o, leader_name=names.leader_name(o["leader_id"])) for o in found_overrides
+                 if o.get("kind") in ("pin", "block")]
     m = names.member(member_id)
     return render_template(
         "matching/member.html", member_id=member_id, name=names.member_name(member_id),
@@ -248,7 +256,10 @@ def batch_run(run_id):
         for status in ("proposed", "active"):
             for m in all_pages(client, "matching", "/v1/matches", {**params, "status": status}):
                 if m.get("origin") == "batch" and run.get("started_at") and run["started_at"] <= m.get("proposed_at", "") <= (run.get("finished_at") or "~"):
-                    matched.append(_proposal_view(names, m))
+                    matched.append(m)
+    names.load(member_ids=[m["member_id"] for m in matched] + [u["member_id"] for u in run.get("unmatched") or []],
+               leader_ids=[m["leader_id"] for m in matched])
+    matched = [_proposal_view(names, m) for m in matched]
     unmatched = [dict(u, name=names.member_name(u["member_id"]), why=wait_reason(u)) for u in run.get("unmatched") or []]
     return render_template("matching/batch_run.html", run=run, matched=matched, unmatched=unmatched,
                            site=names.site_name(run["site_id"]) if run.get("site_id") else _("All sites"),

@@ -14,7 +14,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from flask_babel import get_locale, gettext as _, ngettext
 
-from console.api_client import ApiError
+from console.views.lookup import by_ids
 
 PAGE = 200                      # intake's and matching's largest page
 EXPIRY_WARNING_DAYS = 30
@@ -33,21 +33,35 @@ def first_name(person: dict | None) -> str:
 
 
 class Directory:
-    """Names for one page. Leaders and sites come in one call each (intake's lists); members one call per
-    distinct member shown (intake's member list has no id filter), remembered for the page."""
+    """Names for one page. Sites come in one call; members and leaders in one call for all those a page
+    shows (``load``: intake's ``?ids=``, with the sites, at once), or one call for each one asked for later;
+    every leader of the organization (``leaders()``, for a choice of leader) in one call per 200."""
 
     def __init__(self, client):
         self.client = client
         self._members: dict[str, dict | None] = {}
+        self._leader_records: dict[str, dict | None] = {}
         self._leaders: dict[str, dict] | None = None
         self._sites: dict[str, dict] | None = None
 
+    def load(self, member_ids=(), leader_ids=(), *, all_leaders: bool = False) -> "Directory":
+        """Fetch at once the sites, the members and the leaders named (or every leader), so the page's names
+        cost two or three calls whatever its length."""
+        members = [i for i in dict.fromkeys(member_ids) if i and i not in self._members]
+        leaders = [i for i in dict.fromkeys(leader_ids) if i and i not in self._leader_records]
+        calls = [lambda: self.sites()]
+        if members:
+            calls.append(lambda: self._members.update({i: None for i in members} | by_ids(self.client, "members", members)))
+        if all_leaders:
+            calls.append(lambda: self.leaders())
+        elif leaders:
+            calls.append(lambda: self._leader_records.update({i: None for i in leaders} | by_ids(self.client, "leaders", leaders)))
+        self.client.together(*calls)
+        return self
+
     def member(self, member_id: str) -> dict | None:
         if member_id not in self._members:
-            try:
-                self._members[member_id] = self.client.get("intake", f"/v1/members/{member_id}")
-            except ApiError:
-                self._members[member_id] = None
+            self.load(member_ids=[member_id])
         return self._members[member_id]
 
     def leaders(self) -> dict[str, dict]:
@@ -56,7 +70,11 @@ class Directory:
         return self._leaders
 
     def leader(self, leader_id: str) -> dict | None:
-        return self.leaders().get(leader_id)
+        if self._leaders is not None:
+            return self._leaders.get(leader_id)
+        if leader_id not in self._leader_records:
+            self.load(leader_ids=[leader_id])
+        return self._leader_records[leader_id]
 
     def sites(self) -> dict[str, dict]:
         if self._sites is None:

@@ -47,7 +47,6 @@ def index():
     if answer:
         return answer
     client = api(person)
-    sites = words.site_names(client)
     chosen = {key: (request.args.get(key) or "").strip() for key in ("name", "status", "site_id", "flagged")}
     try:
         offset = max(0, int(request.args.get("offset", 0)))
@@ -58,11 +57,14 @@ def index():
         params["name"] = chosen["name"][:100]
     if chosen["status"] in ("pending_consent", "active", "paused", "discharged", "graduated"):
         params["status"] = chosen["status"]
-    if chosen["site_id"] in sites:
-        params["site_id"] = chosen["site_id"]
+    if chosen["site_id"]:
+        params["site_id"] = chosen["site_id"][:100]
     if chosen["flagged"] in ("true", "false"):
         params["flagged"] = chosen["flagged"]
-    found = client.get("intake", "/v1/members", params=params)
+    sites, found = client.together(lambda: words.site_names(client), lambda: client.get("intake", "/v1/members", params=params))
+    if chosen["site_id"] and chosen["site_id"] not in sites:   # not one of the person's sites: the filter is left out
+        params.pop("site_id")
+        found = client.get("intake", "/v1/members", params=params)
     total = found.get("total", 0)
     query = {k: v for k, v in chosen.items() if v}
     pages = {"previous": url_for("members.index", **query, offset=max(0, offset - words.PAGE_SIZE)) if offset else None,
@@ -143,18 +145,21 @@ def show(member_id: str):
     if answer:
         return answer
     client = api(person)
-    member = words.member_or_404(client, member_id)
+    # the member and every part of their page at once (the parts are asked for by the member's id alone)
+    member, screenings, history, plans, matches, booked, sent, sites = client.together(
+        lambda: words.member_or_404(client, member_id),
+        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/screenings",
+                                               params={"limit": 200, "offset": 0})),
+        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/consent-history")),
+        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/plan/history")),
+        lambda: words.maybe(lambda: client.get("matching", "/v1/matches", params={"member_id": member_id, "limit": 50})),
+        lambda: words.maybe(lambda: client.get("scheduling", "/v1/sessions", params={"member_id": member_id, "limit": 50})),
+        lambda: words.maybe(lambda: client.get("notifications", "/v1/deliveries",
+                                               params={"recipient_id": member_id, "limit": 50})),
+        lambda: words.site_names(client))
     zone = member.get("time_zone")
-    screenings = words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/screenings",
-                                                params={"limit": 200, "offset": 0})) or {}
-    screening_items = sorted(screenings.get("items", []), key=lambda s: s["recorded_at"], reverse=True)
-    history = words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/consent-history")) or []
-    plans = words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/plan/history")) or []
-    matches = words.maybe(lambda: client.get("matching", "/v1/matches", params={"member_id": member_id, "limit": 50}))
-    booked = words.maybe(lambda: client.get("scheduling", "/v1/sessions", params={"member_id": member_id, "limit": 50}))
-    sent = words.maybe(lambda: client.get("notifications", "/v1/deliveries",
-                                          params={"recipient_id": member_id, "limit": 50}))
-    sites = words.site_names(client)
+    screening_items = sorted((screenings or {}).get("items", []), key=lambda s: s["recorded_at"], reverse=True)
+    history, plans = history or [], plans or []
     return render_template("members/show.html", member=member, zone=zone, sites=sites,
                            screenings=screening_items, chart=words.barc_chart(screening_items, zone),
                            consent_history=history, plans=plans,
