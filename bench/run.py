@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("matching", "events", "intake", "reporting", "latency", "console", "reminders")
+BENCHMARKS = ("matching", "events", "intake", "seats", "reporting", "latency", "console", "reminders")
 WHOLE_PLATFORM = ("latency", "console", "reminders")
 
 
@@ -117,6 +117,9 @@ def _run_one(name, args, runs, figures, state) -> None:
     elif name == "intake":
         from bench import bench_intake
         figures += bench_intake.run(runs, args.quick, *state["servers"][:2])
+    elif name == "seats":
+        from bench import bench_seats
+        figures += bench_seats.run(runs, args.quick, *state["servers"][:2])
     elif name == "reporting":
         from bench import bench_reporting
         figures += bench_reporting.run(runs, args.quick, *state["servers"][:2])

@@ -4,6 +4,8 @@ Collections (every document carries ``organization_id``; every query is scoped b
   sites, leaders, members, matches   read model built from intake's and matching's events
   meetings                           series + exceptions (cancelled / moved occurrences by original start)
   registrations                      per meeting (series) or per occurrence; registered / waitlisted / cancelled
+  seat_counts                        per meeting: its registrants and waiters as counts (model.SeatCount), updated
+                                     with each registration, cancellation and promotion
   attendance                         one document per occurrence
   sessions, suggestions              one-on-one sessions and the times proposed for a match
   reminders                          one document per reminder key (_id): the "exactly once" guard
@@ -36,7 +38,7 @@ class ReminderSent(Conflict):
 
 
 class Store(BaseStore):
-    collections = ("sites", "leaders", "members", "matches", "meetings", "registrations", "attendance",
+    collections = ("sites", "leaders", "members", "matches", "meetings", "registrations", "seat_counts", "attendance",
                    "sessions", "suggestions", "reminders", "locks")
 
     def lock(self, name: str) -> None:
@@ -148,9 +150,34 @@ class Store(BaseStore):
                                                "meeting_id": meeting_id})
 
     def registrations(self, org: str, meeting_id: str, statuses=("registered", "waitlisted")) -> list[dict]:
+        statuses = list(statuses)   # one status: by equality (the embedded database scans for an $in)
         return self.find("registrations", {"organization_id": org, "meeting_id": meeting_id,
-                                           "status": {"$in": list(statuses)}},
+                                           "status": statuses[0] if len(statuses) == 1 else {"$in": statuses}},
                          sort=[("created_at", ASCENDING), ("_id", ASCENDING)])
+
+    def registration_holding(self, org: str, meeting_id: str, member_id: str, occurrence_id: str | None) -> dict | None:
+        """The member's registration (registered or waiting) for the whole meeting, or for that occurrence.
+        Asked by equality only (the org_meeting_member index), the rest sorted out here: the embedded
+        database scans the meeting's registrations when the filter has an ``$in``."""
+        for reg in self.find("registrations", {"organization_id": org, "meeting_id": meeting_id, "member_id": member_id}):
+            if reg["status"] in ("registered", "waitlisted") and reg.get("occurrence_id") in (None, occurrence_id):
+                return reg
+        return None
+
+    def seat_count(self, org: str, meeting_id: str) -> dict | None:
+        return self.find_one("seat_counts", {"_id": meeting_id, "organization_id": org})
+
+    def save_seat_count(self, org: str, meeting_id: str, counts: dict, version: int | None) -> None:
+        """Write a meeting's seat counts, only over the version they were read at (None: there were none)."""
+        if version is None:
+            self.db.seat_counts.insert_one({**counts, "_id": meeting_id, "organization_id": org, "version": 1,
+                                            "updated_at": utcnow()}, session=self.session)
+            return
+        done = self.db.seat_counts.update_one({"_id": meeting_id, "organization_id": org, "version": version},
+                                              {"$set": {**counts, "updated_at": utcnow()}, "$inc": {"version": 1}},
+                                              session=self.session)
+        if done.matched_count != 1:   # the meeting's lock makes this impossible; never count over another's change
+            raise Conflict(f"The seats of meeting {meeting_id} changed meanwhile; try again.")
 
     def registrations_of_member(self, org: str, member_id: str, statuses=("registered",)) -> list[dict]:
         return self.find("registrations", {"organization_id": org, "member_id": member_id,
@@ -287,6 +314,8 @@ def ensure_indexes(db: Database) -> None:
     db.meetings.create_index([("organization_id", ASCENDING), ("slug", ASCENDING)], name="org_slug")
     db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING)], name="org_meeting")
     db.registrations.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
+    db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING), ("member_id", ASCENDING)],
+                                  name="org_meeting_member")
     db.sessions.create_index([("organization_id", ASCENDING), ("leader_id", ASCENDING), ("start", ASCENDING)],
                              name="org_leader_start")
     db.sessions.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("start", ASCENDING)],

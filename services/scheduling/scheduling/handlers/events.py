@@ -11,7 +11,7 @@ from shared.unit_of_work import UnitOfWork
 
 from scheduling import model
 from scheduling.config import Settings
-from scheduling.handlers.meetings import meeting_event_data, promote_waiting
+from scheduling.handlers.meetings import meeting_event_data, promote_waiting, save_seat_count, seat_count
 from scheduling.handlers.sessions import cancel_booked, emit_suggestions
 from scheduling.repository import Store
 
@@ -73,12 +73,18 @@ def on_member_erased(evt: Event, uow: UnitOfWork) -> None:
     for doc in sessions:
         cancel_booked(uow, store, doc, "system", "member_erased")
     store.anonymize_sessions(org, member_id)
-    meeting_ids = {r["meeting_id"] for r in store.registrations_of_member(org, member_id, ("registered",))}
+    meeting_ids = {r["meeting_id"] for r in store.registrations_of_member(org, member_id, ("registered", "waitlisted"))}
     store.forget_member_everywhere(org, member_id)
     for meeting_id in sorted(meeting_ids):
         meeting = store.meeting(org, meeting_id)
-        if meeting and meeting["status"] == "active":
-            promote_waiting(uow, store, meeting, now)
+        if meeting is None:
+            continue
+        store.lock(f"meeting:{meeting_id}")
+        count = seat_count(store, meeting, now, recount=True)   # their registrations are gone: count again
+        if meeting["status"] == "active":
+            promote_waiting(uow, store, meeting, now, count)
+        else:
+            save_seat_count(store, meeting, count)
     for match in store.matches_of_member(org, member_id):
         store.save_match(org, match["match_id"], {"member_id": "erased", "status": "ended"})
     store.delete_person("member", org, member_id)

@@ -63,11 +63,32 @@ def find_occurrence(meeting: dict, occurrence_id: str, *, include_cancelled: boo
     return occ
 
 
-def promote_waiting(uow: UnitOfWork, store: Store, meeting: dict, now: datetime) -> list[str]:
-    """Seats freed (a cancellation, more capacity, an erasure): the first in line move up."""
-    regs = store.registrations(meeting["organization_id"], meeting["_id"])
-    promoted = model.promotions(meeting["capacity"], model.seats_of(regs, now))
-    by_id = {r["_id"]: r for r in regs}
+def seat_count(store: Store, meeting: dict, now: datetime, *, recount: bool = False) -> model.SeatCount:
+    """The meeting's seats as counts (one small document, whatever the meeting's size); built from its
+    registrations when it has none yet (a meeting of before the counts) or when asked (``recount``: after
+    registrations were removed wholesale, an erasure)."""
+    doc = store.seat_count(meeting["organization_id"], meeting["_id"])
+    if doc is not None and not recount:
+        return model.SeatCount.from_doc(doc).live(now)
+    count = model.seat_count_of(store.registrations(meeting["organization_id"], meeting["_id"]), now)
+    count.version = doc.get("version") if doc else None
+    return count
+
+
+def save_seat_count(store: Store, meeting: dict, count: model.SeatCount) -> None:
+    store.save_seat_count(meeting["organization_id"], meeting["_id"], count.to_doc(), count.version)
+
+
+def promote_waiting(uow: UnitOfWork, store: Store, meeting: dict, now: datetime,
+                    count: model.SeatCount | None = None) -> list[str]:
+    """Seats freed (a cancellation, more capacity, an erasure): the first in line move up. Reads the
+    meeting's seat counts (unless given) and its waiters only, and stores the counts."""
+    if count is None:
+        count = seat_count(store, meeting, now)
+    waiting = store.registrations(meeting["organization_id"], meeting["_id"], ("waitlisted",))
+    promoted = model.promotions_by_count(meeting["capacity"], count, model.seats_of(waiting, now))
+    save_seat_count(store, meeting, count)
+    by_id = {r["_id"]: r for r in waiting}
     for rid in promoted:
         store.set_registration_status(rid, "registered")
         reg = by_id[rid]

@@ -10,8 +10,7 @@ from shared.mongo import utcnow
 from shared.unit_of_work import UnitOfWork
 
 from scheduling import access, model
-from scheduling.handlers.meetings import find_occurrence, load_meeting, promote_waiting
-from scheduling.model import Seat
+from scheduling.handlers.meetings import find_occurrence, load_meeting, promote_waiting, save_seat_count, seat_count
 from scheduling.repository import Store
 
 
@@ -50,13 +49,16 @@ def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: 
             raise Conflict("That occurrence is over.", field="occurrence_id")
         occurrence_end = occ.end
     store.lock(f"meeting:{meeting_id}")  # one registration decision at a time per meeting
-    regs = store.registrations(org, meeting_id)
-    for reg in regs:
-        if reg["member_id"] == member_id and reg.get("occurrence_id") in (None, occurrence_id):
-            raise Conflict(f"Member {member_id} already has registration {reg['_id']} ({reg['status']}).",
-                           field="member_id", existing=reg["_id"])
-    seats = model.seats_of(regs, now)
-    status = model.decide_registration(meeting["capacity"], seats, occurrence_id)
+    reg = store.registration_holding(org, meeting_id, member_id, occurrence_id)
+    if reg is not None:
+        raise Conflict(f"Member {member_id} already has registration {reg['_id']} ({reg['status']}).",
+                       field="member_id", existing=reg["_id"])
+    # The meeting's seat counts, not its registrations: the 5,000th registration reads what the 5th does.
+    count = seat_count(store, meeting, now)
+    status = model.decide_by_count(meeting["capacity"], count, occurrence_id)
+    position = count.waiting_in(occurrence_id) + 1 if status == "waitlisted" else None
+    count.add(occurrence_id, status, 1, occurrence_end)
+    save_seat_count(store, meeting, count)
     doc = {"_id": registration_id, "organization_id": org, "meeting_id": meeting_id,
            "site_id": meeting.get("site_id"), "member_id": member_id, "occurrence_id": occurrence_id,
            "occurrence_end": occurrence_end, "status": status, "created_at": now, "updated_at": now,
@@ -64,8 +66,6 @@ def register(uow: UnitOfWork, principal: Principal, meeting_id: str, member_id: 
     store.insert_registration(doc)
     store.audit(principal, "create", "registration", registration_id, org, member_id=member_id,
                 meeting_id=meeting_id, status=status, registrant_kind=doc["registrant_kind"])
-    position = model.waitlist_position(seats + [Seat(registration_id, occurrence_id, status, (now, registration_id))],
-                                       registration_id)
     if leader_seat:
         return {**doc, "waitlist_position": position}
     uow.emit(RegistrationCreated, {"organization_id": org, "registration_id": registration_id,
@@ -96,16 +96,18 @@ def cancel_registration(uow: UnitOfWork, principal: Principal, meeting_id: str, 
     if reg["status"] == "cancelled":
         return reg
     store.lock(f"meeting:{meeting_id}")
+    count = seat_count(store, meeting, now)   # read before the change (a count built now still holds this one)
+    count.add(reg.get("occurrence_id"), reg["status"], -1)
     store.set_registration_status(registration_id, "cancelled")
     store.audit(principal, "update", "registration", registration_id, org, member_id=reg["member_id"],
                 status="cancelled")
     if leader_seat:
-        promote_waiting(uow, store, meeting, now)
+        promote_waiting(uow, store, meeting, now, count)
         return {**reg, "status": "cancelled"}
     uow.emit(RegistrationCancelled, {"organization_id": org, "registration_id": registration_id,
                                      "meeting_id": meeting_id, "site_id": meeting.get("site_id"),
                                      "member_id": reg["member_id"], "occurrence_id": reg.get("occurrence_id")})
-    promote_waiting(uow, store, meeting, now)
+    promote_waiting(uow, store, meeting, now, count)
     return {**reg, "status": "cancelled"}
 
 

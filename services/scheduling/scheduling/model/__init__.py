@@ -23,8 +23,9 @@ from scheduling.model.recurrence import (ALLOWED_FREQUENCIES, MAX_EXPANSION, Occ
                                          occurrences, parse_occurrence_id, parse_rule, rule_weekdays, schedule_of,
                                          slugify, validate_rule)
 from scheduling.model.conflicts import Busy, clash_message, find_clash, overlaps
-from scheduling.model.seats import (Seat, _occupancy, decide_registration, fits, promotions, registrant_ids,
-                                    seats_of, waitlist_position)
+from scheduling.model.seats import (OccurrenceSeats, Seat, SeatCount, _occupancy, decide_by_count,
+                                    decide_registration, fits, promotions, promotions_by_count, registrant_ids,
+                                    seat_count_of, seats_of, waitlist_position)
 from scheduling.model.availability import (DAY_NAMES, Interval, _ceil_to, _clock, intersect, merge,
                                            outside_availability_message, subtract, suggest_slots,
                                            weekly_to_intervals, within, within_availability)

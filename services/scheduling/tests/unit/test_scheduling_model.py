@@ -155,3 +155,54 @@ def test_first_start_must_be_the_rules_first_occurrence():
     with pytest.raises(model.Invalid) as info:
         model.validate_rule("FREQ=WEEKLY;UNTIL=20260101T000000", datetime(2026, 3, 5, 19, 0))
     assert info.value.field == "rrule"
+
+
+def test_seat_counts_decide_and_promote_as_the_registrations_do():
+    """Issue 20: a registration decides on the meeting's seat counts instead of every registration. On
+    random meetings (series and occurrence registrants, waiters, an occurrence that is over), the counts
+    decide each newcomer, place them in line and promote after a cancellation exactly as the rules over
+    the registrations do."""
+    import random
+
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    past, future = now - timedelta(days=1), now + timedelta(days=7)
+    rng = random.Random(20)
+    for _ in range(300):
+        capacity = rng.randint(1, 6)
+        regs = []
+        for n in range(rng.randint(0, 14)):
+            occ = rng.choice([None, None, "occ1", "occ2", "old"])
+            regs.append({"_id": f"r{n:02d}", "occurrence_id": occ, "status": rng.choice(["registered", "waitlisted"]),
+                         "created_at": now - timedelta(minutes=100 - n),
+                         "occurrence_end": None if occ is None else (past if occ == "old" else future)})
+        seats, count = model.seats_of(regs, now), model.seat_count_of(regs, now)
+        for scope in (None, "occ1", "occ2", "occ3"):
+            status = model.decide_registration(capacity, seats, scope)
+            assert model.decide_by_count(capacity, count, scope) == status
+            if status == "waitlisted":
+                newcomer = Seat("new", scope, "waitlisted", (now, "new"))
+                assert model.waitlist_position(seats + [newcomer], "new") == count.waiting_in(scope) + 1
+        # One registered seat is cancelled: the same waiters move up, and the counts follow.
+        registered = [r for r in regs if r["status"] == "registered"]
+        if registered:
+            gone = rng.choice(registered)
+            rest = [r for r in regs if r is not gone]
+            count.add(gone["occurrence_id"], "registered", -1)
+            waiting = [s for s in model.seats_of(rest, now) if s.status == "waitlisted"]
+            expected = model.promotions(capacity, model.seats_of(rest, now))
+            assert model.promotions_by_count(capacity, count, waiting) == expected
+            after = [{**r, "status": "registered"} if r["_id"] in expected else r for r in rest]
+            assert model.seat_count_of(after, now).to_doc() == count.to_doc()
+
+
+def test_seat_counts_survive_their_document_and_forget_occurrences_that_are_over():
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    count = model.SeatCount()
+    count.add(None, "registered")
+    count.add("occ1", "registered", 1, now + timedelta(hours=1))
+    count.add("occ1", "waitlisted", 1, now + timedelta(hours=1))
+    again = model.SeatCount.from_doc({**count.to_doc(), "version": 3})
+    assert again.to_doc() == count.to_doc() and again.version == 3
+    assert again.fits(3, "occ1") and not again.fits(2, "occ1") and again.waiting_in("occ1") == 1
+    later = again.live(now + timedelta(hours=2))
+    assert later.occurrences == {} and later.fits(2, None)
