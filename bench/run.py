@@ -41,9 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these (repeatable)")
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 3 quick, 5 full)")
-    parser.add_argument("--registrants",
-                        help="registrants of the reminder benchmark's meeting, several sizes comma-separated, "
-                             "measured one after another in one run (default 300 quick; 300,1000,5000 full)")
+    parser.add_argument("--registrants", type=int,
+                        help="registrants of the reminder benchmark's meeting (default 300 quick, 5,000 full)")
     parser.add_argument("--profile", action="store_true",
                         help="run the whole platform's workers under cProfile; profiles in bench/results/profiles")
     parser.add_argument("--faults", action="store_true",
@@ -127,8 +126,7 @@ def _run_one(name, args, runs, figures, state) -> None:
             figures += bench_memory.run(runs, args.quick, state["whole"], py_spy=args.py_spy)
         else:
             from bench import bench_reminders
-            figures += bench_reminders.run(runs, args.quick, state["whole"], registrants=args.registrants,
-                                           py_spy=getattr(args, "py_spy", False))
+            figures += bench_reminders.run(runs, args.quick, state["whole"], registrants=args.registrants)
         return
     if state["servers"] is None:
         state["servers"] = _start_servers()
