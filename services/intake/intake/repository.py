@@ -241,6 +241,9 @@ class Store(BaseStore):
     def log_consent(self, doc: dict) -> None:
         self._insert("consent_log", doc)
 
+    def log_consents(self, docs: list[dict]) -> None:
+        self.db.consent_log.insert_many([_to_bson(doc) for doc in docs], ordered=True, session=self.session)
+
     def consent_log(self, organization_id: str, member_id: str) -> list[dict]:
         return self.find("consent_log", {"organization_id": organization_id, "member_id": member_id},
                          projection={"_id": 0}, sort=[("at", ASCENDING)])

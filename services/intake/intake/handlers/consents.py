@@ -27,11 +27,20 @@ def record_change(uow: UnitOfWork, store: Store, member: dict, purpose: str, act
     announce(uow, member, purpose, action == "granted", now)
 
 
-def log(store: Store, member: dict, purpose: str, action: str, by: str, now: datetime) -> None:
+def log_entry(member: dict, purpose: str, action: str, by: str, now: datetime) -> dict:
     c = member["consents"].get(purpose) or {}
-    store.log_consent({"_id": model.new_id("cl"), "organization_id": member["organization_id"],
-                       "member_id": member["_id"], "purpose": purpose, "action": action, "by": by, "at": now,
-                       "expires_at": c.get("expires_at")})
+    return {"_id": model.new_id("cl"), "organization_id": member["organization_id"], "member_id": member["_id"],
+            "purpose": purpose, "action": action, "by": by, "at": now, "expires_at": c.get("expires_at")}
+
+
+def log(store: Store, member: dict, purpose: str, action: str, by: str, now: datetime) -> None:
+    store.log_consent(log_entry(member, purpose, action, by, now))
+
+
+def log_many(store: Store, member: dict, purposes: list[str], action: str, by: str, now: datetime) -> None:
+    """Several purposes at once (a registration's consents): one write for all of them."""
+    if purposes:
+        store.log_consents([log_entry(member, purpose, action, by, now) for purpose in purposes])
 
 
 def announce(uow: UnitOfWork, member: dict, purpose: str, granted: bool, now: datetime) -> None:

@@ -66,8 +66,7 @@ def register_in(uow: UnitOfWork, principal: Principal, data: dict, *, now: datet
     consents.set_consents(member, given)
     identities.claim(store, org_id, "member", member_id, None, member)
     store.insert_member(member)
-    for purpose in sorted(given):
-        consents.log(store, member, purpose, "granted", by, now)
+    consents.log_many(store, member, sorted(given), "granted", by, now)
     _announce(uow, MemberRegistered, member, now)
     _announce_contact(uow, member, org["default_language"])
     for purpose in sorted(given):
