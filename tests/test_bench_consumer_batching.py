@@ -179,3 +179,41 @@ def test_a_poll_whose_time_is_up_leaves_the_rest_to_the_next_poll_and_nothing_is
         runner.close()
     assert any(done < got for done, got in zip(handled, polled)), "no poll was cut short"
     assert sorted(d["n"] for d in db.effects.find({"_id": {"$regex": f"^{tag}-"}})) == [1] * 30
+
+
+def test_a_handlers_prepare_reads_for_the_whole_batch_in_its_transaction(service, kafka_bootstrap, kafka_connection,
+                                                                         org_id):
+    """issue 20: a handler's ``prepare(events, uow)`` runs once per batch, before its events, in the same
+    transaction, with the events not handled before; a record applied alone (no batch) needs no prepare."""
+    name, client, db = service
+    tag = uuid.uuid4().hex[:8]
+    prepared: list[tuple[int, list[str]]] = []
+    applied: dict[str, tuple[int, bool]] = {}
+
+    def prepare(events, uow):
+        prepared.append((id(uow), [e.id for e in events]))
+        uow.ready = {e.data["member_id"] for e in events}
+
+    def handler(evt, uow):
+        applied[evt.id] = (id(uow), evt.data["member_id"] in getattr(uow, "ready", ()))
+        uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
+    handler.prepare = prepare
+
+    events = _events(org_id, [f"{tag}-m{i}" for i in range(20)])
+    ids = [e.id for e in events]
+    _publish(kafka_bootstrap, events + events[:3])  # three redelivered (same ce_id)
+    runner = _runner(kafka_connection, client, db, name, handler)
+    try:
+        eventually(lambda: runner.poll_once(200) is not None
+                   and db.inbox.count_documents({"_id": {"$in": ids}}) == 20, timeout=60)
+        runner.poll_once(500)
+    finally:
+        runner.close()
+    assert sorted(d["n"] for d in db.effects.find({"_id": {"$regex": f"^{tag}-"}})) == [1] * 20
+    ours = set(ids)
+    batches = [(u, [i for i in evt_ids if i in ours]) for u, evt_ids in prepared]
+    batches = [(u, evt_ids) for u, evt_ids in batches if evt_ids]
+    assert batches, "no batch was prepared"
+    assert max(len(evt_ids) for _, evt_ids in batches) > 1  # one prepare for several events
+    in_batches = {i for _, evt_ids in batches for i in evt_ids}
+    assert all(applied[i][1] for i in in_batches)  # their handler found what prepare read, in its transaction

@@ -182,6 +182,14 @@ class ConsumerRunner:
         def work(uow: UnitOfWork) -> None:
             ids = [evt.id for evt, _, _ in items]
             seen = {doc["_id"] for doc in find_in(self.db.inbox, "_id", ids, projection={"_id": 1}, session=uow.session)}
+            # A handler may read what the whole batch needs at once: its ``prepare(events, uow)`` runs
+            # first, in the same transaction, with the batch's events it is to handle.
+            prepared: dict = {}
+            for evt, handler, _ in items:
+                if evt.id not in seen and getattr(handler, "prepare", None) is not None:
+                    prepared.setdefault(handler.prepare, []).append(evt)
+            for prepare, events in prepared.items():
+                prepare(events, uow)
             entries = []
             for evt, handler, _ in items:
                 if evt.id in seen:

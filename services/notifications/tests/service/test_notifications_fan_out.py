@@ -22,7 +22,7 @@ from notifications import handlers
 from notifications.channels import Channels
 from notifications.repository import Repository
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 
 def apply(repo, declaration, data, handler):
@@ -156,7 +156,7 @@ def test_one_smtp_session_carries_many_messages_and_a_dropped_one_is_reopened(se
 
 
 def test_senders_and_worker_copies_share_a_fan_out_without_doubling_a_delivery(settings, repo, db, mail, org_id):
-    members = [person(repo, org_id, "member") for _ in range(60)]
+    members = [person(repo, org_id, "member") for _ in range(30)]
     evt = cancelled_meeting(repo, org_id, members)
     proxy = TcpProxy(mail.smtp_port)
     try:
@@ -174,12 +174,12 @@ def test_senders_and_worker_copies_share_a_fan_out_without_doubling_a_delivery(s
     finally:
         proxy.close()
     docs = list(db.deliveries.find({"source_event_id": evt.id}))
-    assert len(docs) == 60 and all(d["attempts"] == 1 and not d.get("takeovers") for d in docs)
+    assert len(docs) == 30 and all(d["attempts"] == 1 and not d.get("takeovers") for d in docs)
     for member in members:
         [message] = mail.messages(to=member["email"])  # exactly one each
         [doc] = [d for d in docs if d["recipient_id"] == member["person_id"]]
         assert message["message_id"] == f"<{doc['_id']}@recoverynet.local>"
-    assert len(outbox_events(db, NotificationDelivered, evt.id)) == 60
+    assert len(outbox_events(db, NotificationDelivered, evt.id)) == 30
 
 
 def test_a_sender_that_dies_mid_batch_doubles_no_email_and_loses_none(settings, repo, db, mail, org_id):
@@ -210,3 +210,48 @@ def test_a_sender_that_dies_mid_batch_doubles_no_email_and_loses_none(settings, 
     docs = list(db.deliveries.find(mine))
     assert [d["status"] for d in docs] == ["delivered"] * 6 and all(d["takeovers"] == 1 for d in docs)
     assert len(outbox_events(db, NotificationDelivered, evt.id)) == 6
+
+
+def test_the_consumer_reads_a_batchs_recipients_at_once_and_plans_each_as_alone(kafka_bootstrap, repo, db, worker,
+                                                                               org_id):
+    """ReminderDue events through the broker to the worker: the consumer reads every recipient's contact,
+    consents and preferences for its batch at once (``prepare_recipients``); each person's deliveries are
+    the ones the rules give for what is known of them, as when read one by one."""
+    from kafka import KafkaProducer
+
+    from notifications import model
+    from shared.messaging.envelope import encode_value, record_headers
+    from shared.messaging.kafka import close_producer
+
+    email_only = [person(repo, org_id, "member") for _ in range(6)]
+    with_sms = [person(repo, org_id, "member", purposes=("notify:email", "notify:sms")) for _ in range(2)]
+    for member in with_sms:
+        db.contacts.update_one({"_id": member["person_id"]}, {"$set": {"phone": "+15555550100"}})
+    none_given = [person(repo, org_id, "member", purposes=())]
+    leader = person(repo, org_id, "leader")
+    stranger = {"person_id": f"member-{uuid.uuid4().hex[:10]}"}  # not in the directory yet
+    everyone = [(m, "member") for m in email_only + with_sms + none_given] + [(leader, "leader"), (stranger, "member")]
+    events = [new_event(scheduling.ReminderDue, {
+        "organization_id": org_id, "reminder_id": f"r-{uuid.uuid4().hex[:8]}", "person_id": p["person_id"],
+        "person_kind": kind, "subject_kind": "occurrence", "meeting_id": "mt-r", "occurrence_id": "occ-r",
+        "session_id": None, "site_id": "site-1", "title": "Evening Hope", "starts_at": "2026-12-07T18:00:00Z",
+        "time_zone": "UTC", "offset_minutes": 60}, source="/recoverynet/test") for p, kind in everyone]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap.split(","), linger_ms=50)
+    try:
+        for evt in events:
+            producer.send(evt.topic, key=evt.key.encode(), value=encode_value(evt), headers=record_headers(evt))
+        producer.flush()
+    finally:
+        close_producer(producer)
+    ids = [evt.id for evt in events]
+    eventually(lambda: db.inbox.count_documents({"_id": {"$in": ids}}) == len(ids), timeout=90,
+               message="every reminder applied")
+    now = datetime.now(timezone.utc)
+    for (p, kind), evt in zip(everyone, events):
+        planned = sorted(d["channel"] for d in db.deliveries.find({"source_event_id": evt.id}))
+        contact, consents, prefs = repo.reader().person_state(org_id, p["person_id"])
+        expected = (sorted(model.CHANNELS) if contact is None
+                    else sorted(model.channels_for(contact, kind, consents, prefs, now)))
+        assert planned == expected, (p["person_id"], kind, planned, expected)
+    assert sorted(d["channel"] for d in db.deliveries.find({"source_event_id": events[6].id})) == ["email", "sms"]
+    assert db.deliveries.count_documents({"source_event_id": events[0].id}) == 1
