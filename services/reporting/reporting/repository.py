@@ -5,41 +5,44 @@ Collections (every document carries ``organization_id``; no id of a person is st
                   member id, model.pseudonym); after erasure "<org>:anon:<random>" with no pseudonym
   leaders         per-leader status history, ``_id`` "<org>:<pseudonym>"
   meetings        meeting series: name and site only (never facilitators or registrants)
-  messages        one per delivery outcome or unsubscribe: channel, outcome, time, and the recipient's
-                  pseudonym (dropped at the recipient's erasure) to place it at the recipient's site
+  monthly         the aggregates the reports read (reporting.aggregates), a few per organization, site and
+                  month (aggregates.family): ``j`` the JSON text of {metric: {rest of key: count}}
+                  (aggregates.nest), keys of days, codes and values, never of a person; ``_id`` "<org>:<site or ->:<YYYY-MM>:<family>"
+  timelines       one per organization and site: the as-of intervals (active, flag open, waiting), ``j``
+                  as above, ``_id`` "<org>:<site or ->"
   erased          markers of erased members (model.erasure_marker): late events about them are dropped
   audit_log       who pulled which report (kept by ``rebuild``: it is not built from events)
 """
 from __future__ import annotations
 
+import json
 import uuid
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.database import Database
 
 from shared import repository as base
 from shared.repository import site_scope
 
-from reporting import model
+from reporting import aggregates, model
 
 SOURCE = "/recoverynet/reporting"
 # what rebuild empties (token_revocations too: TokensRevoked is replayed like any other event)
-DERIVED = ("members", "leaders", "meetings", "messages", "erased", "token_revocations", "inbox")
-
-MEMBER_FIELDS = {"_id": 0, "organization_id": 0, "pseudonym": 0, "site_at": 0, "profile_at": 0}
-
+# ("messages": the per-message documents of before the aggregates; dropped by a rebuild)
+DERIVED = ("members", "leaders", "meetings", "monthly", "timelines", "messages", "erased", "token_revocations",
+           "inbox")
 
 def ensure_indexes(db: Database) -> None:
     Store.ensure_collections(db)
     db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
     db.leaders.create_index([("organization_id", ASCENDING)], name="org")
     db.meetings.create_index([("organization_id", ASCENDING)], name="org")
-    db.messages.create_index([("organization_id", ASCENDING), ("at", ASCENDING)], name="org_at")
-    db.messages.create_index([("recipient", ASCENDING)], name="recipient", sparse=True)
+    db.monthly.create_index([("organization_id", ASCENDING), ("month", ASCENDING)], name="org_month")
+    db.timelines.create_index([("organization_id", ASCENDING)], name="org")
 
 
 class Store(base.Store):
-    collections = ("members", "leaders", "meetings", "messages", "erased", "audit_log")
+    collections = ("members", "leaders", "meetings", "monthly", "timelines", "erased", "audit_log")
 
     # -- writes (handlers) ------------------------------------------------------------------------
     def is_erased(self, marker: str) -> bool:
@@ -53,6 +56,20 @@ class Store(base.Store):
                                     {**doc, "_id": f"{org}:{pseudonym}", "organization_id": org, "pseudonym": pseudonym},
                                     upsert=True, session=self.session)
 
+    def members_of(self, org: str, pseudonyms: list[str]) -> dict[str, dict]:
+        """{pseudonym: facts} of those known, in one query."""
+        return {d["pseudonym"]: d for d in self.find_in("members", "_id", [f"{org}:{p}" for p in pseudonyms])}
+
+    def save_members(self, org: str, docs: dict[str, dict]) -> None:
+        """Write several members' facts ({pseudonym: facts}) in one request."""
+        if docs:
+            self.db.members.bulk_write([ReplaceOne({"_id": f"{org}:{p}"}, {**doc, "_id": f"{org}:{p}", "organization_id": org,
+                                                                        "pseudonym": p}, upsert=True)
+                                        for p, doc in docs.items()], ordered=False, session=self.session)
+
+    def erased_among(self, markers: list[str]) -> set[str]:
+        return {d["_id"] for d in self.find_in("erased", "_id", markers, projection={"_id": 1})}
+
     def leader(self, org: str, pseudonym: str) -> dict | None:
         return self.find_one("leaders", {"_id": f"{org}:{pseudonym}"})
 
@@ -64,21 +81,53 @@ class Store(base.Store):
     def save_meeting(self, org: str, meeting_id: str, fields: dict) -> None:
         self.upsert("meetings", f"{org}:{meeting_id}", {"organization_id": org, **fields})
 
-    def add_message(self, org: str, event_id: str, fields: dict) -> None:
-        self.upsert("messages", event_id, {"organization_id": org, **fields})
+    def add_counts(self, org: str, diff: dict) -> None:
+        """Add ``diff`` ((site, month or None, key) -> n, aggregates.contribution's shape) to the aggregates.
+        Each document keeps its counters as one JSON text (``j``), read and rewritten here in the event's
+        transaction: on the embedded database a document's many fields cost far more to update and to read
+        than one text of the same counters (measured: bench/README.md, reporting)."""
+        docs: dict[str, dict[str, tuple]] = {"monthly": {}, "timelines": {}}
+        for (site, month, key), n in diff.items():
+            if not n:
+                continue
+            if month is None:
+                coll, _id = "timelines", f"{org}:{site or '-'}"
+            else:
+                coll, _id = "monthly", f"{org}:{site or '-'}:{month}:{aggregates.family(key)}"
+            docs[coll].setdefault(_id, (site, month, {}))[2][key] = n
+        for coll, wanted in docs.items():
+            if not wanted:
+                continue
+            found = {d["_id"]: json.loads(d["j"]) for d in self.find_in(coll, "_id", list(wanted), projection={"j": 1})}
+            writes = []
+            for _id, (site, month, inc) in wanted.items():
+                counts = found.get(_id, {})  # {metric: {rest of the key: n}} (aggregates.nest)
+                for metric, rests in aggregates.nest(inc).items():
+                    row = counts.setdefault(metric, {})
+                    for rest, n in rests.items():
+                        value = row.get(rest, 0) + n
+                        if value:
+                            row[rest] = value
+                        else:
+                            row.pop(rest, None)
+                    if not row:
+                        del counts[metric]
+                doc = {"_id": _id, "organization_id": org, "site_id": site,
+                       "j": json.dumps(counts, separators=(",", ":"))}
+                if month is not None:
+                    doc["month"] = month
+                writes.append(ReplaceOne({"_id": _id}, doc, upsert=True))
+            self.db[coll].bulk_write(writes, ordered=False, session=self.session)
 
     def erase_member(self, org: str, pseudonym: str, marker: str) -> None:
-        """Keep the member's facts as an anonymous record (a random id, no pseudonym); their messages keep
-        only the site; a marker drops events about them that arrive later."""
+        """Keep the member's facts as an anonymous record (a random id, no pseudonym; the aggregates it added
+        stay as they are: counts only); a marker drops events about them that arrive later."""
         doc = self.member(org, pseudonym)
-        site = doc.get("site_id") if doc else None
         if doc is not None:
             self.db.members.delete_one({"_id": doc["_id"]}, session=self.session)
             anon = model.anonymous(doc)
             self.db.members.insert_one({**anon, "_id": f"{org}:anon:{uuid.uuid4().hex}", "erased": True},
                                        session=self.session)
-        self.db.messages.update_many({"organization_id": org, "recipient": pseudonym},
-                                     {"$set": {"site_id": site}, "$unset": {"recipient": ""}}, session=self.session)
         self.upsert("erased", marker, {"organization_id": org})
 
     def forget_subjects(self, org: str, subjects: list[str]) -> None:
@@ -88,32 +137,21 @@ class Store(base.Store):
                                               session=self.session)
 
     # -- reads (reports) --------------------------------------------------------------------------
-    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None,
-                      start=None, end=None):
-        """(members, leaders, messages, meeting names) of the organization inside the caller's sites. Messages:
-        only those of the range (indexed by organization and time), only the fields the figures count."""
+    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None, months: list[str]):
+        """(monthly aggregates of ``months``, the sites' timelines, leaders, meeting names) of the
+        organization inside the caller's sites: O(sites x months) documents, whatever the members."""
         scope = site_scope("site_id", site_filter, site_id)
-        members = self.find("members", {"organization_id": org, **scope}, projection=MEMBER_FIELDS)
+        monthly = [{"c": json.loads(d["j"])} for d in
+                   self.find("monthly", {"organization_id": org, "month": {"$in": months}, **scope}, projection={"j": 1})]
+        timelines = [{"c": json.loads(d["j"])} for d in
+                     self.find("timelines", {"organization_id": org, **scope}, projection={"j": 1})]
         leader_query: dict = {"organization_id": org}
         if scope:
             leader_query["site_ids"] = scope["site_id"]
         leaders = self.find("leaders", leader_query, projection={"statuses": 1})
-        match: dict = {"organization_id": org}
-        if start is not None:
-            match["at"] = {"$gte": start, "$lt": end}
-        messages = self.find("messages", match, projection={"_id": 0, "at": 1, "channel": 1, "outcome": 1,
-                                                           "site_id": 1, "recipient": 1})
-        if scope:
-            # a message counts at its recipient's site now (members only; an erased recipient's keeps the site).
-            # Filtered here: an $or over every recipient of the sites is far slower on the embedded server.
-            allowed = set(scope["site_id"]["$in"]) if isinstance(scope["site_id"], dict) else {scope["site_id"]}
-            sites = {d["pseudonym"]: d.get("site_id") for d in
-                     self.find("members", {"organization_id": org, "pseudonym": {"$exists": True}},
-                               projection={"site_id": 1, "pseudonym": 1, "_id": 0})}
-            messages = [m for m in messages if (m.get("site_id") or sites.get(m.get("recipient"))) in allowed]
         names = {d["_id"].split(":", 1)[1]: d.get("name") or "a meeting"
                  for d in self.find("meetings", {"organization_id": org, **scope}, projection={"name": 1})}
-        return members, leaders, messages, names
+        return monthly, timelines, leaders, names
 
     def drop_derived(self) -> None:
         for name in DERIVED:

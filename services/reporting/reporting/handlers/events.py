@@ -1,12 +1,15 @@
-"""The platform's events kept as per-member facts: ``handler(evt, uow)``, run by the shared consumer in
-one transaction with the inbox. People's ids become keyed pseudonyms at this edge and go no further."""
+"""The platform's events kept as per-member facts and, in the same transaction, as the aggregates the
+reports read (reporting.aggregates: the difference a change makes to the member's contribution):
+``handler(evt, uow)``, run by the shared consumer in one transaction with the inbox. People's ids become
+keyed pseudonyms at this edge and go no further."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable
 
 from shared.unit_of_work import UnitOfWork
 
-from reporting import model
+from reporting import aggregates, model
 from reporting.repository import Store
 
 KEY: dict[str, str] = {}  # "pseudonym_key": set by subscriptions(settings) before the consumer starts
@@ -16,20 +19,39 @@ def _pseudonym(org: str, person_id: str) -> str:
     return model.pseudonym(KEY["pseudonym_key"], org, person_id)
 
 
+def _update_member(st: Store, org: str, person: str, change: Callable[[dict], dict], diff: Counter) -> bool:
+    """Apply ``change`` to one member's facts (created if new) unless the member was erased, and add what it
+    changes in the aggregates to ``diff`` (aggregates.difference: the member's contribution after minus
+    before). False when the member was erased."""
+    p = _pseudonym(org, person)
+    before = st.member(org, p)
+    # an erased member has no facts under their pseudonym: only a member not known yet can be one (their
+    # events are dropped: nothing of theirs is stored again)
+    if before is None and st.is_erased(model.erasure_marker(KEY["pseudonym_key"], org, person)):
+        return False
+    after = aggregates.as_stored(change(before or model.new_member(org)))
+    if after != before:
+        st.save_member(org, p, after)
+        diff.update(aggregates.difference(before, after))
+    return True
+
+
 def _member_change(change: Callable[[dict, dict, object], dict], member_field: str = "member_id",
                    places: bool = True):
     """A handler that applies ``change(facts, data, at)`` to one member's facts (created if new), unless
-    the member was erased (then the event is dropped: nothing of theirs is stored again)."""
+    the member was erased (then the event is dropped: nothing of theirs is stored again), and keeps the
+    aggregates in step in the same transaction."""
     def handle(evt, uow: UnitOfWork) -> None:
         org, person = evt.organization_id, evt.data[member_field]
         st = Store.of(uow)
-        if st.is_erased(model.erasure_marker(KEY["pseudonym_key"], org, person)):
-            return
-        p = _pseudonym(org, person)
-        doc = st.member(org, p) or model.new_member(org)
-        if places:  # the member's own site (a meeting's or a session's site is not necessarily theirs)
-            doc = model.place(doc, evt.data.get("site_id"), evt.time)
-        st.save_member(org, p, change(doc, evt.data, evt.time))
+
+        def apply(doc: dict) -> dict:
+            if places:  # the member's own site (a meeting's or a session's site is not necessarily theirs)
+                doc = model.place(doc, evt.data.get("site_id"), evt.time)
+            return change(doc, evt.data, evt.time)
+        diff: Counter = Counter()
+        _update_member(st, org, person, apply, diff)
+        st.add_counts(org, diff)
     return handle
 
 
@@ -62,22 +84,31 @@ on_session_held = _member_change(lambda d, data, at: model.add(
 
 def on_attendance_recorded(evt, uow: UnitOfWork) -> None:
     """Each member present or absent at an occurrence; a later record of the same occurrence replaces an
-    earlier one for the members it names (attendance corrected)."""
-    data = evt.data
-    for present, ids in ((True, data["present_member_ids"]), (False, data.get("absent_member_ids") or [])):
-        for member_id in ids:
-            entry = {"id": data["occurrence_id"], "meeting_id": data["meeting_id"],
-                     "at": model.occurrence_start(data["occurrence_id"]) or evt.time,
-                     "present": present, "recorded_at": evt.time}
-            _member_change(lambda d, _data, _at, entry=entry: model.attend(d, entry), places=False)(
-                _Single(evt, {**data, "member_id": member_id}), uow)
-
-
-class _Single:
-    """The same event, seen as if about one member (AttendanceRecorded names several)."""
-
-    def __init__(self, evt, data):
-        self.organization_id, self.data, self.time = evt.organization_id, data, evt.time
+    earlier one for the members it names (attendance corrected). The members' facts are read and written
+    together and the aggregates updated once: a meeting names tens of members, and one transaction must
+    stay short."""
+    data, org = evt.data, evt.organization_id
+    st = Store.of(uow)
+    key = KEY["pseudonym_key"]
+    named = [(True, m) for m in data["present_member_ids"]] + [(False, m) for m in data.get("absent_member_ids") or []]
+    erased = st.erased_among([model.erasure_marker(key, org, m) for _, m in named])
+    named = [(present, m) for present, m in named if model.erasure_marker(key, org, m) not in erased]
+    pseudonyms = {m: _pseudonym(org, m) for _, m in named}
+    found = st.members_of(org, list(pseudonyms.values()))
+    at = model.occurrence_start(data["occurrence_id"]) or evt.time
+    diff: Counter = Counter()
+    changed = {}
+    for present, member_id in named:
+        p = pseudonyms[member_id]
+        before = changed.get(p, found.get(p))
+        entry = {"id": data["occurrence_id"], "meeting_id": data["meeting_id"], "at": at, "present": present,
+                 "recorded_at": evt.time}
+        after = aggregates.as_stored(model.attend(before or model.new_member(org), entry))
+        if after != before:
+            diff.update(aggregates.difference(before, after))
+            changed[p] = after
+    st.save_members(org, changed)
+    st.add_counts(org, diff)
 
 
 def on_member_erased(evt, uow: UnitOfWork) -> None:
@@ -120,13 +151,22 @@ def on_meeting_changed(evt, uow: UnitOfWork) -> None:
 
 
 def _message(outcome: str):
+    """A message counts at its recipient's site now: kept as a counter on a member's facts (so it moves
+    with a transfer); a message to a leader, staff or an erased member counts organization-wide only."""
     def handle(evt, uow: UnitOfWork) -> None:
         org, data = evt.organization_id, evt.data
         st = Store.of(uow)
-        fields = {"at": evt.time, "channel": data["channel"], "outcome": outcome, "site_id": None}
-        if not st.is_erased(model.erasure_marker(KEY["pseudonym_key"], org, data["recipient_id"])):
-            fields["recipient"] = _pseudonym(org, data["recipient_id"])
-        st.add_message(org, evt.id, fields)
+        key = aggregates.message_key(evt.time, data["channel"], outcome)
+
+        def count(doc: dict) -> dict:
+            counts = dict(doc.get("messages") or {})
+            counts[key] = counts.get(key, 0) + 1
+            return {**doc, "messages": counts}
+        diff: Counter = Counter()
+        if data.get("recipient_kind", "member") != "member" or \
+                not _update_member(st, org, data["recipient_id"], count, diff):
+            diff = aggregates.message(None, evt.time, data["channel"], outcome)
+        st.add_counts(org, diff)
     return handle
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from shared.auth import Principal
 
-from reporting import access, model
+from reporting import access, aggregates, model
 from reporting.config import Settings
 from reporting.repository import Store
 
@@ -50,8 +50,9 @@ def outcomes(store: Store, settings: Settings, principal: Principal, query: dict
     org = principal.organization_id
     sites = access.site_filter(principal)
     period = model.Period.of(first, last)
-    members, leaders, messages, names = store.report_inputs(org, sites, query.get("site_id"), period.start, period.end)
-    figures = model.outcomes(members, leaders, messages, names, period, now)
+    monthly, timelines, leaders, names = store.report_inputs(org, sites, query.get("site_id"),
+                                                             aggregates.months_between(period.start, period.end))
+    figures = aggregates.figures(monthly, timelines, leaders, names, period, now)
     store.audit(principal, "read", "outcome_report", "outcomes", org, site_id=query.get("site_id"),
                 first=first.isoformat(), last=last.isoformat(), format=fmt)
     return {"organization_id": org, "site_id": query.get("site_id"), "sites": sites, "from_": first, "to": last,
