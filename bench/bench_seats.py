@@ -6,7 +6,8 @@ The baseline is the same registration at k = 5, so the ratio says how much deare
 is than the 5th: 1 is flat. Before issue 20 a registration read every registration of the meeting to
 decide seat or waitlist; now it reads the meeting's seat counts (one small document) and the member's
 own registration. The meeting's earlier registrations are inserted directly (as the API would have
-written them), and one registration before the measured ones builds the meeting's counts from them.
+written them), and one registration before the measured ones builds the meeting's counts from them. The
+two sizes are measured in turn, one registration each, so the machine's load weighs on both alike.
 """
 from __future__ import annotations
 
@@ -64,24 +65,27 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
             "duration_minutes": 60, "is_public": True, "is_open": True, "format": None, "types": [], "language": "en"}
     notes: dict = {"samples_per_run": SAMPLES, "capacity": 100000}
     try:
+        meetings, queues = {}, {}
         for k in sizes:
-            meeting = repo.transaction(lambda uow: create_meeting(uow, settings, admin, {
+            meetings[k] = repo.transaction(lambda uow: create_meeting(uow, settings, admin, {
                 **body, "name": f"Circle {k}", "facilitator_id": f"leader-{k}"}))  # a facilitator each: no clash
             queue = list(members[k])
-            _prefill(db, org, site, meeting["_id"], queue[:k - 1])
-            queue = queue[k - 1:]
-            one = queue.pop(0)  # the first registration after the prefill builds the meeting's counts
+            _prefill(db, org, site, meetings[k]["_id"], queue[:k - 1])
+            queues[k] = queue[k - 1:]
+            one = queues[k].pop(0)  # the first registration after the prefill builds the meeting's counts
             started = time.perf_counter()
-            repo.transaction(lambda uow: register(uow, admin, meeting["_id"], one, None))
+            repo.transaction(lambda uow: register(uow, admin, meetings[k]["_id"], one, None))
             notes[f"first_registration_at_k{k}_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            for _ in range(runs):
-                times = []
-                for _ in range(SAMPLES):
-                    member = queue.pop(0)
+        for _ in range(runs):
+            times: dict[int, list[float]] = {k: [] for k in sizes}
+            for _ in range(SAMPLES):
+                for k in sizes:  # one at each size in turn: the machine's load moves both alike
+                    member = queues[k].pop(0)
                     started = time.perf_counter()
-                    repo.transaction(lambda uow: register(uow, admin, meeting["_id"], member, None))
-                    times.append((time.perf_counter() - started) * 1000)
-                sizes[k].append(sorted(times)[len(times) // 2])
+                    repo.transaction(lambda uow: register(uow, admin, meetings[k]["_id"], member, None))
+                    times[k].append((time.perf_counter() - started) * 1000)
+            for k in sizes:
+                sizes[k].append(sorted(times[k])[len(times[k]) // 2])
     finally:
         client.drop_database(db.name)
         client.close()
