@@ -1,5 +1,5 @@
-"""Reminder fan-out on the whole platform: a weekly meeting series with N registrants (5,000 full, 300
-quick); the time from the reminder becoming due to the last reminder email accepted by the SMTP catcher
+"""Reminder fan-out on the whole platform: a weekly meeting series with N registrants (300, 1,000 and
+5,000 in one run, full; 300 quick; ``--registrants 300,2000`` chooses); the time from the reminder becoming due to the last reminder email accepted by the SMTP catcher
 (scheduling's reminder job: one ReminderDue per person in its own transaction with the reminder key ->
 outbox relay -> notifications' consumer records one delivery each -> its delivery job claims, renders and
 sends each), against raw smtplib sends of the same number of messages (the same size as a reminder) to
@@ -12,18 +12,37 @@ ahead, so that no reminder is due under the default offsets. Then the scheduling
 REMINDER_OFFSETS_MINUTES set so that the reminder falls due on the next minute boundary at least 15 s
 away (offsets are whole minutes and starts whole minutes, so the due instant is exact); the clock starts
 at that instant. The platform runs with REMINDER_INTERVAL_SECONDS=1 (bench.journeys.start_platform).
+
+Several sizes share one platform, one after another, each with its own organization and meeting. So that
+one size's offset makes no other meeting's reminder due, each later size's meeting starts a day EARLIER
+than the one before (the last two days ahead): under the offset chosen for a meeting, every earlier
+meeting's reminder is still a day or more away; and after each size the scheduling worker is restarted
+with its usual offsets. Each size reports the cost per recipient (due -> last email over N + 1) beside raw
+SMTP's cost per message; the last figure is the largest size's per-recipient cost over the smallest's
+(flat = 1).
+
+With ``py_spy`` (``./deploy/bench --only reminders --py-spy``), the database, notifications' worker and
+scheduling's worker are sampled by py-spy during each fan-out (bench/results/profiles/reminders-<size>-*.txt).
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import smtplib
+import subprocess
+import sys
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import requests
+
+from collections import Counter
+from pathlib import Path
 
 from bench.common import Figure, repeat, seconds
 from bench.journeys import MailWatch, Org, TimedTap, wait
@@ -31,7 +50,7 @@ from shared.events.scheduling import REMINDERS, ReminderDue
 from shared.mongo import connect
 
 ZONE = "America/New_York"
-IMPORT_CHUNK = 500           # rows per bulk-import upload (synchronous; gunicorn's timeout is 30 s)
+IMPORT_CHUNK = 100           # rows per bulk-import upload (synchronous; gunicorn's timeout is 30 s, on a busy machine)
 
 
 def _import_members(platform, org: Org, n: int) -> list[str]:
@@ -43,7 +62,7 @@ def _import_members(platform, org: Org, n: int) -> list[str]:
             body = org.member_body(["notify:email"], tag=f"rem{i}.")
             body.pop("site_id")
             rows.append(json.dumps({**body, "external_id": f"ext-{i}"}))
-        resp = requests.post(url, data="\n".join(rows).encode(), timeout=120, headers={
+        resp = requests.post(url, data="\n".join(rows).encode(), timeout=300, headers={
             "Authorization": f"Bearer {org.admin_token}", "Content-Type": "application/x-ndjson"})
         if resp.status_code != 201:
             raise RuntimeError(f"import answered {resp.status_code}: {resp.text[:500]}")
@@ -91,8 +110,53 @@ def _raw_smtp(host: str, port: int, message: bytes, sender: str, recipients: lis
             smtp.sendmail(sender, [to], message)
 
 
-def run(runs: int, quick: bool, platform, registrants: int | None = None) -> list[Figure]:
-    n = registrants or (300 if quick else 5000)
+FULL_SIZES = (300, 1000, 5000)
+PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
+
+
+def sizes_of(registrants, quick: bool) -> list[int]:
+    """The sizes to measure: ``registrants`` (an int, a list, or '300,1000'), else 300 quick / 300, 1,000, 5,000."""
+    if registrants is None:
+        return [300] if quick else list(FULL_SIZES)
+    if isinstance(registrants, str):
+        return [int(part) for part in registrants.split(",") if part.strip()]
+    if isinstance(registrants, int):
+        return [registrants]
+    return [int(n) for n in registrants]
+
+
+def run(runs: int, quick: bool, platform, registrants=None, py_spy: bool = False) -> list[Figure]:
+    sizes = sizes_of(registrants, quick)
+    now_local = datetime.now(ZoneInfo(ZONE)).replace(second=0, microsecond=0, tzinfo=None)
+    figures, failed = [], {}
+    for k, n in enumerate(sizes):
+        # later sizes start a day earlier (see the module's docstring)
+        start_local = now_local + timedelta(days=2 + len(sizes) - 1 - k)
+        try:
+            figures.append(_one_size(runs, platform, n, start_local, py_spy))
+            done = figures[-1]  # printed at once: a long run stopped later keeps this size's figure
+            print(f"  reminders: {n} registrants: due -> last email {done.median:.2f} s, raw SMTP "
+                  f"{done.baseline_median:.3f} s, ratio {done.median / done.baseline_median:.1f}; {done.notes}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - one size failing must not lose the others' figures
+            traceback.print_exc()
+            failed[n] = repr(exc)[:500]
+            print(f"  reminders: {n} registrants FAILED: {exc!r}", flush=True)
+    if not figures and failed:
+        raise RuntimeError(f"every size failed: {failed}")
+    per = {f.notes["registrants"]: f.notes["per_recipient_ms"] for f in figures}
+    if len(per) > 1:
+        small, big = min(per), max(per)
+        figures.append(Figure(f"reminders.per-recipient cost {big} vs {small}", "due -> last email / recipients",
+                              "ms", [per[big]], f"the same at {small} registrants", [per[small]],
+                              higher_is_better=False,
+                              notes={"per_recipient_ms": {str(size): value for size, value in sorted(per.items())},
+                                     **({"sizes_failed": {str(k): v for k, v in failed.items()}} if failed else {}),
+                                     "raw_smtp_per_message_ms": {str(f.notes["registrants"]): f.notes["raw_per_message_ms"]
+                                                                 for f in figures}}))
+    return figures
+
+
+def _one_size(runs: int, platform, n: int, start_local: datetime, py_spy: bool) -> Figure:
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     org = Org(platform, time_zone=ZONE)
@@ -101,7 +165,6 @@ def run(runs: int, quick: bool, platform, registrants: int | None = None) -> lis
     timings["setup_import_s"] = time.monotonic() - t0
 
     scheduling = org.client("scheduling")
-    start_local = (datetime.now(ZoneInfo(ZONE)) + timedelta(days=2)).replace(second=0, microsecond=0, tzinfo=None)
     body = {"site_id": org.site, "facilitator_id": leader["id"], "name": "Evening Hope", "capacity": n,
             "attendance_mode": "in_person", "rrule": "FREQ=WEEKLY", "duration_minutes": 60,
             "first_start_local": start_local.isoformat(timespec="minutes")}
@@ -128,7 +191,11 @@ def run(runs: int, quick: bool, platform, registrants: int | None = None) -> lis
     platform.restart("scheduling-worker")
     due_ns = int(due.timestamp() * 1e9)
     expected = n + 1  # every registrant and the facilitator
+    recorders = []
     try:
+        if py_spy:
+            wait(lambda: time.time_ns() >= due_ns, 120, "the reminder to fall due", interval=0.2)
+            recorders = _start_py_spy(platform, f"reminders-{n}", seconds=30 + n * 0.05)
         wait(lambda: mail.count_since(due_ns) >= n, 120 + n * 0.5, f"{n} reminder emails", interval=0.5)
         # The facilitator's makes n + 1; anything more would be a duplicate: wait until nothing new comes.
         last_count, quiet_since = -1, time.monotonic()
@@ -141,13 +208,16 @@ def run(runs: int, quick: bool, platform, registrants: int | None = None) -> lis
     finally:
         inner.commands["scheduling-worker"] = (args, env)
         tap.close()
+        platform.restart("scheduling-worker")  # its usual offsets again, before the next size's set-up
+    profile = _summarize_py_spy(recorders)
     # Where the time went: scheduling's job + relay (last ReminderDue on the topic), notifications'
     # consumer (last delivery recorded), notifications' delivery job (last email).
     events = tap.first_arrival(lambda e: e.type == ReminderDue.type and e.data.get("meeting_id") == meeting["id"])
     client = connect(platform.mongo_uri)
     try:
         recorded = list(client["recoverynet_notifications"].deliveries.find(
-            {"organization_id": org.id, "source_event_type": ReminderDue.type}, {"created_at": 1}))
+            {"organization_id": org.id, "source_event_type": ReminderDue.type},
+            {"created_at": 1, "status": 1, "takeovers": 1}))
     finally:
         client.close()
     stages = {}
@@ -157,6 +227,8 @@ def run(runs: int, quick: bool, platform, registrants: int | None = None) -> lis
     if recorded:
         last = max(d["created_at"] for d in recorded).replace(tzinfo=timezone.utc)
         stages["last_delivery_recorded_after_due_s"] = round((last - due).total_seconds(), 2)
+        stages["deliveries_recorded"] = len(recorded)
+        stages["deliveries_taken_over"] = sum(1 for d in recorded if d.get("takeovers"))
     last_ns = int(reminders[-1].name.split("-")[0])
     fan_out = (last_ns - due_ns) / 1e9
     first_s = (int(reminders[0].name.split("-")[0]) - due_ns) / 1e9
@@ -166,8 +238,73 @@ def run(runs: int, quick: bool, platform, registrants: int | None = None) -> lis
     host, port = "127.0.0.1", inner.ports.smtp
     recipients = [f"raw.{i}@example.org" for i in range(expected)]
     raw = repeat(runs, lambda: seconds(lambda: _raw_smtp(host, port, sample, "bench@example.org", recipients)))
-    return [Figure(f"reminders.fan-out {n} registrants", "due -> last email", "s", [fan_out],
-                   f"raw smtplib, {expected} messages, 1 connection", raw, higher_is_better=False,
-                   notes={"emails": len(reminders), "expected": expected, "first_email_after_due_s": round(first_s, 2),
-                          "emails_per_s": round(len(reminders) / fan_out, 1),
-                          **stages, **{k: round(v, 1) for k, v in timings.items()}})]
+    raw_median = sorted(raw)[len(raw) // 2]
+    return Figure(f"reminders.fan-out {n} registrants", "due -> last email", "s", [fan_out],
+                  f"raw smtplib, {expected} messages, 1 connection", raw, higher_is_better=False,
+                  notes={"registrants": n, "emails": len(reminders), "expected": expected,
+                         "per_recipient_ms": round(fan_out / expected * 1000, 2),
+                         "raw_per_message_ms": round(raw_median / expected * 1000, 3),
+                         "first_email_after_due_s": round(first_s, 2),
+                         "emails_per_s": round(len(reminders) / fan_out, 1),
+                         **stages, **{k: round(v, 1) for k, v in timings.items()},
+                         **({"py_spy": profile} if profile else {})})
+
+
+# -- py-spy: where the fan-out's time goes, ours or the database's -------------------------------------------
+SAMPLED = ("database", "notifications-worker", "scheduling-worker")
+
+
+def _start_py_spy(platform, label: str, seconds: float) -> list[tuple[str, subprocess.Popen, Path]]:
+    binary = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
+    if binary is None:
+        print("  reminders: py-spy is not installed: no profile", flush=True)
+        return []
+    inner = platform.platform
+    pids = {"database": inner.mongo.process.pid,
+            **{name: p.pid for name, p in inner.processes if name in SAMPLED and p.poll() is None}}
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, pid in pids.items():
+        path = PROFILES / f"{label}-{name}.raw"
+        proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+                                 "--format", "raw", "--nonblocking", "--output", str(path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.append((name, proc, path))
+    return out
+
+
+def _summarize_py_spy(recorders, top: int = 30) -> dict:
+    """Each sampled process: its samples and top functions by own samples (also written as .txt)."""
+    summary = {}
+    for name, proc, path in recorders:
+        try:
+            proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if not path.exists():
+            continue
+        own, inclusive, total = Counter(), Counter(), 0
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            frames = [_short(f) for f in stack.split(";")]
+            total += int(count)
+            own[frames[-1]] += int(count)
+            for frame in set(frames):
+                inclusive[frame] += int(count)
+        if not total:
+            continue
+        lines = [f"{name}: {total} samples at 50/s (idle threads not sampled)", "", "own samples:"]
+        lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
+        lines += ["", "including callees:"] + [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
+        path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+        summary[name] = {"samples": total, "top_own": [(f, round(n / total, 3)) for f, n in own.most_common(6)]}
+    return summary
+
+
+def _short(frame: str) -> str:
+    """'func (path/to/module.py:12)' -> 'func (to/module.py)', so a function's lines add up."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({'/'.join(path.split('/')[-2:])})" if path else name
