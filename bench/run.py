@@ -5,6 +5,8 @@
     ./deploy/bench --only matching
     ./deploy/bench --only reporting
     ./deploy/bench --only console    the console's pages with 10 coordinators at once, beside their API calls
+    ./deploy/bench --only memory     every process's memory at rest and at 10 registrations/s
+    ./deploy/bench --faults [--quick] 1,000 registrations at 10/s through a broker cut, SIGKILLs, a database stop
 
 Every figure is a median of several runs with its spread, set beside a baseline measured in the same
 run on the same servers, and reported as a ratio (see bench/README.md for how to read each).
@@ -25,8 +27,8 @@ from pathlib import Path
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("matching", "events", "intake", "reporting", "latency", "console", "reminders")
-WHOLE_PLATFORM = ("latency", "console", "reminders")
+BENCHMARKS = ("matching", "events", "intake", "seats", "reporting", "latency", "console", "reminders", "memory")
+WHOLE_PLATFORM = ("latency", "console", "reminders", "memory")
 
 
 def machine() -> dict:
@@ -44,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
                              "measured one after another in one run (default 300 quick; 300,1000,5000 full)")
     parser.add_argument("--profile", action="store_true",
                         help="run the whole platform's workers under cProfile; profiles in bench/results/profiles")
+    parser.add_argument("--faults", action="store_true",
+                        help="faults at load (bench/bench_faults.py; not part of the default run)")
+    parser.add_argument("--scenario", choices=("broker", "sigkill", "database"), action="append",
+                        help="with --faults: only these fault scenarios (repeatable)")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="memory: sample every platform process with py-spy during the 10/s load")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
-    chosen = args.only or list(BENCHMARKS)
+    chosen = (args.only or ([] if args.faults else list(BENCHMARKS))) + (["faults"] if args.faults else [])
     figures = []
     state: dict = {"servers": None, "whole": None}  # what is running, stopped at the end whatever happens
     failures: dict[str, str] = {}
@@ -85,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_one(name, args, runs, figures, state) -> None:
+    if name == "faults":  # its own platform (the broker behind a proxy it cuts): the others are stopped first
+        for key in ("servers", "whole"):
+            running, state[key] = state[key], None
+            if running is not None:
+                _stop(running[2]) if key == "servers" else running.stop()
+        from bench import bench_faults
+        figures += bench_faults.run(args.quick, args.scenario)
+        return
     if name == "matching":  # pure figures, and a whole batch run through the bare database
         from bench import bench_matching
         if state["servers"] is None:
@@ -106,6 +122,9 @@ def _run_one(name, args, runs, figures, state) -> None:
         elif name == "console":
             from bench import bench_console
             figures += bench_console.run(runs, args.quick, state["whole"])
+        elif name == "memory":
+            from bench import bench_memory
+            figures += bench_memory.run(runs, args.quick, state["whole"], py_spy=args.py_spy)
         else:
             from bench import bench_reminders
             figures += bench_reminders.run(runs, args.quick, state["whole"], registrants=args.registrants,
@@ -119,6 +138,9 @@ def _run_one(name, args, runs, figures, state) -> None:
     elif name == "intake":
         from bench import bench_intake
         figures += bench_intake.run(runs, args.quick, *state["servers"][:2])
+    elif name == "seats":
+        from bench import bench_seats
+        figures += bench_seats.run(runs, args.quick, *state["servers"][:2])
     elif name == "reporting":
         from bench import bench_reporting
         figures += bench_reporting.run(runs, args.quick, *state["servers"][:2])
