@@ -256,15 +256,20 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
               "organization, one month": {"from": "2026-06-01", "to": "2026-06-30"}}
     figures = []
 
+    bare_client = connect(mongo_uri, timeout_ms=60_000)  # the bare read of 10,000 members' facts can pass 30 s here
+
     def bare_read():
         started = time.perf_counter()
-        list(db.members.find({"organization_id": org}))
+        list(bare_client[database].members.find({"organization_id": org}))
         return time.perf_counter() - started
+
+    base = [bare_read() * 1000 for _ in range(runs)]  # once per run, the same baseline for the three scopes
+    bare_client.close()
 
     for label, query in scopes.items():
         first = http.get("/v1/reports/outcomes", query_string=query, headers=headers)
         assert first.status_code == 200, first.get_data(as_text=True)[:500]
-        p50s, p95s, base = [], [], []
+        p50s, p95s = [], []
         for _ in range(runs):
             times = []
             for _ in range(requests_per_run):
@@ -274,7 +279,6 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
                 assert response.status_code == 200
             p50s.append(statistics.median(times) * 1000)
             p95s.append(_pct(times, 95) * 1000)
-            base.append(bare_read() * 1000)
         notes = {"members": members, "events_represented": represented, "requests_per_run": requests_per_run,
                  "onboarded_in_report": first.get_json()["reach"]["onboarded"]}
         figures.append(Figure(f"reporting.outcomes {label}", "p50", "ms", p50s, "bare find of the org's facts",

@@ -309,8 +309,12 @@ class _Counts:
 
     def once(self, metric: str, lo: str, hi: str) -> int:
         """Members with at least one time of ``metric`` in [lo, hi)."""
-        if metric not in self._pairs:
-            self._pairs[metric] = [(rest[:8], rest[9:17], n) for rest, n in self.items(metric + "~") if n]
+        if metric not in self._pairs:  # the same pair of days at several sites counted once, summed
+            merged: dict[tuple[str, str], int] = {}
+            for rest, n in self.items(metric + "~"):
+                pair = (rest[:8], rest[9:17])
+                merged[pair] = merged.get(pair, 0) + n
+            self._pairs[metric] = [(d1, d2, n) for (d1, d2), n in merged.items() if n]
         pairs = sum(n for d1, d2, n in self._pairs[metric] if lo <= d1 and d2 < hi)
         return self.sum(metric, lo, hi) - pairs
 
@@ -408,12 +412,14 @@ def _figures(monthly: list[dict], timelines: list[dict], leaders: list[dict], se
                           "recorded": row["recorded"], "attendance_rate": round(row["present"] / row["recorded"], 3)})
     as_of = min(period.end, now)
     retention = {}
+    onboarded = [(int(onb_us), flags, n) for (d, onb_us, flags), n in c.rows("rt") if lo <= d < hi]
     for i, n_days in enumerate(model.RETENTION_DAYS):
         cohort = engaged = 0
-        for (d, onb_us, flags), n in c.rows("rt"):
-            if lo <= d < hi and from_micros(int(onb_us)) + timedelta(days=n_days) <= as_of:
+        latest = micros(as_of - timedelta(days=n_days) - EPOCH)  # day N come by as_of: onboarded at or before
+        for onb_us, flags, n in onboarded:
+            if onb_us <= latest:
                 cohort += n
-                engaged += n * int(flags[i])
+                engaged += n * (flags[i] == "1")
         retention[f"day_{n_days}"] = {"cohort": cohort, "engaged": engaged, "not_engaged": cohort - engaged,
                                       "share": round(engaged / cohort, 3) if cohort else None}
     engagement = {"sessions_held": sessions, "members_with_sessions": with_sessions,
