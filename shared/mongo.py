@@ -65,7 +65,10 @@ def transaction_time_limit(client: MongoClient) -> float:
 
 # The outbox's lanes (shared.messaging.outbox): each Kafka key belongs to one, numbered by its own head
 # document. Fixed for the life of the data: changing it needs an outbox with nothing left to publish.
-OUTBOX_LANES = 64
+# 16, not 64: a relay draining many keys asks once per lane with entries (64 lanes halved its rate on
+# the embedded database), and a consumer's batch updates one head per lane it touches; 16 lanes still
+# cut intake's retried transactions from 842 to 41 of 300 in the same probe (bench/README.md, round two).
+OUTBOX_LANES = 16
 
 
 def ensure_platform_indexes(db: Database) -> None:
