@@ -10,7 +10,7 @@ from flask_babel import gettext as _, lazy_gettext
 
 from console.api_client import ApiError
 from console.views import api
-from console.views.lookup import full_name, home_zone, local, member_name, sites, staff_only
+from console.views.lookup import full_name, home_zone, local, member_name, remember_member_names, sites, staff_only
 
 blp = Blueprint("admin", __name__)
 
@@ -73,6 +73,10 @@ def audit():
     if end > 0:
         items = client.get("intake", "/v1/audit-log", params={**query, "limit": end - start, "offset": start})["items"]
     staff, zone = _staff_by_id(client), home_zone(client)
+    remember_member_names(client, [e.get("resource_id") for e in items   # every member named on the page, in one call
+                                   if e.get("resource_type") in ("member", "consent", "screening", "plan")
+                                   and e.get("resource_id") != "*"]
+                          + [(e.get("actor") or "").partition(":")[2] for e in items if (e.get("actor") or "").startswith("member:")])
     rows = []
     for entry in reversed(items):
         about = entry.get("resource_id")

@@ -31,14 +31,14 @@ def full_name(record: dict | None) -> str | None:
     return " ".join(part for part in (first, record.get("last_name")) if part) or None
 
 
-IDS_PER_CALL = 100   # intake's bound on ``?ids=``
+IDS_PER_CALL, ID_MAX = 100, 64   # intake's bounds on ``?ids=``: ids per call, characters per id
 
 
 def by_ids(client, kind: str, ids) -> dict[str, dict]:
     """The records (``kind``: "members" or "leaders") of ``ids`` that intake shows the signed-in person, by id,
     in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several). An id intake
     will not show (another site, erased, unknown) is simply absent, as is everything when intake refuses."""
-    wanted = list(dict.fromkeys(i for i in ids if i))
+    wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))   # a longer one names nobody
     chunks = [wanted[i:i + IDS_PER_CALL] for i in range(0, len(wanted), IDS_PER_CALL)]
 
     def one(chunk):

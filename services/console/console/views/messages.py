@@ -14,7 +14,7 @@ from flask_babel import gettext as _, lazy_gettext
 
 from console.api_client import ApiError
 from console.views import api
-from console.views.lookup import home_zone, local, member_name, pages, sites, staff_only
+from console.views.lookup import home_zone, local, member_name, pages, remember_member_names, sites, staff_only
 
 blp = Blueprint("messages", __name__)
 
@@ -92,6 +92,8 @@ def log():
     if not errors and not choices:
         result = client.get("notifications", "/v1/deliveries", params=params)
     site_list = sites(client)
+    remember_member_names(client, [i["recipient_id"] for i in result["items"] if i.get("recipient_kind") == "member"]
+                          + [member_id] * bool(member_id))   # every name on the page in one call
     rows = []
     for item in result["items"]:
         site = site_list.get(item.get("site_id") or "") or {}
