@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from pymongo.errors import CollectionInvalid
+
 from shared.messaging.consumer import ConsumerRunner
 from shared.mongo import connect
 
@@ -19,7 +21,15 @@ def rebuild(settings: Settings, *, idle_polls: int = 3, timeout_seconds: float =
     client = connect(settings.platform.mongo_uri, settings.platform.mongo_timeout_ms)
     db = client[settings.platform.mongo_database]
     Store(db).drop_derived()
-    ensure_indexes(db)
+    for attempt in range(5):
+        try:
+            ensure_indexes(db)
+            break
+        except CollectionInvalid:
+            # a worker still running wrote to a collection between the check and the create (it may keep
+            # running: the inbox makes the overlap harmless); the collection exists, so look again
+            if attempt == 4:
+                raise
     group = f"recoverynet.reporting.rebuild-{uuid.uuid4().hex[:12]}"
     runner = ConsumerRunner(kafka=settings.platform.kafka, client=client, db=db,
                             subscriptions=subscriptions(settings), service="reporting", group_id=group)
