@@ -1,16 +1,26 @@
-"""Matching at scale: the batch assignment (sparse exact LAPJV over capacity slots) against an exact
-dense solver (scipy's linear_sum_assignment on the same expanded problem) and a greedy pass; the time
-to propose for one new member in a large organization against scoring one pair; and a whole batch run
+"""Matching at scale: the batch assignment (an exact min-cost flow over the candidate pairs, OR-tools)
+against an exact dense solver (scipy's linear_sum_assignment on the problem expanded to one column per
+free place), round one's solver (sparse LAPJV over capacity slots: time and peak memory, each measured in
+a fresh process) and a greedy pass; the time to propose for one new member in a large organization against scoring one pair; and a whole batch run
 through the database (every proposal, leader load, waitlist entry and outbox event written) against
 raw inserts of the same match documents."""
 from __future__ import annotations
 
+import ctypes
+import gc
+import json
 import random
+import subprocess
+import sys
+import time
 import tracemalloc
 from datetime import datetime, timezone
 
 import numpy as np
+from pymongo.errors import PyMongoError
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from bench.common import Figure, repeat, seconds
 from shared.repository import read_model_key
@@ -74,6 +84,63 @@ def _dense_exact(feasible, base, table, load_weight) -> float:
     return float(score[rows, cols].sum())
 
 
+def slots_lapjv_total(feasible, base, open_count, capacity, load_weight) -> float:
+    """Round one's solver, kept as a baseline: every candidate pair expanded to one edge per free place of
+    its leader (slot k carries the load part at open + k), a "stay waiting" column per member, solved
+    exactly by scipy's LAPJVsp (min_weight_full_bipartite_matching). Its total is the optimum too."""
+    open_count, capacity = np.asarray(open_count, dtype=np.int64), np.asarray(capacity, dtype=np.int64)
+    remaining = np.maximum(capacity - open_count, 0)
+    slot_start = np.concatenate([[0], np.cumsum(remaining)]).astype(np.int64)
+    n_slots, n_members = int(slot_start[-1]), feasible.shape[0]
+    slot_leader = np.repeat(np.arange(len(remaining)), remaining)
+    slot_load = load_weight * model.load_fraction(open_count[slot_leader] + np.arange(n_slots) - slot_start[slot_leader],
+                                                  capacity[slot_leader])
+    pm, pl = np.nonzero(feasible & (remaining > 0)[None, :])
+    ps = base[pm, pl]
+    counts = remaining[pl]
+    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    cols = slot_start[np.repeat(pl, counts)] + within
+    rows = np.concatenate([np.repeat(pm, counts), np.arange(n_members)])
+    cols = np.concatenate([cols, n_slots + np.arange(n_members)])
+    vals = np.concatenate([np.repeat(ps, counts) + slot_load[cols[:len(within)]], np.zeros(n_members)])
+    graph = csr_matrix((1000.0 - vals, (rows, cols)), shape=(n_members, n_slots + n_members))
+    matched_rows, matched_cols = min_weight_full_bipartite_matching(graph)
+    return float((1000.0 - np.asarray(graph[matched_rows, matched_cols]).ravel()).sum())
+
+
+def _solve_in_fresh_process(solver: str, members: int, leaders: int) -> dict:
+    """Time and peak memory of one solver call in a new process (python -m bench.bench_matching): the
+    resident set's high-water mark is reset just before the call (/proc/self/clear_refs), so the growth
+    counts what the solver holds at its peak, native memory (OR-tools, scipy) included."""
+    out = subprocess.run([sys.executable, "-m", "bench.bench_matching", "solve", solver, str(members), str(leaders)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _measure_one_solve(solver: str, members: int, leaders: int) -> dict:
+    people, guides, table, weights, ctx, feasible, base = _problem(members, leaders)
+    load_weight = weights["leader_load"]
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    before_kb = _status_kb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")   # VmHWM := VmRSS
+    started = time.perf_counter()
+    if solver == "ours":
+        total = model.assign(feasible, base, table.open_count, table.capacity, load_weight).total_score
+    else:
+        total = slots_lapjv_total(feasible, base, table.open_count, table.capacity, load_weight)
+    took = time.perf_counter() - started
+    peak_kb = _status_kb("VmHWM")
+    return {"seconds": took, "total": total, "growth_mb": (peak_kb - before_kb) / 1024,
+            "process_peak_mb": peak_kb / 1024, "before_mb": before_kb / 1024}
+
+
 def objective(pairs: dict[int, int], base, table, load_weight) -> float:
     """The batch objective for any assignment: base scores plus each leader's load part slot by slot
     (the k-th member a leader takes is worth the load part at open + k), so greedy is judged fairly."""
@@ -135,9 +202,13 @@ def batch_run_through_database(runs: int, members: int, leaders: int, mongo_uri:
             raw.append(seconds(lambda: [target.insert_many([dict(d) for d in written[at:at + 100]])
                                         for at in range(0, len(written), 100)]))
             notes = {"members_considered": result["members_considered"], "matched": result["matched"],
-                     "solve_seconds": round(result["solve_seconds"], 2), "match_documents": len(written),
+                     "solve_seconds": round(result["solve_seconds"], 2),
+                     "write_seconds": round(result["seconds"] - result["solve_seconds"], 2), "match_documents": len(written),
                      "outbox_events": db.outbox.count_documents({})}
-            client.drop_database(db.name)
+            try:   # clean-up only: a drop that times out on a loaded machine must not lose the figures
+                client.drop_database(db.name)
+            except PyMongoError as exc:
+                notes["clean_up_failed"] = repr(exc)[:200]
     finally:
         client.close()
     return Figure(f"matching.batch run {members}x{leaders} (database)", "time", "s", ours,
@@ -161,13 +232,13 @@ def run(runs: int, quick: bool, mongo_uri: str | None = None) -> list[Figure]:
         ours()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        fresh = {solver: _solve_in_fresh_process(solver, members, leaders) for solver in ("ours", "slots")}
         exact = {}
         exact_times = repeat(1 if members > 5000 else runs, lambda: seconds(
             lambda: exact.setdefault("total", _dense_exact(feasible, base, table, load_weight))))
-        # what batch runs solve: each member's best BATCH_CANDIDATES_PER_MEMBER leaders only (memory)
-        from matching.handlers.batch_runs import BATCH_CANDIDATES_PER_MEMBER
+        # batch runs solve every candidate since round two; round one kept each member's best 25 (memory)
         trimmed = model.assign(feasible, base, table.open_count, table.capacity, load_weight,
-                               candidates_per_member=BATCH_CANDIDATES_PER_MEMBER)
+                               candidates_per_member=25)
         greedy = model.greedy_assign(feasible, base + load_weight, table.remaining)
         greedy_total = objective(greedy.pairs, base, table, load_weight)
         assignment = result["a"]
@@ -178,12 +249,24 @@ def run(runs: int, quick: bool, mongo_uri: str | None = None) -> list[Figure]:
         figures.append(Figure(label, "time", "s", ours_times, "exact dense solver (scipy LSA)", exact_times,
                               higher_is_better=False,
                               notes={"peak_memory_mb": round(peak / 2**20, 1), "matched": len(assignment.pairs),
-                                     "total_score": round(assignment.total_score, 3),
-                                     "exact_optimum": round(exact["total"], 3),
-                                     "equals_optimum": abs(assignment.total_score - exact["total"]) < 1e-6 * max(1, exact["total"]),
+                                     "total_score": round(assignment.total_score, 6),
+                                     "exact_optimum": round(exact["total"], 6),
+                                     "difference": float(assignment.total_score - exact["total"]),
+                                     "equals_optimum": abs(assignment.total_score - exact["total"]) < 1e-6,
+                                     "round_one_total": round(fresh["slots"]["total"], 6),
                                      "greedy_total": round(greedy_total, 3),
-                                     f"total_with_{BATCH_CANDIDATES_PER_MEMBER}_candidates_per_member": round(
+                                     "total_with_25_candidates_per_member (round one's batch runs)": round(
                                          objective(trimmed.pairs, base, table, load_weight), 3)}))
+        figures.append(Figure(label, "time, fresh process", "s", [fresh["ours"]["seconds"]],
+                              "round one: sparse LAPJV over capacity slots", [fresh["slots"]["seconds"]],
+                              higher_is_better=False))
+        figures.append(Figure(label, "peak memory of the solve", "MB", [fresh["ours"]["growth_mb"]],
+                              "round one: sparse LAPJV over capacity slots", [fresh["slots"]["growth_mb"]],
+                              higher_is_better=False,
+                              notes={"what": "growth of the resident set (VmHWM reset before the call), native included",
+                                     "python_heap_peak_mb (tracemalloc, ours)": round(peak / 2**20, 1),
+                                     "process_peak_mb": {k: round(v["process_peak_mb"], 1) for k, v in fresh.items()},
+                                     "before_the_call_mb": {k: round(v["before_mb"], 1) for k, v in fresh.items()}}))
         figures.append(Figure(label, "total score", "points", [ours_total], "greedy first-come pass",
                               [greedy_total], notes={"exact_optimum": round(exact["total"], 3),
                                                      "greedy_matched": len(greedy.pairs)}))
@@ -207,3 +290,8 @@ def run(runs: int, quick: bool, mongo_uri: str | None = None) -> list[Figure]:
         members, leaders = (1000, 50) if quick else (10000, 500)
         figures.append(batch_run_through_database(runs if quick else 1, members, leaders, mongo_uri))
     return figures
+
+
+if __name__ == "__main__":   # python -m bench.bench_matching solve ours|slots MEMBERS LEADERS (one fresh process)
+    _, _, which, m_count, l_count = sys.argv
+    print(json.dumps(_measure_one_solve(which, int(m_count), int(l_count))))

@@ -59,3 +59,13 @@ def test_the_batch_run_benchmark_writes_one_match_per_matched_member(mongo_uri):
     assert figure.notes["members_considered"] == 60
     assert 0 < figure.notes["matched"] == figure.notes["match_documents"]
     assert figure.notes["outbox_events"] >= figure.notes["matched"]
+
+
+def test_the_matching_solvers_measured_in_fresh_processes_reach_the_same_total():
+    """bench/bench_matching.py's memory and round-one figures: one solve per new process (ours, then round
+    one's slot LAPJV) on a small population; both are exact, so their totals agree."""
+    from bench.bench_matching import _solve_in_fresh_process
+
+    ours, slots = (_solve_in_fresh_process(solver, 120, 8) for solver in ("ours", "slots"))
+    assert ours["total"] > 0 and abs(ours["total"] - slots["total"]) < 1e-6
+    assert ours["process_peak_mb"] >= ours["before_mb"] > 0 and slots["process_peak_mb"] >= slots["before_mb"]

@@ -16,7 +16,8 @@ from matching import access, model
 from matching.handlers.proposals import context, create_proposal, leader_table, waitlist
 from matching.repository import Store, leader_from_doc, member_from_doc
 
-BATCH_CANDIDATES_PER_MEMBER = 25   # a batch keeps each member's best 25 feasible leaders as candidates
+BATCH_CANDIDATES_PER_MEMBER = None  # every feasible leader is a candidate: the min-cost flow solves 10,000 x 500
+                                    # exactly (keeping each member's best 25 lost 41 points of 832,293 there)
 BATCH_WRITE_CHUNK = 100
 
 

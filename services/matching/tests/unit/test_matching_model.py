@@ -169,22 +169,98 @@ def test_capacity_is_never_exceeded_and_infeasible_pairs_never_made(seed):
             assert not (feasible[m] & (left > 0)).any()
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_assignment_is_optimal_against_a_dense_solver(seed):
+def dense_optimum(feasible, base, open_count, capacity, load_weight):
+    """The exact optimum by scipy's dense linear_sum_assignment: every free place of a leader a column
+    (place k worth the pair's base plus the load part at open + k), infeasible pairs forbidden, a
+    "stay waiting" column per member worth 0."""
     from scipy.optimize import linear_sum_assignment
 
-    feasible, base, open_count, capacity = random_problem(seed, members=25, leaders=5)
-    ours = model.assign(feasible, base, open_count, capacity, load_weight=15)
-    # Dense reference: every slot a column, infeasible pairs forbidden, a waiting column per member.
-    remaining = np.maximum(capacity - open_count, 0)
+    remaining = np.maximum(np.asarray(capacity) - np.asarray(open_count), 0)
     columns = [(l, k) for l in range(len(capacity)) for k in range(remaining[l])]
     dense = np.full((len(feasible), len(columns) + len(feasible)), -1e6)
     for j, (l, k) in enumerate(columns):
-        load = 15 * max(0.0, 1 - (open_count[l] + k) / max(capacity[l], 1))
+        load = load_weight * max(0.0, 1 - (open_count[l] + k) / max(capacity[l], 1))
         dense[feasible[:, l], j] = base[feasible[:, l], l] + load
     dense[np.arange(len(feasible)), len(columns) + np.arange(len(feasible))] = 0
     r, c = linear_sum_assignment(dense, maximize=True)
-    assert ours.total_score == pytest.approx(dense[r, c].sum())
+    return float(dense[r, c].sum())
+
+
+def objective(pairs, base, open_count, capacity, load_weight):
+    """Any assignment's total, recomputed place by place (the k-th member of a leader gets place k)."""
+    total = sum(float(base[m, l]) for m, l in pairs.items())
+    for l, n in enumerate(np.bincount(list(pairs.values()), minlength=len(capacity))):
+        total += sum(load_weight * max(0.0, 1 - (open_count[l] + k) / max(capacity[l], 1)) for k in range(n))
+    return total
+
+
+# every size from one member to 600 x 40 (the dense reference grows as members x places)
+SIZES = [(1, 1), (3, 2), (25, 5), (60, 8), (150, 12), (600, 40)]
+
+
+@pytest.mark.parametrize("members,leaders", SIZES)
+@pytest.mark.parametrize("seed", range(3))
+def test_assignment_is_optimal_against_a_dense_solver(seed, members, leaders):
+    feasible, base, open_count, capacity = random_problem(seed, members=members, leaders=leaders)
+    ours = model.assign(feasible, base, open_count, capacity, load_weight=15)
+    optimum = dense_optimum(feasible, base, open_count, capacity, 15)
+    assert ours.total_score == pytest.approx(optimum, rel=0, abs=1e-6)
+    assert objective(ours.pairs, base, open_count, capacity, 15) == pytest.approx(ours.total_score, rel=0, abs=1e-6)
+    assert sum(ours.scores.values()) == pytest.approx(ours.total_score, rel=0, abs=1e-9)
+    counts = np.bincount(list(ours.pairs.values()), minlength=leaders)
+    assert (counts <= np.maximum(capacity - open_count, 0)).all()
+    assert all(feasible[m, l] for m, l in ours.pairs.items())
+    # the sparse form (what batch runs and the waitlist pass) gives the very same answer
+    rows = [(np.flatnonzero(feasible[m]), base[m][feasible[m]]) for m in range(members)]
+    sparse = model.assign(rows, None, open_count, capacity, load_weight=15)
+    assert sparse.pairs == ours.pairs and sparse.total_score == ours.total_score
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_integer_scores_give_exactly_the_optimum(seed):
+    # Whole-point scores and no load part: no rounding anywhere, so the totals are equal to the last bit.
+    feasible, base, open_count, capacity = random_problem(seed, members=80, leaders=9)
+    base = np.floor(base)
+    ours = model.assign(feasible, base, open_count, capacity, load_weight=0)
+    assert ours.total_score == dense_optimum(feasible, base, open_count, capacity, 0)
+
+
+def test_a_millionth_of_a_point_decides():
+    # Member 0 is worth a millionth of a point more with leader 1: the solver's integer costs must see it.
+    feasible = np.ones((2, 2), dtype=bool)
+    base = np.array([[50.0, 60.000001], [50.0, 60.0]])
+    result = model.assign(feasible, base, [0, 0], [1, 1], load_weight=0)
+    assert result.pairs == {0: 1, 1: 0}
+    assert result.total_score == pytest.approx(110.000001, rel=0, abs=1e-9)
+
+
+def test_trimmed_candidates_are_solved_exactly_too():
+    feasible, base, open_count, capacity = random_problem(4, members=120, leaders=10)
+    ours = model.assign(feasible, base, open_count, capacity, load_weight=15, candidates_per_member=2)
+    # the reference keeps the same two best leaders of each member
+    trimmed = np.zeros_like(feasible)
+    for m in range(len(feasible)):
+        options = np.flatnonzero(feasible[m])
+        trimmed[m, options[np.argsort(-base[m][options], kind="stable")[:2]]] = True
+    assert ours.total_score == pytest.approx(dense_optimum(trimmed, base, open_count, capacity, 15), rel=0, abs=1e-6)
+    assert all(trimmed[m, l] for m, l in ours.pairs.items())
+
+
+def test_ties_are_resolved_the_same_way_every_time():
+    # Twenty identical members and four identical leaders: many optima; the same one each time.
+    feasible = np.ones((20, 4), dtype=bool)
+    base = np.full((20, 4), 40.0)
+    first = model.assign(feasible, base, [0, 0, 0, 0], [5, 5, 5, 5], load_weight=15)
+    assert all(model.assign(feasible, base, [0, 0, 0, 0], [5, 5, 5, 5], load_weight=15).pairs == first.pairs
+               for _ in range(3))
+    assert sorted(np.bincount(list(first.pairs.values()))) == [5, 5, 5, 5]
+
+
+def test_nobody_to_assign():
+    assert model.assign(np.zeros((0, 3), dtype=bool), np.zeros((0, 3)), [0] * 3, [2] * 3, 15).pairs == {}
+    nobody_fits = model.assign(np.zeros((4, 3), dtype=bool), np.ones((4, 3)), [0] * 3, [2] * 3, 15)
+    full = model.assign(np.ones((4, 3), dtype=bool), np.ones((4, 3)), [2, 3, 2], [2, 2, 2], 15)
+    assert nobody_fits.pairs == {} == full.pairs and nobody_fits.total_score == 0 == full.total_score
 
 
 def test_the_load_part_spreads_members_across_leaders():
