@@ -6,8 +6,9 @@ under "Support for peer leaders" on their home, joins it and leaves it; a member
 The crawls: signed in by the emailed link as a peer leader and as a member (360 px wide), follow every
 same-origin link from their home, breadth first (GETs only: forms are never submitted, so nothing changes;
 skipped: /static/, downloads, anything about signing out). Every page reached answers 200, asks no other host
-for anything, has nothing serious or critical for axe, does not scroll sideways at 360 px, and never shows
-the name of a member of the same organization and site who is not matched with this person. Bounded: the
+for anything, has nothing serious or critical for axe, does not scroll sideways at 360 px (nor at 640 px: a
+1280 px screen zoomed to 200 %), weighs under 100 KB of HTML + CSS + JS (decoded, as a first visit would fetch
+it, whatever the cache holds), and never shows the name of a member of the same organization and site who is not matched with this person. Bounded: the
 same kind of page (the path with ids and dates blanked, and the query's names) at most ``PER_KIND`` times,
 ``MOST_PAGES`` in all.
 """
@@ -103,6 +104,32 @@ def _kind(url: str) -> tuple:
     return path, tuple(sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}))
 
 
+PAGE_BUDGET = 100 * 1024  # issue 17: "each page under 100 KB of HTML+CSS+JS" on a slow phone
+
+
+def _page_weight(page) -> int:
+    """Decoded bytes of the document and every stylesheet and script it loaded (cache hits count in full)."""
+    return page.evaluate("""() => {
+        const own = performance.getEntriesByType('navigation').map(e => e.decodedBodySize);
+        const assets = performance.getEntriesByType('resource')
+            .filter(e => ['link', 'script', 'css'].includes(e.initiatorType) || /\\.(css|js)(\\?|$)/.test(e.name))
+            .map(e => e.decodedBodySize);
+        return own.concat(assets).reduce((a, b) => a + b, 0);
+    }""")
+
+
+def _zoomed_to_200_percent(assert_fits):
+    """A desktop window of 1280 CSS px zoomed to 200 % lays the page out 640 px wide: it must not scroll sideways."""
+    def check(page):
+        narrow = page.viewport_size
+        page.set_viewport_size({"width": 640, "height": 400})
+        try:
+            assert_fits(page)
+        finally:
+            page.set_viewport_size(narrow)
+    return check
+
+
 def crawl(page, console_url: str, assert_accessible, assert_fits, *, never_shown: list[str]) -> dict[str, int]:
     """Breadth first from the home page at 360 px; {url: status} of every page opened. Fails listing every problem."""
     origin = f"{urlsplit(console_url).scheme}://{urlsplit(console_url).netloc}"
@@ -128,11 +155,14 @@ def crawl(page, console_url: str, assert_accessible, assert_fits, *, never_shown
             problems.append(f"{url}: status {opened[url]}")
         text = page.content()
         problems += [f"{url}: shows {name!r}" for name in never_shown if name in text]
-        for check in (assert_accessible, assert_fits):
+        for check in (assert_accessible, assert_fits, _zoomed_to_200_percent(assert_fits)):
             try:
                 check(page)
             except AssertionError as problem:
                 problems.append(str(problem))
+        weight = _page_weight(page)
+        if weight >= PAGE_BUDGET:
+            problems.append(f"{url}: {weight:,} bytes of HTML, CSS and JS (the budget is {PAGE_BUDGET:,})")
         problems += [f"{url}: asked another host for {other}" for other in elsewhere]
         elsewhere.clear()
         hrefs = page.eval_on_selector_all("a[href]", "as => as.filter(a => !a.hasAttribute('download')).map(a => a.href)")
