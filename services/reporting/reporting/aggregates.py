@@ -254,6 +254,38 @@ def message_key(at: datetime, channel: str, outcome: str) -> str:
     return f"{day(at)}|{esc(channel)}|{outcome}"
 
 
+# --- month-level totals --------------------------------------------------------------------------------
+# Beside each site's month of day-level counters, the same counters with their first day (the one that puts
+# the key in that month) rolled to the month's first day ("YYYYMM01"); every other field (a pair's second
+# day, a flag's resolution day, the next screening's day, values in microseconds) stays exact. A report
+# reads these for the months wholly inside its range and day-level ones only for a partial first or last
+# month: for a whole month in [lo, hi), "lo <= day < hi" holds for its every day and for its first day
+# alike, so ``figures`` gives the same numbers from either (medians and p90 too: the values are kept).
+
+def rolled(key: str) -> str:
+    """``key`` with its day (right after the metric) replaced by the first day of its month."""
+    metric, _, rest = key.partition("|")
+    return f"{metric}|{rest[:6]}01{rest[8:]}"
+
+
+def month_totals(diff: Counter) -> Counter:
+    """The month-level difference of a day-level one (timeline entries, month None, are left out)."""
+    out: Counter = Counter()
+    for (site, month, key), n in diff.items():
+        if month is not None and n:
+            out[(site, month, rolled(key))] += n
+    return Counter({k: v for k, v in out.items() if v})
+
+
+def split_months(period: "model.Period") -> tuple[list[str], list[str]]:
+    """(months wholly inside ``period``, months it covers only in part), as "YYYY-MM"."""
+    whole, part = [], []
+    for p in period.months():  # each clipped to the period: whole when it runs from a 1st to the next 1st
+        full = p.start.day == 1 and p.end == (p.start + timedelta(days=32)).replace(day=1)
+        (whole if full else part).append(p.label)
+    return whole, part
+
+
 def months_between(first: datetime, end: datetime) -> list[str]:
     """The months ("YYYY-MM") a period from ``first`` up to ``end`` (exclusive) touches."""
     out, cursor = [], first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

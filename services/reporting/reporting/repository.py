@@ -8,6 +8,8 @@ Collections (every document carries ``organization_id``; no id of a person is st
   monthly         the aggregates the reports read (reporting.aggregates), a few per organization, site and
                   month (aggregates.family): ``j`` the JSON text of {metric: {rest of key: count}}
                   (aggregates.nest), keys of days, codes and values, never of a person; ``_id`` "<org>:<site or ->:<YYYY-MM>:<family>"
+                  (``level`` "d") and, the same rolled to the month (aggregates.month_totals, ``level`` "m"),
+                  "<org>:<site or ->:<YYYY-MM>:m:<family>"
   timelines       one per organization and site: the as-of intervals (active, flag open, waiting), ``j``
                   as above, ``_id`` "<org>:<site or ->"
   erased          markers of erased members (model.erasure_marker): late events about them are dropped
@@ -94,13 +96,17 @@ class Store(base.Store):
                 coll, _id = "timelines", f"{org}:{site or '-'}"
             else:
                 coll, _id = "monthly", f"{org}:{site or '-'}:{month}:{aggregates.family(key)}"
-            docs[coll].setdefault(_id, (site, month, {}))[2][key] = n
+            docs[coll].setdefault(_id, (site, month, {}, "d"))[2][key] = n
+        # the month-level totals (aggregates.month_totals), in the same documents' query and write
+        for (site, month, key), n in aggregates.month_totals(diff).items():
+            _id = f"{org}:{site or '-'}:{month}:m:{aggregates.family(key)}"
+            docs["monthly"].setdefault(_id, (site, month, {}, "m"))[2][key] = n
         for coll, wanted in docs.items():
             if not wanted:
                 continue
             found = {d["_id"]: json.loads(d["j"]) for d in self.find_in(coll, "_id", list(wanted), projection={"j": 1})}
             writes = []
-            for _id, (site, month, inc) in wanted.items():
+            for _id, (site, month, inc, level) in wanted.items():
                 counts = found.get(_id, {})  # {metric: {rest of the key: n}} (aggregates.nest)
                 for metric, rests in aggregates.nest(inc).items():
                     row = counts.setdefault(metric, {})
@@ -115,7 +121,7 @@ class Store(base.Store):
                 doc = {"_id": _id, "organization_id": org, "site_id": site,
                        "j": json.dumps(counts, separators=(",", ":"))}
                 if month is not None:
-                    doc["month"] = month
+                    doc["month"], doc["level"] = month, level
                 writes.append(ReplaceOne({"_id": _id}, doc, upsert=True))
             self.db[coll].bulk_write(writes, ordered=False, session=self.session)
 
@@ -137,12 +143,18 @@ class Store(base.Store):
                                               session=self.session)
 
     # -- reads (reports) --------------------------------------------------------------------------
-    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None, months: list[str]):
-        """(monthly aggregates of ``months``, the sites' timelines, leaders, meeting names) of the
-        organization inside the caller's sites: O(sites x months) documents, whatever the members."""
+    def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None, whole: list[str],
+                      part: list[str] = ()):
+        """(monthly aggregates: month-level totals of the months ``whole``, day-level counters of the months
+        ``part``; the sites' timelines, leaders, meeting names) of the organization inside the caller's
+        sites: O(sites x months) documents, whatever the members."""
         scope = site_scope("site_id", site_filter, site_id)
-        monthly = [{"c": json.loads(d["j"])} for d in
-                   self.find("monthly", {"organization_id": org, "month": {"$in": months}, **scope}, projection={"j": 1})]
+        monthly = []
+        for level, months in (("m", list(whole)), ("d", list(part))):
+            if months:
+                monthly += [{"c": json.loads(d["j"])} for d in
+                            self.find("monthly", {"organization_id": org, "month": {"$in": months}, "level": level,
+                                                  **scope}, projection={"j": 1})]
         timelines = [{"c": json.loads(d["j"])} for d in
                      self.find("timelines", {"organization_id": org, **scope}, projection={"j": 1})]
         leader_query: dict = {"organization_id": org}

@@ -51,7 +51,7 @@ def outcomes(store: Store, settings: Settings, principal: Principal, query: dict
     sites = access.site_filter(principal)
     period = model.Period.of(first, last)
     monthly, timelines, leaders, names = store.report_inputs(org, sites, query.get("site_id"),
-                                                             aggregates.months_between(period.start, period.end))
+                                                             *aggregates.split_months(period))
     figures = aggregates.figures(monthly, timelines, leaders, names, period, now)
     store.audit(principal, "read", "outcome_report", "outcomes", org, site_id=query.get("site_id"),
                 first=first.isoformat(), last=last.isoformat(), format=fmt)

@@ -128,6 +128,34 @@ def test_the_aggregates_give_every_figure_as_the_facts_do(seed):
                 assert got[section] == expected[section], (sites, first, last, section)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_month_level_totals_for_whole_months_give_every_figure_as_the_facts_do(seed):
+    """A report reads the month-level totals of the months wholly in its range and day-level counters only
+    for a partial first or last month: the same figures as the facts (medians and p90 included)."""
+    members, store = _world(seed)
+    months_store = aggregates.month_totals(store)
+    assert len(+months_store) < len(+Counter({k: v for k, v in store.items() if k[1] is not None}))
+    leaders = [model.status({"statuses": []}, "active", START)]
+    names = {"mtg.1": "Circle"}
+    now = datetime(2026, 1, 10, 13, 5, tzinfo=timezone.utc)
+    for sites in (None, {"s2", "s3"}):
+        mine = [m for m in members if sites is None or m["site_id"] in sites]
+        daily, timelines = _docs(store, sites)
+        monthly, _ = _docs(months_store, sites)
+        for first, last in PERIODS + [(date(2025, 2, 1), date(2025, 2, 28)), (date(2025, 2, 2), date(2025, 2, 27))]:
+            period = model.Period.of(first, last)
+            whole, part = aggregates.split_months(period)
+            assert sorted(whole + part) == aggregates.months_between(period.start, period.end)
+            expected = model.outcomes(mine, leaders, _messages(mine), names, period, now)
+            got = aggregates.figures([d for d in monthly if d["month"] in whole]
+                                     + [d for d in daily if d["month"] in part], timelines, leaders, names, period, now)
+            for section in expected:
+                assert got[section] == expected[section], (sites, first, last, section)
+    assert aggregates.split_months(model.Period.of(date(2025, 3, 15), date(2025, 8, 2))) == (
+        ["2025-04", "2025-05", "2025-06", "2025-07"], ["2025-03", "2025-08"])
+    assert aggregates.split_months(model.Period.of(date(2025, 1, 1), date(2025, 12, 31)))[1] == []
+
+
 def test_the_same_members_applied_in_another_order_give_the_same_counters():
     _, a = _world(7, 40, order=1)
     _, b = _world(7, 40, order=2)
