@@ -112,7 +112,7 @@ def test_journey_1_onboarding_matching_sessions_and_emails(new_org, helpers, tap
                                            .expect(200)["items"]) >= 3 and items, timeout=30)
     assert sorted(m["template"] for m in inbox) == ["match_accepted", "match_proposed", "session_booked"]
     assert {m["language"] for m in inbox} == {"es"}
-    assert "Hemos encontrado un líder de apoyo para usted" in {m["title"] for m in inbox}
+    assert "Hemos encontrado un líder de apoyo para ti" in {m["title"] for m in inbox}
     assert not org.mail(ines["email"])
     for email in (org.email("Carla"), org.email("Tomas")):
         assert not org.mail(email), "nothing in this journey concerns the coordinators"

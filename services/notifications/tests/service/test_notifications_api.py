@@ -124,7 +124,7 @@ def test_the_inbox_lists_and_marks_read_and_the_log_shows_deliveries(client, rep
     assert entry["resource_type"] == "inapp_inbox" and entry["actor_role"] == "coordinator"
     as_leader = auth_header(make_token(org_id, "leader", leader_id=leader["person_id"]))
     inbox = client.get(f"/v1/people/{leader['person_id']}/inbox", headers=as_leader).json
-    assert inbox["total"] == 1 and inbox["items"][0]["title"] == "Su acompañamiento entre pares está confirmado"
+    assert inbox["total"] == 1 and inbox["items"][0]["title"] == "Tu acompañamiento entre pares está confirmado"
     message_id = inbox["items"][0]["id"]
     read = client.post(f"/v1/people/{leader['person_id']}/inbox/{message_id}/read", headers=as_leader)
     assert read.status_code == 200 and read.json["read_at"]
@@ -285,7 +285,7 @@ def test_sms_goes_through_the_http_provider_adapter(repo, db, settings, org_id):
         evt = accepted(repo, org_id, member["person_id"], "leader-unknown")
         eventually(lambda: deliverer.run_once() is not None and provider.received, timeout=30)
         headers, body = provider.received[0]
-        assert body["to"] == "+34600000001" and body["text"] == "Recovery Network: su acompañamiento está confirmado."
+        assert body["to"] == "+34600000001" and body["text"] == "Recovery Network: tu acompañamiento está confirmado."
         assert headers["Authorization"] == "Bearer tok-123"
         assert db.deliveries.find_one({"source_event_id": evt.id, "channel": "sms"})["status"] == "delivered"
     finally:
@@ -521,7 +521,7 @@ def test_a_registration_is_confirmed_naming_the_meeting(repo, db, deliverer, mai
         handlers.on_notifiable_event)
     deliver_all(deliverer, db, evt.id)
     [message] = mail.messages(to=member["email"])
-    assert message["subject"] == "Está en la lista de espera de Círculo de los martes"
+    assert message["subject"] == "Estás en la lista de espera de Círculo de los martes"
     assert "número 3" in message["text"]
 
 

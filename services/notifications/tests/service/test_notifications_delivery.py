@@ -64,7 +64,7 @@ def test_a_match_proposal_emails_member_and_leader_once_each_in_their_languages(
         delivered = tap.wait_for(lambda e: e.type == NotificationDelivered.type and e.data["source_event_id"] == evt.id
                                  and e.data["channel"] == "email", count=2)
     assert len(to_member) == 1 and len(to_leader) == 1
-    assert to_member[0]["subject"] == "Hemos encontrado un líder de apoyo para usted"
+    assert to_member[0]["subject"] == "Hemos encontrado un líder de apoyo para ti"
     assert "Hola Lucía" in to_member[0]["text"] and "01/12/2026 12:00 (America/Mexico_City)" in to_member[0]["text"]
     assert to_leader[0]["subject"] == "A new member was proposed to you"
     assert "Hello Sam" in to_leader[0]["text"] and "2026-12-01 12:00 (America/Chicago)" in to_leader[0]["text"]
@@ -97,8 +97,8 @@ def test_a_redelivered_event_sends_nothing_more(people, mail, kafka_bootstrap, d
     eventually(lambda: len(emails_to(mail, member)) == 2 and len(emails_to(mail, leader)) == 2, timeout=30)
     subjects = [m["subject"] for m in emails_to(mail, member) + emails_to(mail, leader)]
     assert sorted(subjects) == sorted(["We found a peer leader for you", "Your peer support match is confirmed",
-                                       "Se le ha propuesto un nuevo miembro",
-                                       "Su acompañamiento entre pares está confirmado"])
+                                       "Te hemos propuesto un nuevo miembro",
+                                       "Tu acompañamiento entre pares está confirmado"])
     assert db.deliveries.count_documents({"source_event_id": evt.id}) == 3  # member email, leader email + inapp
 
     # Even a handler run twice for the same event (no inbox in front) records nothing more:

@@ -58,7 +58,7 @@ def test_an_invitation_in_spanish_and_an_sms_code(people, mail, kafka_bootstrap,
     publish(kafka_bootstrap, SignInCodeIssued, code_event(org_id, staff, language="es", purpose="invitation",
                                                           role="coordinator"))
     sent = eventually(lambda: mail.messages(to=staff["email"]), timeout=60)
-    assert sent[0]["subject"] == "Le invitamos a Recovery Network"
+    assert sent[0]["subject"] == "Te invitamos a Recovery Network"
     assert "coordinador/a de sede" in sent[0]["text"]
 
     phone = "+15555550177"

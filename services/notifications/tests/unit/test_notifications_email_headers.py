@@ -21,7 +21,7 @@ def test_a_long_list_unsubscribe_stays_one_plain_url():
     url = "https://notify.example.org/v1/unsubscribe?token=" + "A" * 180 + "." + "B" * 43
     msg = EmailMessage(policy=MAIL_POLICY)
     msg["List-Unsubscribe"] = f"<{url}>"
-    msg["Subject"] = "Hemos encontrado un líder de apoyo para usted, con un asunto largo que se pliega"
+    msg["Subject"] = "Hemos encontrado un líder de apoyo para ti, con un asunto largo que se pliega"
     msg.set_content("hola")
     assert _header_lines(msg, "List-Unsubscribe") == [f"List-Unsubscribe: <{url}>"]
     # other headers keep the default policy: the non-ASCII subject is still encoded and folded

@@ -67,7 +67,7 @@ def test_the_sign_in_message_holds_the_link_and_the_code_and_no_unsubscribe_foot
     data = {"code": "ABCD-EFGH", "link": "http://console/sign-in/callback?code=tok", "expires_at": "2026-01-20T18:00:00Z"}
     out = templates.render("sign_in", "email", preferred_language="es", time_zone="UTC",
                            context={"name": "", "role": "member", "data": data, "meeting": {}, "items": []})
-    assert out["subject"] == "Su código para entrar en Recovery Network"
+    assert out["subject"] == "Tu código para entrar en Recovery Network"
     assert "ABCD-EFGH" in out["text"] and data["link"] in out["text"] and "ABCD-EFGH" in out["html"]
     assert "unsubscribe" not in out["html"] and "<hr>" not in out["html"]
     sms = templates.render("sign_in", "sms", preferred_language="en", time_zone="UTC",
