@@ -39,7 +39,8 @@ def ensure_indexes(db: Database) -> None:
     db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
     db.leaders.create_index([("organization_id", ASCENDING)], name="org")
     db.meetings.create_index([("organization_id", ASCENDING)], name="org")
-    db.monthly.create_index([("organization_id", ASCENDING), ("month", ASCENDING)], name="org_month")
+    db.monthly.create_index([("organization_id", ASCENDING), ("level", ASCENDING), ("month", ASCENDING)],
+                            name="org_level_month")
     db.timelines.create_index([("organization_id", ASCENDING)], name="org")
 
 
