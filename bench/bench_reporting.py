@@ -292,7 +292,7 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
     # replay is slower and a smaller year keeps the run within minutes: events/s hardly depends on its size)
     rebuild_members = 50 if quick else 100
     topics = sorted({d.topic for d in SUBSCRIPTIONS})
-    ours, bare, counts = [], [], []
+    ours, bare, counts, folded = [], [], [], []
     for _ in range(runs):
         org_r = f"org-rebuild-{uuid.uuid4().hex[:6]}"
         events = events_of(org_r, rebuild_members)
@@ -304,9 +304,11 @@ def run(runs: int, quick: bool, bootstrap: str, mongo_uri: str) -> list[Figure]:
         # event applied is not observable from outside, so the whole rebuild is timed (a conservative figure)
         ours.append(result["events"] / result["seconds"])
         counts.append(result["events"])
+        folded.append(result.get("folded_batches"))
         client.drop_database(rebuild_settings.platform.mongo_database)
     figures.append(Figure("reporting.rebuild", "throughput", "events/s", ours, "bare kafka-python consumer", bare,
                           notes={"events_applied_per_run": counts, "members_per_run": rebuild_members,
+                                 "folded_batches_per_run": folded,
                                  "note": "every run replays the topics from offset 0, earlier runs' events included; "
                                          "the bare consumer reads the same topics end to end"}))
     client.close()

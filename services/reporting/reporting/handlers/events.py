@@ -19,7 +19,130 @@ def _pseudonym(org: str, person_id: str) -> str:
     return model.pseudonym(KEY["pseudonym_key"], org, person_id)
 
 
-def _update_member(st: Store, org: str, person: str, change: Callable[[dict], dict], diff: Counter) -> bool:
+# --- a batch folded in memory (the rebuild) ------------------------------------------------------------
+# With ``subscriptions(settings, fold=True)`` (python -m reporting rebuild) every handler carries a
+# ``prepare`` hook: the shared consumer calls it first in a batch's transaction with the batch's events
+# still to apply. It reads the facts of every member they name and the erasure markers among them in one
+# query each, and the handlers then read and change those facts in memory and add their aggregate
+# differences to one Counter; when the batch's last event is handled, each changed member and each touched
+# aggregate document is written once (Store.save_members, Store.add_counts). Everything stays in the one
+# transaction: if any of it fails, none of it is kept (the consumer retries in smaller batches or one by
+# one, without the hook: then each handler reads and writes for itself, as the worker does).
+BATCH = "_reporting_batch"
+FOLDED = {"batches": 0, "events": 0}  # written folded by this process (the rebuild reports them)
+
+
+class _Batch:
+    def __init__(self, ids: set[str]):
+        self.remaining, self.size = set(ids), len(set(ids))
+        self.facts: dict[tuple[str, str], dict | None] = {}  # (org, pseudonym) -> facts (None: none stored)
+        self.checked: set[str] = set()  # erasure markers looked up (of the members the batch names)
+        self.erased: set[str] = set()  # those of erased members
+        self.changed: dict[str, dict[str, dict]] = {}  # org -> pseudonym -> facts to write
+        self.counts: dict[str, Counter] = {}  # org -> aggregate difference to write
+
+    def flush(self, st: Store) -> None:
+        for org, docs in self.changed.items():
+            st.save_members(org, docs)
+        for org, diff in self.counts.items():
+            st.add_counts(org, Counter({k: v for k, v in diff.items() if v}))
+        self.changed, self.counts = {}, {}
+
+
+def _named(evt) -> list[str]:
+    data = evt.data
+    if "present_member_ids" in data:
+        return list(data["present_member_ids"]) + list(data.get("absent_member_ids") or [])
+    if "recipient_id" in data:
+        return [data["recipient_id"]] if data.get("recipient_kind", "member") == "member" else []
+    return [data["member_id"]] if "member_id" in data else []
+
+
+def _prepare(events: list, uow: UnitOfWork) -> None:
+    st, key = Store.of(uow), KEY["pseudonym_key"]
+    batch = _Batch({evt.id for evt in events})
+    by_org: dict[str, set[str]] = {}
+    for evt in events:
+        by_org.setdefault(evt.organization_id, set()).update(_named(evt))
+    for org, people in by_org.items():
+        pseudonyms = {_pseudonym(org, m) for m in people}
+        found = st.members_of(org, sorted(pseudonyms))
+        for p in pseudonyms:
+            batch.facts[(org, p)] = found.get(p)
+        markers = sorted(model.erasure_marker(key, org, m) for m in people)
+        batch.checked.update(markers)
+        batch.erased |= st.erased_among(markers)
+    setattr(uow, BATCH, batch)
+
+
+def _folded(handler):
+    """``handler`` applied within a folded batch (writes the batch when its last event is handled)."""
+    def handle(evt, uow: UnitOfWork) -> None:
+        handler(evt, uow)
+        batch = getattr(uow, BATCH, None)
+        if batch is not None:
+            batch.remaining.discard(evt.id)
+            if not batch.remaining:
+                batch.flush(Store.of(uow))
+                FOLDED["batches"] += 1  # (counted when written: a transaction that aborts after may count twice)
+                FOLDED["events"] += batch.size
+    handle.prepare = _prepare
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    return handle
+
+
+def folded(subscriptions: dict) -> dict:
+    return {decl: _folded(handler) for decl, handler in subscriptions.items()}
+
+
+class _Facts:
+    """Members' facts and the aggregates as a handler sees them: through the batch when one is folded,
+    else straight from and to the database."""
+
+    def __init__(self, uow: UnitOfWork):
+        self.st, self.batch = Store.of(uow), getattr(uow, BATCH, None)
+
+    def member(self, org: str, p: str) -> dict | None:
+        if self.batch is not None and (org, p) in self.batch.facts:
+            return self.batch.facts[(org, p)]
+        return self.st.member(org, p)
+
+    def members_of(self, org: str, pseudonyms: list[str]) -> dict[str, dict]:
+        if self.batch is None or any((org, p) not in self.batch.facts for p in pseudonyms):
+            return self.st.members_of(org, pseudonyms)
+        return {p: self.batch.facts[(org, p)] for p in pseudonyms if self.batch.facts[(org, p)] is not None}
+
+    def is_erased(self, marker: str) -> bool:
+        return bool(self.erased_among([marker]))
+
+    def erased_among(self, markers: list[str]) -> set[str]:
+        if self.batch is None:
+            return self.st.erased_among(markers)
+        unknown = [m for m in markers if m not in self.batch.checked]
+        return {m for m in markers if m in self.batch.erased} | (self.st.erased_among(unknown) if unknown else set())
+
+    def save_members(self, org: str, docs: dict[str, dict]) -> None:
+        if self.batch is None:
+            self.st.save_members(org, docs)
+            return
+        for p, doc in docs.items():
+            self.batch.facts[(org, p)] = doc
+            self.batch.changed.setdefault(org, {})[p] = doc
+
+    def save_member(self, org: str, p: str, doc: dict) -> None:
+        if self.batch is None:
+            self.st.save_member(org, p, doc)
+        else:
+            self.save_members(org, {p: doc})
+
+    def add_counts(self, org: str, diff: Counter) -> None:
+        if self.batch is None:
+            self.st.add_counts(org, diff)
+        else:
+            self.batch.counts.setdefault(org, Counter()).update(diff)
+
+
+def _update_member(st: _Facts, org: str, person: str, change: Callable[[dict], dict], diff: Counter) -> bool:
     """Apply ``change`` to one member's facts (created if new) unless the member was erased, and add what it
     changes in the aggregates to ``diff`` (aggregates.difference: the member's contribution after minus
     before). False when the member was erased."""
@@ -43,7 +166,7 @@ def _member_change(change: Callable[[dict, dict, object], dict], member_field: s
     aggregates in step in the same transaction."""
     def handle(evt, uow: UnitOfWork) -> None:
         org, person = evt.organization_id, evt.data[member_field]
-        st = Store.of(uow)
+        st = _Facts(uow)
 
         def apply(doc: dict) -> dict:
             if places:  # the member's own site (a meeting's or a session's site is not necessarily theirs)
@@ -88,7 +211,7 @@ def on_attendance_recorded(evt, uow: UnitOfWork) -> None:
     together and the aggregates updated once: a meeting names tens of members, and one transaction must
     stay short."""
     data, org = evt.data, evt.organization_id
-    st = Store.of(uow)
+    st = _Facts(uow)
     key = KEY["pseudonym_key"]
     named = [(True, m) for m in data["present_member_ids"]] + [(False, m) for m in data.get("absent_member_ids") or []]
     erased = st.erased_among([model.erasure_marker(key, org, m) for _, m in named])
@@ -114,8 +237,16 @@ def on_attendance_recorded(evt, uow: UnitOfWork) -> None:
 def on_member_erased(evt, uow: UnitOfWork) -> None:
     org, person = evt.organization_id, evt.data["member_id"]
     store = Store.of(uow)
-    store.erase_member(org, _pseudonym(org, person), model.erasure_marker(KEY["pseudonym_key"], org, person))
+    p, marker = _pseudonym(org, person), model.erasure_marker(KEY["pseudonym_key"], org, person)
+    batch = getattr(uow, BATCH, None)
+    if batch is not None:  # the batch's changes so far are written first: the erasure reads the stored facts
+        batch.flush(store)
+    store.erase_member(org, p, marker)
     store.forget_subjects(org, [person, f"member:{person}"])
+    if batch is not None:
+        batch.facts[(org, p)] = None
+        batch.checked.add(marker)
+        batch.erased.add(marker)
 
 
 # --- leaders ----------------------------------------------------------------------------------------
@@ -155,7 +286,7 @@ def _message(outcome: str):
     with a transfer); a message to a leader, staff or an erased member counts organization-wide only."""
     def handle(evt, uow: UnitOfWork) -> None:
         org, data = evt.organization_id, evt.data
-        st = Store.of(uow)
+        st = _Facts(uow)
         key = aggregates.message_key(evt.time, data["channel"], outcome)
 
         def count(doc: dict) -> dict:
