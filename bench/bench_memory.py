@@ -16,15 +16,11 @@ callees; idle threads are not sampled).
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections import Counter
-from pathlib import Path
 
+from bench import py_spy
 from bench.bench_faults import Load, Tap
 from bench.bench_latency import broker_round_trips, percentile
 from bench.common import Figure
@@ -34,7 +30,6 @@ from shared.events.matching import MATCHES, MatchProposed
 
 GOAL_MB = 1536.0
 RATE = 10.0
-PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
 
 
 # -- reading /proc -------------------------------------------------------------------------------------
@@ -113,70 +108,13 @@ def totals(s: dict[str, tuple[float, float]]) -> tuple[float, float]:
 
 
 # -- py-spy ----------------------------------------------------------------------------------------------
-def py_spy_binary() -> str | None:
-    return shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
+def start_py_spy(whole, seconds: float) -> py_spy.Recorders:
+    """Every Python process of the platform (the broker is not Python; gunicorn masters only supervise)."""
+    pids = {label: pid for label, pid in platform_processes(whole).items()
+            if label not in ("broker", "mailcatcher") and not label.endswith("(gunicorn master)")}
+    return py_spy.record(pids, "pyspy", seconds, who="memory")
 
 
-def start_py_spy(whole, seconds: float) -> list[tuple[str, subprocess.Popen, Path]]:
-    binary = py_spy_binary()
-    if binary is None:
-        print("  memory: py-spy is not installed (pip install py-spy): no profile", flush=True)
-        return []
-    PROFILES.mkdir(parents=True, exist_ok=True)
-    out = []
-    for label, pid in platform_processes(whole).items():
-        if label in ("broker", "mailcatcher") or label.endswith("(gunicorn master)"):
-            continue  # the broker is not Python; masters only supervise
-        safe = label.replace(" ", "_")
-        path = PROFILES / f"pyspy-{safe}.raw"
-        proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
-                                 "--format", "raw", "--nonblocking", "--output", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.append((label, proc, path))
-    return out
-
-
-def summarize_py_spy(recorders, top: int = 25) -> dict[str, dict]:
-    summary = {}
-    for label, proc, path in recorders:
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            continue
-        if not path.exists():
-            continue
-        own, inclusive, total = Counter(), Counter(), 0
-        for line in path.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not stack or not count.isdigit():
-                continue
-            n = int(count)
-            frames = stack.split(";")
-            total += n
-            own[_short(frames[-1])] += n
-            for frame in {_short(f) for f in frames}:
-                inclusive[frame] += n
-        if not total:
-            continue
-        lines = [f"{label}: {total} samples (50/s, busy threads only)", "", "own samples:"]
-        lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
-        lines += ["", "including callees:"]
-        lines += [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
-        path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-        summary[label] = {"samples": total, "top_own": [(f, round(n / total, 3)) for f, n in own.most_common(8)]}
-    return summary
-
-
-def _short(frame: str) -> str:
-    """'func (path/to/module.py:12)' -> 'func (module.py)' so a function's lines add up."""
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    parts = path.split("/")
-    return f"{name} ({'/'.join(parts[-2:])})" if path else name
-
-
-# -- the run ---------------------------------------------------------------------------------------------
 def run(runs: int, quick: bool, whole, *, py_spy: bool = False) -> list[Figure]:
     seconds = 20 if quick else 60
     org = Org(whole)
@@ -202,7 +140,7 @@ def run(runs: int, quick: bool, whole, *, py_spy: bool = False) -> list[Figure]:
         sampler.stop()
         with tap._lock:
             arrivals = list(tap.arrivals)
-    profile = summarize_py_spy(recorders) if recorders else {}
+    profile = py_spy.summarize(recorders, top=25, wait=60) if recorders else {}
 
     registered = {}
     for at, evt in arrivals:

@@ -27,11 +27,7 @@ scheduling's worker are sampled by py-spy during each fan-out (bench/results/pro
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import smtplib
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -41,9 +37,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from collections import Counter
-from pathlib import Path
-
+from bench import py_spy
 from bench.common import Figure, repeat, seconds
 from bench.journeys import MailWatch, Org, TimedTap, wait
 from shared.events.scheduling import REMINDERS, ReminderDue
@@ -111,7 +105,6 @@ def _raw_smtp(host: str, port: int, message: bytes, sender: str, recipients: lis
 
 
 FULL_SIZES = (300, 1000, 5000)
-PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
 
 
 def sizes_of(registrants, quick: bool) -> list[int]:
@@ -209,7 +202,7 @@ def _one_size(runs: int, platform, n: int, start_local: datetime, py_spy: bool) 
         inner.commands["scheduling-worker"] = (args, env)
         tap.close()
         platform.restart("scheduling-worker")  # its usual offsets again, before the next size's set-up
-    profile = _summarize_py_spy(recorders)
+    profile = py_spy.summarize(recorders, top_own=6)
     # Where the time went: scheduling's job + relay (last ReminderDue on the topic), notifications'
     # consumer (last delivery recorded), notifications' delivery job (last email).
     events = tap.first_arrival(lambda e: e.type == ReminderDue.type and e.data.get("meeting_id") == meeting["id"])
@@ -254,57 +247,8 @@ def _one_size(runs: int, platform, n: int, start_local: datetime, py_spy: bool) 
 SAMPLED = ("database", "notifications-worker", "scheduling-worker")
 
 
-def _start_py_spy(platform, label: str, seconds: float) -> list[tuple[str, subprocess.Popen, Path]]:
-    binary = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
-    if binary is None:
-        print("  reminders: py-spy is not installed: no profile", flush=True)
-        return []
+def _start_py_spy(platform, label: str, seconds: float) -> py_spy.Recorders:
     inner = platform.platform
     pids = {"database": inner.mongo.process.pid,
             **{name: p.pid for name, p in inner.processes if name in SAMPLED and p.poll() is None}}
-    PROFILES.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, pid in pids.items():
-        path = PROFILES / f"{label}-{name}.raw"
-        proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
-                                 "--format", "raw", "--nonblocking", "--output", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.append((name, proc, path))
-    return out
-
-
-def _summarize_py_spy(recorders, top: int = 30) -> dict:
-    """Each sampled process: its samples and top functions by own samples (also written as .txt)."""
-    summary = {}
-    for name, proc, path in recorders:
-        try:
-            proc.wait(timeout=600)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if not path.exists():
-            continue
-        own, inclusive, total = Counter(), Counter(), 0
-        for line in path.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not stack or not count.isdigit():
-                continue
-            frames = [_short(f) for f in stack.split(";")]
-            total += int(count)
-            own[frames[-1]] += int(count)
-            for frame in set(frames):
-                inclusive[frame] += int(count)
-        if not total:
-            continue
-        lines = [f"{name}: {total} samples at 50/s (idle threads not sampled)", "", "own samples:"]
-        lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
-        lines += ["", "including callees:"] + [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
-        path.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-        summary[name] = {"samples": total, "top_own": [(f, round(n / total, 3)) for f, n in own.most_common(6)]}
-    return summary
-
-
-def _short(frame: str) -> str:
-    """'func (path/to/module.py:12)' -> 'func (to/module.py)', so a function's lines add up."""
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    return f"{name} ({'/'.join(path.split('/')[-2:])})" if path else name
+    return py_spy.record(pids, label, seconds, who="reminders")
