@@ -8,6 +8,8 @@ import uuid
 
 from playwright.sync_api import expect
 
+from shared.testing import eventually
+
 ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
 AREA_PAGES = ("/", "/messages", "/messages?status=failed&from=2020-01-01&to=2020-01-02", "/messages?from=soon",
               "/messages/wording", "/messages/wording?kind=reminder&channel=sms&language=es", "/messages/webhooks",
@@ -69,6 +71,14 @@ def test_an_admin_invites_a_coordinator_finds_the_email_in_the_log_and_the_audit
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()
     expect(page.get_by_role("heading", name="Sent messages")).to_be_visible()
     sent = page.get_by_role("list", name="Sent messages").get_by_role("listitem").filter(has_text="Sign-in link")
+
+    def invitation_logged() -> bool:
+        # the email is sent asynchronously (intake's event -> notifications); the log is read when the page loads
+        if sent.count():
+            return True
+        page.reload()
+        return False
+    eventually(invitation_logged, timeout=60, interval=1, message="the invitation in the delivery log")
     expect(sent.first).to_contain_text("Email")
     page.get_by_label("Sent by").select_option("sms")
     page.get_by_role("button", name="Show messages").click()
