@@ -141,8 +141,10 @@ ALLOWED = {
             "data": "the event's data as the kind's template reads it (kind x data)"}},
     },
     "reporting": {
-        "GET /v1/reports/outcomes": {422: {"to": "not before from, at most 1830 days after it"}},
-        "GET /v1/reports/outcomes.csv": {422: {"to": "not before from, at most 1830 days after it"}},
+        "GET /v1/reports/outcomes": {422: {"to": "not before from, at most 1830 days after it",
+                                          "from": "alone, runs to today: not after it, at most 1830 days before it"}},
+        "GET /v1/reports/outcomes.csv": {422: {"to": "not before from, at most 1830 days after it",
+                                          "from": "alone, runs to today: not after it, at most 1830 days before it"}},
     },
 }
 

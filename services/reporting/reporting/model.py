@@ -121,6 +121,24 @@ def days(a: datetime, b: datetime) -> float:
 
 # --- periods ----------------------------------------------------------------------------------------
 
+MAX_RANGE_DAYS = 5 * 366   # a report covers at most five years: a longer one is a mistake, and a slow answer
+
+
+def default_range(today: date) -> tuple[date, date]:
+    """The range a report covers when the caller names none: the first of the month 11 months ago to today."""
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    for _ in range(10):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first, today
+
+
+def report_range(first: date | None, last: date | None, today: date) -> tuple[date, date]:
+    """The range a report covers: what the caller named; a 'to' alone starts 11 months before its month, a
+    'from' alone runs to today, neither is the default range."""
+    last = last or today
+    return first or default_range(last)[0], last
+
+
 @dataclass(frozen=True)
 class Period:
     start: datetime   # inclusive

@@ -1,9 +1,11 @@
 """Marshmallow schemas of reporting's HTTP queries and answers (not of events)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
-MAX_RANGE_DAYS = 5 * 366
+from reporting.model import MAX_RANGE_DAYS, report_range
 
 FIGURE = ("a count, or the text 'fewer than N' where fewer than N people are behind it (N is the "
           "suppression threshold, at least 11), including figures hidden so another cannot be recovered")
@@ -12,16 +14,20 @@ FIGURE = ("a count, or the text 'fewer than N' where fewer than N people are beh
 class OutcomesQuery(Schema):
     site_id = fields.Str(load_default=None, metadata={"description": "one site (default: every site the caller holds)"})
     from_ = fields.Date(data_key="from", load_default=None,
-                        metadata={"description": "first day, inclusive (default: the first of the month 11 months ago)"})
+                        metadata={"description": "first day, inclusive (default: the first of the month 11 months before 'to'); "
+                                                    "at most 1830 days before 'to'"})
     to = fields.Date(load_default=None, metadata={"description": "last day, inclusive (default: today, UTC)"})
 
     @validates_schema
     def _range(self, data, **kwargs):
-        first, last = data.get("from_"), data.get("to")
-        if first and last and last < first:
-            raise ValidationError("must not be before 'from'", "to")
-        if first and last and (last - first).days > MAX_RANGE_DAYS:
-            raise ValidationError(f"a range of at most {MAX_RANGE_DAYS} days", "to")
+        # checked on the range the report will cover: a 'from' alone runs to today, a 'to' alone starts 11 months
+        # before it; the field named is the one the caller sent
+        named = "to" if data.get("to") else "from"
+        first, last = report_range(data.get("from_"), data.get("to"), datetime.now(timezone.utc).date())
+        if last < first:
+            raise ValidationError("must not be before 'from'" if named == "to" else "must not be after 'to' (today by default)", named)
+        if (last - first).days > MAX_RANGE_DAYS:
+            raise ValidationError(f"a range of at most {MAX_RANGE_DAYS} days", named)
 
 
 class OutcomesOut(Schema):

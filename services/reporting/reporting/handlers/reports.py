@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from shared.auth import Principal
 
@@ -34,19 +34,9 @@ DEFINITIONS = {
 }
 
 
-def default_range(today: date) -> tuple[date, date]:
-    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-    for _ in range(10):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return first, today
-
-
 def outcomes(store: Store, settings: Settings, principal: Principal, query: dict, *, fmt: str = "json") -> dict:
     now = datetime.now(timezone.utc)
-    first, last = query.get("from_"), query.get("to")
-    if first is None or last is None:
-        default_first, default_last = default_range(now.date())
-        first, last = first or default_first, last or default_last
+    first, last = model.report_range(query.get("from_"), query.get("to"), now.date())
     org = principal.organization_id
     sites = access.site_filter(principal)
     period = model.Period.of(first, last)

@@ -120,3 +120,19 @@ def test_pseudonyms_are_keyed_and_the_erasure_marker_is_unrelated():
     p = model.pseudonym("k" * 32, "org", "mem-1")
     assert p != model.pseudonym("j" * 32, "org", "mem-1") and "mem-1" not in p
     assert model.erasure_marker("k" * 32, "org", "mem-1") != p
+
+
+def test_a_report_range_is_checked_as_it_will_be_covered():
+    """A 'from' alone runs to today and a 'to' alone starts 11 months before its month: the five-year limit
+    and the order of the two apply to that range, and the error names the field the caller sent."""
+    from reporting.schemas import OutcomesQuery
+    today = date(2026, 11, 30)
+    assert model.report_range(None, None, today) == (date(2025, 12, 1), today)
+    assert model.report_range(None, date(2024, 3, 15), today) == (date(2023, 4, 1), date(2024, 3, 15))
+    assert model.report_range(date(2026, 2, 1), None, today) == (date(2026, 2, 1), today)
+    schema = OutcomesQuery()
+    assert schema.validate({"from": "0001-01-01"}) == {"from": [f"a range of at most {model.MAX_RANGE_DAYS} days"]}
+    assert "from" in schema.validate({"from": "9999-01-01"})
+    assert "to" in schema.validate({"from": "2026-01-01", "to": "2025-12-31"})
+    assert "to" in schema.validate({"from": "2001-01-01", "to": "2026-01-01"})
+    assert schema.validate({"to": "2000-01-31"}) == {} and schema.validate({}) == {}
