@@ -23,8 +23,8 @@ blp = Blueprint("intake", __name__, url_prefix="/v1",
 
 
 def _repo():
-    """shared.repository.Repository with intake's Store (app.py): ``transaction(work)`` for changes
-    (and audited reads), ``reader()`` for plain reads."""
+    """shared.repository.Repository with intake's Store (app.py): ``transaction(work)`` for changes,
+    ``reader()`` for reads (an audited read writes its entry after the read, before it answers)."""
     return current_app.extensions["intake.repository"]
 
 
@@ -302,7 +302,7 @@ class Member(MethodView):
     @blp.response(200, schemas.MemberOut)
     def get(self, member_id):
         principal = _principal(*READERS)
-        return _member_out(_in_transaction(lambda uow: members.get(uow, principal, member_id)))
+        return _member_out(members.get(_reader(), principal, member_id))
 
     @documents_if_match(blp)
     @blp.arguments(schemas.MemberPatch(partial=True))
@@ -319,7 +319,7 @@ class Consents(MethodView):
     def get(self, member_id):
         """The member's consents, in force or not."""
         principal = _principal(*READERS)
-        return _member_view(_in_transaction(lambda uow: members.get(uow, principal, member_id)))["consents"]
+        return _member_view(members.get(_reader(), principal, member_id))["consents"]
 
     @blp.arguments(schemas.ConsentGrantIn)
     @blp.response(201, schemas.MemberOut)
@@ -416,7 +416,7 @@ class Plan(MethodView):
     @blp.response(200, schemas.PlanOut)
     def get(self, member_id):
         principal = _principal(*READERS)
-        plan = _in_transaction(lambda uow: members.get(uow, principal, member_id)).get("plan")
+        plan = members.get(_reader(), principal, member_id).get("plan")
         if plan is None:
             abort(404, message="The member has no plan yet.")
         return plan

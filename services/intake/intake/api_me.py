@@ -34,6 +34,11 @@ def _in_transaction(work):
     return current_app.extensions["intake.repository"].transaction(work)
 
 
+def _reader():
+    """Reads, each audited read writing its entry before it answers (intake.api's _reader)."""
+    return current_app.extensions["intake.repository"].reader()
+
+
 def _principal(*roles):
     principal = require_role(*roles)
     if principal.role != "operator":
@@ -54,7 +59,7 @@ class Me(MethodView):
         """Who you are: your role and organization, and your own record — a member's profile (what they
         gave, consents in force, site, status), a leader's profile, a staff member's staff record."""
         principal = _principal(*ANY_PERSON)
-        return _in_transaction(lambda uow: me.whoami(uow, principal))
+        return me.whoami(_reader(), principal)
 
     @blp.arguments(schemas_me.MePatch)
     @blp.response(200, schemas_me.MeOut)
@@ -72,7 +77,7 @@ class MyConsents(MethodView):
     def get(self):
         """Your consents in force (members)."""
         principal = _principal("member")
-        return _in_transaction(lambda uow: me.my_consents(uow, principal))
+        return me.my_consents(_reader(), principal)
 
     @blp.arguments(schemas_me.MyConsentIn)
     @blp.response(201, schemas_me.MyConsentOut(many=True))
@@ -98,7 +103,7 @@ class MyPlan(MethodView):
     def get(self):
         """Your person-centred plan (members), when your organization shares plans (403 when not)."""
         principal = _principal("member")
-        return _in_transaction(lambda uow: me.my_plan(uow, principal))
+        return me.my_plan(_reader(), principal)
 
     @blp.arguments(schemas_me.PlanSharingIn)
     @blp.response(200, schemas_me.PlanOut)
@@ -115,7 +120,7 @@ class MyScreenings(MethodView):
     def get(self, query):
         """Your screenings' results (members), when your organization shares scores (403 when not)."""
         principal = _principal("member")
-        items, total = _in_transaction(lambda uow: me.my_screenings(uow, principal, query))
+        items, total = me.my_screenings(_reader(), principal, query)
         return page(items, total, query)
 
 
@@ -126,7 +131,7 @@ class MyLeader(MethodView):
         """Your peer leader (members): first name, languages and the bio they share, for the match in
         force (proposed, accepted or active); or ``waiting`` and why."""
         principal = _principal("member")
-        return _in_transaction(lambda uow: me.my_leader(uow, principal))
+        return me.my_leader(_reader(), principal)
 
 
 @blp.route("/me/export")
@@ -147,7 +152,7 @@ class MyMembers(MethodView):
         """The members you are matched with now (peer leaders), minimum necessary: name, languages,
         availability, the goal they shared, contact details only if they gave ``share:leader``."""
         principal = _principal("leader")
-        return _in_transaction(lambda uow: me.my_members(uow, principal))
+        return me.my_members(_reader(), principal)
 
 
 @blp.route("/me/members/<member_id>")
@@ -156,7 +161,7 @@ class MyMember(MethodView):
     def get(self, member_id):
         """One member you are matched with now (peer leaders); 404 for anyone else, and once the match ends."""
         principal = _principal("leader")
-        return _in_transaction(lambda uow: me.my_member(uow, principal, member_id))
+        return me.my_member(_reader(), principal, member_id)
 
 
 @blp.route("/me/stretched")

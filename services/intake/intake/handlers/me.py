@@ -30,9 +30,8 @@ def _staff_id(principal: Principal) -> str | None:
     return principal.subject[len("staff:"):] if principal.subject.startswith("staff:") else None
 
 
-def whoami(uow: UnitOfWork, principal: Principal) -> dict:
+def whoami(store: Store, principal: Principal) -> dict:
     """``GET /v1/me``: the caller's own record, by role."""
-    store = Store.of(uow)
     me: dict = {"role": principal.role, "organization_id": principal.organization_id,
                 "site_ids": sorted(principal.sites), "member": None, "leader": None, "staff": None}
     if principal.role == "member":
@@ -69,13 +68,12 @@ def update_me(uow: UnitOfWork, principal: Principal, patch: dict, check_etag: Ca
     else:
         raise Forbidden("Only members and peer leaders change their own profile here; staff details are "
                         "changed by an organization admin.")
-    return whoami(uow, principal)
+    return whoami(store, principal)
 
 
 # --- a member's consents, plan, screenings, leader and export ------------------------------------
 
-def my_consents(uow: UnitOfWork, principal: Principal) -> list[dict]:
-    store = Store.of(uow)
+def my_consents(store: Store, principal: Principal) -> list[dict]:
     member = access.own_member(store, principal)
     store.audit(principal, "read", "consent", member["_id"], member["organization_id"], view="self")
     return model.member_self_view(member, utcnow())["consents"]
@@ -102,8 +100,7 @@ def _shared(store: Store, member: dict, setting: str, what: str) -> None:
         raise Forbidden(f"Your organization does not show {what} here; your coordinator can go through them with you.")
 
 
-def my_plan(uow: UnitOfWork, principal: Principal) -> dict:
-    store = Store.of(uow)
+def my_plan(store: Store, principal: Principal) -> dict:
     member = access.own_member(store, principal)
     _shared(store, member, "share_plan", "your plan")
     if not member.get("plan"):
@@ -128,8 +125,7 @@ def share_plan(uow: UnitOfWork, principal: Principal, shared: bool) -> dict:
     return plan
 
 
-def my_screenings(uow: UnitOfWork, principal: Principal, query: dict) -> tuple[list[dict], int]:
-    store = Store.of(uow)
+def my_screenings(store: Store, principal: Principal, query: dict) -> tuple[list[dict], int]:
     member = access.own_member(store, principal)
     _shared(store, member, "share_scores", "screening scores")
     store.audit(principal, "read", "screening", member["_id"], member["organization_id"], view="self")
@@ -137,9 +133,8 @@ def my_screenings(uow: UnitOfWork, principal: Principal, query: dict) -> tuple[l
                                  query["offset"], query["limit"])
 
 
-def my_leader(uow: UnitOfWork, principal: Principal) -> dict:
+def my_leader(store: Store, principal: Principal) -> dict:
     """The peer leader of the member's match in force (proposed, accepted or active), or why none."""
-    store = Store.of(uow)
     member = access.own_member(store, principal)
     for match in store.open_matches(member["organization_id"], member_id=member["_id"]):
         leader = store.leader(member["organization_id"], match["leader_id"])
@@ -173,8 +168,7 @@ def export(uow: UnitOfWork, principal: Principal) -> dict:
 
 # --- a leader's view of the members they are matched with ---------------------------------------
 
-def my_members(uow: UnitOfWork, principal: Principal) -> list[dict]:
-    store = Store.of(uow)
+def my_members(store: Store, principal: Principal) -> list[dict]:
     leader = access.own_leader(store, principal)
     now = utcnow()
     out, seen = [], set()
@@ -188,8 +182,7 @@ def my_members(uow: UnitOfWork, principal: Principal) -> list[dict]:
     return out
 
 
-def my_member(uow: UnitOfWork, principal: Principal, member_id: str) -> dict:
-    store = Store.of(uow)
+def my_member(store: Store, principal: Principal, member_id: str) -> dict:
     member, match = access.matched_member(store, principal, member_id)
     store.audit(principal, "read", "member", member_id, member["organization_id"], view="leader")
     return model.member_for_leader(member, match, utcnow())
