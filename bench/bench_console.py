@@ -22,6 +22,14 @@ conftest.py`` does (no email round trip). Then, for each run:
    written down here: each distinct page of the click path is rendered once beforehand by the console's
    own app in this process with ``Api.request`` recorded (same session, same token, same data).
 
+3. **reading**: both again (half as many runs), but each coordinator reads each page for 1 to 3 s (random,
+   seeded) before the next click, as people do; 1 and 2 are ten people clicking as fast as the platform
+   answers, which is the platform's throughput more than a page's time.
+
+During each run of 1, the CPU time every process of the platform spent (from /proc) is divided by the clicks:
+``cpu_ms_per_click_by_process`` says where a click's work goes. ``--py-spy`` samples the database and the
+console's and intake's web workers during the first run (bench/results/profiles/console-*.txt).
+
 Reported per page: p50 and p95 (nearest rank over one run's clicks; each run one value of the figure),
 ratio console / API, the 300 ms target and whether the p95 meets it, and how many API calls the page
 makes per service (a page making tens of calls is the N+1 to look at).
@@ -29,6 +37,9 @@ makes per service (a page making tens of calls is the N+1 to look at).
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import statistics
 import threading
 import time
@@ -40,6 +51,7 @@ from unittest import mock
 
 import requests
 
+from bench import py_spy as spy
 from bench.bench_latency import percentile
 from bench.common import Figure
 
@@ -48,6 +60,9 @@ PAGES = ("today", "members", "member", "matching", "meetings")
 ENDPOINTS = {"today": "home.index", "members": "members.index", "member": "members.show",
              "matching": "matching.index", "meetings": "meetings.week"}
 TARGET_MS = 300.0
+# The second way of clicking: each coordinator reads a page for 1 to 3 s before the next click (a fast reader).
+# The first way (no pause at all) is 10 coordinators clicking as fast as the platform answers.
+READING = (1.0, 3.0)
 COORDINATORS = 10
 LIST_PAGE = 25  # the console's members list page (console.views.members_words.PAGE_SIZE)
 
@@ -173,11 +188,14 @@ class Failed(Exception):
     """An answer the click path cannot go on after (the console sent the coordinator to sign in)."""
 
 
-def _clicking(people: list[Coordinator], rounds: int, one_click):
+def _clicking(people: list[Coordinator], rounds: int, one_click, pause: tuple[float, float] | None = None):
     """Every coordinator in its own thread, all at once, through ``rounds`` rounds of clicks; each click is
     ``one_click(session, coordinator, page, path)`` -> (seconds, None or what went wrong). An error answer
     (a 503 page, a 5xx of a service) is timed and counted, and the coordinator goes on clicking; an
-    exception stops that coordinator. Returns (times per page, errors per page, problems)."""
+    exception stops that coordinator. With ``pause`` (seconds, low and high) each coordinator reads each page
+    for a random time in that range before the next click, and waits such a time before the first (seeded:
+    the same pauses every run). Returns
+    (times per page, errors per page, problems)."""
     times: dict[str, list[float]] = {p: [] for p in PAGES}
     errors: dict[str, list[str]] = {p: [] for p in PAGES}
     problems: list[str] = []
@@ -186,11 +204,16 @@ def _clicking(people: list[Coordinator], rounds: int, one_click):
 
     def coordinator(person: Coordinator):
         http = requests.Session()
+        reading = random.Random(person.index)
         try:
             start.wait(60)
+            if pause:   # people reading pages do not click at the same instant: nor does the first click
+                time.sleep(reading.uniform(*pause))
             for r in range(rounds):
                 for page, path in person.clicks(r):
                     took, error = one_click(http, person, page, path)
+                    if pause:
+                        time.sleep(reading.uniform(*pause))
                     with lock:
                         times[page].append(took)
                         if error:
@@ -209,7 +232,7 @@ def _clicking(people: list[Coordinator], rounds: int, one_click):
     return times, errors, problems
 
 
-def console_phase(console_url: str, people: list[Coordinator], rounds: int):
+def console_phase(console_url: str, people: list[Coordinator], rounds: int, pause: tuple[float, float] | None = None):
     def click(http, person, page, path):
         began = time.perf_counter()
         answer = http.get(console_url + path, cookies={"console_session": person.session_id},
@@ -221,10 +244,11 @@ def console_phase(console_url: str, people: list[Coordinator], rounds: int):
             title = answer.text.split("<title>", 1)[-1].split("<", 1)[0].strip() if "<title>" in answer.text else ""
             return took, f"{answer.status_code} {title}"[:120]
         return took, None
-    return _clicking(people, rounds, click)
+    return _clicking(people, rounds, click, pause)
 
 
-def api_phase(urls: dict[str, str], people: list[Coordinator], rounds: int, recorded: dict[tuple[int, str], list[Call]]):
+def api_phase(urls: dict[str, str], people: list[Coordinator], rounds: int, recorded: dict[tuple[int, str], list[Call]],
+              pause: tuple[float, float] | None = None):
     def click(http, person, page, path):
         headers = {"Authorization": f"Bearer {person.token}", "Accept": "application/json"}
         error = None
@@ -240,7 +264,37 @@ def api_phase(urls: dict[str, str], people: list[Coordinator], rounds: int, reco
             if answer.status_code >= 500:
                 error = f"{call.service}: {answer.status_code}"
         return time.perf_counter() - began, error
-    return _clicking(people, rounds, click)
+    return _clicking(people, rounds, click, pause)
+
+
+def cpu_seconds(platform) -> dict[str, float]:
+    """CPU time (user + system) spent so far by each kind of process of the platform ("intake-web" adds up
+    its gunicorn master and workers; "database", "broker"), from /proc: where a click's work goes."""
+    from bench.bench_memory import platform_processes
+    tick = os.sysconf("SC_CLK_TCK")
+    out: Counter = Counter()
+    for label, pid in platform_processes(platform).items():
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[label.split(" ")[0]] += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+    return dict(out)
+
+
+def _start_py_spy(platform) -> spy.Recorders:
+    """py-spy on the database and on the console's and intake's web workers during the first measured run
+    (the processes that spend most of a click's CPU; bench/results/profiles/console-*.txt)."""
+    from bench.bench_memory import platform_processes
+    pids = {label: pid for label, pid in platform_processes(platform).items()
+            if label == "database" or (label.startswith(("console-web child", "intake-web child")))}
+    return spy.record(pids, "console", 600, who="console")
+
+
+def cpu_ms_per_click(before: dict[str, float], after: dict[str, float], clicks: int) -> dict[str, float]:
+    spent = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    return {k: round(v * 1000 / max(1, clicks), 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v > 0}
 
 
 def logged_ms(log: Path, since: int) -> tuple[dict[str, list[float]], int]:
@@ -269,7 +323,8 @@ def logged_ms(log: Path, since: int) -> tuple[dict[str, list[float]], int]:
 
 def figures_of(per_run_console: list[dict[str, list[float]]], per_run_api: list[dict[str, list[float]]],
                per_run_logged: list[dict[str, list[float]]], recorded: dict[tuple[int, str], list[Call]],
-               coordinators_: int, rounds: int, setup: dict, errors: dict | None = None) -> list[Figure]:
+               coordinators_: int, rounds: int, setup: dict, errors: dict | None = None,
+               pause: tuple[float, float] | None = None) -> list[Figure]:
     """p50 and p95 per page (and of every click), each run one value, console beside the API. Error
     answers (``errors``: {"console"|"api": {page: [what]}}) are in the times, and counted in the notes."""
     figures = []
@@ -301,8 +356,9 @@ def figures_of(per_run_console: list[dict[str, list[float]]], per_run_api: list[
                     notes[label] = dict(Counter(found))
             if p == 50 and page == "all":
                 notes = {"coordinators": coordinators_, "rounds_per_run": rounds, "runs": len(per_run_console),
-                         "think_time_s": 0, **setup}
-            figures.append(Figure(f"console.{page} @ {coordinators_} coordinators", f"p{p}", "ms", values,
+                         "think_time_s": list(pause) if pause else 0, **setup}
+            reading = f", reading {pause[0]:g}-{pause[1]:g} s" if pause else ""
+            figures.append(Figure(f"console.{page} @ {coordinators_} coordinators{reading}", f"p{p}", "ms", values,
                                   f"its API calls direct p{p}", base, higher_is_better=False, notes=notes))
     return figures
 
@@ -320,7 +376,8 @@ def _page_of(path: str) -> str:
 # --- the benchmark ---------------------------------------------------------------------------------------
 
 def run(runs: int, quick: bool, platform, *, coordinators_: int = COORDINATORS, rounds: int | None = None,
-        leaders: int | None = None, members: int | None = None, work: bool = True, say=None) -> list[Figure]:
+        leaders: int | None = None, members: int | None = None, work: bool = True, say=None,
+        py_spy: bool = False, reading: tuple[float, float] = READING) -> list[Figure]:
     say = say or (lambda *a: print("  [console]", *a, flush=True))
     rounds = rounds or (2 if quick else 5)
     leaders = leaders or (6 if quick else 12)       # the demo: 12 leaders, 100 members (./deploy/demo)
@@ -347,8 +404,17 @@ def run(runs: int, quick: bool, platform, *, coordinators_: int = COORDINATORS, 
     _, log_at = logged_ms(log, 0)
     per_run_console, per_run_api, per_run_logged = [], [], []
     errors: dict[str, dict[str, list[str]]] = {"console": {p: [] for p in PAGES}, "api": {p: [] for p in PAGES}}
+    cpu_per_click, profile = [], {}
     for i in range(runs):
+        cpu_before = cpu_seconds(platform)
+        recorders = _start_py_spy(platform) if py_spy and i == 0 else []
         console_times, console_errors, problems = console_phase(console_url, people, rounds)
+        if recorders:
+            for _, proc, _ in recorders:
+                proc.send_signal(signal.SIGINT)   # py-spy writes what it has sampled when interrupted
+            profile = spy.summarize(recorders, top=30, wait=30)
+        cpu_per_click.append(cpu_ms_per_click(cpu_before, cpu_seconds(platform),
+                                              sum(len(v) for v in console_times.values())))
         logged, log_at = logged_ms(log, log_at)
         api_times, api_errors, api_problems = api_phase(urls, people, rounds, recorded)
         if problems or api_problems:
@@ -362,4 +428,30 @@ def run(runs: int, quick: bool, platform, *, coordinators_: int = COORDINATORS, 
         say(f"run {i + 1}/{runs}: console p95 " + ", ".join(
             f"{p} {percentile(console_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms; API p95 " + ", ".join(
             f"{p} {percentile(api_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms")
-    return figures_of(per_run_console, per_run_api, per_run_logged, recorded, coordinators_, rounds, setup, errors)
+    # the median over the runs of each process's CPU per click: which process a click's time is spent in
+    cpu = {k: round(statistics.median(run.get(k, 0.0) for run in cpu_per_click), 1)
+           for k in sorted({k for run in cpu_per_click for k in run}, key=lambda k: -cpu_per_click[-1].get(k, 0.0))}
+    say("CPU per click (ms, median of the runs): " + ", ".join(f"{k} {v}" for k, v in cpu.items())
+        + f"; in all {sum(cpu.values()):.0f}")
+    setup = {**setup, "cpu_ms_per_click_by_process": cpu, "cpu_ms_per_click": round(sum(cpu.values()), 1),
+             **({"py_spy": profile} if profile else {})}
+    figures = figures_of(per_run_console, per_run_api, per_run_logged, recorded, coordinators_, rounds, setup, errors)
+    # the same clicks by people who read each page before the next (console and API direct alike)
+    reading_console, reading_api, reading_logged = [], [], []
+    reading_errors: dict[str, dict[str, list[str]]] = {"console": {p: [] for p in PAGES}, "api": {p: [] for p in PAGES}}
+    for i in range(max(1, runs // 2)):
+        console_times, console_errors, problems = console_phase(console_url, people, rounds, reading)
+        logged, log_at = logged_ms(log, log_at)
+        api_times, api_errors, api_problems = api_phase(urls, people, rounds, recorded, reading)
+        if problems or api_problems:
+            raise RuntimeError("; ".join((problems + api_problems)[:5]))
+        reading_console.append(console_times)
+        reading_api.append(api_times)
+        reading_logged.append(logged)
+        for page in PAGES:
+            reading_errors["console"][page] += console_errors[page]
+            reading_errors["api"][page] += api_errors[page]
+        say(f"reading {reading[0]:g}-{reading[1]:g} s, run {i + 1}: console p95 " + ", ".join(
+            f"{p} {percentile(console_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms")
+    return figures + figures_of(reading_console, reading_api, reading_logged, recorded, coordinators_, rounds, {},
+                                reading_errors, pause=reading)

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=("broker", "sigkill", "database"), action="append",
                         help="with --faults: only these fault scenarios (repeatable)")
     parser.add_argument("--py-spy", action="store_true",
-                        help="memory: sample every platform process with py-spy during the 10/s load")
+                        help="memory: sample every platform process with py-spy during the 10/s load; "
+                             "console: the database and the console's and intake's web workers during the first run")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     chosen = (args.only or ([] if args.faults else list(BENCHMARKS))) + (["faults"] if args.faults else [])
@@ -121,7 +122,7 @@ def _run_one(name, args, runs, figures, state) -> None:
             figures += bench_latency.run(runs, args.quick, state["whole"])
         elif name == "console":
             from bench import bench_console
-            figures += bench_console.run(runs, args.quick, state["whole"])
+            figures += bench_console.run(runs, args.quick, state["whole"], py_spy=args.py_spy)
         elif name == "memory":
             from bench import bench_memory
             figures += bench_memory.run(runs, args.quick, state["whole"], py_spy=args.py_spy)

@@ -56,8 +56,14 @@ def test_figures_set_each_page_beside_its_api_calls_and_say_whether_the_p95_meet
 
 def test_a_tiny_run_on_the_whole_platform_clicks_every_page_through_the_console(platform):
     figures = bench_console.run(1, True, platform, coordinators_=2, rounds=1, leaders=3, members=10, work=False,
-                                say=lambda *a: None)
-    by_page = {f.benchmark.split(" ")[0].split(".")[1]: f for f in figures if f.metric == "p95"}
+                                say=lambda *a: None, reading=(0.01, 0.02))
+    reading = [f for f in figures if f.benchmark.endswith("reading 0.01-0.02 s")]
+    assert len(reading) == 2 * (len(PAGES) + 1) == len(figures) - len(reading)
+    assert next(f for f in reading if f.benchmark.startswith("console.all") and f.metric == "p50").notes[
+        "think_time_s"] == [0.01, 0.02]
+    everything = next(f for f in figures if f.benchmark == "console.all @ 2 coordinators" and f.metric == "p50")
+    assert everything.notes["cpu_ms_per_click"] > 0 and everything.notes["cpu_ms_per_click_by_process"]["database"] > 0
+    by_page = {f.benchmark.split(" ")[0].split(".")[1]: f for f in figures if f.metric == "p95" and f not in reading}
     assert set(by_page) == {*PAGES, "all"}
     for page in PAGES:
         figure = by_page[page]
