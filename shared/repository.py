@@ -51,7 +51,30 @@ class Store:
         return cls(uow.db, uow.session)
 
     def find_one(self, coll: str, query: dict, projection: dict | None = None) -> dict | None:
+        if projection is None and isinstance(query.get("_id"), str) and len(query) > 1:
+            return self._find_one_by_id(coll, query)
         return self.db[coll].find_one(query, projection, session=self.session)
+
+    def _find_one_by_id(self, coll: str, query: dict) -> dict | None:
+        """``{"_id": x, "organization_id": o, ...}`` read by its primary key, the other equalities checked here.
+
+        Why: the embedded database (SecantusDB) uses an index only when it holds every field a query names, so
+        the usual scoped read by id scanned the whole collection (a member's page read every member). The
+        answer is the same as the query's: a condition this cannot check exactly (an operator, a dotted
+        field, an array, a value of another type) sends the query to the database as it is."""
+        rest = {k: v for k, v in query.items() if k != "_id"}
+        if any("." in k or k.startswith("$") or not isinstance(v, (str, bool)) for k, v in rest.items()):
+            return self.db[coll].find_one(query, session=self.session)
+        doc = self.db[coll].find_one({"_id": query["_id"]}, session=self.session)
+        if doc is None:
+            return None
+        for k, v in rest.items():
+            found = doc.get(k)
+            if type(found) is not type(v):   # missing, an array, a number: the database's rules decide
+                return self.db[coll].find_one(query, session=self.session)
+            if found != v:
+                return None
+        return doc
 
     def find(self, coll: str, query: dict, *, sort=None, skip: int = 0, limit: int = 0,
              projection: dict | None = None) -> list[dict]:

@@ -37,3 +37,18 @@ def test_a_page_and_its_total(store, skip, limit, ids, total):
 
 def test_an_empty_list_has_no_total(store):
     assert store.page("things", {"org": "c"}, skip=0, limit=50, sort=[("n", ASCENDING)]) == ([], 0)
+
+
+def test_a_scoped_read_by_id_answers_as_the_query_would(store):
+    """Store.find_one reads ``{_id, organization_id, ...}`` by its primary key and checks the rest itself (the
+    embedded database scans the collection for the query as it is): the answers are the query's own."""
+    things = store.db.things
+    things.insert_many([{"_id": "v1", "org": "a", "tags": ["x", "y"], "n": 1, "flag": True},
+                        {"_id": "v2", "org": "a", "n": 1.0}])
+    cases = [{"_id": "t01", "org": "a"}, {"_id": "t01", "org": "b"}, {"_id": "nope", "org": "a"},
+             {"_id": "t01", "org": "a", "missing": "z"}, {"_id": "v1", "tags": "x"}, {"_id": "v1", "tags": "z"},
+             {"_id": "v1", "flag": True}, {"_id": "v1", "flag": False}, {"_id": "v2", "n": 1}, {"_id": "v1", "n": True},
+             {"_id": "t01", "org": {"$in": ["a"]}}, {"_id": "t01", "n": {"$gt": 0}, "org": "a"}, {"_id": "t01"}]
+    for query in cases:
+        assert store.find_one("things", query) == things.find_one(query), query
+    assert store.find_one("things", {"_id": "t01", "org": "a"}, {"n": 1}) == {"_id": "t01", "n": 1}
