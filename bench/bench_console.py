@@ -402,56 +402,65 @@ def run(runs: int, quick: bool, platform, *, coordinators_: int = COORDINATORS, 
         if problems:
             raise RuntimeError("; ".join(problems[:5]))
     _, log_at = logged_ms(log, 0)
-    per_run_console, per_run_api, per_run_logged = [], [], []
-    errors: dict[str, dict[str, list[str]]] = {"console": {p: [] for p in PAGES}, "api": {p: [] for p in PAGES}}
-    cpu_per_click, profile = [], {}
-    for i in range(runs):
-        cpu_before = cpu_seconds(platform)
-        recorders = _start_py_spy(platform) if py_spy and i == 0 else []
-        console_times, console_errors, problems = console_phase(console_url, people, rounds)
-        if recorders:
-            for _, proc, _ in recorders:
-                proc.send_signal(signal.SIGINT)   # py-spy writes what it has sampled when interrupted
-            profile = spy.summarize(recorders, top=30, wait=30)
-        cpu_per_click.append(cpu_ms_per_click(cpu_before, cpu_seconds(platform),
-                                              sum(len(v) for v in console_times.values())))
-        logged, log_at = logged_ms(log, log_at)
-        api_times, api_errors, api_problems = api_phase(urls, people, rounds, recorded)
-        if problems or api_problems:
-            raise RuntimeError("; ".join((problems + api_problems)[:5]))
-        per_run_console.append(console_times)
-        per_run_api.append(api_times)
-        per_run_logged.append(logged)
-        for page in PAGES:
-            errors["console"][page] += console_errors[page]
-            errors["api"][page] += api_errors[page]
-        say(f"run {i + 1}/{runs}: console p95 " + ", ".join(
-            f"{p} {percentile(console_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms; API p95 " + ", ".join(
-            f"{p} {percentile(api_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms")
+    rushed = Runs(runs)
+    log_at = rushed.measure(platform, console_url, urls, people, rounds, recorded, log, log_at, say, py_spy=py_spy)
     # the median over the runs of each process's CPU per click: which process a click's time is spent in
-    cpu = {k: round(statistics.median(run.get(k, 0.0) for run in cpu_per_click), 1)
-           for k in sorted({k for run in cpu_per_click for k in run}, key=lambda k: -cpu_per_click[-1].get(k, 0.0))}
+    cpu = {k: round(statistics.median(run.get(k, 0.0) for run in rushed.cpu_per_click), 1)
+           for k in sorted({k for run in rushed.cpu_per_click for k in run},
+                           key=lambda k: -rushed.cpu_per_click[-1].get(k, 0.0))}
     say("CPU per click (ms, median of the runs): " + ", ".join(f"{k} {v}" for k, v in cpu.items())
         + f"; in all {sum(cpu.values()):.0f}")
     setup = {**setup, "cpu_ms_per_click_by_process": cpu, "cpu_ms_per_click": round(sum(cpu.values()), 1),
-             **({"py_spy": profile} if profile else {})}
-    figures = figures_of(per_run_console, per_run_api, per_run_logged, recorded, coordinators_, rounds, setup, errors)
+             **({"py_spy": rushed.profile} if rushed.profile else {})}
     # the same clicks by people who read each page before the next (console and API direct alike)
-    reading_console, reading_api, reading_logged = [], [], []
-    reading_errors: dict[str, dict[str, list[str]]] = {"console": {p: [] for p in PAGES}, "api": {p: [] for p in PAGES}}
-    for i in range(max(1, runs // 2)):
-        console_times, console_errors, problems = console_phase(console_url, people, rounds, reading)
-        logged, log_at = logged_ms(log, log_at)
-        api_times, api_errors, api_problems = api_phase(urls, people, rounds, recorded, reading)
-        if problems or api_problems:
-            raise RuntimeError("; ".join((problems + api_problems)[:5]))
-        reading_console.append(console_times)
-        reading_api.append(api_times)
-        reading_logged.append(logged)
-        for page in PAGES:
-            reading_errors["console"][page] += console_errors[page]
-            reading_errors["api"][page] += api_errors[page]
-        say(f"reading {reading[0]:g}-{reading[1]:g} s, run {i + 1}: console p95 " + ", ".join(
-            f"{p} {percentile(console_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms")
-    return figures + figures_of(reading_console, reading_api, reading_logged, recorded, coordinators_, rounds, {},
-                                reading_errors, pause=reading)
+    reading_runs = Runs(max(1, runs // 2), pause=reading)
+    reading_runs.measure(platform, console_url, urls, people, rounds, recorded, log, log_at, say)
+    return (figures_of(rushed.console, rushed.api, rushed.logged, recorded, coordinators_, rounds, setup, rushed.errors)
+            + figures_of(reading_runs.console, reading_runs.api, reading_runs.logged, recorded, coordinators_, rounds,
+                         {}, reading_runs.errors, pause=reading))
+
+
+@dataclass
+class Runs:
+    """``count`` runs of the click path, through the console then by its API calls direct, with ``pause``
+    between clicks (None: none): each run's times per page, the console's logged times, error answers, and
+    each process's CPU per click during the console's clicks."""
+    count: int
+    pause: tuple[float, float] | None = None
+    console: list[dict[str, list[float]]] = field(default_factory=list)
+    api: list[dict[str, list[float]]] = field(default_factory=list)
+    logged: list[dict[str, list[float]]] = field(default_factory=list)
+    errors: dict[str, dict[str, list[str]]] = field(
+        default_factory=lambda: {"console": {p: [] for p in PAGES}, "api": {p: [] for p in PAGES}})
+    cpu_per_click: list[dict[str, float]] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)
+
+    def measure(self, platform, console_url: str, urls: dict[str, str], people: list[Coordinator], rounds: int,
+                recorded: dict[tuple[int, str], list[Call]], log: Path, log_at: int, say, *,
+                py_spy: bool = False) -> int:
+        """Run them all; returns where the console's log ends now. ``py_spy`` profiles the first run."""
+        for i in range(self.count):
+            cpu_before = cpu_seconds(platform)
+            recorders = _start_py_spy(platform) if py_spy and i == 0 else []
+            console_times, console_errors, problems = console_phase(console_url, people, rounds, self.pause)
+            if recorders:
+                for _, proc, _ in recorders:
+                    proc.send_signal(signal.SIGINT)   # py-spy writes what it has sampled when interrupted
+                self.profile = spy.summarize(recorders, top=30, wait=30)
+            self.cpu_per_click.append(cpu_ms_per_click(cpu_before, cpu_seconds(platform),
+                                                       sum(len(v) for v in console_times.values())))
+            logged, log_at = logged_ms(log, log_at)
+            api_times, api_errors, api_problems = api_phase(urls, people, rounds, recorded, self.pause)
+            if problems or api_problems:
+                raise RuntimeError("; ".join((problems + api_problems)[:5]))
+            self.console.append(console_times)
+            self.api.append(api_times)
+            self.logged.append(logged)
+            for page in PAGES:
+                self.errors["console"][page] += console_errors[page]
+                self.errors["api"][page] += api_errors[page]
+            way = f"reading {self.pause[0]:g}-{self.pause[1]:g} s, " if self.pause else ""
+            say(f"{way}run {i + 1}/{self.count}: console p95 " + ", ".join(
+                f"{p} {percentile(console_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms; API p95 " + ", ".join(
+                f"{p} {percentile(api_times[p], 95) * 1000:.0f}" for p in PAGES) + " ms")
+        return log_at
