@@ -6,12 +6,15 @@ Layers, in one direction only: ``shared.mongo`` (the client) <- ``shared.messagi
 """
 from __future__ import annotations
 
+import random
+import time
 from typing import Any, Callable, TypeVar
 
 import pymongo
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import ExecutionTimeout, PyMongoError
 
 from shared import mongo
 from shared.events.base import EventSchema
@@ -42,21 +45,78 @@ class UnitOfWork:
         self.tombstones.append((topic, key))
 
 
+# Between attempts, as the driver's own with_transaction: 5 ms growing by half each time, at most 0.5 s, jittered.
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.005, 0.5
+# Time of its own for ending a transaction whose time ran out (the abort, or one more try at an unconfirmed commit).
+_END_SECONDS = 5.0
+
+
 def run_in_transaction(client: MongoClient, db: Database, work: Callable[[UnitOfWork], T], *,
                        source: str) -> T:
     """Run ``work(uow)`` in a transaction, retried on transient conflicts, with its events in the outbox.
 
     ``work`` may run more than once (write conflicts are retried), so it must only touch the database
-    through ``uow.session`` and must not have other side effects."""
-    def callback(session: ClientSession) -> T:
-        uow = UnitOfWork(db, session, source)
-        result = work(uow)
-        append_to_outbox(db, session, uow.events, uow.tombstones)
-        return result
+    through ``uow.session`` and must not have other side effects.
 
-    # The driver retries a transaction that failed with a transient error (a write conflict, a primary
-    # stepping down, a dropped connection) for up to 120 s; bound that by the client's own timeout so a
-    # request answers 503 (ExecutionTimeout is "unavailable") before gunicorn kills it, and a worker waits.
-    # (mongo.transaction_time_limit is looked up at call time, so a test may shorten it for one run.)
-    with client.start_session() as session, pymongo.timeout(mongo.transaction_time_limit(client)):
-        return session.with_transaction(callback)
+    The whole, retries included, is bounded by ``mongo.transaction_time_limit`` (looked up at call time, so
+    a test may shorten it): a request answers 503 (ExecutionTimeout is "unavailable") before gunicorn kills
+    it, and a worker waits and tries again. This is the driver's ``with_transaction`` loop with one
+    difference: a transaction that ran out of time is still ended on the server. Under the driver's
+    ``pymongo.timeout`` its abort is never sent once the time is up, so the transaction stayed open on the
+    server, holding its writes' locks until the server's transaction lifetime (60 s) ran out, and every
+    request and consumer batch touching those documents timed out meanwhile."""
+    deadline = time.monotonic() + mongo.transaction_time_limit(client)
+    with client.start_session() as session:
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1:
+                backoff = random.random() * min(_BACKOFF_FIRST * 1.5 ** attempt, _BACKOFF_MAX)  # noqa: S311
+                time.sleep(min(backoff, max(deadline - time.monotonic(), 0)))
+            try:
+                return _attempt(session, db, work, source, deadline)
+            except PyMongoError as exc:
+                if exc.has_error_label("TransientTransactionError") and time.monotonic() < deadline:
+                    continue  # a write conflict, a dropped connection: the whole transaction again
+                raise
+
+
+def _attempt(session: ClientSession, db: Database, work: Callable[[UnitOfWork], T], source: str,
+             deadline: float) -> T:
+    committing = False
+    try:
+        with pymongo.timeout(max(deadline - time.monotonic(), 0.001)):
+            session.start_transaction()
+            uow = UnitOfWork(db, session, source)
+            result = work(uow)
+            append_to_outbox(db, session, uow.events, uow.tombstones)
+            committing = True
+            _commit(session, deadline)
+        return result
+    except BaseException as exc:
+        # Out of the timed block: ending the transaction has time of its own.
+        with pymongo.timeout(_END_SECONDS):
+            if not committing:
+                if session.in_transaction:
+                    session.abort_transaction()  # errors ignored, as the transactions spec says
+            elif isinstance(exc, PyMongoError) and exc.has_error_label("UnknownTransactionCommitResult"):
+                # The commit may not have reached the server: once more, or it would stay open holding its locks.
+                try:
+                    session.commit_transaction()
+                    return result
+                except PyMongoError:
+                    pass
+        raise
+
+
+def _commit(session: ClientSession, deadline: float) -> None:
+    """Commit; an unconfirmed commit is sent again (commits are idempotent) until the time is up."""
+    while True:
+        try:
+            session.commit_transaction()
+            return
+        except PyMongoError as exc:
+            if (exc.has_error_label("UnknownTransactionCommitResult") and not isinstance(exc, ExecutionTimeout)
+                    and time.monotonic() < deadline):
+                continue
+            raise

@@ -1,0 +1,72 @@
+"""The unit of work against the real database: a transaction that runs out of time is ended on the server,
+so the documents it wrote are free at once for the next writer (before, its locks stayed until the
+server's transaction lifetime ran out, and every writer of those documents timed out meanwhile)."""
+import threading
+import time
+import uuid
+
+import pytest
+from pymongo.errors import ExecutionTimeout
+
+from shared import mongo
+from shared.mongo import connect, ensure_platform_indexes
+from shared.unit_of_work import run_in_transaction
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def db(mongo_uri):
+    client = connect(mongo_uri)
+    database = client[f"test_uow_{uuid.uuid4().hex[:8]}"]
+    ensure_platform_indexes(database)
+    database.counters.insert_one({"_id": "c", "n": 0})
+    yield client, database
+    client.drop_database(database.name)
+    client.close()
+
+
+def _add(n, *, pause=0.0):
+    def work(uow):
+        uow.db.counters.update_one({"_id": "c"}, {"$inc": {"n": n}}, session=uow.session)
+        time.sleep(pause)
+        uow.db.counters.find_one({"_id": "c"}, session=uow.session)  # after the pause: past the time limit
+    return work
+
+
+def test_a_transaction_out_of_time_is_aborted_on_the_server_and_frees_what_it_wrote(db, mongo_uri, monkeypatch):
+    client, database = db
+    monkeypatch.setattr(mongo, "transaction_time_limit", lambda _client: 1.0)
+    with pytest.raises(ExecutionTimeout):
+        run_in_transaction(client, database, _add(1, pause=1.5), source="/test")
+
+    # Another client (another process's pool: the timed-out session is not reused by it) writes the same document.
+    other = connect(mongo_uri)
+    try:
+        monkeypatch.setattr(mongo, "transaction_time_limit", lambda _client: 5.0)
+        started = time.monotonic()
+        run_in_transaction(other, other[database.name], _add(10), source="/test")
+        waited = time.monotonic() - started
+    finally:
+        other.close()
+    assert database.counters.find_one({"_id": "c"})["n"] == 10  # the timed-out write is not there
+    assert waited < 3, f"the next writer waited {waited:.1f} s for the abandoned transaction"
+
+
+def test_writers_of_one_document_conflict_and_are_retried_until_all_are_counted(db):
+    client, database = db
+    errors = []
+
+    def writer():
+        try:
+            for _ in range(5):
+                run_in_transaction(client, database, _add(1), source="/test")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and database.counters.find_one({"_id": "c"})["n"] == 20
