@@ -35,7 +35,7 @@ SERVICE_PATHS = [str(ROOT / "services" / name) for name in (*SERVICES, CONSOLE, 
 
 @dataclass
 class Ports:
-    base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004, console 8005
+    base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004, console 8005, reporting 8006
     broker: int = 29092
     mongo: int = 27027
     smtp: int = 8025

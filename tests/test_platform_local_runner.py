@@ -1,6 +1,6 @@
-"""The README's first command, minus the virtual environment: the local runner brings up all four
-services on the embedded broker and database, every /readyz answers, Ctrl-C stops everything, and the
-database keeps its data across a restart."""
+"""The README's first command, minus the virtual environment: the local runner brings up the four
+services, the console and reporting on the embedded broker and database, every /readyz answers, Ctrl-C
+stops everything, and the database keeps its data across a restart."""
 import signal
 import socket
 import subprocess
@@ -63,7 +63,7 @@ def _stop(process) -> str:
 
 
 def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
-    base, mongo_port = _free_block(5), free_port()  # the four services and the console
+    base, mongo_port = _free_block(6), free_port()  # the four services, the console and reporting
     process, banner = _start(tmp_path / "var", base, mongo_port)
     try:
         for i, service in enumerate(SERVICES):
@@ -73,12 +73,13 @@ def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
         assert f"console        http://127.0.0.1:{base + 4}" in banner
         assert requests.get(f"http://127.0.0.1:{base + 4}/readyz", timeout=5).json()["service"] == "console"
         assert "Sign in" in requests.get(f"http://127.0.0.1:{base + 4}/sign-in", timeout=5).text
+        assert requests.get(f"http://127.0.0.1:{base + 5}/readyz", timeout=5).json()["service"] == "reporting"
         with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
             client.recoverynet_intake.kept.insert_one({"_id": "survives-a-restart"})
     finally:
         out = _stop(process)
     assert "Stopped." in out
-    for i in range(5):
+    for i in range(6):
         assert _is_free(base + i), "a web process outlived the runner"
     assert _is_free(mongo_port)
 
