@@ -44,6 +44,12 @@ def ensure_indexes(db: Database) -> None:
     db.overrides.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
     db.batch_runs.create_index([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created")
     db.batch_runs.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)], name="org_created")
+    # Scoped lists name the caller's sites: the embedded database (SecantusDB) uses an index only when it holds
+    # every field a query names, so these hold site_id (or status) too (bench/README.md, console).
+    db.waitlist.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
+    db.matches.create_index([("organization_id", ASCENDING), ("status", ASCENDING), ("site_id", ASCENDING)], name="org_status_site")
+    db.matches.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("site_id", ASCENDING)], name="org_member_site")
+    db.batch_runs.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING)], name="org_site")
 
 
 def to_dt(value: date | None) -> datetime | None:

@@ -471,6 +471,12 @@ class Store(base.Store):
         db.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due")
         db.deliveries.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)], name="org_log")
         db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING)], name="org_recipient")
+        # Scoped lists name the caller's sites: the embedded database (SecantusDB) uses an index only when it holds
+        # every field a query names, so these hold site_id (or status) too (bench/README.md, console).
+        db.deliveries.create_index([("organization_id", ASCENDING), ("status", ASCENDING), ("site_id", ASCENDING)], name="org_status_site")
+        db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING), ("site_id", ASCENDING)],
+                                   name="org_recipient_site")
+        db.deliveries.create_index([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease")
         db.inapp_messages.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING),
                                         ("created_at", DESCENDING)], name="org_person_time")
         base.ensure_collections(db, ("signin_secrets",))

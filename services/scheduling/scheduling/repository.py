@@ -327,6 +327,12 @@ def ensure_indexes(db: Database) -> None:
     db.reminders.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING)], name="org_person")
     db.members.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
     db.leaders.create_index([("feed_token_hash", ASCENDING)], name="feed_token")
+    # Scoped lists name the caller's sites: the embedded database (SecantusDB) uses an index only when it holds
+    # every field a query names, so these hold site_id (or status) too (bench/README.md, console).
+    db.meetings.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("status", ASCENDING)], name="org_site_status")
+    db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING), ("status", ASCENDING)],
+                                  name="org_meeting_status")
+    db.sessions.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("site_id", ASCENDING)], name="org_member_site")
 
 
 def repository(client: MongoClient, db: Database) -> Repository:
