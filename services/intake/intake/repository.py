@@ -21,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry
-from shared.events.intake import CONTACTS
+from shared.events.intake import CONTACTS, MEMBER_STATUSES
 from shared.repository import ensure_collections
 from shared.repository import Store as BaseStore, read_model_key, site_scope
 
@@ -214,8 +214,10 @@ class Store(BaseStore):
                      name: str | None = None, ids: list[str] | None = None):
         if ids is not None and status is None and flagged is None and external_id is None and not name:
             return self._members_by_ids(organization_id, ids, site_filter, site_id, skip, limit)
-        query: dict = {"organization_id": organization_id, "erased": {"$ne": True},
-                       **site_scope("site_id", site_filter, site_id)}
+        # Not erased: an erased member's stub has status "erased", which no member status is (an index can
+        # answer a status; the embedded database scans for ``erased: {$ne: true}``).
+        query: dict = {"organization_id": organization_id, **site_scope("site_id", site_filter, site_id),
+                       "status": {"$in": list(MEMBER_STATUSES)}}
         if ids is not None:
             query["_id"] = {"$in": ids}
         if status is not None:
@@ -388,6 +390,8 @@ def ensure_indexes(db: Database) -> None:
     db.staff.create_index([("organization_id", ASCENDING)], name="org")
     db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("status", ASCENDING)],
                             name="org_site_status")
+    db.members.create_index([("organization_id", ASCENDING), ("status", ASCENDING), ("site_id", ASCENDING)],
+                            name="org_status_site")  # the lists of admins (every site): status $in
     db.members.create_index([("organization_id", ASCENDING), ("flags", ASCENDING)], name="org_flags")
     db.members.create_index([("consent_expiries", ASCENDING)], name="consent_expiries")
     db.leaders.create_index([("organization_id", ASCENDING), ("site_ids", ASCENDING), ("status", ASCENDING)],
