@@ -21,6 +21,9 @@ MEETING_MODES = ("in_person", "virtual", "either")
 CO_OCCURRING = ("yes", "no", "prefer_not_to_say")
 MEMBER_STATUSES = ("pending_consent", "active", "paused", "discharged", "graduated")
 LEADER_STATUSES = ("active", "on_leave", "retired")
+# The flags a member's record can hold (MemberRiskFlagged raises "risk"; MemberRiskResolved names the one resolved).
+RISK_FLAG = "risk"
+MEMBER_FLAGS = (RISK_FLAG,)
 CHANNELS = ("email", "sms", "inapp")
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo import ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.audit import audit_entry
-from shared.events.intake import CONTACTS, MEMBER_STATUSES
+from shared.events.intake import CONTACTS, MEMBER_FLAGS, MEMBER_STATUSES
 from shared.repository import ensure_collections
 from shared.repository import Store as BaseStore, read_model_key, site_scope
 
@@ -222,8 +222,11 @@ class Store(BaseStore):
             query["_id"] = {"$in": ids}
         if status is not None:
             query["status"] = status
-        if flagged is not None:
-            query["flags.0"] = {"$exists": flagged}
+        if flagged:
+            # a flag named (an index can answer it; the embedded database scans for ``flags.0: {$exists}``)
+            query["flags"] = MEMBER_FLAGS[0] if len(MEMBER_FLAGS) == 1 else {"$in": list(MEMBER_FLAGS)}
+        elif flagged is not None:
+            query["flags.0"] = {"$exists": False}
         if external_id is not None:
             query["external_id"] = external_id
         if name:
@@ -392,7 +395,16 @@ def ensure_indexes(db: Database) -> None:
                             name="org_site_status")
     db.members.create_index([("organization_id", ASCENDING), ("status", ASCENDING), ("site_id", ASCENDING)],
                             name="org_status_site")  # the lists of admins (every site): status $in
-    db.members.create_index([("organization_id", ASCENDING), ("flags", ASCENDING)], name="org_flags")
+    # the flagged lists (Today's risk flags to follow up), of a coordinator's site and of every site
+    db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("flags", ASCENDING),
+                             ("status", ASCENDING)], name="org_site_flags_status")
+    if "org_flags" in db.members.index_information():
+        try:
+            db.members.drop_index("org_flags")  # (organization, flags): the next one serves its queries too
+        except OperationFailure:
+            pass  # another process dropped it first
+    db.members.create_index([("organization_id", ASCENDING), ("flags", ASCENDING), ("status", ASCENDING)],
+                            name="org_flags_status")
     db.members.create_index([("consent_expiries", ASCENDING)], name="consent_expiries")
     db.leaders.create_index([("organization_id", ASCENDING), ("site_ids", ASCENDING), ("status", ASCENDING)],
                             name="org_sites_status")

@@ -7,7 +7,7 @@ from typing import Callable
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import NotFound
-from shared.events.intake import MemberRiskFlagged, MemberRiskResolved, ScreeningRecorded
+from shared.events.intake import RISK_FLAG, MemberRiskFlagged, MemberRiskResolved, ScreeningRecorded
 from shared.unit_of_work import UnitOfWork
 
 from intake import access, model
@@ -29,7 +29,7 @@ def record(uow: UnitOfWork, principal: Principal, member_id: str, data: dict) ->
                                  "instrument": doc["instrument"], "total": doc["total"], "band": doc["band"],
                                  "flagged": doc["flagged"]})
     if doc["flagged"]:
-        updated = {**member, "flags": sorted(set(member.get("flags") or []) | {"risk"}),
+        updated = {**member, "flags": sorted(set(member.get("flags") or []) | {RISK_FLAG}),
                    "version": member.get("version", 1) + 1, "updated_at": now}
         store.replace_member(updated)
         uow.emit(MemberRiskFlagged, {"organization_id": member["organization_id"], "member_id": member_id,

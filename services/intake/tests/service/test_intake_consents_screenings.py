@@ -92,10 +92,14 @@ def test_screening_scores_and_bands_for_known_answer_sets_and_risk_flags(intake,
     assert member["flags"] == ["risk"]
     flagged = intake.call("get", "/v1/members?flagged=true", expect=200).json
     assert [m["id"] for m in flagged["items"]] == [mid]
+    at_site = intake.call("get", f"/v1/members?flagged=true&site_id={site['id']}&status={member['status']}", expect=200).json
+    assert [m["id"] for m in at_site["items"]] == [mid]
+    assert mid not in [m["id"] for m in intake.call("get", "/v1/members?flagged=false", expect=200).json["items"]]
     listed = intake.call("get", f"/v1/members/{mid}/screenings?instrument=PHQ-2", expect=200).json
     assert listed["total"] == 2
     intake.call("delete", f"/v1/members/{mid}/flags/risk", expect=200)
     assert intake.call("get", "/v1/members?flagged=true", expect=200).json["total"] == 0
+    assert mid in [m["id"] for m in intake.call("get", "/v1/members?flagged=false", expect=200).json["items"]]
     resolved = tap.wait_for(lambda e: e.type == MemberRiskResolved.type and e.key == mid)[0]
     assert (resolved.data["flag"], resolved.data["site_id"]) == ("risk", site["id"])
 
