@@ -165,7 +165,12 @@ def site_scope(field: str, site_filter: list[str] | None, site_id: str | None = 
             return {field: {"$in": []}}
         return {field: site_id}
     if site_filter is not None:
-        # One site (most coordinators) as an equality: the embedded database's planner uses an index for a
-        # query with at most one $in, on the last field of the index it uses.
-        return {field: site_filter[0]} if len(site_filter) == 1 else {field: {"$in": list(site_filter)}}
+        return {field: any_of(site_filter)}  # one site (most coordinators): an equality
     return {}
+
+
+def any_of(values) -> Any:
+    """The query value for "one of ``values``": an equality when there is one. The embedded database's
+    planner uses an index for a query with at most one ``$in``, on the last field of the index it uses."""
+    values = list(values)
+    return values[0] if len(values) == 1 else {"$in": values}

@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from shared.audit import audit_entry
 from shared.events.intake import CONTACTS, MEMBER_FLAGS, MEMBER_STATUSES
 from shared.repository import ensure_collections
-from shared.repository import Store as BaseStore, read_model_key, site_scope
+from shared.repository import Store as BaseStore, any_of, read_model_key, site_scope
 
 SOURCE = "/recoverynet/intake"
 
@@ -224,7 +224,7 @@ class Store(BaseStore):
             query["status"] = status
         if flagged:
             # a flag named (an index can answer it; the embedded database scans for ``flags.0: {$exists}``)
-            query["flags"] = MEMBER_FLAGS[0] if len(MEMBER_FLAGS) == 1 else {"$in": list(MEMBER_FLAGS)}
+            query["flags"] = any_of(MEMBER_FLAGS)
         elif flagged is not None:
             query["flags.0"] = {"$exists": False}
         if external_id is not None:
