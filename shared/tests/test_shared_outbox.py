@@ -201,7 +201,8 @@ def test_concurrent_writers_of_different_and_same_keys_are_relayed_in_order_per_
     shared_keys = [f"shared-{i}" for i in range(3)]          # every writer writes these: the same keys
     # Each writer: its own key alone, then its own key with a shared one (two lanes in one transaction).
     plans = [[f"own-{w}"] if r % 2 else [f"own-{w}", shared_keys[(w + r) % 3]] for w in range(6) for r in range(8)]
-    relay = OutboxRelay(database, lambda: make_producer(kafka_connection), service=f"lanes-{org_id}", batch_size=7)
+    relay = OutboxRelay(database, lambda: make_producer(kafka_connection), service=f"lanes-{org_id}", batch_size=7,
+                        read_chunk=3)  # batches of several lanes, each read in pieces ahead of the producer
     with EventTap(kafka_bootstrap, [MEMBERS]) as tap:
         with ThreadPoolExecutor(6) as pool:
             writes = [pool.submit(write_numbered, client, database, org_id, plan) for plan in plans]
