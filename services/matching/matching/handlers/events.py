@@ -53,8 +53,11 @@ on_member_updated = on_member_registered
 def _member_patch(evt, uow: UnitOfWork, fields: dict) -> None:
     org = evt.organization_id
     st = Store.of(uow)
-    if st.member(org, evt.data["member_id"]) is None:
+    stored = st.member(org, evt.data["member_id"])
+    if stored is None:
         return  # we have not seen the member's registration: it will carry the whole profile
+    if not model.changed_fields(stored, fields):
+        return  # the same facts again: a recheck would decide as the last one did
     st.save_member(org, evt.data["member_id"], fields)
     recheck_member(uow, org, evt.data["member_id"], utcnow())
 

@@ -12,7 +12,7 @@ name is re-exported here, so ``from matching import model; model.X`` keeps worki
 """
 from matching.model.lifecycle import (ACTIVE, ALLOWED, DECLINED, ELIGIBLE_MEMBER_STATUSES, ENDED, EXPIRED,
                                       MATCH_STATUSES, OPEN_STATUSES, PROPOSED, RE_PROPOSE_AFTER, TransitionError,
-                                      certification_valid_until, check_transition, matching_consent)
+                                      certification_valid_until, changed_fields, check_transition, matching_consent)
 from matching.model.people import (LANGUAGE_NAMES, Context, Leader, Member, Window, _language_base, _norm,
                                    language_name)
 from matching.model.availability import (DAY_NAMES, DAY_SHORT, SLOT_MINUTES, SLOTS_PER_WEEK, _slots,

@@ -36,6 +36,12 @@ def check_transition(status: str, action: str) -> None:
         raise TransitionError(f"a {status} match cannot be {'ended' if action == 'end' else action + 'd'}")
 
 
+def changed_fields(stored: dict, fields: dict) -> dict:
+    """The fields whose value differs from the stored record. Empty when an event repeats what matching
+    already holds (a registration's consents come again as consent changes right after it): nothing to do."""
+    return {name: value for name, value in fields.items() if stored.get(name) != value}
+
+
 def certification_valid_until(certifications: Iterable[dict]) -> tuple[bool, date | None]:
     """(holds any certification, latest expiry or None when one never expires)."""
     certs = list(certifications or [])

@@ -374,3 +374,17 @@ def test_summer_time_is_taken_from_the_current_week_on_each_side():
     # In November both are on standard time: 18:00 New York is 23:00 London, so no overlap.
     ev = model.evaluate(m, LeaderTable([l_], NOW), WEIGHTS, Context(now=NOW))
     assert ev.overlap_hours[0] == 0.0
+
+
+def test_an_event_that_repeats_what_matching_holds_changes_nothing():
+    """A registration's consents arrive again as consent changes right after it: no field changes, so
+    matching neither saves the member again nor rechecks them (one registration cost three rechecks)."""
+    until = datetime(2027, 1, 31, 12, 0, tzinfo=timezone.utc)
+    stored = {"member_id": "m1", "status": "active", "matching_consent": True, "matching_consent_expires_at": until}
+    consent, expires = model.matching_consent([{"purpose": "matching", "expires_at": "2027-01-31T12:00:00Z"}])
+    assert model.changed_fields(stored, {"matching_consent": consent, "matching_consent_expires_at": expires}) == {}
+    assert model.changed_fields(stored, {"status": "paused"}) == {"status": "paused"}
+    withdrawn = model.matching_consent([])
+    assert model.changed_fields(stored, {"matching_consent": withdrawn[0], "matching_consent_expires_at": withdrawn[1]}) \
+        == {"matching_consent": False, "matching_consent_expires_at": None}
+    assert model.changed_fields({}, {"status": "active"}) == {"status": "active"}   # a field never stored
