@@ -59,6 +59,13 @@ class Store(base.Store):
         self.upsert("consents", member_id, {"organization_id": organization_id, "consents": consents,
                                             "updated_at": utcnow()})
 
+    def wake_deliveries_waiting_for(self, organization_id: str, person_id: str) -> None:
+        """Deliveries that failed because this person was not known yet are due now (their contact or
+        consents just arrived), instead of after their wait."""
+        self.db.deliveries.update_many(
+            {"organization_id": organization_id, "recipient_id": person_id, "waiting_for_person": True},
+            {"$set": {"next_attempt_at": utcnow(), "waiting_for_person": False}}, session=self.session)
+
     def save_coordinator(self, organization_id: str, staff_id: str, site_ids: list[str]) -> None:
         self.upsert("coordinators", _key(organization_id, staff_id),
                     {"organization_id": organization_id, "staff_id": staff_id, "site_ids": site_ids,
@@ -477,6 +484,8 @@ class Store(base.Store):
         db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING), ("site_id", ASCENDING)],
                                    name="org_recipient_site")
         db.deliveries.create_index([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease")
+        db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING),
+                                    ("waiting_for_person", ASCENDING)], name="org_recipient_waiting")
         db.inapp_messages.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING),
                                         ("created_at", DESCENDING)], name="org_person_time")
         base.ensure_collections(db, ("signin_secrets",))

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.events.notifications import NotificationDelivered, NotificationFailed
 from shared.mongo import is_unavailable, utcnow
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 
 # Channels whose acceptance is outside our database: a message they took is marked sent at once.
 EXTERNAL = ("email", "sms", "webhook")
+
+
+class RecipientNotYetKnown(SendFailed):
+    """The recipient's contact or consents have not arrived yet: the delivery waits for them (the handlers
+    of ContactChanged and the member's events make it due again), not for the channel's back-off."""
 
 
 class Cancelled(Exception):
@@ -162,7 +167,10 @@ class Deliverer:
             try:
                 inapp_doc = self._send(d, channels, context)
             except Cancelled as exc:
-                return {"status": "cancelled", "last_error": str(exc), "next_attempt_at": None}, None, None
+                return ({"status": "cancelled", "last_error": str(exc), "next_attempt_at": None,
+                         "waiting_for_person": False}, None, None)
+            except RecipientNotYetKnown as exc:
+                return self._failed(attempts, str(exc), waiting_for_person=True)
             except SendFailed as exc:
                 return self._failed(attempts, str(exc), permanent=exc.permanent)
             except Exception as exc:  # noqa: BLE001 - anything else is this try's failure, retried like one
@@ -172,7 +180,7 @@ class Deliverer:
                 self._mark_sent(d)
         # else: the channel took it under an earlier lease whose holder died before recording it: not again
         changes = {"status": "delivered", "attempts": attempts, "delivered_at": d.get("sent_at") or utcnow(),
-                   "last_error": None, "next_attempt_at": None}
+                   "last_error": None, "next_attempt_at": None, "waiting_for_person": False}
         if d.get("template") == "sign_in":  # what was sent, without its code and link
             changes["redacted_body"] = self._sign_in_message(d, d.get("event_data") or {})["text"]
         return changes, (NotificationDelivered, {"attempts": attempts}), inapp_doc
@@ -183,12 +191,16 @@ class Deliverer:
         except Exception as exc:  # noqa: BLE001 - only the protection against a crash before recording is lost
             log.warning("could not mark a delivery sent", extra={"delivery_id": d["_id"], "error": repr(exc)[:200]})
 
-    def _failed(self, attempts: int, reason: str, *, permanent: bool = False) -> tuple[dict, tuple | None, None]:
-        s = self.settings
-        status, next_at = model.after_failure(s.max_attempts if permanent else attempts, s.max_attempts, utcnow(),
+    def _failed(self, attempts: int, reason: str, *, permanent: bool = False,
+                waiting_for_person: bool = False) -> tuple[dict, tuple | None, None]:
+        s, now = self.settings, utcnow()
+        status, next_at = model.after_failure(s.max_attempts if permanent else attempts, s.max_attempts, now,
                                               s.retry_base_seconds, s.retry_multiplier)
+        if waiting_for_person and status == "pending" and attempts == 1:
+            next_at = min(next_at, now + timedelta(seconds=s.recipient_wait_seconds))
         event = (NotificationFailed, {"attempts": attempts, "reason": reason[:1000]}) if status == "failed" else None
-        return {"status": status, "attempts": attempts, "last_error": reason, "next_attempt_at": next_at}, event, None
+        return ({"status": status, "attempts": attempts, "last_error": reason, "next_attempt_at": next_at,
+                 "waiting_for_person": waiting_for_person and status == "pending"}, event, None)
 
     def _record(self, outcomes: list[tuple[dict, tuple]]) -> None:
         """Every outcome of a batch, with its events, in one transaction; only for the deliveries whose
@@ -248,10 +260,10 @@ class Deliverer:
         now = utcnow()
         contact, consents, prefs = context.person_state(org, person_id)
         if contact is None:
-            raise SendFailed("the person is not in the contact directory (yet)")
+            raise RecipientNotYetKnown("the person is not in the contact directory (yet)")
         if d["recipient_kind"] == "member" and consents is None:
             # unknown is not refused: the member's registration event has not arrived yet
-            raise SendFailed("the member's consents are not known (yet)")
+            raise RecipientNotYetKnown("the member's consents are not known (yet)")
         if channel not in model.channels_for(contact, d["recipient_kind"], consents, prefs, now):
             raise Cancelled(f"no consent or no choice for {channel} (or no address) at send time")
         link = unsubscribe_url(self.settings, org, person_id, "email") if channel == "email" else None

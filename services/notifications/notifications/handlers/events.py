@@ -34,6 +34,7 @@ def on_contact_changed(evt: Event, uow: UnitOfWork) -> None:
         "phone": d.get("phone"), "preferred_language": d.get("preferred_language") or "en",
         "time_zone": d["time_zone"], "site_ids": d.get("site_ids") or [], "channels": d.get("channels") or [],
     })
+    store.wake_deliveries_waiting_for(evt.organization_id, d["person_id"])
 
 
 def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
@@ -43,6 +44,7 @@ def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
     if store.is_erased(evt.organization_id, evt.data["member_id"]):
         return
     store.save_consents(evt.organization_id, evt.data["member_id"], evt.data.get("consents") or [])
+    store.wake_deliveries_waiting_for(evt.organization_id, evt.data["member_id"])
 
 
 def on_member_erased(evt: Event, uow: UnitOfWork) -> None:

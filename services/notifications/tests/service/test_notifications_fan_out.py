@@ -31,8 +31,8 @@ def apply(repo, declaration, data, handler):
     return evt
 
 
-def person(repo, org, kind, *, email=None, purposes=("notify:email",)):
-    person_id = f"{kind}-{uuid.uuid4().hex[:10]}"
+def person(repo, org, kind, *, email=None, purposes=("notify:email",), person_id=None):
+    person_id = person_id or f"{kind}-{uuid.uuid4().hex[:10]}"
     data = {"organization_id": org, "person_id": person_id, "person_kind": kind, "display_name": "Sam",
             "email": email or f"{person_id}@example.org", "phone": None, "preferred_language": "en",
             "time_zone": "UTC", "site_ids": ["site-1"], "channels": []}
@@ -212,6 +212,48 @@ def test_a_sender_that_dies_mid_batch_doubles_no_email_and_loses_none(settings, 
     assert len(outbox_events(db, NotificationDelivered, evt.id)) == 6
 
 
+def test_a_delivery_waiting_for_its_recipient_goes_when_they_arrive_not_after_the_back_off(settings, repo, db, mail,
+                                                                                           org_id):
+    """The event that tells a member can reach notifications before the member's contact and consents (they
+    come on other topics): the try fails as "not known yet", and the delivery is due again as soon as the
+    contact and consents are applied, not after the channel's back-off (30 s by default: the ~31 s
+    request -> email outliers at 10 registrations a second)."""
+    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600)
+    deliverer = handlers.Deliverer(patient, repo)
+    newcomer = f"member-{uuid.uuid4().hex[:10]}"
+    evt = cancelled_meeting(repo, org_id, [{"person_id": newcomer}])
+    mine = {"source_event_id": evt.id}
+    assert deliverer.run_once() >= 1
+    waiting = list(db.deliveries.find(mine))
+    assert waiting and all((d["status"], d["attempts"], d["waiting_for_person"]) == ("pending", 1, True)
+                           for d in waiting)
+    assert "(yet)" in waiting[0]["last_error"]
+    assert deliverer.run_once() == 0   # an hour's wait: nothing is due
+
+    member = person(repo, org_id, "member", person_id=newcomer)   # contact, then consents (notify:email)
+    assert deliverer.run_once() == len(waiting)
+    email = db.deliveries.find_one({**mine, "channel": "email"})
+    assert (email["status"], email["attempts"], email["last_error"], email["waiting_for_person"]) == \
+        ("delivered", 2, None, False)
+    assert all(d["status"] in ("delivered", "cancelled") for d in db.deliveries.find(mine))  # per the consents
+    assert len(mail.messages(to=member["email"])) == 1
+
+
+def test_a_delivery_that_failed_for_its_channel_is_not_woken_by_the_recipients_events(settings, repo, db, org_id):
+    """Only a delivery waiting for its person is made due by their events; one that failed at the channel
+    keeps its back-off."""
+    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, smtp_port=1)  # nothing listens
+    member = person(repo, org_id, "member")
+    evt = cancelled_meeting(repo, org_id, [member])
+    handlers.Deliverer(patient, repo).run_once()
+    failed = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email"})
+    assert (failed["status"], failed["attempts"], failed["waiting_for_person"]) == ("pending", 1, False)
+    person(repo, org_id, "member", person_id=member["person_id"])   # the same person's events again
+    again = db.deliveries.find_one({"_id": failed["_id"]})
+    assert again["next_attempt_at"] == failed["next_attempt_at"]
+
+
+# The tests above drive the delivery job by hand; from here on the module's worker runs its own.
 def test_the_consumer_reads_a_batchs_recipients_at_once_and_plans_each_as_alone(kafka_bootstrap, repo, db, worker,
                                                                                org_id):
     """ReminderDue events through the broker to the worker: the consumer reads every recipient's contact,
@@ -255,3 +297,4 @@ def test_the_consumer_reads_a_batchs_recipients_at_once_and_plans_each_as_alone(
         assert planned == expected, (p["person_id"], kind, planned, expected)
     assert sorted(d["channel"] for d in db.deliveries.find({"source_event_id": events[6].id})) == ["email", "sms"]
     assert db.deliveries.count_documents({"source_event_id": events[0].id}) == 1
+
