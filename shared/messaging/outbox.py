@@ -14,9 +14,9 @@ query), and for each lane whose head is past its *published position* publishes 
 position in ``seq`` order with the idempotent producer (reading the next entries while the producer
 sends the last: a lane's numbers have no gaps, so what to read is known in advance), then advances the
 positions past the prefix the broker acknowledged: one small write per batch (``$max`` per lane), never
-one per entry. While the broker is away the positions do not move; when it returns the relay resends from there, so nothing is lost or
-reordered per key (a retry may publish an entry twice; consumers deduplicate by ``ce_id``). Published
-entries are deleted after ``RETENTION``.
+one per entry. While the broker is away the positions do not move; when it returns the relay resends
+from there, so nothing is lost or reordered per key (a retry may publish an entry twice; consumers
+deduplicate by ``ce_id``). Published entries are deleted after ``RETENTION``.
 
 Entries written before the lanes (no ``lane`` field, numbered by the old counter ``counters.outbox``) are
 relayed first, in their old order, from the old position (``counters.outbox.published``).

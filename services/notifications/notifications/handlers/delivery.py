@@ -210,7 +210,8 @@ class Deliverer:
 
         def work(uow: UnitOfWork) -> None:
             store = Store.of(uow)
-            held = store.finish_deliveries([(d, changes) for d, (changes, _, _) in outcomes])
+            recorded = _arrived_meanwhile(store, [(d, changes) for d, (changes, _, _) in outcomes])
+            held = store.finish_deliveries(recorded)
             settled_sign_ins, inapp_docs = [], []
             for d, (changes, event, inapp) in outcomes:
                 if d["_id"] not in held:
@@ -345,6 +346,24 @@ class Deliverer:
         body = webhook_body(d)
         channels.webhook.send(url=hook["url"], secret=hook["secret"], body=body, delivery_id=d["_id"],
                                    event_type=d["source_event_type"])
+
+
+def _arrived_meanwhile(store: Store, outcomes: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """A try that found its recipient unknown read them at the start of its batch; if their contact (and a
+    member's consents) arrived while the batch was sent, their events found the delivery still 'sending' and
+    could not wake it: it is due again at once instead."""
+    waiting = {(d["organization_id"], d["recipient_id"])
+               for d, changes in outcomes if changes.get("waiting_for_person")}
+    if not waiting:
+        return outcomes
+    state, now = store.people_state(waiting), utcnow()
+
+    def known(d: dict) -> bool:   # what _send asks of a recipient
+        contact, consents, _ = state.get((d["organization_id"], d["recipient_id"]), (None, None, None))
+        return contact is not None and (consents is not None or d["recipient_kind"] != "member")
+
+    return [(d, {**changes, "next_attempt_at": now, "waiting_for_person": False})
+            if changes.get("waiting_for_person") and known(d) else (d, changes) for d, changes in outcomes]
 
 
 def webhook_body(d: dict) -> bytes:

@@ -239,6 +239,28 @@ def test_a_delivery_waiting_for_its_recipient_goes_when_they_arrive_not_after_th
     assert len(mail.messages(to=member["email"])) == 1
 
 
+def test_a_recipient_who_arrives_while_their_try_is_being_recorded_is_not_left_to_wait(settings, repo, db, mail,
+                                                                                     org_id):
+    """The contact arrives after the batch read it (unknown) and before the batch's outcome is recorded: the
+    contact's event found the delivery 'sending' and could not wake it, so the recording sees them and
+    makes the delivery due at once."""
+    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600)
+    deliverer = handlers.Deliverer(patient, repo)
+    newcomer = f"member-{uuid.uuid4().hex[:10]}"
+    evt = cancelled_meeting(repo, org_id, [{"person_id": newcomer}])
+    record = deliverer._record
+
+    def arrive_then_record(outcomes):   # the first batch only
+        deliverer._record = record
+        person(repo, org_id, "member", person_id=newcomer)
+        record(outcomes)
+    deliverer._record = arrive_then_record
+    deliverer.run_once()   # the unknown try, then (due at once, not in an hour) the second one
+    email = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email"})
+    assert (email["status"], email["attempts"], email["waiting_for_person"]) == ("delivered", 2, False)
+    assert len(mail.messages(to=f"{newcomer}@example.org")) == 1
+
+
 def test_a_delivery_that_failed_for_its_channel_is_not_woken_by_the_recipients_events(settings, repo, db, org_id):
     """Only a delivery waiting for its person is made due by their events; one that failed at the channel
     keeps its back-off."""
