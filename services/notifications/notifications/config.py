@@ -37,9 +37,11 @@ class Settings:
     retry_base_seconds: float = 30.0
     retry_multiplier: float = 4.0
     # A delivery whose recipient is not known yet (their contact or consents come on other topics and may
-    # arrive after the event that tells them) is due again as soon as they arrive; the first try waits at
-    # most this long meanwhile (later tries wait the channel's back-off above).
+    # arrive after the event that tells them) is due again as soon as they arrive; meanwhile it is looked at
+    # again after this wait, doubling up to 5 minutes, without counting tries, for at most the limit (then
+    # its tries count, with the back-off above).
     recipient_wait_seconds: float = 5.0
+    recipient_wait_limit_seconds: float = 3600.0
     # A sender holds a delivery this long; a delivery still 'sending' after it (its worker died) is taken
     # over and sent again.
     sending_lease_seconds: float = 120.0
@@ -87,6 +89,8 @@ class Settings:
             retry_base_seconds=env.float("NOTIFY_RETRY_BASE_SECONDS", cls.retry_base_seconds),
             retry_multiplier=env.float("NOTIFY_RETRY_MULTIPLIER", cls.retry_multiplier),
             recipient_wait_seconds=env.float("NOTIFY_RECIPIENT_WAIT_SECONDS", cls.recipient_wait_seconds),
+            recipient_wait_limit_seconds=env.float("NOTIFY_RECIPIENT_WAIT_LIMIT_SECONDS",
+                                                   cls.recipient_wait_limit_seconds),
             sending_lease_seconds=env.float("NOTIFY_SENDING_LEASE_SECONDS", cls.sending_lease_seconds),
             delivery_senders=env.int("NOTIFY_DELIVERY_SENDERS", cls.delivery_senders, minimum=1),
             delivery_batch=env.int("NOTIFY_DELIVERY_BATCH", cls.delivery_batch, minimum=1),

@@ -170,7 +170,7 @@ class Deliverer:
                 return ({"status": "cancelled", "last_error": str(exc), "next_attempt_at": None,
                          "waiting_for_person": False}, None, None)
             except RecipientNotYetKnown as exc:
-                return self._failed(attempts, str(exc), waiting_for_person=True)
+                return self._waiting_for_person(d, attempts, str(exc))
             except SendFailed as exc:
                 return self._failed(attempts, str(exc), permanent=exc.permanent)
             except Exception as exc:  # noqa: BLE001 - anything else is this try's failure, retried like one
@@ -191,13 +191,25 @@ class Deliverer:
         except Exception as exc:  # noqa: BLE001 - only the protection against a crash before recording is lost
             log.warning("could not mark a delivery sent", extra={"delivery_id": d["_id"], "error": repr(exc)[:200]})
 
+    def _waiting_for_person(self, d: dict, attempts: int, reason: str) -> tuple[dict, tuple | None, None]:
+        """The recipient is not known yet: no channel was tried, so no try is counted. The delivery is due
+        again when their events arrive (the wake in the handlers, or ``_arrived_meanwhile``), and meanwhile
+        after a wait that doubles from ``recipient_wait_seconds`` up to five minutes (the wake can miss: the
+        person's events and this outcome may be written at the same moment). After
+        ``recipient_wait_limit_seconds`` the tries count, with the channel's back-off, until ``failed``."""
+        s, now = self.settings, utcnow()
+        if now - model.as_utc(d["created_at"]) > timedelta(seconds=s.recipient_wait_limit_seconds):
+            return self._failed(attempts, reason, waiting_for_person=True)
+        waits = d.get("person_waits", 0)
+        wait = min(s.recipient_wait_seconds * 2 ** waits, max(s.recipient_wait_seconds, 300.0))
+        return ({"status": "pending", "attempts": attempts - 1, "person_waits": waits + 1, "last_error": reason,
+                 "next_attempt_at": now + timedelta(seconds=wait), "waiting_for_person": True}, None, None)
+
     def _failed(self, attempts: int, reason: str, *, permanent: bool = False,
                 waiting_for_person: bool = False) -> tuple[dict, tuple | None, None]:
         s, now = self.settings, utcnow()
         status, next_at = model.after_failure(s.max_attempts if permanent else attempts, s.max_attempts, now,
                                               s.retry_base_seconds, s.retry_multiplier)
-        if waiting_for_person and status == "pending" and attempts == 1:
-            next_at = min(next_at, now + timedelta(seconds=s.recipient_wait_seconds))
         event = (NotificationFailed, {"attempts": attempts, "reason": reason[:1000]}) if status == "failed" else None
         return ({"status": status, "attempts": attempts, "last_error": reason, "next_attempt_at": next_at,
                  "waiting_for_person": waiting_for_person and status == "pending"}, event, None)

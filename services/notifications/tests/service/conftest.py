@@ -35,6 +35,7 @@ def settings(platform_settings, mail, tmp_path_factory):
     return Settings(platform=platform, smtp_host="127.0.0.1", smtp_port=mail.smtp_port,
                     sms_outbox_path=str(tmp_path_factory.mktemp("sms") / "outbox.jsonl"),
                     max_attempts=4, retry_base_seconds=0.2, retry_multiplier=1.5,
+                    recipient_wait_seconds=0.2, recipient_wait_limit_seconds=1.0,
                     delivery_interval_seconds=0.2, release_interval_seconds=0.3, digest_interval_seconds=0.5,
                     public_base_url="http://testserver")
 

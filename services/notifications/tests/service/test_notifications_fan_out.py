@@ -218,15 +218,16 @@ def test_a_delivery_waiting_for_its_recipient_goes_when_they_arrive_not_after_th
     come on other topics): the try fails as "not known yet", and the delivery is due again as soon as the
     contact and consents are applied, not after the channel's back-off (30 s by default: the ~31 s
     request -> email outliers at 10 registrations a second)."""
-    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600)
+    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600,
+                      recipient_wait_limit_seconds=3600)
     deliverer = handlers.Deliverer(patient, repo)
     newcomer = f"member-{uuid.uuid4().hex[:10]}"
     evt = cancelled_meeting(repo, org_id, [{"person_id": newcomer}])
     mine = {"source_event_id": evt.id}
     assert deliverer.run_once() >= 1
     waiting = list(db.deliveries.find(mine))
-    assert waiting and all((d["status"], d["attempts"], d["waiting_for_person"]) == ("pending", 1, True)
-                           for d in waiting)
+    assert waiting and all((d["status"], d["attempts"], d["person_waits"], d["waiting_for_person"]) ==
+                           ("pending", 0, 1, True) for d in waiting)   # no channel tried: no try counted
     assert "(yet)" in waiting[0]["last_error"]
     assert deliverer.run_once() == 0   # an hour's wait: nothing is due
 
@@ -234,9 +235,31 @@ def test_a_delivery_waiting_for_its_recipient_goes_when_they_arrive_not_after_th
     assert deliverer.run_once() == len(waiting)
     email = db.deliveries.find_one({**mine, "channel": "email"})
     assert (email["status"], email["attempts"], email["last_error"], email["waiting_for_person"]) == \
-        ("delivered", 2, None, False)
+        ("delivered", 1, None, False)
     assert all(d["status"] in ("delivered", "cancelled") for d in db.deliveries.find(mine))  # per the consents
     assert len(mail.messages(to=member["email"])) == 1
+
+
+def test_a_recipient_who_never_arrives_is_waited_for_with_a_doubling_wait_then_counted_tries(settings, repo, db,
+                                                                                            org_id):
+    """Waiting for a person counts no try, and each wait is twice the last; once the delivery is older than
+    the limit, the tries count with the channel's back-off (and end in 'failed' when they run out)."""
+    deliverer = handlers.Deliverer(replace(settings, delivery_senders=1, recipient_wait_seconds=60,
+                                           recipient_wait_limit_seconds=3600), repo)
+    evt = cancelled_meeting(repo, org_id, [{"person_id": f"member-{uuid.uuid4().hex[:10]}"}])
+    mine = {"source_event_id": evt.id, "channel": "email"}
+    waits = []
+    for _ in range(3):
+        deliverer.run_once()
+        doc = db.deliveries.find_one(mine)
+        waits.append(round((doc["next_attempt_at"] - doc["updated_at"]).total_seconds()))
+        db.deliveries.update_one(mine, {"$set": {"next_attempt_at": doc["updated_at"]}})   # its time came
+    assert (doc["attempts"], doc["person_waits"]) == (0, 3) and waits == [60, 120, 240]   # up to 5 minutes
+    late = replace(settings, delivery_senders=1, recipient_wait_limit_seconds=0, retry_base_seconds=3600)
+    handlers.Deliverer(late, repo).run_once()
+    doc = db.deliveries.find_one(mine)
+    assert (doc["status"], doc["attempts"], doc["waiting_for_person"]) == ("pending", 1, True)
+    assert round((doc["next_attempt_at"] - doc["updated_at"]).total_seconds()) == 3600
 
 
 def test_a_recipient_who_arrives_while_their_try_is_being_recorded_is_not_left_to_wait(settings, repo, db, mail,
@@ -244,7 +267,8 @@ def test_a_recipient_who_arrives_while_their_try_is_being_recorded_is_not_left_t
     """The contact arrives after the batch read it (unknown) and before the batch's outcome is recorded: the
     contact's event found the delivery 'sending' and could not wake it, so the recording sees them and
     makes the delivery due at once."""
-    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600)
+    patient = replace(settings, delivery_senders=1, retry_base_seconds=3600, recipient_wait_seconds=3600,
+                      recipient_wait_limit_seconds=3600)
     deliverer = handlers.Deliverer(patient, repo)
     newcomer = f"member-{uuid.uuid4().hex[:10]}"
     evt = cancelled_meeting(repo, org_id, [{"person_id": newcomer}])
@@ -257,7 +281,7 @@ def test_a_recipient_who_arrives_while_their_try_is_being_recorded_is_not_left_t
     deliverer._record = arrive_then_record
     deliverer.run_once()   # the unknown try, then (due at once, not in an hour) the second one
     email = db.deliveries.find_one({"source_event_id": evt.id, "channel": "email"})
-    assert (email["status"], email["attempts"], email["waiting_for_person"]) == ("delivered", 2, False)
+    assert (email["status"], email["attempts"], email["waiting_for_person"]) == ("delivered", 1, False)
     assert len(mail.messages(to=f"{newcomer}@example.org")) == 1
 
 
