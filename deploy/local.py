@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nCould not start the platform: {exc}", file=sys.stderr)
         return 1
     print(describe(platform), flush=True)
+    # Ctrl-C (or kill -INT) stops it even when SIGINT was ignored when it started (a background job of a
+    # script inherits SIGINT ignored, and Python then raises no KeyboardInterrupt).
+    signal.signal(signal.SIGINT, request_stop)
     try:
         while not stopping["now"]:
             for name, process in platform.processes:
