@@ -199,6 +199,7 @@ class OutboxRelay:
         self._position_term = -1
         self._legacy_position, self._legacy_head, self._legacy_checked = 0, 0, -math.inf
         self._next_lane = 0
+        self._reader: ThreadPoolExecutor | None = None   # reads ahead of the producer; one thread for the relay's life
         self.wakeup = threading.Event()
 
     def _producer_or_new(self):
@@ -276,8 +277,9 @@ class OutboxRelay:
         if len(ranges) <= 1:
             yield from (read(*r) for r in ranges)
             return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.service}-relay-read") as reader:
-            yield from reader.map(lambda r: read(*r), ranges)
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.service}-relay-read")
+        yield from self._reader.map(lambda r: read(*r), ranges)
 
     def _send(self, chunks: Iterable[list[dict]]) -> tuple[list[dict], list[bool]]:
         """Send entries in order as they are read, then flush: the entries, and which of them the broker
@@ -360,6 +362,9 @@ class OutboxRelay:
                                         "created_at": {"$lt": cutoff}})
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
+            self._reader = None
         if self._producer is not None:
             close_producer(self._producer, timeout=5)
             self._producer = None
