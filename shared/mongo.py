@@ -1,5 +1,5 @@
 """MongoDB access shared by every repository: the client, what "unavailable" means, chunked ``$in``
-queries, the transaction time limit and the collections every service has. Imports nothing of ours: the
+queries, writes to several documents, the transaction time limit and the collections every service has. Imports nothing of ours: the
 unit of work (state and events in one transaction) is ``shared.unit_of_work``.
 
 Only each service's ``repository.py`` (and the shared outbox/inbox/consumer plumbing) call this.
@@ -40,6 +40,41 @@ def find_in(collection, field: str, values: list, *, query: dict | None = None, 
         chunk = values[start:start + IN_CHUNK]
         found.extend(collection.find({**(query or {}), field: {"$in": chunk}}, projection, session=session))
     return found
+
+
+# Writes to several documents run in a transaction, or as one statement per document. The embedded database
+# (SecantusDB 0.7.0b3) keeps a collection's lock while a many-document write made outside a transaction
+# retries a write conflict; the transaction it conflicts with needs that lock for its next write, so neither
+# ever ends and every connection queues behind them: the whole server stopped (CI, 2026-11-30: a worker's
+# claim of due deliveries against a consumer transaction that had just woken one of them). In a transaction
+# the conflict aborts it and it is tried again; a one-document write retries without holding the lock.
+# shared/tests/test_shared_many_writes.py shows both; real MongoDB does neither.
+
+def update_many(collection, query: dict, update: dict, *, session: ClientSession | None = None,
+                **options) -> int:
+    """``update_many`` in ``session``'s transaction, or in a transaction of its own; how many it changed."""
+    return _in_a_transaction(collection, session, lambda s: collection.update_many(
+        query, update, session=s, **options).modified_count)
+
+
+def delete_many(collection, query: dict, *, session: ClientSession | None = None) -> int:
+    """``delete_many`` in ``session``'s transaction, or in a transaction of its own; how many it deleted."""
+    return _in_a_transaction(collection, session, lambda s: collection.delete_many(query, session=s).deleted_count)
+
+
+def update_each(collection, ids: list, query: dict, update: dict, *, session: ClientSession | None = None) -> None:
+    """Update each document of ``ids`` that matches ``query``: one statement per document, all in one round
+    trip, so it needs no transaction (a worker claiming or giving back its batch)."""
+    if ids:
+        collection.bulk_write([UpdateOne({"_id": _id, **query}, update) for _id in ids], ordered=False,
+                              session=session)
+
+
+def _in_a_transaction(collection, session: ClientSession | None, write):
+    if session is not None and session.in_transaction:
+        return write(session)
+    with collection.database.client.start_session() as own:
+        return own.with_transaction(write)
 
 
 def connect(uri: str, timeout_ms: int = 5000, **kwargs) -> MongoClient:

@@ -19,6 +19,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from shared import mongo
 from shared.audit import audit_entry, record
 from shared.errors import Conflict
 from shared.mongo import ensure_platform_indexes, find_in
@@ -108,6 +109,16 @@ class Store:
         if on_insert:
             update["$setOnInsert"] = on_insert
         self.db[coll].update_one({"_id": _id}, update, upsert=True, session=self.session)
+
+    # Several documents at once: in the unit of work's transaction, or in one of their own (shared.mongo says why).
+    def update_many(self, coll: str, query: dict, update: dict, **options) -> int:
+        return mongo.update_many(self.db[coll], query, update, session=self.session, **options)
+
+    def delete_many(self, coll: str, query: dict) -> int:
+        return mongo.delete_many(self.db[coll], query, session=self.session)
+
+    def update_each(self, coll: str, ids: list, query: dict, update: dict) -> None:
+        mongo.update_each(self.db[coll], ids, query, update, session=self.session)
 
     def audit(self, principal, action: str, resource_type: str, resource_id: str, organization_id: str,
               **details) -> None:

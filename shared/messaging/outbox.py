@@ -42,7 +42,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.messaging.envelope import Event, encode_value, record_headers
 from shared.messaging.kafka import close_producer
 from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
-from shared.mongo import OUTBOX_LANES, utcnow
+from shared.mongo import OUTBOX_LANES, delete_many, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -356,10 +356,10 @@ class OutboxRelay:
         self._last_cleanup = now
         cutoff = utcnow() - RETENTION
         for lane, position in sorted(self._positions.items()):
-            self.db.outbox.delete_many({"lane": lane, "seq": {"$lte": position}, "created_at": {"$lt": cutoff}})
+            delete_many(self.db.outbox, {"lane": lane, "seq": {"$lte": position}, "created_at": {"$lt": cutoff}})
         if self._legacy_position:
-            self.db.outbox.delete_many({"lane": None, "seq": {"$lte": self._legacy_position},
-                                        "created_at": {"$lt": cutoff}})
+            delete_many(self.db.outbox, {"lane": None, "seq": {"$lte": self._legacy_position},
+                                         "created_at": {"$lt": cutoff}})
 
     def close(self) -> None:
         if self._reader is not None:

@@ -292,24 +292,20 @@ class Store(BaseStore):
     def erase_member_data(self, organization_id: str, member_id: str, stub: dict,
                           external_id: str | None = None) -> None:
         """Remove everything that identifies the member from this database, keeping only ``stub``."""
-        s, db = self.session, self.db
         scope = {"organization_id": organization_id, "member_id": member_id}
-        db.members.replace_one({"_id": member_id, "organization_id": organization_id}, stub, session=s)
-        db.identities.delete_many({"person_id": member_id}, session=s)
-        db.screenings.delete_many(scope, session=s)
-        db.consent_log.delete_many(scope, session=s)
-        db.plan_history.delete_many(scope, session=s)
-        db.matches.delete_many(scope, session=s)
+        self.db.members.replace_one({"_id": member_id, "organization_id": organization_id}, stub, session=self.session)
+        self.delete_many("identities", {"person_id": member_id})
+        for coll in ("screenings", "consent_log", "plan_history", "matches"):
+            self.delete_many(coll, scope)
         # Import reports name the member's external id: keep the row, drop the identifier.
-        db.imports.update_many({"organization_id": organization_id, "rows.member_id": member_id},
-                               {"$set": {"rows.$[r].external_id": None, "rows.$[r].erased": True}},
-                               array_filters=[{"r.member_id": member_id}], session=s)
+        self.update_many("imports", {"organization_id": organization_id, "rows.member_id": member_id},
+                         {"$set": {"rows.$[r].external_id": None, "rows.$[r].erased": True}},
+                         array_filters=[{"r.member_id": member_id}])
         if external_id:  # rows that named the external id but were rejected
-            db.imports.update_many({"organization_id": organization_id, "rows.external_id": external_id},
-                                   {"$set": {"rows.$[r].external_id": None}},
-                                   array_filters=[{"r.external_id": external_id}], session=s)
+            self.update_many("imports", {"organization_id": organization_id, "rows.external_id": external_id},
+                             {"$set": {"rows.$[r].external_id": None}}, array_filters=[{"r.external_id": external_id}])
         # Contact events (email, phone, name) wait or linger in the outbox: a tombstone replaces them.
-        db.outbox.delete_many({"topic": CONTACTS, "key": member_id, "type": {"$ne": None}}, session=s)
+        self.delete_many("outbox", {"topic": CONTACTS, "key": member_id, "type": {"$ne": None}})
 
     # --- leaders -----------------------------------------------------------------------------------
     def leader(self, organization_id: str, leader_id: str) -> dict | None:

@@ -126,7 +126,7 @@ class Store(base.Store):
     def delete_member(self, org: str, member_id: str) -> None:
         self.db.members.delete_one({"_id": key(org, member_id)}, session=self.session)
         self.db.waitlist.delete_one({"_id": key(org, member_id)}, session=self.session)
-        self.db.overrides.delete_many({"organization_id": org, "member_id": member_id}, session=self.session)
+        self.delete_many("overrides", {"organization_id": org, "member_id": member_id})
 
     def leader(self, org: str, leader_id: str) -> dict | None:
         return self.find_one("leaders", {"_id": key(org, leader_id)})
@@ -233,9 +233,8 @@ class Store(base.Store):
 
     def erase_member_history(self, org: str, member_id: str) -> None:
         """Erasure: free-text reasons go; ids (pseudonymous) stay so leaders' history still adds up."""
-        self.db.matches.update_many({"organization_id": org, "member_id": member_id},
-                                    {"$set": {"member_erased": True, "history": [], "decline_reason": None,
-                                              "end_reason": None}}, session=self.session)
+        self.update_many("matches", {"organization_id": org, "member_id": member_id},
+                         {"$set": {"member_erased": True, "history": [], "decline_reason": None, "end_reason": None}})
 
     # -- overrides and exclusions ----------------------------------------------------------------
     def add_override(self, doc: dict) -> None:
@@ -273,9 +272,9 @@ class Store(base.Store):
 
     def link_exclusions(self, match: dict, override_id: str) -> None:
         """The exclusion recorded when an override ended a match is the override's doing: lifted with it."""
-        self.db.overrides.update_many({"organization_id": match["organization_id"], "member_id": match["member_id"],
+        self.update_many("overrides", {"organization_id": match["organization_id"], "member_id": match["member_id"],
                                        "match_id": match["_id"], "kind": "ended_coordinator", "active": True},
-                                      {"$set": {"caused_by_override": override_id}}, session=self.session)
+                         {"$set": {"caused_by_override": override_id}})
 
     def lift_override(self, doc: dict, fields: dict) -> bool:
         """Lift an active override, and the exclusions it caused (kept, inactive, with who lifted them and when);
@@ -284,9 +283,9 @@ class Store(base.Store):
                                               {"$set": {"active": False, **fields}}, session=self.session)
         if result.modified_count != 1:
             return False
-        self.db.overrides.update_many({"organization_id": doc["organization_id"], "member_id": doc["member_id"],
+        self.update_many("overrides", {"organization_id": doc["organization_id"], "member_id": doc["member_id"],
                                        "caused_by_override": doc["_id"], "active": True},
-                                      {"$set": {"active": False, **fields}}, session=self.session)
+                         {"$set": {"active": False, **fields}})
         return True
 
     def pinned_leader(self, org: str, member_id: str) -> str | None:
@@ -299,8 +298,8 @@ class Store(base.Store):
         return found[0] if found else None
 
     def deactivate_pins(self, org: str, member_id: str) -> None:
-        self.db.overrides.update_many({"organization_id": org, "member_id": member_id, "kind": "pin", "active": True},
-                                      {"$set": {"active": False}}, session=self.session)
+        self.update_many("overrides", {"organization_id": org, "member_id": member_id, "kind": "pin", "active": True},
+                         {"$set": {"active": False}})
 
     # -- waitlist --------------------------------------------------------------------------------
     def waitlist_entry(self, org: str, member_id: str) -> dict | None:
@@ -373,5 +372,5 @@ class Store(base.Store):
         self.db.batch_runs.update_one({"_id": run_id}, {"$set": fields}, session=self.session)
 
     def requeue_stale_runs(self, before: datetime) -> None:
-        self.db.batch_runs.update_many({"status": "running", "started_at": {"$lte": before}},
-                                       {"$set": {"status": "queued"}}, session=self.session)
+        self.update_many("batch_runs", {"status": "running", "started_at": {"$lte": before}},
+                         {"$set": {"status": "queued"}})

@@ -62,9 +62,9 @@ class Store(base.Store):
     def wake_deliveries_waiting_for(self, organization_id: str, person_id: str) -> None:
         """Deliveries that failed because this person was not known yet are due now (their contact or
         consents just arrived), instead of after their wait."""
-        self.db.deliveries.update_many(
-            {"organization_id": organization_id, "recipient_id": person_id, "waiting_for_person": True},
-            {"$set": {"next_attempt_at": utcnow(), "waiting_for_person": False}}, session=self.session)
+        self.update_many("deliveries",
+                         {"organization_id": organization_id, "recipient_id": person_id, "waiting_for_person": True},
+                         {"$set": {"next_attempt_at": utcnow(), "waiting_for_person": False}})
 
     def save_coordinator(self, organization_id: str, staff_id: str, site_ids: list[str]) -> None:
         self.upsert("coordinators", _key(organization_id, staff_id),
@@ -117,16 +117,15 @@ class Store(base.Store):
         db.contacts.delete_one(scope, session=s)
         db.consents.delete_one(scope, session=s)
         db.preferences.delete_one(scope, session=s)
-        db.inapp_messages.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
-        db.digests.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
+        self.delete_many("inapp_messages", {"organization_id": organization_id, "person_id": person_id})
+        self.delete_many("digests", {"organization_id": organization_id, "person_id": person_id})
         db.coordinators.delete_one({"_id": _key(organization_id, person_id)}, session=s)
         # Only the id stays, so later events about the person tell nobody instead of retrying in vain.
         self.upsert("erased", person_id, {"organization_id": organization_id, "erased_at": utcnow()})
-        db.signin_secrets.delete_many({"organization_id": organization_id, "person_id": person_id}, session=s)
-        result = db.deliveries.update_many(
-            {"organization_id": organization_id, "recipient_id": person_id, "status": {"$in": WAITING}},
-            {"$set": {"status": "cancelled", "last_error": "person erased", "updated_at": utcnow()}}, session=s)
-        return result.modified_count
+        self.delete_many("signin_secrets", {"organization_id": organization_id, "person_id": person_id})
+        return self.update_many(
+            "deliveries", {"organization_id": organization_id, "recipient_id": person_id, "status": {"$in": WAITING}},
+            {"$set": {"status": "cancelled", "last_error": "person erased", "updated_at": utcnow()}})
 
     # -- sign-in codes (intake's SignInCodeIssued): the secret part of a sign-in delivery ------------
     def save_signin_secret(self, delivery_id: str, doc: dict) -> None:
@@ -140,7 +139,7 @@ class Store(base.Store):
 
     def forget_signin_secrets(self, delivery_ids: list[str]) -> None:
         if delivery_ids:
-            self.db.signin_secrets.delete_many({"_id": {"$in": delivery_ids}}, session=self.session)
+            self.delete_many("signin_secrets", {"_id": {"$in": delivery_ids}})
 
     def is_erased(self, organization_id: str, person_id: str) -> bool:
         return self.find_one("erased", {"_id": person_id, "organization_id": organization_id}) is not None
@@ -368,8 +367,7 @@ class Store(base.Store):
                 update: dict = {"$set": changes}
                 if status == "sending":  # rare: the previous holder died
                     update["$inc"] = {"takeovers": 1}
-                self.db.deliveries.update_many({"_id": {"$in": some}, **self._due(now, status)}, update,
-                                               session=self.session)
+                self.update_each("deliveries", some, self._due(now, status), update)
         order = {delivery_id: i for i, delivery_id in enumerate(ids)}
         held = self.find_in("deliveries", "_id", ids, query={"lease_id": lease_id})
         return sorted(held, key=lambda d: order[d["_id"]])
@@ -417,10 +415,9 @@ class Store(base.Store):
         took meanwhile, marked ``sent_at``, stays ours to record)."""
         now = utcnow()
         ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
-        self.db.deliveries.update_many({"_id": {"$in": ids}, "status": "sending", "lease_id": lease_id,
-                                        "sent_at": None},
-                                       {"$set": {"status": "pending", "next_attempt_at": now, "updated_at": now},
-                                        "$unset": {"lease_until": "", "lease_id": ""}}, session=self.session)
+        self.update_each("deliveries", ids, {"status": "sending", "lease_id": lease_id, "sent_at": None},
+                         {"$set": {"status": "pending", "next_attempt_at": now, "updated_at": now},
+                          "$unset": {"lease_until": "", "lease_id": ""}})
 
     def finish_delivery(self, delivery: dict, changes: dict) -> bool:
         """Record an outcome, only while we still hold the delivery's lease."""
@@ -432,9 +429,8 @@ class Store(base.Store):
 
     def release_held(self, now: datetime) -> int:
         """Quiet hours over: held deliveries become due (they still pass the send-time checks)."""
-        result = self.db.deliveries.update_many({"status": "held", "next_attempt_at": {"$lte": now}},
-                                                {"$set": {"status": "pending", "updated_at": now}}, session=self.session)
-        return result.modified_count
+        return self.update_many("deliveries", {"status": "held", "next_attempt_at": {"$lte": now}},
+                                {"$set": {"status": "pending", "updated_at": now}})
 
     # -- digests ----------------------------------------------------------------------------------
     def digest_groups(self) -> list[dict]:
@@ -459,9 +455,8 @@ class Store(base.Store):
 
     def take_digest_items(self, ids: list[str], digest_id: str) -> list[dict]:
         items = self.find("deliveries", {"_id": {"$in": ids}, "status": "digest"}, sort=[("created_at", ASCENDING)])
-        self.db.deliveries.update_many({"_id": {"$in": [i["_id"] for i in items]}, "status": "digest"},
-                                       {"$set": {"status": "digested", "digest_id": digest_id, "updated_at": utcnow()}},
-                                       session=self.session)
+        self.update_many("deliveries", {"_id": {"$in": [i["_id"] for i in items]}, "status": "digest"},
+                         {"$set": {"status": "digested", "digest_id": digest_id, "updated_at": utcnow()}})
         return items
 
     @classmethod

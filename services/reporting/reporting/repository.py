@@ -140,8 +140,7 @@ class Store(base.Store):
     def forget_subjects(self, org: str, subjects: list[str]) -> None:
         """Drop the sign-out records (shared.revocations) of an erased person: their token subject names
         them. Harmless for access: reports answer only admins and coordinators, never a member's token."""
-        self.db.token_revocations.delete_many({"_id": {"$in": subjects}, "organization_id": org},
-                                              session=self.session)
+        self.delete_many("token_revocations", {"_id": {"$in": subjects}, "organization_id": org})
 
     # -- reads (reports) --------------------------------------------------------------------------
     def report_inputs(self, org: str, site_filter: list[str] | None, site_id: str | None, whole: list[str],

@@ -213,20 +213,18 @@ class Store(BaseStore):
 
     def forget_member_everywhere(self, org: str, member_id: str) -> None:
         """Erasure: registrations and reminders go; attendance keeps counts but not the id."""
-        self.db.registrations.delete_many({"organization_id": org, "member_id": member_id}, session=self.session)
-        self.db.attendance.update_many({"organization_id": org},
-                                       {"$pull": {"present_member_ids": member_id, "absent_member_ids": member_id}},
-                                       session=self.session)
-        self.db.reminders.delete_many({"organization_id": org, "person_id": member_id}, session=self.session)
-        self.db.suggestions.delete_many({"organization_id": org, "member_id": member_id}, session=self.session)
+        self.delete_many("registrations", {"organization_id": org, "member_id": member_id})
+        self.update_many("attendance", {"organization_id": org},
+                         {"$pull": {"present_member_ids": member_id, "absent_member_ids": member_id}})
+        self.delete_many("reminders", {"organization_id": org, "person_id": member_id})
+        self.delete_many("suggestions", {"organization_id": org, "member_id": member_id})
 
     # -- sessions --------------------------------------------------------------------------------
     def insert_session(self, doc: dict) -> None:
         self.db.sessions.insert_one(doc, session=self.session)
 
     def anonymize_sessions(self, org: str, member_id: str) -> None:
-        self.db.sessions.update_many({"organization_id": org, "member_id": member_id},
-                                     {"$set": {"member_id": "erased"}}, session=self.session)
+        self.update_many("sessions", {"organization_id": org, "member_id": member_id}, {"$set": {"member_id": "erased"}})
 
     def session_doc(self, org: str, session_id: str) -> dict | None:
         return self.find_one("sessions", {"_id": session_id, "organization_id": org})

@@ -1,7 +1,7 @@
 """The delivery job: sends due deliveries, one try each, and records the outcomes.
 
-It claims a batch of due deliveries at once (one conditional ``update_many`` under a lease id of its
-own, so several senders -- threads of one worker or worker copies -- take disjoint batches), reads the
+It claims a batch of due deliveries at once (one round trip of conditional one-delivery updates under a
+lease id of its own, so several senders -- threads of one worker or worker copies -- take disjoint batches), reads the
 batch's recipients in one query per collection, sends each OUTSIDE any transaction over one reused SMTP
 connection (re-checking consent and choices at send time), marks each message the channel accepted
 (``sent_at``, an unacknowledged single-document write: no round trip), then records every outcome of the
