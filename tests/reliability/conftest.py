@@ -27,8 +27,9 @@ ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
 CERTIFIED = [{"name": "Certified Peer Recovery Specialist", "issuer": "State board", "expires_on": "2031-01-01"}]
 
 
-# A delivery tried before the recipient's contact or consents arrived is retried after this many seconds
-# (default 30): the fault tests provoke exactly that reordering, and should not wait 30 s for it.
+# A delivery whose try failed is tried again after this many seconds (default 30): the fault tests break
+# things mid-send and should not wait 30 s for it. (One tried before its recipient's contact or consents
+# arrived waits for them instead, NOTIFY_RECIPIENT_WAIT_SECONDS, and counts no try.)
 # A sender killed mid-send leaves its delivery 'sending' for the lease (60 s here, so the SIGKILL test
 # sees the take-over sooner; longer than the database-stopped test's outage, which a sender waits out).
 FAULT_ENV = {"NOTIFY_RETRY_BASE_SECONDS": "3", "NOTIFY_SENDING_LEASE_SECONDS": "60"}
