@@ -34,6 +34,7 @@ class UnitOfWork:
         self.source = source
         self.events: list[Event] = []
         self.tombstones: list[tuple[str, str]] = []
+        self._before_commit: dict[Any, Callable[[], None]] = {}
 
     def emit(self, declaration: type[EventSchema], data: dict[str, Any]) -> Event:
         evt = new_event(declaration, data, source=self.source)
@@ -43,6 +44,11 @@ class UnitOfWork:
     def tombstone(self, topic: str, key: str) -> None:
         """A null-valued record for ``key`` on a compacted topic: erases it from the topic's log."""
         self.tombstones.append((topic, key))
+
+    def before_commit(self, key: Any, action: Callable[[], None]) -> None:
+        """Run ``action`` once (per ``key``) when the work is done, in the transaction, before its events go
+        to the outbox: for writes a handler gathers over a consumer batch and makes in one go."""
+        self._before_commit.setdefault(key, action)
 
 
 # Between attempts, as the driver's own with_transaction: 5 ms growing by half each time, at most 0.5 s, jittered.
@@ -89,6 +95,8 @@ def _attempt(session: ClientSession, db: Database, work: Callable[[UnitOfWork], 
             session.start_transaction()
             uow = UnitOfWork(db, session, source)
             result = work(uow)
+            for action in uow._before_commit.values():
+                action()
             append_to_outbox(db, session, uow.events, uow.tombstones)
             committing = True
             _commit(session, deadline)

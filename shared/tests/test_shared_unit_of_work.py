@@ -70,3 +70,26 @@ def test_writers_of_one_document_conflict_and_are_retried_until_all_are_counted(
     for thread in threads:
         thread.join()
     assert not errors and database.counters.find_one({"_id": "c"})["n"] == 20
+
+
+def test_what_waits_for_the_commit_runs_once_per_key_inside_the_transaction(db):
+    """``uow.before_commit``: run once per key after the work, in its transaction (undone with it)."""
+    client, database = db
+    database.create_collection("things")
+
+    def fail_now():
+        raise RuntimeError("undo")
+
+    def work(uow, fail=False):
+        for _ in range(3):
+            uow.before_commit("gathered", lambda: database.things.insert_one({"_id": "gathered"}, session=uow.session))
+        uow.before_commit("other", lambda: database.things.insert_one({"_id": "other"}, session=uow.session))
+        assert database.things.count_documents({}, session=uow.session) == 0   # not yet: after the work
+        if fail:   # after the inserts ran, in the transaction: they are undone with it
+            uow.before_commit("fails", fail_now)
+
+    with pytest.raises(RuntimeError):
+        run_in_transaction(client, database, lambda uow: work(uow, fail=True), source="/test")
+    assert database.things.count_documents({}) == 0
+    run_in_transaction(client, database, work, source="/test")
+    assert sorted(d["_id"] for d in database.things.find()) == ["gathered", "other"]

@@ -294,6 +294,12 @@ class Store(base.Store):
                                                session=self.session)
         return result.upserted_id is not None
 
+    def record_deliveries(self, docs: list[dict]) -> None:
+        """``record_delivery`` for each of ``docs``, in one write (a consumer batch's deliveries)."""
+        if docs:
+            self.db.deliveries.bulk_write([UpdateOne({"key": d["key"]}, {"$setOnInsert": d}, upsert=True) for d in docs],
+                                          ordered=False, session=self.session)
+
     def delivery(self, organization_id: str, delivery_id: str) -> dict | None:
         return self.find_one("deliveries", {"_id": delivery_id, "organization_id": organization_id})
 

@@ -49,6 +49,7 @@ def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
 
 def on_member_erased(evt: Event, uow: UnitOfWork) -> None:
     _forget_person(uow, evt.organization_id, evt.data["member_id"])
+    _record_gathered(uow)  # this batch's deliveries to the person too
     Store.of(uow).erase_person(evt.organization_id, evt.data["member_id"])
 
 
@@ -64,8 +65,9 @@ def on_coordinator_assigned(evt: Event, uow: UnitOfWork) -> None:
         base = {k: v for k, v in failed.items() if k not in (
             "_id", "key", "recipient_id", "recipient_kind", "recipient_role", "channel", "status", "next_attempt_at",
             "held_until", "last_error", "delivered_at", "attempts", "lease_until", "lease_id", "takeovers")}
-        _record_for_person(store, {**base, "attempts": 0, "created_at": now, "updated_at": now, "delivered_at": None,
-                                   "last_error": None}, failed["priority"], evt.data["staff_id"], "staff", "coordinator",
+        _record_for_person(uow, store, {**base, "attempts": 0, "created_at": now, "updated_at": now,
+                                        "delivered_at": None, "last_error": None},
+                           failed["priority"], evt.data["staff_id"], "staff", "coordinator",
                            failed.get("event_data", {}).get("time_zone"), now)
 
 
@@ -145,6 +147,23 @@ def prepare_recipients(events: list[Event], uow: UnitOfWork) -> None:
             cache[("person", org, person_id)] = state
 
 
+def _record_later(uow: UnitOfWork, doc: dict) -> None:
+    """A delivery to record with the rest of the transaction's (a consumer batch of reminders: one write, not
+    one per recipient), before it commits, or before a handler that looks at deliveries runs."""
+    gathered = getattr(uow, "_notifications_deliveries", None)
+    if gathered is None:
+        gathered = uow._notifications_deliveries = []
+        uow.before_commit("notifications.deliveries", lambda: _record_gathered(uow))
+    gathered.append(doc)
+
+
+def _record_gathered(uow: UnitOfWork) -> None:
+    gathered = getattr(uow, "_notifications_deliveries", None)
+    if gathered:
+        Store.of(uow).record_deliveries(gathered)
+        gathered.clear()
+
+
 def _once(uow: UnitOfWork, key: tuple, read):
     cache = _reads(uow)
     if key not in cache:
@@ -176,10 +195,10 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
         else:
             person_ids = [recipient.person_id]
         for person_id in person_ids:
-            _record_for_person(store, base, plan.priority, person_id, recipient.kind, recipient.role,
+            _record_for_person(uow, store, base, plan.priority, person_id, recipient.kind, recipient.role,
                                evt.data.get("time_zone"), now, _reads(uow).pop(("person", org, person_id), None))
     for hook in _once(uow, ("webhooks", org, evt.type), lambda: store.webhooks_for(org, evt.type)):
-        store.record_delivery({
+        _record_later(uow, {
             **base, "_id": new_id(), "key": model.idempotency_key(evt.id, hook["_id"], "webhook"),
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
             "channel": "webhook", "status": "pending", "next_attempt_at": now, "held_until": None,
@@ -192,7 +211,7 @@ def _coordinators_of(store: Store, org: str, data: dict, site_id: str | None) ->
     return list(dict.fromkeys(p for s in sites for p in store.coordinators_of_site(org, s)))
 
 
-def _record_for_person(store: Store, base: dict, priority: str, person_id: str, kind: str, role: str,
+def _record_for_person(uow: UnitOfWork, store: Store, base: dict, priority: str, person_id: str, kind: str, role: str,
                        event_time_zone: str | None, now: datetime, state: tuple | None = None) -> None:
     """One delivery per channel the person receives this message on (keyed by source event, person, channel).
     ``state``: the person's (contact, consents, preferences) when the batch read them already."""
@@ -213,7 +232,7 @@ def _record_for_person(store: Store, base: dict, priority: str, person_id: str, 
         time_zone = contact.get("time_zone")
     status, at = model.when_to_send(priority, now, time_zone, prefs)
     for channel in channels:
-        store.record_delivery({
+        _record_later(uow, {
             **base, "_id": new_id(), "key": model.idempotency_key(base["source_event_id"], person_id, channel),
             "recipient_id": person_id, "recipient_kind": kind, "recipient_role": role,
             "channel": channel, "status": status, "next_attempt_at": at,

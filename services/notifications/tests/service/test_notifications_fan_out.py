@@ -11,11 +11,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pymongo import monitoring
 
 from shared.devstack.servers import TcpProxy
 from shared.events import intake, matching, scheduling
 from shared.events.notifications import NotificationDelivered, NotificationFailed
 from shared.messaging.envelope import new_event
+from shared.mongo import connect
 from shared.testing import eventually
 
 from notifications import handlers
@@ -300,6 +302,74 @@ def test_a_delivery_that_failed_for_its_channel_is_not_woken_by_the_recipients_e
 
 
 # The tests above drive the delivery job by hand; from here on the module's worker runs its own.
+class DeliveryWrites(monitoring.CommandListener):
+    """The writes a client sends to the delivery log: the number of statements of each."""
+
+    def __init__(self):
+        self.statements: list[int] = []
+
+    def started(self, event):
+        if event.command_name in ("update", "insert") and event.command.get(event.command_name) == "deliveries":
+            self.statements.append(len(event.command.get("updates") or event.command.get("documents") or []))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_batchs_deliveries_are_recorded_in_one_write_and_each_only_once(settings, db, org_id):
+    """Reminders applied in one transaction, as the consumer applies a batch: one write records every delivery
+    they plan (not one per recipient); applied again, they record nothing twice (the idempotency key)."""
+    members = [person(Repository(db.client, db), org_id, "member") for _ in range(8)]
+    events = [new_event(scheduling.ReminderDue, {
+        "organization_id": org_id, "reminder_id": f"r-{uuid.uuid4().hex[:8]}", "person_id": m["person_id"],
+        "person_kind": "member", "subject_kind": "occurrence", "meeting_id": "mt-w", "occurrence_id": "occ-w",
+        "session_id": None, "site_id": "site-1", "title": "Evening Hope", "starts_at": "2026-12-07T18:00:00Z",
+        "time_zone": "UTC", "offset_minutes": 60}, source="/recoverynet/test") for m in members]
+
+    def batch(uow):
+        handlers.on_notifiable_event.prepare(events, uow)
+        for evt in events:
+            handlers.on_notifiable_event(evt, uow)
+
+    writes = DeliveryWrites()
+    client = connect(settings.platform.mongo_uri, event_listeners=[writes])
+    try:
+        repo = Repository(client, client[db.name])
+        repo.transaction(batch)
+        assert writes.statements == [len(members)]
+        repo.transaction(batch)
+    finally:
+        client.close()
+    recorded = list(db.deliveries.find({"source_event_id": {"$in": [e.id for e in events]}}))
+    assert sorted(d["recipient_id"] for d in recorded) == sorted(m["person_id"] for m in members)
+    assert {d["channel"] for d in recorded} == {"email"} and {d["status"] for d in recorded} == {"pending"}
+
+
+def test_a_member_erased_later_in_the_batch_gets_none_of_its_messages(repo, db, org_id):
+    """A reminder and the member's erasure in one batch: the delivery gathered for the batch is written before
+    the erasure runs, so the erasure cancels it (as when each event had its own transaction)."""
+    member = person(repo, org_id, "member")
+    reminder = new_event(scheduling.ReminderDue, {
+        "organization_id": org_id, "reminder_id": f"r-{uuid.uuid4().hex[:8]}", "person_id": member["person_id"],
+        "person_kind": "member", "subject_kind": "occurrence", "meeting_id": "mt-e", "occurrence_id": "occ-e",
+        "session_id": None, "site_id": "site-1", "title": "Evening Hope", "starts_at": "2026-12-07T18:00:00Z",
+        "time_zone": "UTC", "offset_minutes": 60}, source="/recoverynet/test")
+    erased = new_event(intake.MemberErased, {"organization_id": org_id, "member_id": member["person_id"],
+                                             "site_id": "site-1"}, source="/recoverynet/test")
+
+    def batch(uow):
+        handlers.on_notifiable_event.prepare([reminder], uow)
+        handlers.on_notifiable_event(reminder, uow)
+        handlers.on_member_erased(erased, uow)
+
+    repo.transaction(batch)
+    [delivery] = db.deliveries.find({"source_event_id": reminder.id})
+    assert (delivery["status"], delivery["last_error"]) == ("cancelled", "person erased")
+
+
 def test_the_consumer_reads_a_batchs_recipients_at_once_and_plans_each_as_alone(kafka_bootstrap, repo, db, worker,
                                                                                org_id):
     """ReminderDue events through the broker to the worker: the consumer reads every recipient's contact,
