@@ -126,7 +126,7 @@ def run(runs: int, quick: bool, platform, registrants=None, py_spy: bool = False
         # later sizes start a day earlier (see the module's docstring)
         start_local = now_local + timedelta(days=2 + len(sizes) - 1 - k)
         try:
-            figures.append(_one_size(runs, platform, n, start_local, py_spy))
+            figures.append(_one_size(runs, platform, n, start_local, profiled=py_spy))
             done = figures[-1]  # printed at once: a long run stopped later keeps this size's figure
             print(f"  reminders: {n} registrants: due -> last email {done.median:.2f} s, raw SMTP "
                   f"{done.baseline_median:.3f} s, ratio {done.median / done.baseline_median:.1f}; {done.notes}", flush=True)
@@ -149,7 +149,7 @@ def run(runs: int, quick: bool, platform, registrants=None, py_spy: bool = False
     return figures
 
 
-def _one_size(runs: int, platform, n: int, start_local: datetime, py_spy: bool) -> Figure:
+def _one_size(runs: int, platform, n: int, start_local: datetime, *, profiled: bool) -> Figure:
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     org = Org(platform, time_zone=ZONE)
@@ -186,7 +186,7 @@ def _one_size(runs: int, platform, n: int, start_local: datetime, py_spy: bool) 
     expected = n + 1  # every registrant and the facilitator
     recorders = []
     try:
-        if py_spy:
+        if profiled:
             wait(lambda: time.time_ns() >= due_ns, 120, "the reminder to fall due", interval=0.2)
             recorders = _start_py_spy(platform, f"reminders-{n}", seconds=30 + n * 0.05)
         wait(lambda: mail.count_since(due_ns) >= n, 120 + n * 0.5, f"{n} reminder emails", interval=0.5)
