@@ -1,6 +1,6 @@
 """MongoDB access shared by every repository: the client, what "unavailable" means, chunked ``$in``
-queries, writes to several documents, the transaction time limit and the collections every service has. Imports nothing of ours: the
-unit of work (state and events in one transaction) is ``shared.unit_of_work``.
+queries, writes to several documents, the transaction time limit and the collections every service has.
+Imports nothing of ours: the unit of work (state and events in one transaction) is ``shared.unit_of_work``.
 
 Only each service's ``repository.py`` (and the shared outbox/inbox/consumer plumbing) call this.
 """
@@ -48,7 +48,7 @@ def find_in(collection, field: str, values: list, *, query: dict | None = None, 
 # ever ends and every connection queues behind them: the whole server stopped (CI, 2026-11-30: a worker's
 # claim of due deliveries against a consumer transaction that had just woken one of them). In a transaction
 # the conflict aborts it and it is tried again; a one-document write retries without holding the lock.
-# shared/tests/test_shared_many_writes.py shows both; real MongoDB does neither.
+# shared/tests/test_shared_many_writes.py holds each helper to that; real MongoDB has no such stall.
 
 def update_many(collection, query: dict, update: dict, *, session: ClientSession | None = None,
                 **options) -> int:

@@ -86,7 +86,7 @@ class FaultOrg:
                 answers.append((f"error {type(exc).__name__}", {}, str(exc)))
                 if time.monotonic() > deadline:
                     return answers
-                time.sleep(1)
+                time.sleep(1)  # a client's back-off: no answer, so no Retry-After to follow (the 503s below do)
                 continue
             body = response.raw.json() if "json" in response.headers.get("Content-Type", "") else response.text
             answers.append((response.status_code, dict(response.headers), body))
