@@ -1,12 +1,16 @@
 """English and Spanish (Flask-Babel). The catalogues are kept as .po files (translations/<lang>/LC_MESSAGES/
-messages.po) and compiled to .mo when the app starts, into a folder of its own: no manual step, no compiled
-file in the repository, and a read-only install (the image) still works.
+messages.po) and compiled to .mo when the app starts, into a temporary folder named by the catalogues' content
+(every process of one version shares it, so starting apps does not leave a folder each): no manual step, no
+compiled file in the repository, and a read-only install (the image) still works.
 
 The language is the person's choice, kept in their session (later their profile); before they choose,
 the browser's Accept-Language decides, and English when it names neither.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,15 +24,28 @@ SOURCE = Path(__file__).parent / "translations"
 
 
 def compile_catalogues(source: Path = SOURCE) -> Path:
-    """Compile every messages.po under ``source`` into a new temporary folder of the same shape; return it."""
-    target = Path(tempfile.mkdtemp(prefix="console-translations-"))
-    for po_path in source.glob("*/LC_MESSAGES/messages.po"):
+    """Every messages.po under ``source`` compiled into a temporary folder of the same shape, named by the
+    catalogues' content; return it. Made once per content: compiled aside, then renamed into place (a
+    process that loses that race uses the winner's folder)."""
+    catalogues = sorted(source.glob("*/LC_MESSAGES/messages.po"))
+    digest = hashlib.sha256()
+    for po_path in catalogues:
+        digest.update(str(po_path.relative_to(source)).encode() + b"\0" + po_path.read_bytes())
+    target = Path(tempfile.gettempdir()) / f"console-translations-{digest.hexdigest()[:16]}"
+    if target.is_dir():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix="console-translations-staging-"))
+    for po_path in catalogues:
         relative = po_path.relative_to(source).with_suffix(".mo")
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as po:
             catalog = read_po(po, locale=po_path.parent.parent.name)
-        with (target / relative).open("wb") as mo:
+        with (staging / relative).open("wb") as mo:
             write_mo(mo, catalog)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another process put the same catalogues in place first
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
