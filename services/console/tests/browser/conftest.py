@@ -25,19 +25,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory):
     running = PlatformUnderTest.start(tmp_path_factory.mktemp("console-platform"))
     yield running
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_url(platform) -> str:
     return platform.url("console")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(path).exists():
@@ -86,7 +86,7 @@ def page(new_page):
     return new_page()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_store(platform):
     """The console's own app code on the platform's console database, in this process: it writes a
     signed-in session exactly as the sign-in callback does (for pages that need a person before the

@@ -1,0 +1,2 @@
+# A package, so that the fault tests' platform (scope="package" in conftest.py) stops after the last of them
+# instead of idling until the whole suite ends (pytest treats "package" as "session" elsewhere).
