@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import shutil
 import socket
@@ -22,9 +23,41 @@ from shared.config import KafkaConnection
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing uses now, for a server started next. Taken *below* the range the kernel gives outgoing
+    connections their source ports from: a port from that range (what binding to port 0 returns) can become
+    some outgoing connection's source port before the server binds it, which then fails with "Address
+    already in use" (seen: a gunicorn of a platform started during another's load). Not twice in a process."""
+    low = _ephemeral_low()
+    if low - 1024 < 1000:  # the kernel hands out (nearly) every port: nowhere safer to pick from
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    with _PICKED_LOCK:
+        for _ in range(200):
+            port = _RANDOM.randrange(max(1024, low - 12000), low)
+            if port in _PICKED:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _PICKED.add(port)
+            return port
+    raise RuntimeError(f"no free port found below {low}")
+
+
+_PICKED: set[int] = set()
+_RANDOM = random.Random()  # its own, so that seeding the global one (hypothesis, tests) does not repeat ports
+_PICKED_LOCK = threading.Lock()
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, what: str = "server") -> None:
