@@ -82,6 +82,7 @@ class Load:
         self.email_of: dict[str, str] = {}                          # member id -> address
         self.late_starts = 0                                        # started > 1 s after their instant
         self.began = self.ended = 0.0
+        self.errors: Counter = Counter()                            # "Type: message" of each try with no answer
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -100,6 +101,8 @@ class Load:
                 resp = session.post(url, json=self.bodies[i], headers=headers, timeout=30)
             except requests.RequestException as exc:
                 self.answers[i].append((f"error {type(exc).__name__}", None, time.time()))
+                with self._lock:  # what the client saw: a refused connection, a reused one closed under it, a timeout
+                    self.errors[f"{type(exc).__name__}: {str(exc)[-160:]}"] += 1
                 if time.monotonic() > give_up:
                     return
                 time.sleep(1)
@@ -150,7 +153,7 @@ class Load:
         bad = sum(n for s, n in statuses.items()
                   if s == "503 without Retry-After" or s.startswith("error") or (s.isdigit() and int(s) >= 500))
         never = sum(1 for i in range(self.n) if i not in set(self.accepted.values()))
-        return {"answers": dict(statuses), "5xx": bad, "never_accepted": never,
+        return {"answers": dict(statuses), "5xx": bad, "never_accepted": never, "errors": dict(self.errors),
                 "retried_503": sum(1 for t in self.answers if any(s == 503 for s, _, _ in t))}
 
 
@@ -287,7 +290,8 @@ def verdict(load: Load, state: dict, matches_per_member: Counter | None) -> dict
         "extra_leader_emails": extra_leader, "resent_same_message_id": resent,
         "proposal_events_published_twice": sum(1 for n in state["proposal_events"].values() if n > 1),
         "waitlisted": len(state["waitlisted"]),
-        "5xx": answers["5xx"], "answers": answers["answers"], "registrations_retried_after_503": answers["retried_503"],
+        "5xx": answers["5xx"], "answers": answers["answers"], "no_answer_errors": answers["errors"],
+        "registrations_retried_after_503": answers["retried_503"],
         "late_starts": load.late_starts,
         "load_s": round(load.ended - load.began, 1),
         "drain_s": round(last - load.ended, 1) if last else None,
