@@ -151,7 +151,7 @@ class Worker:
         self.db.worker_status.update_one(
             {"_id": self.name},
             {"$set": {"service": self.settings.service_name, "host": socket.gethostname(), "lag": lag, "dead_lettered": runner.dead_lettered,
-                      "seen_at": utcnow()}},
+                      "seen_at": utcnow(), "lag_at": utcnow()}},  # lag_at: the heartbeat refreshes seen_at alone
             upsert=True,
         )
 

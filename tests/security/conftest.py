@@ -26,7 +26,7 @@ from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header
-from shared.testing.services import running
+from shared.testing.services import caught_up, running
 
 SERVICES = ("intake", "matching", "scheduling", "notifications", "reporting")
 EVENINGS = [{"day": d, "start": "17:00", "end": "22:00"} for d in range(7)]
@@ -113,6 +113,9 @@ def stack(platform_settings, kafka_bootstrap, tmp_path_factory):
             ctx = running(worker)
             ctx.__enter__()
             started.append(ctx)
+        # The services' own consumer groups on the session's broker: first read what earlier tests left
+        # for them, so the world's requests do not wait behind (and time out on) that backlog's transactions.
+        caught_up(workers)
         yield Stack(settings=settings, apps=apps, dbs=dbs, bootstrap=kafka_bootstrap, tap=tap)
     finally:
         for ctx in reversed(started):
