@@ -148,10 +148,11 @@ class Worker:
             lag = runner.lag()
         except Exception:  # noqa: BLE001 - lag is best effort
             lag = None
+        now = utcnow()
         self.db.worker_status.update_one(
             {"_id": self.name},
             {"$set": {"service": self.settings.service_name, "host": socket.gethostname(), "lag": lag, "dead_lettered": runner.dead_lettered,
-                      "seen_at": utcnow(), "lag_at": utcnow()}},  # lag_at: the heartbeat refreshes seen_at alone
+                      "seen_at": now, "lag_at": now}},  # lag_at: the heartbeat refreshes seen_at alone
             upsert=True,
         )
 

@@ -16,11 +16,13 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from deploy.platform_under_test import PlatformUnderTest
+from shared.devstack.servers import wait_for_port
 from shared.testing import eventually
 
 ALL_DAYS = [{"day": d, "start": "08:00", "end": "22:00"} for d in range(7)]
@@ -86,7 +88,11 @@ class FaultOrg:
                 answers.append((f"error {type(exc).__name__}", {}, str(exc)))
                 if time.monotonic() > deadline:
                     return answers
-                time.sleep(1)  # a client's back-off: no answer, so no Retry-After to follow (the 503s below do)
+                # no answer, so no Retry-After to follow (the 503s below do): try again once intake accepts connections
+                try:
+                    wait_for_port(urlsplit(self.intake.base_url).port, timeout=max(0.1, deadline - time.monotonic()))
+                except RuntimeError:
+                    pass  # not back by the deadline: the next try's error ends the loop
                 continue
             body = response.raw.json() if "json" in response.headers.get("Content-Type", "") else response.text
             answers.append((response.status_code, dict(response.headers), body))
