@@ -42,7 +42,7 @@ def find_in(collection, field: str, values: list, *, query: dict | None = None, 
     return found
 
 
-# Writes to several documents run in a transaction, or as one statement per document. The embedded database
+# Writes to several documents run in a transaction (the caller's or one of their own). The embedded database
 # (SecantusDB 0.7.0b3) keeps a collection's lock while a many-document write made outside a transaction
 # retries a write conflict; the transaction it conflicts with needs that lock for its next write, so neither
 # ever ends and every connection queues behind them: the whole server stopped (CI, 2026-11-30: a worker's
@@ -63,11 +63,17 @@ def delete_many(collection, query: dict, *, session: ClientSession | None = None
 
 
 def update_each(collection, ids: list, query: dict, update: dict, *, session: ClientSession | None = None) -> None:
-    """Update each document of ``ids`` that matches ``query``: one statement per document, all in one round
-    trip, so it needs no transaction (a worker claiming or giving back its batch)."""
-    if ids:
-        collection.bulk_write([UpdateOne({"_id": _id, **query}, update) for _id in ids], ordered=False,
-                              session=session)
+    """Update each document of ``ids`` that (still) matches ``query``, ``IN_CHUNK`` ids a statement, in
+    ``session``'s transaction or one of its own (a worker claiming or giving back its batch). Not one
+    statement per document: the embedded database answers each ``{_id, ...range}`` statement by scanning the
+    collection (a claim of 50 due deliveries: ~1 s at 2,000 deliveries; as one ``$in`` statement, 0.12 s)."""
+    if not ids:
+        return
+
+    def write(s):
+        for start in range(0, len(ids), IN_CHUNK):
+            collection.update_many({**query, "_id": {"$in": ids[start:start + IN_CHUNK]}}, update, session=s)
+    _in_a_transaction(collection, session, write)
 
 
 def _in_a_transaction(collection, session: ClientSession | None, write):

@@ -378,21 +378,25 @@ class Store(base.Store):
         held = self.find_in("deliveries", "_id", ids, query={"lease_id": lease_id})
         return sorted(held, key=lambda d: order[d["_id"]])
 
-    def mark_sent(self, delivery_id: str, lease_id: str, now: datetime) -> None:
-        """The channel accepted the message sent under ``lease_id``: whoever holds the delivery next must
-        not send it again. Unacknowledged (w=0): no round trip; the write is on its way before we go on."""
+    def mark_sent(self, delivery_id: str, now: datetime) -> None:
+        """The channel accepted the message: whoever holds the delivery next must not send it again.
+        Unacknowledged (w=0): no round trip; the write is on its way before we go on. By _id alone, whoever
+        holds the lease now (the message went out either way): the embedded database finds a document by a
+        filter of _id alone directly, and scans the whole collection for ``{_id, status, lease_id}``."""
         self.db.deliveries.with_options(write_concern=WriteConcern(w=0)).update_one(
-            {"_id": delivery_id, "status": "sending", "lease_id": lease_id}, {"$set": {"sent_at": now}})
+            {"_id": delivery_id}, {"$set": {"sent_at": now}})
 
     def finish_deliveries(self, outcomes: list[tuple[dict, dict]]) -> set[str]:
         """Record the outcomes [(delivery as claimed, changes)] of one batch in one write, only for the
         deliveries whose lease we still hold; returns their ids."""
         leases = {d["_id"]: d["lease_id"] for d, _ in outcomes}
-        held = {doc["_id"] for doc in self.find_in("deliveries", "_id", list(leases), query={"status": "sending"},
-                                                   projection={"lease_id": 1})
-                if doc.get("lease_id") == leases[doc["_id"]]}
+        held = {doc["_id"] for doc in self.find_in("deliveries", "_id", list(leases), projection={"status": 1, "lease_id": 1})
+                if doc.get("status") == "sending" and doc.get("lease_id") == leases[doc["_id"]]}
         now = utcnow()
-        ops = [UpdateOne({"_id": d["_id"], "status": "sending", "lease_id": d["lease_id"]},
+        # Read and written by _id alone (the embedded database scans the collection for a filter naming more):
+        # this runs in a transaction, so a change made to one of them since our read aborts it (write conflict)
+        # and it is tried again, reading again.
+        ops = [UpdateOne({"_id": d["_id"]},
                          {"$set": {**changes, "updated_at": now}, "$unset": {"lease_until": "", "lease_id": ""}})
                for d, changes in outcomes if d["_id"] in held]
         if ops:
@@ -499,8 +503,8 @@ ensure_indexes = Store.ensure_collections  # the name deploy set-up and the test
 
 class Repository(base.Repository):
     """The shared entry points' handle with this service's source and Store. The delivery job's lease
-    writes (``claim``, ``claim_batch``, ``release_unsent``, ``mark_sent``) are updates outside any
-    transaction, so they are asked of the handle (a test makes a claim lose its answer by overriding
+    writes (``claim``, ``claim_batch``, ``release_unsent``, ``mark_sent``) are not part of a unit of
+    work (each is its own write or transaction), so they are asked of the handle (a test makes a claim lose its answer by overriding
     ``claim_batch``)."""
 
     def __init__(self, client: MongoClient, db: Database):
@@ -518,8 +522,8 @@ class Repository(base.Repository):
     def release_unsent(self, delivery_ids: str | list[str], lease_id: str) -> None:
         self.reader().release_unsent(delivery_ids, lease_id)
 
-    def mark_sent(self, delivery_id: str, lease_id: str, now: datetime) -> None:
-        self.reader().mark_sent(delivery_id, lease_id, now)
+    def mark_sent(self, delivery_id: str, now: datetime) -> None:
+        self.reader().mark_sent(delivery_id, now)
 
     @staticmethod
     def finish_delivery(uow: UnitOfWork, delivery: dict, changes: dict) -> bool:

@@ -187,7 +187,7 @@ class Deliverer:
 
     def _mark_sent(self, d: dict) -> None:
         try:
-            self.repo.mark_sent(d["_id"], d["lease_id"], utcnow())
+            self.repo.mark_sent(d["_id"], utcnow())
         except Exception as exc:  # noqa: BLE001 - only the protection against a crash before recording is lost
             log.warning("could not mark a delivery sent", extra={"delivery_id": d["_id"], "error": repr(exc)[:200]})
 
