@@ -11,7 +11,11 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
+# Longer than any pause between a client's requests that we know of: a connection the server closes just as
+# a client sends on it again loses that request ("Connection reset by peer", never read: seen in the faults
+# benchmark with 5 s, for clients waiting out a Retry-After of about 5 s). An idle kept-alive connection
+# holds no thread here (gthread keeps it in the worker's poller, at most worker_connections of them).
+keepalive = 75
 preload_app = False          # each worker builds its own app (and Mongo client) after the fork
 accesslog = None             # the app logs each request as JSON, without bodies or query strings
 errorlog = "-"

@@ -64,18 +64,52 @@ class Store:
         answer is the same as the query's: a condition this cannot check exactly (an operator, a dotted
         field, an array, a value of another type) sends the query to the database as it is."""
         rest = {k: v for k, v in query.items() if k != "_id"}
-        if any("." in k or k.startswith("$") or not isinstance(v, (str, bool)) for k, v in rest.items()):
+        if any("." in k or k.startswith("$") or not (v is None or isinstance(v, (str, bool, int)))
+               for k, v in rest.items()):
             return self.db[coll].find_one(query, session=self.session)
         doc = self.db[coll].find_one({"_id": query["_id"]}, session=self.session)
         if doc is None:
             return None
         for k, v in rest.items():
             found = doc.get(k)
-            if type(found) is not type(v):   # missing, an array, a number: the database's rules decide
+            if v is None:   # {field: None}: missing or null (an array holding a null: the database decides)
+                if found is None:
+                    continue
+                if isinstance(found, list):
+                    return self.db[coll].find_one(query, session=self.session)
+                return None
+            if type(found) is not type(v):   # missing, an array, a number of another type: the database's rules decide
                 return self.db[coll].find_one(query, session=self.session)
             if found != v:
                 return None
         return doc
+
+    # One document named by its _id and other equalities (a version, the organization, a state), written in
+    # a transaction: read by its primary key and written by _id alone, because the embedded database scans the
+    # whole collection for a write whose filter names more than the _id (once per write: a member's update
+    # read every member). The outcome is the same: the read sees the transaction's snapshot, and a change
+    # made to the document since by anyone else makes the write conflict, so the transaction is tried again.
+    def update_one(self, coll: str, query: dict, update: dict) -> bool:
+        """``update_one`` of ``{"_id": x, ...equalities}``; whether a document matched."""
+        if self._write_by_id(query):
+            if self._find_one_by_id(coll, query) is None:
+                return False
+            self.db[coll].update_one({"_id": query["_id"]}, update, session=self.session)
+            return True
+        return self.db[coll].update_one(query, update, session=self.session).matched_count == 1
+
+    def replace_one(self, coll: str, query: dict, doc: dict) -> bool:
+        """``replace_one`` of ``{"_id": x, ...equalities}``; whether a document matched."""
+        if self._write_by_id(query):
+            if self._find_one_by_id(coll, query) is None:
+                return False
+            self.db[coll].replace_one({"_id": query["_id"]}, doc, session=self.session)
+            return True
+        return self.db[coll].replace_one(query, doc, session=self.session).matched_count == 1
+
+    def _write_by_id(self, query: dict) -> bool:
+        return (self.session is not None and self.session.in_transaction and isinstance(query.get("_id"), str)
+                and len(query) > 1)
 
     def find(self, coll: str, query: dict, *, sort=None, skip: int = 0, limit: int = 0,
              projection: dict | None = None) -> list[dict]:

@@ -90,8 +90,7 @@ class Store(BaseStore):
         self.db[collection].insert_one(_to_bson(doc), session=self.session)
 
     def _replace(self, collection: str, doc: dict) -> None:
-        self.db[collection].replace_one({"_id": doc["_id"], "organization_id": doc["organization_id"]},
-                                        _to_bson(doc), session=self.session)
+        self.replace_one(collection, {"_id": doc["_id"], "organization_id": doc["organization_id"]}, _to_bson(doc))
 
     # --- organizations, sites, staff -------------------------------------------------------------
     def organization(self, organization_id: str) -> dict | None:
@@ -201,9 +200,8 @@ class Store(BaseStore):
         raise RuntimeError("rate-limit counter kept clashing")
 
     def set_staff_status(self, organization_id: str, staff_id: str, status: str, now: datetime) -> None:
-        self.db.staff.update_one({"_id": staff_id, "organization_id": organization_id},
-                                 {"$set": {"status": status, "updated_at": now}, "$inc": {"version": 1}},
-                                 session=self.session)
+        self.update_one("staff", {"_id": staff_id, "organization_id": organization_id},
+                        {"$set": {"status": status, "updated_at": now}, "$inc": {"version": 1}})
 
     # --- members, consents, screenings, plans ----------------------------------------------------
     def member(self, organization_id: str, member_id: str) -> dict | None:
@@ -293,7 +291,7 @@ class Store(BaseStore):
                           external_id: str | None = None) -> None:
         """Remove everything that identifies the member from this database, keeping only ``stub``."""
         scope = {"organization_id": organization_id, "member_id": member_id}
-        self.db.members.replace_one({"_id": member_id, "organization_id": organization_id}, stub, session=self.session)
+        self.replace_one("members", {"_id": member_id, "organization_id": organization_id}, stub)
         self.delete_many("identities", {"person_id": member_id})
         for coll in ("screenings", "consent_log", "plan_history", "matches"):
             self.delete_many(coll, scope)

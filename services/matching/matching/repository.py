@@ -208,9 +208,7 @@ class Store(base.Store):
             update["$unset"] = {"open_key": ""}
         if history:
             update["$push"] = {"history": history}
-        result = self.db.matches.update_one({"_id": doc["_id"], "version": doc.get("version", 0)}, update,
-                                            session=self.session)
-        if result.modified_count != 1:
+        if not self.update_one("matches", {"_id": doc["_id"], "version": doc.get("version", 0)}, update):
             raise model.TransitionError("the match changed meanwhile; read it again")
         return self.find_one("matches", {"_id": doc["_id"]})
 
@@ -279,9 +277,7 @@ class Store(base.Store):
     def lift_override(self, doc: dict, fields: dict) -> bool:
         """Lift an active override, and the exclusions it caused (kept, inactive, with who lifted them and when);
         False if it was lifted meanwhile."""
-        result = self.db.overrides.update_one({"_id": doc["_id"], "active": True},
-                                              {"$set": {"active": False, **fields}}, session=self.session)
-        if result.modified_count != 1:
+        if not self.update_one("overrides", {"_id": doc["_id"], "active": True}, {"$set": {"active": False, **fields}}):
             return False
         self.update_many("overrides", {"organization_id": doc["organization_id"], "member_id": doc["member_id"],
                                        "caused_by_override": doc["_id"], "active": True},
@@ -332,9 +328,7 @@ class Store(base.Store):
                          limit=limit)
 
     def mark_alerted(self, entry: dict, now: datetime) -> bool:
-        result = self.db.waitlist.update_one({"_id": entry["_id"], "alerted_at": None}, {"$set": {"alerted_at": now}},
-                                             session=self.session)
-        return result.modified_count == 1
+        return self.update_one("waitlist", {"_id": entry["_id"], "alerted_at": None}, {"$set": {"alerted_at": now}})
 
     # -- organization settings -------------------------------------------------------------------
     def org_settings(self, org: str) -> dict:

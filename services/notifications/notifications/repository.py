@@ -431,11 +431,8 @@ class Store(base.Store):
 
     def finish_delivery(self, delivery: dict, changes: dict) -> bool:
         """Record an outcome, only while we still hold the delivery's lease."""
-        result = self.db.deliveries.update_one({"_id": delivery["_id"], "status": "sending",
-                                                "lease_id": delivery["lease_id"]},
-                                               {"$set": {**changes, "updated_at": utcnow()},
-                                                "$unset": {"lease_until": "", "lease_id": ""}}, session=self.session)
-        return result.modified_count == 1
+        return self.update_one("deliveries", {"_id": delivery["_id"], "status": "sending", "lease_id": delivery["lease_id"]},
+                               {"$set": {**changes, "updated_at": utcnow()}, "$unset": {"lease_until": "", "lease_id": ""}})
 
     def release_held(self, now: datetime) -> int:
         """Quiet hours over: held deliveries become due (they still pass the send-time checks)."""

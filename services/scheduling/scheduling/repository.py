@@ -88,14 +88,13 @@ class Store(BaseStore):
         return self.find_one("meetings", {"_id": meeting_id, "organization_id": org})
 
     def update_meeting(self, org: str, meeting_id: str, fields: dict) -> None:
-        self.db.meetings.update_one({"_id": meeting_id, "organization_id": org},
-                                    {"$set": {**fields, "updated_at": utcnow()}, "$inc": {"version": 1}},
-                                    session=self.session)
+        self.update_one("meetings", {"_id": meeting_id, "organization_id": org},
+                        {"$set": {**fields, "updated_at": utcnow()}, "$inc": {"version": 1}})
 
     def set_exception(self, org: str, meeting_id: str, exception_key: str, exception: dict) -> None:
-        self.db.meetings.update_one({"_id": meeting_id, "organization_id": org},
-                                    {"$set": {f"exceptions.{exception_key}": exception, "updated_at": utcnow()},
-                                     "$inc": {"version": 1}}, session=self.session)
+        self.update_one("meetings", {"_id": meeting_id, "organization_id": org},
+                        {"$set": {f"exceptions.{exception_key}": exception, "updated_at": utcnow()},
+                         "$inc": {"version": 1}})
 
     def meetings(self, org: str, *, site_filter: list[str] | None = None, leader_id: str | None = None,
                  site_id: str | None = None, status: str | None = "active", public_only: bool = False,
@@ -173,10 +172,9 @@ class Store(BaseStore):
             self.db.seat_counts.insert_one({**counts, "_id": meeting_id, "organization_id": org, "version": 1,
                                             "updated_at": utcnow()}, session=self.session)
             return
-        done = self.db.seat_counts.update_one({"_id": meeting_id, "organization_id": org, "version": version},
-                                              {"$set": {**counts, "updated_at": utcnow()}, "$inc": {"version": 1}},
-                                              session=self.session)
-        if done.matched_count != 1:   # the meeting's lock makes this impossible; never count over another's change
+        done = self.update_one("seat_counts", {"_id": meeting_id, "organization_id": org, "version": version},
+                               {"$set": {**counts, "updated_at": utcnow()}, "$inc": {"version": 1}})
+        if not done:   # the meeting's lock makes this impossible; never count over another's change
             raise Conflict(f"The seats of meeting {meeting_id} changed meanwhile; try again.")
 
     def registrations_of_member(self, org: str, member_id: str, statuses=("registered",)) -> list[dict]:
