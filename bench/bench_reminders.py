@@ -1,6 +1,6 @@
 """Reminder fan-out on the whole platform: a weekly meeting series with N registrants (300, 1,000 and
 5,000 in one run, full; 300 quick; ``--registrants 300,2000`` chooses); the time from the reminder becoming due to the last reminder email accepted by the SMTP catcher
-(scheduling's reminder job: one ReminderDue per person in its own transaction with the reminder key ->
+(scheduling's reminder job: one ReminderDue per person, with its reminder key, 100 to a transaction ->
 outbox relay -> notifications' consumer records one delivery each -> its delivery job claims, renders and
 sends each), against raw smtplib sends of the same number of messages (the same size as a reminder) to
 the same SMTP server, over one reused connection.
