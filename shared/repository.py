@@ -91,25 +91,20 @@ class Store:
     # made to the document since by anyone else makes the write conflict, so the transaction is tried again.
     def update_one(self, coll: str, query: dict, update: dict) -> bool:
         """``update_one`` of ``{"_id": x, ...equalities}``; whether a document matched."""
-        if self._write_by_id(query):
-            if self._find_one_by_id(coll, query) is None:
-                return False
-            self.db[coll].update_one({"_id": query["_id"]}, update, session=self.session)
-            return True
-        return self.db[coll].update_one(query, update, session=self.session).matched_count == 1
+        return self._write_one(coll, query, lambda where: self.db[coll].update_one(where, update, session=self.session))
 
     def replace_one(self, coll: str, query: dict, doc: dict) -> bool:
         """``replace_one`` of ``{"_id": x, ...equalities}``; whether a document matched."""
-        if self._write_by_id(query):
+        return self._write_one(coll, query, lambda where: self.db[coll].replace_one(where, doc, session=self.session))
+
+    def _write_one(self, coll: str, query: dict, write: Callable[[dict], Any]) -> bool:
+        if self.session is not None and self.session.in_transaction and isinstance(query.get("_id"), str) \
+                and len(query) > 1:
             if self._find_one_by_id(coll, query) is None:
                 return False
-            self.db[coll].replace_one({"_id": query["_id"]}, doc, session=self.session)
+            write({"_id": query["_id"]})
             return True
-        return self.db[coll].replace_one(query, doc, session=self.session).matched_count == 1
-
-    def _write_by_id(self, query: dict) -> bool:
-        return (self.session is not None and self.session.in_transaction and isinstance(query.get("_id"), str)
-                and len(query) > 1)
+        return write(query).matched_count == 1
 
     def find(self, coll: str, query: dict, *, sort=None, skip: int = 0, limit: int = 0,
              projection: dict | None = None) -> list[dict]:

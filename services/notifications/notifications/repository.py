@@ -393,9 +393,7 @@ class Store(base.Store):
         held = {doc["_id"] for doc in self.find_in("deliveries", "_id", list(leases), projection={"status": 1, "lease_id": 1})
                 if doc.get("status") == "sending" and doc.get("lease_id") == leases[doc["_id"]]}
         now = utcnow()
-        # Read and written by _id alone (the embedded database scans the collection for a filter naming more):
-        # this runs in a transaction, so a change made to one of them since our read aborts it (write conflict)
-        # and it is tried again, reading again.
+        # Read and written by _id in this transaction, for the reason and with the guarantee of Store.update_one.
         ops = [UpdateOne({"_id": d["_id"]},
                          {"$set": {**changes, "updated_at": now}, "$unset": {"lease_until": "", "lease_id": ""}})
                for d, changes in outcomes if d["_id"] in held]
