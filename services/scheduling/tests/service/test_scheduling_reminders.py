@@ -38,7 +38,7 @@ def two_workers(settings):
     from scheduling.worker import build_worker
     from shared.testing.services import running
 
-    with running(build_worker(settings)) as first, running(build_worker(settings)) as second:
+    with running(build_worker(settings), build_worker(settings)) as (first, second):
         yield first, second
 
 
