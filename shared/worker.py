@@ -128,20 +128,25 @@ class Worker:
     def _consumer_loop(self) -> None:
         runner = ConsumerRunner(kafka=self.settings.kafka, client=self.client,
                                 db=self.db, subscriptions=self.subscriptions, service=self.settings.service_name,
-                                group_id=self.group_id, retry=self.retry, should_stop=self._stop.is_set)
+                                group_id=self.group_id, retry=self.retry, should_stop=self._stop.is_set,
+                                on_assigned=self._on_assigned)
         self.runner = runner
         last_status = 0.0
         try:
             while not self._stop.is_set():
                 if runner.poll_once(timeout_ms=300):
                     self._events_applied.set()
-                if runner.consumer.assignment():
-                    self.consumer_ready.set()
                 if time.monotonic() - last_status > 5:
                     last_status = time.monotonic()
                     self._report_status(runner)
         finally:
             runner.close()
+
+    def _on_assigned(self, partitions: set) -> None:
+        """Joined: ready as soon as the group assigns partitions, not when the joining poll returns
+        (it waits up to JOIN_POLL_TIMEOUT_MS for records)."""
+        if partitions:
+            self.consumer_ready.set()
 
     def _report_status(self, runner: ConsumerRunner) -> None:
         try:

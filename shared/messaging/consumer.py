@@ -57,7 +57,7 @@ class ConsumerRunner:
     def __init__(self, *, kafka: KafkaConnection, client, db, subscriptions: Mapping[type[EventSchema], Handler],
                  service: str, group_id: str | None = None, retry: RetryPolicy = RetryPolicy(),
                  should_stop: Callable[[], bool] = lambda: False, batch_size: int = BATCH_SIZE,
-                 poll_budget_seconds: float = POLL_BUDGET_SECONDS):
+                 poll_budget_seconds: float = POLL_BUDGET_SECONDS, on_assigned: Callable[[set], None] | None = None):
         self.client, self.db, self.service = client, db, service
         self.handlers = {decl.type: handler for decl, handler in subscriptions.items()}
         self.topics = sorted({decl.topic for decl in subscriptions})
@@ -66,7 +66,7 @@ class ConsumerRunner:
         self.retry = retry
         self.should_stop = should_stop
         self.kafka = kafka
-        self.consumer = make_consumer(kafka, self.group_id, self.topics)
+        self.consumer = make_consumer(kafka, self.group_id, self.topics, on_assigned=on_assigned)
         self._dlq_producer = None
         self.dead_lettered = 0
         self.batch_size = max(1, batch_size)

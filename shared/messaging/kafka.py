@@ -6,8 +6,9 @@ instead of its pure-Python fallback.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
@@ -73,7 +74,22 @@ def close_producer(producer: KafkaProducer, timeout: float = 5.0) -> None:
         producer.close(timeout=0)
 
 
-def make_consumer(kafka: KafkaConnection, group_id: str, topics: list[str], **overrides) -> KafkaConsumer:
+class _WhenAssigned(ConsumerRebalanceListener):
+    """Calls ``on_assigned(partitions)`` the moment the group gives this consumer partitions, inside the
+    poll that joined (which may go on waiting for records for seconds after)."""
+
+    def __init__(self, on_assigned: Callable[[set], None]):
+        self.on_assigned = on_assigned
+
+    def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.on_assigned(set(assigned))
+
+
+def make_consumer(kafka: KafkaConnection, group_id: str, topics: list[str], *,
+                  on_assigned: Callable[[set], None] | None = None, **overrides) -> KafkaConsumer:
     config = dict(
         **kafka.client_config(),
         group_id=group_id,
@@ -88,7 +104,7 @@ def make_consumer(kafka: KafkaConnection, group_id: str, topics: list[str], **ov
     )
     config.update(overrides)
     consumer = KafkaConsumer(**config)
-    consumer.subscribe(topics)
+    consumer.subscribe(topics, listener=_WhenAssigned(on_assigned) if on_assigned else None)
     return consumer
 
 
