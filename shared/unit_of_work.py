@@ -19,7 +19,7 @@ from pymongo.errors import ExecutionTimeout, PyMongoError
 from shared import mongo
 from shared.events.base import EventSchema
 from shared.messaging.envelope import Event, new_event
-from shared.messaging.outbox import append_to_outbox
+from shared.messaging.outbox import OUTBOX_COMMITTED, append_to_outbox
 
 T = TypeVar("T")
 
@@ -100,6 +100,7 @@ def _attempt(session: ClientSession, db: Database, work: Callable[[UnitOfWork], 
             append_to_outbox(db, session, uow.events, uow.tombstones)
             committing = True
             _commit(session, deadline)
+            _committed(uow)
         return result
     except BaseException as exc:
         # Out of the timed block: ending the transaction has time of its own.
@@ -111,10 +112,16 @@ def _attempt(session: ClientSession, db: Database, work: Callable[[UnitOfWork], 
                 # The commit may not have reached the server: once more, or it would stay open holding its locks.
                 try:
                     session.commit_transaction()
+                    _committed(uow)
                     return result
                 except PyMongoError:
                     pass
         raise
+
+
+def _committed(uow: UnitOfWork) -> None:
+    if uow.events or uow.tombstones:
+        OUTBOX_COMMITTED.notify()
 
 
 def _commit(session: ClientSession, deadline: float) -> None:

@@ -19,12 +19,20 @@ from shared.config import PlatformSettings
 from shared.events.base import EventSchema
 from shared.messaging.consumer import ConsumerRunner, Handler, RetryPolicy
 from shared.messaging.kafka import make_producer
-from shared.messaging.outbox import OutboxRelay
+from shared.messaging.outbox import OUTBOX_COMMITTED, OutboxRelay
 from shared.mongo import connect, is_unavailable, utcnow
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+# What this worker's own consumer and jobs commit wakes its relay at once (OUTBOX_COMMITTED). What other
+# processes write (the web processes) the relay finds by asking the database: every ``relay_idle_seconds``
+# (50 ms) for RELAY_QUIET_AFTER_SECONDS after it last found entries that way (a burst of requests), every
+# RELAY_QUIET_POLL_SECONDS otherwise. Five relays polling at 50 ms were 100 queries a second, about 13 % of
+# the embedded database's core at rest and a fifth of its time per registration (bench/README.md, "The
+# relays' polling").
+RELAY_QUIET_AFTER_SECONDS = 2.0
+RELAY_QUIET_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class Worker:
         self.name = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}:{id(self) % 10000}"
         self._stop = threading.Event()
         self._events_applied = threading.Event()  # wakes the periodic loop for after_events jobs
+        self._outbox_written = OUTBOX_COMMITTED.listener()  # wakes the relay: this process committed entries
         self._threads: list[threading.Thread] = []
         self.runner: ConsumerRunner | None = None
         self.consumer_ready = threading.Event()
@@ -80,6 +89,7 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        self._outbox_written.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -164,14 +174,20 @@ class Worker:
     def _relay_loop(self) -> None:
         relay = OutboxRelay(self.db, lambda: make_producer(self.settings.kafka),
                             service=self.settings.service_name)
-        last_beat = 0.0
+        last_beat = last_polled_in = 0.0
+        woken = False
         try:
             while not self._stop.is_set():
                 if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                     last_beat = time.monotonic()
                     self._heartbeat()
-                if relay.publish_pending() == 0:
-                    self._stop.wait(self.relay_idle_seconds)
+                self._outbox_written.clear()  # before reading: a commit after this point wakes the next wait
+                if relay.publish_pending():
+                    if not woken:  # found by polling: written by another process (a web process's burst)
+                        last_polled_in = time.monotonic()
+                    continue
+                quiet = time.monotonic() - last_polled_in > RELAY_QUIET_AFTER_SECONDS
+                woken = self._outbox_written.wait(RELAY_QUIET_POLL_SECONDS if quiet else self.relay_idle_seconds)
         finally:
             relay.close()
 

@@ -28,6 +28,7 @@ import math
 import socket
 import threading
 import time
+import weakref
 import uuid
 import zlib
 from datetime import timedelta
@@ -45,6 +46,33 @@ from shared.metrics import OUTBOX_PUBLISHED, OUTBOX_PUBLISH_FAILURES
 from shared.mongo import OUTBOX_LANES, delete_many, utcnow
 
 log = logging.getLogger(__name__)
+
+
+class CommitSignal:
+    """Tells this process's relays that a transaction of this process committed outbox entries (set by
+    ``shared.unit_of_work`` after the commit), so a worker's relay publishes what its own consumer and jobs
+    wrote at once instead of at its next poll. Entries written by other processes (the web processes) are
+    found by the poll alone."""
+
+    def __init__(self):
+        self._events: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def listener(self) -> threading.Event:
+        """An event of one's own, set at every commit with entries from now on (clear it before reading)."""
+        event = threading.Event()
+        with self._lock:
+            self._events.add(event)
+        return event
+
+    def notify(self) -> None:
+        with self._lock:
+            events = list(self._events)
+        for event in events:
+            event.set()
+
+
+OUTBOX_COMMITTED = CommitSignal()
 
 
 def lane_of(key: str) -> int:
@@ -200,7 +228,6 @@ class OutboxRelay:
         self._legacy_position, self._legacy_head, self._legacy_checked = 0, 0, -math.inf
         self._next_lane = 0
         self._reader: ThreadPoolExecutor | None = None   # reads ahead of the producer; one thread for the relay's life
-        self.wakeup = threading.Event()
 
     def _producer_or_new(self):
         if self._producer is None:

@@ -9,6 +9,8 @@ import pytest
 from pymongo.errors import ExecutionTimeout
 
 from shared import mongo
+from shared.events.intake import MemberStatusChanged
+from shared.messaging.outbox import OUTBOX_COMMITTED
 from shared.mongo import connect, ensure_platform_indexes
 from shared.unit_of_work import run_in_transaction
 
@@ -93,3 +95,20 @@ def test_what_waits_for_the_commit_runs_once_per_key_inside_the_transaction(db):
     assert database.things.count_documents({}) == 0
     run_in_transaction(client, database, work, source="/test")
     assert sorted(d["_id"] for d in database.things.find()) == ["gathered", "other"]
+
+
+def test_a_commit_with_events_wakes_this_processs_relays_and_one_without_does_not(db):
+    """A worker's relay waits on OUTBOX_COMMITTED as well as its poll: what the worker's own consumer and
+    jobs commit goes out at once, while the relay polls slowly when nothing comes (shared.worker)."""
+    client, database = db
+    woken = OUTBOX_COMMITTED.listener()
+    run_in_transaction(client, database, _add(1), source="/test")
+    assert not woken.is_set()
+
+    def emitting(uow):
+        _add(1)(uow)
+        uow.emit(MemberStatusChanged, {"organization_id": "org-uow", "member_id": "m-1", "site_id": "s1",
+                                       "from_status": "active", "to_status": "paused"})
+    run_in_transaction(client, database, emitting, source="/test")
+    assert woken.is_set()
+    assert database.outbox.count_documents({}) == 1  # set after the commit: the entry is there to read

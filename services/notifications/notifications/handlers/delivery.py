@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Channels whose acceptance is outside our database: a message they took is marked sent at once.
 EXTERNAL = ("email", "sms", "webhook")
+# How often a sender also looks for deliveries whose sender died (their lease, a minute or more, lapsed):
+# not at every look for due ones, which the job makes after every batch of events the worker applies.
+ABANDONED_LOOK_SECONDS = 5.0
 
 
 class RecipientNotYetKnown(SendFailed):
@@ -79,14 +82,20 @@ class Deliverer:
         self._more_channels: list[Channels] = []  # one per extra sender, made when first needed
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._abandoned_looked_at = -float("inf")
 
     def run_once(self, budget_seconds: float = 5.0, batch: int | None = None) -> int:
         """Send what is due, for up to ``budget_seconds`` (then the worker's other jobs get their turn and
-        this one runs again at once). Returns how many deliveries this copy sent or settled."""
+        this one runs again at once). Returns how many deliveries this copy sent or settled. One look
+        first: with nothing due (most runs: the job runs after every batch of events) or no more than one
+        batch, the other senders are not started, as they would only look and find nothing."""
         batch = batch or self.settings.delivery_batch
         senders = max(1, self.settings.delivery_senders)
-        if senders == 1:
-            return self._send_due(self.channels, 0, batch, budget_seconds)
+        first = self._due(batch)
+        if not first:
+            return 0
+        if senders == 1 or len(first) < batch:
+            return self._send_due(self.channels, 0, batch, budget_seconds, first=first)
         with self._pool_lock:
             while len(self._more_channels) < senders - 1:
                 self._more_channels.append(Channels(self.settings))
@@ -96,7 +105,7 @@ class Deliverer:
                   for i, channels in enumerate(self._more_channels[:senders - 1])]
         failure, done = None, 0
         try:
-            done += self._send_due(self.channels, 0, batch, budget_seconds)
+            done += self._send_due(self.channels, 0, batch, budget_seconds, first=first)
         except Exception as exc:  # noqa: BLE001 - the other senders are waited for first
             failure = exc
         for future in others:
@@ -108,15 +117,24 @@ class Deliverer:
             raise failure
         return done
 
-    def _send_due(self, channels: Channels, sender: int, batch: int, budget_seconds: float) -> int:
+    def _due(self, batch: int, skip: int = 0) -> list[dict]:
+        now, look = time.monotonic(), False
+        if skip == 0 and now - self._abandoned_looked_at >= ABANDONED_LOOK_SECONDS:
+            self._abandoned_looked_at, look = now, True
+        return self.repo.reader().due_deliveries(utcnow(), batch, skip=skip, abandoned=look)
+
+    def _send_due(self, channels: Channels, sender: int, batch: int, budget_seconds: float,
+                  first: list[dict] | None = None) -> int:
         """One sender's loop: claim a batch, send it, record it; again until nothing is due or time is up.
-        Sender ``k`` looks first at the k-th batch of what is due, so senders rarely race for the same."""
+        Sender ``k`` looks first at the k-th batch of what is due, so senders rarely race for the same.
+        ``first``: what the caller's look found due, taken as this sender's first look."""
         done, deadline = 0, time.monotonic() + budget_seconds
         with channels.email.connection_reuse():
             while time.monotonic() < deadline:
-                reader = self.repo.reader()
-                due = reader.due_deliveries(utcnow(), batch, skip=sender * batch) if sender else []
-                due = due or reader.due_deliveries(utcnow(), batch)
+                if first is not None:
+                    due, first = first, None
+                else:
+                    due = (self._due(batch, skip=sender * batch) if sender else []) or self._due(batch)
                 if not due:
                     break
                 claimed = self._claim(due)
