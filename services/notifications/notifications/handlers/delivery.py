@@ -91,7 +91,7 @@ class Deliverer:
         batch, the other senders are not started, as they would only look and find nothing."""
         batch = batch or self.settings.delivery_batch
         senders = max(1, self.settings.delivery_senders)
-        first = self._due(batch)
+        first = self._look_for_due(batch)
         if not first:
             return 0
         if senders == 1 or len(first) < batch:
@@ -117,7 +117,7 @@ class Deliverer:
             raise failure
         return done
 
-    def _due(self, batch: int, skip: int = 0) -> list[dict]:
+    def _look_for_due(self, batch: int, skip: int = 0) -> list[dict]:
         now, look = time.monotonic(), False
         if skip == 0 and now - self._abandoned_looked_at >= ABANDONED_LOOK_SECONDS:
             self._abandoned_looked_at, look = now, True
@@ -134,7 +134,7 @@ class Deliverer:
                 if first is not None:
                     due, first = first, None
                 else:
-                    due = (self._due(batch, skip=sender * batch) if sender else []) or self._due(batch)
+                    due = (self._look_for_due(batch, skip=sender * batch) if sender else []) or self._look_for_due(batch)
                 if not due:
                     break
                 claimed = self._claim(due)
