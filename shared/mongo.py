@@ -112,6 +112,18 @@ def transaction_time_limit(client: MongoClient) -> float:
 OUTBOX_LANES = 16
 
 
+def drop_retired_indexes(collection, reasons: dict[str, str]) -> None:
+    """Drop indexes an earlier version created and this one no longer wants ({name: why}, the why for the
+    reader), so that a database set up before keeps no index that every write pays for."""
+    existing = collection.index_information()
+    for name in reasons:
+        if name in existing:
+            try:
+                collection.drop_index(name)
+            except OperationFailure:
+                pass  # another process of the service dropped it first
+
+
 def ensure_platform_indexes(db: Database) -> None:
     """Collections every service has: outbox (and its lanes), inbox, leases, worker status, audit log,
     token revocations."""
@@ -120,8 +132,7 @@ def ensure_platform_indexes(db: Database) -> None:
                  "token_revocations"):
         if name not in existing:
             db.create_collection(name)  # transactions cannot always create collections
-    if "seq_unique" in db.outbox.index_information():
-        db.outbox.drop_index("seq_unique")  # one number for every entry, before the lanes (issue 20)
+    drop_retired_indexes(db.outbox, {"seq_unique": "one number for every entry, before the lanes (issue 20)"})
     # Entries of before the lanes have no lane (null) and unique numbers; since, numbers are per lane.
     db.outbox.create_index([("lane", ASCENDING), ("seq", ASCENDING)], name="lane_seq_unique", unique=True)
     db.outbox.create_index([("key", ASCENDING)], name="key")

@@ -18,10 +18,11 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo import ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from shared.audit import audit_entry
 from shared.events.intake import CONTACTS, MEMBER_FLAGS, MEMBER_STATUSES
+from shared.mongo import drop_retired_indexes
 from shared.repository import ensure_collections
 from shared.repository import Store as BaseStore, any_of, read_model_key, site_scope
 
@@ -392,11 +393,7 @@ def ensure_indexes(db: Database) -> None:
     # the flagged lists (Today's risk flags to follow up), of a coordinator's site and of every site
     db.members.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("flags", ASCENDING),
                              ("status", ASCENDING)], name="org_site_flags_status")
-    if "org_flags" in db.members.index_information():
-        try:
-            db.members.drop_index("org_flags")  # (organization, flags): the next one serves its queries too
-        except OperationFailure:
-            pass  # another process dropped it first
+    drop_retired_indexes(db.members, {"org_flags": "(organization, flags): the next one serves its queries too"})
     db.members.create_index([("organization_id", ASCENDING), ("flags", ASCENDING), ("status", ASCENDING)],
                             name="org_flags_status")
     db.members.create_index([("consent_expiries", ASCENDING)], name="consent_expiries")

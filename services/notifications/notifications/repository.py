@@ -30,7 +30,7 @@ from pymongo.write_concern import WriteConcern
 from pymongo.database import Database
 
 from shared import repository as base
-from shared.mongo import utcnow
+from shared.mongo import drop_retired_indexes, utcnow
 from shared.repository import read_model_key
 from shared.unit_of_work import UnitOfWork
 
@@ -339,10 +339,21 @@ class Store(base.Store):
     @staticmethod
     def _due(now: datetime, status: str | None = None) -> dict:
         """Due for sending: pending ones whose time came, and 'sending' ones whose lease ran out (their
-        worker died mid-send)."""
+        worker died mid-send). A claim sets ``next_attempt_at`` to the lease's end too, so both halves are
+        found on the one ``due`` index (status, next_attempt_at): every write of a delivery pays for each
+        index (bench/README.md, reminders), and the claim itself checks the lease (``_still_due``)."""
         pending = {"status": "pending", "next_attempt_at": {"$lte": now}}
-        abandoned = {"status": "sending", "lease_until": {"$lt": now}}
+        abandoned = {"status": "sending", "next_attempt_at": {"$lt": now}}
         return {"pending": pending, "sending": abandoned}.get(status) or {"$or": [pending, abandoned]}
+
+    @staticmethod
+    def _still_due(now: datetime, status: str) -> dict:
+        """The condition a claim of one found by ``_due`` writes under (read by _id, so no index is needed):
+        a 'sending' one only when its lease ran out, whatever its next_attempt_at says (one claimed by a
+        version before next_attempt_at followed the lease)."""
+        if status == "sending":
+            return {"status": "sending", "lease_until": {"$lt": now}}
+        return {"status": "pending", "next_attempt_at": {"$lte": now}}
 
     def due_deliveries(self, now: datetime, limit: int, skip: int = 0, abandoned: bool = True) -> list[dict]:
         """Up to ``limit`` due deliveries ({_id, status}): first those whose sender died (lease run out;
@@ -355,7 +366,7 @@ class Store(base.Store):
             return self.find("deliveries", self._due(now, "pending"), projection=projection,
                              sort=[("next_attempt_at", ASCENDING)], skip=skip, limit=limit)
         abandoned = self.find("deliveries", self._due(now, "sending"), projection=projection,
-                              sort=[("lease_until", ASCENDING)], limit=limit)
+                              sort=[("next_attempt_at", ASCENDING)], limit=limit)
         if len(abandoned) >= limit:
             return abandoned
         return abandoned + self.find("deliveries", self._due(now, "pending"), projection=projection,
@@ -367,8 +378,9 @@ class Store(base.Store):
         of them held by anyone else: a delivery is claimed only while due). Taking one whose lease ran out
         is counted in ``takeovers``. Read back by our lease id whatever the update reported (a retried
         write whose first try was applied reports nothing modified although the leases are ours)."""
-        changes = {"status": "sending", "lease_id": lease_id, "lease_until": now + timedelta(seconds=lease_seconds),
-                   "updated_at": now}
+        lease_until = now + timedelta(seconds=lease_seconds)
+        changes = {"status": "sending", "lease_id": lease_id, "lease_until": lease_until,
+                   "next_attempt_at": lease_until, "updated_at": now}
         ids = [d["_id"] for d in due]
         for status in ("pending", "sending"):
             some = [d["_id"] for d in due if d["status"] == status]
@@ -376,7 +388,7 @@ class Store(base.Store):
                 update: dict = {"$set": changes}
                 if status == "sending":  # rare: the previous holder died
                     update["$inc"] = {"takeovers": 1}
-                self.update_each("deliveries", some, self._due(now, status), update)
+                self.update_each("deliveries", some, self._still_due(now, status), update)
         order = {delivery_id: i for i, delivery_id in enumerate(ids)}
         held = self.find_in("deliveries", "_id", ids, query={"lease_id": lease_id})
         return sorted(held, key=lambda d: order[d["_id"]])
@@ -409,7 +421,8 @@ class Store(base.Store):
         None when it is not due any more (another worker copy took it). Taking one whose lease ran out is
         counted in ``takeovers``: only such a delivery can reach a channel twice."""
         lease_until = now + timedelta(seconds=lease_seconds)
-        changes = {"status": "sending", "lease_id": lease_id, "lease_until": lease_until, "updated_at": now}
+        changes = {"status": "sending", "lease_id": lease_id, "lease_until": lease_until,
+                   "next_attempt_at": lease_until, "updated_at": now}
         update: dict = {"$set": changes}
         if due["status"] == "sending":  # rare: the previous holder died
             update["$inc"] = {"takeovers": 1}
@@ -417,7 +430,7 @@ class Store(base.Store):
         # findAndModify (~30 ms at 4,000 deliveries) but not for an update by _id (~1.5 ms)
         # The read is by our lease id whatever the update reported: a retried write whose first try was
         # applied (its answer lost) reports nothing modified although the lease is ours.
-        self.db.deliveries.update_one({"_id": due["_id"], **self._due(now, due["status"])}, update,
+        self.db.deliveries.update_one({"_id": due["_id"], **self._still_due(now, due["status"])}, update,
                                       session=self.session)
         return self.find_one("deliveries", {"_id": due["_id"], "lease_id": lease_id})
 
@@ -480,15 +493,18 @@ class Store(base.Store):
         db.deliveries.create_index([("key", ASCENDING)], name="idempotency_key", unique=True)
         db.deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due")
         db.deliveries.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)], name="org_log")
-        db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING)], name="org_recipient")
         # Scoped lists name the caller's sites: the embedded database (SecantusDB) uses an index only when it holds
         # every field a query names, so these hold site_id (or status) too (bench/README.md, console).
         db.deliveries.create_index([("organization_id", ASCENDING), ("status", ASCENDING), ("site_id", ASCENDING)], name="org_status_site")
         db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING), ("site_id", ASCENDING)],
                                    name="org_recipient_site")
-        db.deliveries.create_index([("status", ASCENDING), ("lease_until", ASCENDING)], name="status_lease")
         db.deliveries.create_index([("organization_id", ASCENDING), ("recipient_id", ASCENDING),
                                     ("waiting_for_person", ASCENDING)], name="org_recipient_waiting")
+        # Every write of a delivery rewrites its entry in each index (four writes a message), so none is kept
+        # that another serves: a query naming (organization, recipient) walks the prefix of either one above.
+        drop_retired_indexes(db.deliveries, {
+            "org_recipient": "(organization, recipient): the prefix of org_recipient_site serves it",
+            "status_lease": "(status, lease_until): abandoned leases are found on the due index (_due)"})
         db.inapp_messages.create_index([("organization_id", ASCENDING), ("person_id", ASCENDING),
                                         ("created_at", DESCENDING)], name="org_person_time")
         base.ensure_collections(db, ("signin_secrets",))

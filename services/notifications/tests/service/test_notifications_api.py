@@ -445,6 +445,24 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_taken_again_after_its_lease
     assert db.deliveries.find_one(which)["status"] == "delivered"
 
 
+def test_a_delivery_whose_lease_still_runs_is_not_taken_whatever_its_next_attempt_says(repo, db, deliverer, mail, org_id):
+    # Claimed by the version before (which left next_attempt_at as it was, past), by a sender that is alive:
+    # the look-up finds it on the due index, and the claim, which checks the lease itself, leaves it alone.
+    leader = contact(repo, org_id, "leader")
+    evt = accepted(repo, org_id, "member-y", leader["person_id"])
+    which = {"source_event_id": evt.id, "channel": "email", "recipient_id": leader["person_id"]}
+    now = datetime.now(timezone.utc)
+    db.deliveries.update_one(which, {"$set": {"status": "sending", "lease_id": "alive-worker",
+                                              "lease_until": now + timedelta(minutes=5),
+                                              "next_attempt_at": now - timedelta(seconds=5)}})
+    doc = db.deliveries.find_one(which)
+    assert {"_id": doc["_id"], "status": "sending"} in repo.reader().due_deliveries(datetime.now(timezone.utc), 1000)  # found
+    deliverer.run_once()
+    doc = db.deliveries.find_one(which)
+    assert doc["status"] == "sending" and doc["lease_id"] == "alive-worker" and not doc.get("takeovers"), doc
+    assert mail.messages(to=leader["email"]) == []
+
+
 class AnswerLostAfterClaim(Repository):
     """The database applies the claim of a batch holding ``victim``, then the connection drops before its
     answer arrives."""

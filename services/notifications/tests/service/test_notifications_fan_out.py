@@ -203,9 +203,10 @@ def test_a_sender_that_dies_mid_batch_doubles_no_email_and_loses_none(settings, 
     assert db.deliveries.count_documents({**mine, "status": "sending"}) == 6  # all held by the dead lease
     eventually(lambda: db.deliveries.count_documents({**mine, "sent_at": {"$ne": None}}) == 3, timeout=30,
                message="the three accepted messages marked sent")
-    # The dead sender's lease lapses; another sender takes the batch over.
-    db.deliveries.update_many({**mine, "status": "sending"},
-                              {"$set": {"lease_until": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    # The dead sender's lease lapses (a claim sets the next attempt to the lease's end too); another sender
+    # takes the batch over.
+    lapsed = datetime.now(timezone.utc) - timedelta(seconds=1)
+    db.deliveries.update_many({**mine, "status": "sending"}, {"$set": {"lease_until": lapsed, "next_attempt_at": lapsed}})
     assert handlers.Deliverer(one_sender, repo).run_once() == 6
     for member in members:
         assert len(mail.messages(to=member["email"])) == 1, member  # the three sent are not sent again
