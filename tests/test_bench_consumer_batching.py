@@ -93,13 +93,14 @@ def test_records_of_one_poll_share_one_transaction_and_each_applies_once(service
 def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
 
+    tag = uuid.uuid4().hex[:8]
+
     def handler(evt, uow):
-        if evt.data["member_id"] == "m-poison":
+        if evt.data["member_id"] == f"{tag}-poison":  # this test's only: the topic holds other tests' events too
             raise ValueError("this handler rejects the data")
         uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
 
-    tag = uuid.uuid4().hex[:8]
-    members = [f"{tag}-m{i}" for i in range(5)] + ["m-poison"] + [f"{tag}-m{i}" for i in range(5, 10)]
+    members = [f"{tag}-m{i}" for i in range(5)] + [f"{tag}-poison"] + [f"{tag}-m{i}" for i in range(5, 10)]
     events = _events(org_id, members)
     ids = [e.id for e in events]
     poison = events[5]
@@ -122,7 +123,7 @@ def test_a_failing_handler_in_a_batch_dead_letters_that_event_only(service, kafk
     finally:
         runner.close()
     mine = list(db.effects.find({"_id": {"$regex": f"^{tag}-"}}))
-    assert sorted(d["_id"] for d in mine) == sorted(m for m in members if m != "m-poison")
+    assert sorted(d["_id"] for d in mine) == sorted(m for m in members if m != f"{tag}-poison")
     assert {d["n"] for d in mine} == {1}
     assert db.inbox.find_one({"_id": poison.id}) is None
 

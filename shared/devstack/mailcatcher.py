@@ -63,20 +63,34 @@ def read_message(path: Path) -> dict:
     }
 
 
-def list_messages(folder: Path, to: str | None = None) -> list[dict]:
-    out = []
-    for path in sorted(folder.glob("*.eml")):
-        try:
-            message = read_message(path)
-        except (OSError, ValueError):
-            continue
-        if to and to.lower() not in (a.lower() for a in message["to"]):
-            continue
-        out.append(message)
-    return out
+class MessageList:
+    """The folder's messages, each parsed once: a stored message never changes (it appears whole, by a rename),
+    and parsing is what a listing cost (a few ms a message; a test platform holds thousands, and the tests ask
+    for one recipient's mail again and again)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._parsed: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, to: str | None = None) -> list[dict]:
+        names = sorted(path.name for path in self.folder.glob("*.eml"))
+        with self._lock:
+            for name in set(self._parsed) - set(names):  # deleted
+                del self._parsed[name]
+            for name in names:
+                if name not in self._parsed:
+                    try:
+                        self._parsed[name] = read_message(self.folder / name)
+                    except (OSError, ValueError):
+                        continue
+            messages = [dict(self._parsed[name]) for name in names if name in self._parsed]  # callers may change theirs
+        if to:
+            messages = [m for m in messages if to.lower() in (a.lower() for a in m["to"])]
+        return messages
 
 
-def _http_handler(folder: Path):
+def _http_handler(folder: Path, list_messages: MessageList):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):  # quiet
             pass
@@ -92,7 +106,7 @@ def _http_handler(folder: Path):
             url = urlparse(self.path)
             if url.path in ("/messages", "/messages/"):
                 to = (parse_qs(url.query).get("to") or [None])[0]
-                body = json.dumps(list_messages(folder, to), ensure_ascii=False).encode()
+                body = json.dumps(list_messages(to), ensure_ascii=False).encode()
                 return self._send(200, body, "application/json")
             if url.path.startswith("/messages/"):
                 name = url.path.removeprefix("/messages/")
@@ -121,7 +135,8 @@ class MailCatcher:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._smtp = Controller(_StoreHandler(self.folder), hostname=host, port=smtp_port)
-        self._http = ThreadingHTTPServer((host, http_port), _http_handler(self.folder))
+        self.messages = MessageList(self.folder)  # messages(to=None) -> the listing, oldest first
+        self._http = ThreadingHTTPServer((host, http_port), _http_handler(self.folder, self.messages))
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="mailcatcher-http", daemon=True)
 
     @property
@@ -137,9 +152,6 @@ class MailCatcher:
         self._http.shutdown()
         self._http.server_close()
         self._smtp.stop()
-
-    def messages(self, to: str | None = None) -> list[dict]:
-        return list_messages(self.folder, to)
 
 
 def main(argv: list[str] | None = None) -> int:

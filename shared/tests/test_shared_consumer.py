@@ -71,9 +71,11 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
         service, kafka_bootstrap, kafka_connection, org_id):
     name, client, db = service
     broken = {"on": True}
+    # A new group reads the topic from the start, other tests' events too: only this test's poison is refused.
+    poison_id, behind_id = f"m-poison-{uuid.uuid4().hex[:8]}", f"m-behind-{uuid.uuid4().hex[:8]}"
 
     def handler(evt, uow):
-        if evt.data["member_id"] == "m-poison" and broken["on"]:
+        if evt.data["member_id"] == poison_id and broken["on"]:
             raise ValueError("this handler rejects the data")
         uow.db.effects.update_one({"_id": evt.data["member_id"]}, {"$inc": {"n": 1}}, upsert=True, session=uow.session)
 
@@ -83,24 +85,24 @@ def test_failing_event_is_dead_lettered_and_the_consumer_moves_on_then_redrive_a
                             subscriptions={MemberStatusChanged: handler}, service=name, retry=fast)
     try:
         with EventTap(kafka_bootstrap, [dlq]) as tap:
-            poison, behind = status_event(org_id, "m-poison"), status_event(org_id, "m-behind")
+            poison, behind = status_event(org_id, poison_id), status_event(org_id, behind_id)
             publish(kafka_bootstrap, poison)
             publish(kafka_bootstrap, behind)
-            run_until(runner, lambda: db.effects.find_one({"_id": "m-behind"}))
+            run_until(runner, lambda: db.effects.find_one({"_id": behind_id}))
             eventually(lambda: tap.records, timeout=30)
             headers = dict(tap.records[0].headers)
             assert headers["ce_id"].decode() == poison.id
             assert b"rejects the data" in headers["x-dlq-reason"] and headers["x-dlq-attempts"] == b"3"
             assert headers["x-dlq-original-topic"].decode() == MEMBERS
-        assert db.effects.find_one({"_id": "m-poison"}) is None
+        assert db.effects.find_one({"_id": poison_id}) is None
 
         broken["on"] = False  # the fix is deployed
         redriven = subprocess.run([sys.executable, "-m", "shared.messaging.consumer", "redrive", "--service", name,
                                    "--bootstrap", kafka_bootstrap], capture_output=True, text=True, check=True)
         assert "re-drove 1 dead letter" in redriven.stdout
-        run_until(runner, lambda: db.effects.find_one({"_id": "m-poison"}))
+        run_until(runner, lambda: db.effects.find_one({"_id": poison_id}))
         assert redrive_dead_letters(kafka_connection, name, idle_timeout_ms=2000) == 0  # re-driven once only
-        assert db.effects.find_one({"_id": "m-poison"})["n"] == 1
+        assert db.effects.find_one({"_id": poison_id})["n"] == 1
     finally:
         runner.close()
 
