@@ -43,6 +43,8 @@ SUBSCRIPTIONS: dict = {
 
 
 def subscriptions(settings: Settings) -> dict:
-    """SUBSCRIPTIONS, with the handlers given the key of the pseudonyms they store."""
+    """SUBSCRIPTIONS, with the handlers given the key of the pseudonyms they store, each folded
+    (handlers.events.folded): in a consumer batch, every member and aggregate document is read once and
+    written once (the worker and the rebuild alike)."""
     events.KEY["pseudonym_key"] = settings.pseudonym_key
-    return SUBSCRIPTIONS
+    return events.folded(SUBSCRIPTIONS)

@@ -19,15 +19,15 @@ def _pseudonym(org: str, person_id: str) -> str:
     return model.pseudonym(KEY["pseudonym_key"], org, person_id)
 
 
-# --- a batch folded in memory (the rebuild) ------------------------------------------------------------
-# With ``subscriptions(settings, fold=True)`` (python -m reporting rebuild) every handler carries a
-# ``prepare`` hook: the shared consumer calls it first in a batch's transaction with the batch's events
+# --- a batch folded in memory (the worker and the rebuild) ---------------------------------------------
+# Every handler of ``subscriptions(settings)`` carries a ``prepare`` hook (``folded``): the shared consumer
+# calls it first in a batch's transaction with the batch's events
 # still to apply. It reads the facts of every member they name and the erasure markers among them in one
 # query each, and the handlers then read and change those facts in memory and add their aggregate
 # differences to one Counter; when the batch's last event is handled, each changed member and each touched
 # aggregate document is written once (Store.save_members, Store.add_counts). Everything stays in the one
 # transaction: if any of it fails, none of it is kept (the consumer retries in smaller batches or one by
-# one, without the hook: then each handler reads and writes for itself, as the worker does).
+# one, without the hook: then each handler reads and writes for itself).
 BATCH = "_reporting_batch"
 FOLDED = {"batches": 0, "events": 0}  # written folded by this process (the rebuild reports them)
 

@@ -1,7 +1,7 @@
 """Rebuild: empty the database's derived collections and replay every subscribed topic from its first
 offset (a consumer group of its own, new each time) until caught up. The figures come out the same,
 because every handler is order-independent and the inbox drops what was already applied. Events are
-applied in batches of up to REBUILD_BATCH a partition, each folded in memory (handlers.events.folded):
+applied in batches of up to REBUILD_BATCH a partition, each folded in memory (handlers.events.folded, as the worker's):
 every member and aggregate document a batch touches is read once and written once."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared.mongo import connect
 
 from reporting.config import Settings
 from reporting.repository import Store, ensure_indexes
-from reporting.handlers.events import FOLDED, folded
+from reporting.handlers.events import FOLDED
 from reporting.subscriptions import subscriptions
 
 # events of a partition applied in one transaction during a rebuild (the worker's consumer: 50); the
@@ -41,7 +41,7 @@ def rebuild(settings: Settings, *, idle_polls: int = 3, timeout_seconds: float =
                 raise
     group = f"recoverynet.reporting.rebuild-{uuid.uuid4().hex[:12]}"
     runner = ConsumerRunner(kafka=settings.platform.kafka, client=client, db=db,
-                            subscriptions=folded(subscriptions(settings)), service="reporting", group_id=group,
+                            subscriptions=subscriptions(settings), service="reporting", group_id=group,
                             batch_size=batch_size)
     # a poll returns up to max_poll_records (200 for the worker): as many as a batch may hold
     runner.consumer.config["max_poll_records"] = max(batch_size, runner.consumer.config["max_poll_records"])
