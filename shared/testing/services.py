@@ -73,16 +73,19 @@ def start_at_the_end(workers: list[Worker]) -> None:
     for worker in workers:
         if not worker.subscriptions:
             continue
-        topics = sorted({decl.topic for decl in worker.subscriptions})
-        group = worker.group_id or consumer_group(worker.settings.service_name)
-        consumer = KafkaConsumer(**worker.settings.kafka.client_config(), group_id=group,
-                                 enable_auto_commit=False)
-        try:
-            consumer.topics()  # metadata of every topic, so their partitions are known
-            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-            ends = consumer.end_offsets(partitions)
-            consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
-        except KafkaError as exc:
-            log.warning("could not move group %s to the end of its topics: %r", group, exc)
-        finally:
-            consumer.close()
+        group_at_the_end(worker.settings.kafka, worker.group_id or consumer_group(worker.settings.service_name),
+                         {decl.topic for decl in worker.subscriptions})
+
+
+def group_at_the_end(kafka, group: str, topics) -> None:
+    """Commit consumer ``group`` at the current end of ``topics`` (``kafka``: a KafkaConnection)."""
+    consumer = KafkaConsumer(**kafka.client_config(), group_id=group, enable_auto_commit=False)
+    try:
+        consumer.topics()  # metadata of every topic, so their partitions are known
+        partitions = [TopicPartition(t, p) for t in sorted(topics) for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions)
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
+    except KafkaError as exc:
+        log.warning("could not move group %s to the end of its topics: %r", group, exc)
+    finally:
+        consumer.close()
