@@ -26,7 +26,7 @@ from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.events import EventTap
 from shared.testing.fixtures import auth_header
-from shared.testing.services import caught_up, running, start_at_the_end
+from shared.testing.services import caught_up, running
 
 SERVICES = ("intake", "matching", "scheduling", "notifications", "reporting")
 EVENINGS = [{"day": d, "start": "17:00", "end": "22:00"} for d in range(7)]
@@ -108,9 +108,8 @@ def stack(platform_settings, kafka_bootstrap, tmp_path_factory):
     tap = EventTap(kafka_bootstrap, topics).__enter__()
     workers = [builders[name][2](settings[name]) for name in SERVICES]
     # The services' own consumer groups on the session's broker: what earlier tests published is other
-    # organizations' and not this package's to apply; skip it, then make sure nothing is left before the world's
-    # requests (which would otherwise wait behind, and time out on, that backlog's transactions).
-    start_at_the_end(workers)
+    # organizations' and not this package's to apply; `running` skips it, then make sure nothing is left before
+    # the world's requests (which would otherwise wait behind, and time out on, that backlog's transactions).
     try:
         with running(*workers):
             caught_up(workers)
