@@ -22,16 +22,15 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def running(*workers: Worker, join_timeout: float = 60.0, from_the_end: bool = True):
+def running(*workers: Worker, join_timeout: float = 60.0):
     """Start the workers together, then wait until each has joined its consumer group (a join takes the
     broker a few seconds, so several workers join at once rather than one after another). Yields the
     worker, or the tuple of them when given several; stops them all on the way out.
 
-    ``from_the_end``: first commit each worker's group at the end of its topics (``start_at_the_end``), so
-    it reads only what is published from now on, not what every earlier test on this broker published
-    (thousands of events late in a run, in whatever order the test processes took the files)."""
-    if from_the_end:
-        start_at_the_end(list(workers))
+    Each worker's group is first committed at the end of its topics (``start_at_the_end``), so it reads only
+    what is published from now on, not what every earlier test on this broker published (thousands of events
+    late in a run, in whatever order the test processes took the files)."""
+    start_at_the_end(list(workers))
     started = []
     try:
         for worker in workers:

@@ -41,17 +41,19 @@ def activate(upstream, pair, match_id=None, member=None):
 
 def days_both_can_meet(now: datetime, lead=timedelta(hours=12), horizon=timedelta(days=14)) -> list:
     """The days (New York's dates) with an hour both can meet on a half-hour, from ``now + lead`` to
-    ``now + horizon`` (the service's defaults): Tuesdays and Thursdays 18:00-20:00 in Chicago, so how many
-    fall in the 14 days depends on the day and hour the test runs."""
-    days = []
-    for offset in range(16):
+    ``now + horizon`` (the service's defaults): the member's hours (inside the leader's), so how many fall in
+    the 14 days depends on the day and hour the test runs."""
+    days = set()
+    for offset in range(horizon.days + 2):
         day = (now + timedelta(days=offset)).astimezone(CHI).date()
-        if day.weekday() not in (1, 3):
-            continue
-        starts = [datetime(day.year, day.month, day.day, 18, 0, tzinfo=CHI) + timedelta(minutes=30 * i) for i in range(3)]
-        if any(now + lead <= start and start + timedelta(hours=1) <= now + horizon for start in starts):
-            days.append(starts[0].astimezone(NY).date())
-    return sorted(set(days))
+        for window in (w for w in MEMBER_HOURS if w["day"] == day.weekday()):
+            start = datetime.combine(day, datetime.strptime(window["start"], "%H:%M").time(), tzinfo=CHI)
+            end = datetime.combine(day, datetime.strptime(window["end"], "%H:%M").time(), tzinfo=CHI)
+            while start + timedelta(hours=1) <= end:
+                if now + lead <= start and start + timedelta(hours=1) <= now + horizon:
+                    days.add(start.astimezone(NY).date())
+                start += timedelta(minutes=30)
+    return sorted(days)
 
 
 def test_match_activated_suggests_times_inside_both_availabilities(upstream, pair, tap, expect, client, headers):
