@@ -14,10 +14,14 @@ A page's independent calls go out at once (``Api.together``), on a small pool of
 call with this client's token (so with the signed-in person's own rights, nothing shared between people).
 The connections are kept alive in one pool per process (``_shared_session``); a GET that meets a connection
 the service closed as it was being reused is sent again once, on a new connection (see ``_ReusedConnectionRetry``).
+Reference data nearly every page shows and the console never changes (the sites) is kept per person for a few
+seconds (``Api.get_kept``), so each click does not ask for it again.
 """
 from __future__ import annotations
 
 import contextvars
+import copy
+import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +113,18 @@ class Api:
     def get(self, service: str, path: str, params: dict | None = None):
         return self.request("GET", service, path, params=params)
 
+    def get_kept(self, service: str, path: str, params: dict | None = None):
+        """``get``, answered from this process's memory when the same person (the same token) asked the same
+        within ``settings.kept_answer_seconds``: for reference data the console never changes (the sites
+        on nearly every page). A change made elsewhere shows within that time. Each caller gets its own copy."""
+        key = (hashlib.sha256((self.token or "").encode()).hexdigest(), service, path,
+               repr(sorted((params or {}).items())))
+        body = _KEPT.get(key, self.clock())
+        if body is None:
+            body = self.get(service, path, params=params)
+            _KEPT.put(key, body, self.clock() + self.settings.kept_answer_seconds)
+        return copy.deepcopy(body)
+
     def post(self, service: str, path: str, json: dict | None = None):
         return self.request("POST", service, path, json=json if json is not None else {})
 
@@ -184,6 +200,25 @@ PARALLEL_CALLS = 16
 # thrown away under load.
 CONNECTIONS_PER_SERVICE = PARALLEL_CALLS + 8
 
+class _KeptAnswers:
+    """Answers by key until their time is up; at most ``most`` kept (all dropped when full: simpler than an
+    LRU, and a few hundred people's sites refill in one click each)."""
+
+    def __init__(self, most: int = 5000):
+        self.most, self._answers, self._lock = most, {}, threading.Lock()
+
+    def get(self, key, now: float):
+        hit = self._answers.get(key)
+        return hit[1] if hit is not None and now < hit[0] else None
+
+    def put(self, key, body, until: float) -> None:
+        with self._lock:
+            if len(self._answers) >= self.most:
+                self._answers.clear()
+            self._answers[key] = (until, body)
+
+
+_KEPT = _KeptAnswers()
 _SESSION: requests.Session | None = None
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()

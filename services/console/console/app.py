@@ -23,7 +23,7 @@ from shared.mongo import connect
 from console import sessions
 from console.api_client import ServiceUnavailable, SignedOut
 from console.config import Settings
-from console.i18n import LANGUAGES, compile_catalogues, select_language
+from console.i18n import LANGUAGES, compile_catalogues, install_template_gettext, select_language
 from console.views import home, language, signin
 from console.views import leaders, matching  # area 2: peer leaders and matching
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     db[SESSIONS_COLLECTION].create_index("id", unique=True)
     CSRFProtect(app)
     Babel(app, locale_selector=select_language)
+    install_template_gettext(app)
 
     app.register_blueprint(signin.blp)
     app.register_blueprint(home.blp)

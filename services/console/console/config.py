@@ -34,6 +34,8 @@ class Settings:
     # How long one call to a service may take, and how long a page waits out "not yet known" in all.
     api_timeout_seconds: float = 10.0
     not_yet_known_wait_seconds: float = 3.0
+    # How long a person's sites are kept in the console's memory between pages (Api.get_kept).
+    kept_answer_seconds: float = 30.0
     log_level: str = "INFO"
 
     @property
@@ -63,6 +65,7 @@ class Settings:
             session_max_hours=env.int("SESSION_MAX_HOURS", cls.session_max_hours, minimum=1),
             api_timeout_seconds=env.float("CONSOLE_API_TIMEOUT_SECONDS", cls.api_timeout_seconds),
             not_yet_known_wait_seconds=env.float("CONSOLE_NOT_YET_KNOWN_WAIT_SECONDS", cls.not_yet_known_wait_seconds),
+            kept_answer_seconds=env.float("CONSOLE_KEPT_ANSWER_SECONDS", cls.kept_answer_seconds),
             log_level=env.str("LOG_LEVEL", cls.log_level),
         )
         for variable, name in (("CONSOLE_PUBLIC_URL", "public_base_url"), ("INTAKE_URL", "intake_url"),

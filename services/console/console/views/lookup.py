@@ -70,12 +70,22 @@ def member_name(client, member_id: str | None) -> str | None:
     return g.member_names[member_id]
 
 
+SITES_PAGE = 200   # intake's largest page
+
+
 def sites(client) -> dict[str, dict]:
-    """The sites the person may see, by id (a coordinator: theirs). Remembered for the request."""
+    """The sites the person may see, by id (a coordinator: theirs): every page's one way to them.
+    Remembered for the request, and kept for the person a few seconds between pages (``Api.get_kept``):
+    the console never changes a site, and nearly every page names one."""
     if "sites" not in g:
-        found = client.get("intake", "/v1/sites", params={"limit": 200, "offset": 0}) or {}
-        items = found.get("items", found) if isinstance(found, dict) else found
-        g.sites = {site["id"]: site for site in items or []}
+        items, offset = [], 0
+        while True:
+            found = client.get_kept("intake", "/v1/sites", params={"limit": SITES_PAGE, "offset": offset}) or {}
+            items += found.get("items", [])
+            offset += SITES_PAGE
+            if offset >= found.get("total", 0):
+                break
+        g.sites = {site["id"]: site for site in items}
     return g.sites
 
 

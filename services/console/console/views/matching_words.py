@@ -14,7 +14,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from flask_babel import get_locale, gettext as _, ngettext
 
-from console.views.lookup import by_ids
+from console.views.lookup import by_ids, sites as site_records
 
 PAGE = 200                      # intake's and matching's largest page
 EXPIRY_WARNING_DAYS = 30
@@ -78,7 +78,7 @@ class Directory:
 
     def sites(self) -> dict[str, dict]:
         if self._sites is None:
-            self._sites = {s["id"]: s for s in all_pages(self.client, "intake", "/v1/sites")}
+            self._sites = site_records(self.client)
         return self._sites
 
     def site_name(self, site_id: str | None) -> str:

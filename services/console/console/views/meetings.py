@@ -17,6 +17,7 @@ from flask_babel import format_date, gettext as _, lazy_gettext
 from console import sessions
 from console.api_client import NOT_YET_KNOWN, ApiError
 from console.views import api, sign_in_first
+from console.views.lookup import sites as site_records
 
 blp = Blueprint("meetings", __name__)
 
@@ -82,7 +83,7 @@ def name_of_member(client, member_id: str, known: dict[str, str]) -> str:
 
 
 def my_sites(client) -> list[dict]:
-    return client.get("intake", "/v1/sites", params={"limit": 200, "offset": 0}).get("items", [])
+    return list(site_records(client).values())
 
 
 def local_time(value: str, zone: str) -> datetime:

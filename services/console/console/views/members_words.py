@@ -9,6 +9,7 @@ from flask import abort, make_response, render_template
 from flask_babel import gettext as _
 
 from console.api_client import ApiError
+from console.views.lookup import sites as site_records
 
 PAGE_SIZE = 25
 CONSENT_HOW = ("paper", "in_person")
@@ -83,8 +84,7 @@ def known_name(member: dict) -> str:
 
 def site_names(client) -> dict[str, str]:
     """The sites the signed-in person may see (coordinators: theirs), id -> name."""
-    found = client.get("intake", "/v1/sites", params={"limit": 200, "offset": 0})
-    return {site["id"]: site["name"] for site in (found or {}).get("items", [])}
+    return {site_id: site["name"] for site_id, site in site_records(client).items()}
 
 
 def member_or_404(client, member_id: str) -> dict:

@@ -1,14 +1,18 @@
 """The console's API client (issue 16, "Fast"): a page's independent calls at once (``Api.together``), and a
 GET sent again when the kept-alive connection it was given had just been closed by the service (the rare
-503 page the console benchmark saw), against a real HTTP server on a socket."""
+503 page the console benchmark saw), against a real HTTP server on a socket; and the sites kept per person
+between pages (``Api.get_kept``)."""
 from __future__ import annotations
 
 import contextvars
+import json
 import socket
 import threading
+import uuid
 from dataclasses import dataclass
 
 import pytest
+import requests
 
 from console.api_client import Api, ApiError, ServiceUnavailable, new_session
 
@@ -20,6 +24,7 @@ class Settings:
     url: str = "http://127.0.0.1:9"
     api_timeout_seconds: float = 10.0
     not_yet_known_wait_seconds: float = 0.0
+    kept_answer_seconds: float = 30.0
 
     def service_url(self, service: str) -> str:
         return self.url
@@ -136,3 +141,35 @@ def test_a_post_is_not_sent_twice_and_the_reason_is_kept_for_the_log(server):
         client.post("intake", "/v1/members", json={})
     assert away.value.service == "intake" and away.value.reason.startswith("ConnectionError: ")
     assert away.value.reason != "ConnectionError: " and server.requests == ["GET", "POST"]
+
+
+class CountingHttp:
+    """A stand-in for the connection pool that answers every GET with a fresh JSON body and counts them."""
+
+    def __init__(self):
+        self.asked: list[tuple[str, str]] = []
+
+    def request(self, method, url, headers=None, **_):
+        self.asked.append((headers.get("Authorization"), url))
+        answer = requests.Response()
+        answer.status_code, answer.headers["Content-Type"] = 200, "application/json"
+        answer._content = json.dumps({"items": [{"id": "s1", "name": f"Site (answer {len(self.asked)})"}]}).encode()
+        return answer
+
+
+def test_kept_answers_are_per_person_copies_and_asked_again_when_their_time_is_up():
+    http, now = CountingHttp(), [1000.0]
+    settings = Settings(url="http://intake.test", kept_answer_seconds=30.0)
+    ana, ben = (Api(settings, token, http=http, clock=lambda: now[0]) for token in (f"ana-{uuid.uuid4()}", f"ben-{uuid.uuid4()}"))
+
+    first = ana.get_kept("intake", "/v1/sites", params={"limit": 200})
+    first["items"][0]["name"] = "changed by the page that asked"
+    assert ana.get_kept("intake", "/v1/sites", params={"limit": 200})["items"][0]["name"] == "Site (answer 1)"
+    assert ben.get_kept("intake", "/v1/sites", params={"limit": 200})["items"][0]["name"] == "Site (answer 2)"
+    assert ana.get_kept("intake", "/v1/sites", params={"limit": 200, "offset": 200})["items"][0]["name"] == "Site (answer 3)"
+    assert len(http.asked) == 3 and {who for who, _ in http.asked} == {f"Bearer {ana.token}", f"Bearer {ben.token}"}
+
+    now[0] += 29.9
+    assert ana.get_kept("intake", "/v1/sites", params={"limit": 200})["items"][0]["name"] == "Site (answer 1)"
+    now[0] += 0.2
+    assert ana.get_kept("intake", "/v1/sites", params={"limit": 200})["items"][0]["name"] == "Site (answer 4)"
