@@ -8,8 +8,9 @@ from shared.auth import Principal
 from shared.mongo import utcnow
 
 
-def audit_entry(principal: Principal | None, action: str, resource_type: str, resource_id: str,
+def audit_entry(principal: Principal | None, action: str, resource_type: str, resource_id: str | list[str],
                 organization_id: str, **details) -> dict:
+    """``resource_id``: the record, ``*`` for a list, or the list of records one lookup read."""
     return {
         "organization_id": organization_id,
         "at": utcnow(),

@@ -369,16 +369,21 @@ class Store(BaseStore):
 
     def audit_reads(self, principal, resource_type: str, resource_ids: list[str], organization_id: str,
                     **details) -> None:
-        """One "read" entry per record, written together (a lookup by ids reads each record it answers)."""
+        """One "read" entry naming every record a lookup by ids answered. Its ``resource_id`` holds the list:
+        the (organization, resource_id) index then finds it by any of them (a multikey entry each), as it
+        finds a one-record entry. One document, not one per record: the embedded database spent about 14 ms
+        of CPU on 25 entries and 3 ms on one naming 25 (bench/README.md, console)."""
         if resource_ids:
-            self.db.audit_log.insert_many(
-                [audit_entry(principal, "read", resource_type, i, organization_id, **details) for i in resource_ids],
+            self.db.audit_log.insert_one(
+                audit_entry(principal, "read", resource_type, list(resource_ids), organization_id, **details),
                 session=self.session)
 
     def audit_entries_about(self, organization_id: str, resource_id: str) -> list[dict]:
-        """Every audit entry about one record (a member's right to know who read it)."""
-        return self.find("audit_log", {"organization_id": organization_id, "resource_id": resource_id},
-                         sort=[("at", ASCENDING), ("_id", ASCENDING)], projection={"_id": 0})
+        """Every audit entry about one record (a member's right to know who read it), each naming that record
+        alone: an entry about several records read at once does not show the others."""
+        entries = self.find("audit_log", {"organization_id": organization_id, "resource_id": resource_id},
+                            sort=[("at", ASCENDING), ("_id", ASCENDING)], projection={"_id": 0})
+        return [dict(e, resource_id=resource_id) if isinstance(e.get("resource_id"), list) else e for e in entries]
 
 
 def ensure_indexes(db: Database) -> None:

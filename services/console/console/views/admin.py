@@ -73,22 +73,34 @@ def audit():
     if end > 0:
         items = client.get("intake", "/v1/audit-log", params={**query, "limit": end - start, "offset": start})["items"]
     staff, zone = _staff_by_id(client), home_zone(client)
-    remember_member_names(client, [e.get("resource_id") for e in items   # every member named on the page, in one call
-                                   if e.get("resource_type") in ("member", "consent", "screening", "plan")
-                                   and e.get("resource_id") != "*"]
+    remember_member_names(client, [i for e in items for i in _members_named(e)[:MEMBERS_SHOWN]]   # in one call
                           + [(e.get("actor") or "").partition(":")[2] for e in items if (e.get("actor") or "").startswith("member:")])
     rows = []
     for entry in reversed(items):
-        about = entry.get("resource_id")
-        about_member = entry.get("resource_type") in ("member", "consent", "screening", "plan") and about and about != "*"
+        named = _members_named(entry)
+        members = [{"id": i, "name": member_name(client, i)} for i in named[:MEMBERS_SHOWN]]
         rows.append(dict(entry, who=_who(client, entry.get("actor"), entry.get("actor_role"), staff),
                          when=local(entry.get("at"), zone), did=ACTIONS.get(entry.get("action"), entry.get("action")),
                          record=RECORDS.get(entry.get("resource_type"), entry.get("resource_type")),
-                         member_name=member_name(client, about) if about_member else None, about_member=about_member))
+                         members=members, more_members=max(0, len(named) - MEMBERS_SHOWN),
+                         is_list=entry.get("resource_id") == "*"))
     filters = {k: v for k, v in args.items() if k != "page" and v}
     count = max(1, -(-total // PAGE_SIZE))
     return render_template("admin/audit.html", rows=rows, total=total, args=args, filters=filters, actions=ACTIONS,
                            records=RECORDS, zone=zone, page=page_from_newest, page_count=count)
+
+
+MEMBERS_SHOWN = 5   # an entry about several members read at once names the first few, then "and N more"
+
+
+def _members_named(entry: dict) -> list[str]:
+    """The members an audit entry is about: one, or the several one lookup read (intake's ``resource_ids``)."""
+    if entry.get("resource_type") not in ("member", "consent", "screening", "plan"):
+        return []
+    about = entry.get("resource_ids")
+    if about is None:   # an entry from before resource_ids
+        about = [entry["resource_id"]] if entry.get("resource_id") not in (None, "*") else []
+    return [i for i in about if i and i != "*"]
 
 
 @blp.route("/staff", methods=["GET", "POST"])

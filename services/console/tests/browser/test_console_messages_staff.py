@@ -112,6 +112,24 @@ def test_an_admin_invites_a_coordinator_finds_the_email_in_the_log_and_the_audit
     expect(page.get_by_role("list", name="Staff").get_by_role("listitem").filter(has_text="Dana Reyes")).to_contain_text("Deactivated")
 
 
+def test_a_lookup_of_several_members_is_one_audit_entry_naming_them(page, platform, organization, sign_in_as):
+    org_id, site, intake = organization
+    tag = uuid.uuid4().hex[:6]
+    people = [add_member(intake, site["id"], first, f"Seen{tag}") for first in ("Ada", "Ben", "Cleo", "Dev", "Eve", "Fay", "Gus")]
+    coordinator = platform.client("intake", platform.token(org_id, "coordinator", sites=[site["id"]]))
+    assert coordinator.get("/v1/members", params=[("ids", p["id"]) for p in people]).expect(200)["total"] == 7
+
+    sign_in_as(page, platform.token(org_id, "admin"), "admin", org_id)
+    page.goto(f"/audit?action=read&resource_id={people[-1]['id']}")
+    entry = page.get_by_role("list", name="Audit entries").get_by_role("listitem").filter(has_text=f"Seen{tag}")
+    expect(entry).to_have_count(1)
+    expect(entry).to_contain_text("Looked at · Member: ")
+    expect(entry).to_contain_text("and 2 more")
+    names = entry.get_by_role("link", name=re.compile(f"Seen{tag}$"))
+    expect(names).to_have_count(5)
+    assert {names.nth(i).get_attribute("href") for i in range(5)} <= {f"/members/{p['id']}" for p in people}
+
+
 def test_an_admin_changes_wording_with_a_live_preview_and_manages_webhooks(page, platform, organization, sign_in_as):
     org_id, _site, _intake = organization
     sign_in_as(page, platform.token(org_id, "admin"), "admin", org_id)

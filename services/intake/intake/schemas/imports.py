@@ -6,7 +6,7 @@ import io
 import json
 import re
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, pre_dump
 
 from shared.web.pages import PageQuery
 
@@ -47,8 +47,21 @@ class AuditOut(Schema):
     actor_role = Str()
     action = Str()
     resource_type = Str()
-    resource_id = Str()
+    resource_id = Str(allow_none=True, metadata={
+        "description": "the record, for an entry about one (`*` for a list read); null for several records read "
+                       "in one lookup by ids (see `resource_ids`)"})
+    resource_ids = fields.List(Str(), metadata={
+        "description": "every record the entry is about: one, or the several a lookup by ids answered"})
     details = fields.Dict()
+
+    @pre_dump
+    def _records(self, entry: dict, **_) -> dict:
+        """A lookup by ids is one entry naming every record it answered (its ``resource_id`` is stored as
+        the list, so the same index finds it by any of them)."""
+        about = entry.get("resource_id")
+        several = isinstance(about, list)
+        return {**entry, "resource_id": None if several else about,
+                "resource_ids": list(about) if several else ([] if about in (None, "*") else [about])}
 
 
 # --- bulk import: CSV / JSON lines rows -> MemberIn-shaped dicts ----------------------------------

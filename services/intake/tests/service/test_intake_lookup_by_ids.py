@@ -1,6 +1,6 @@
 """Several members (or peer leaders) in one call, ``GET /v1/members?ids=a&ids=b`` (issue 16, "Fast": the console
 names the people a page shows with one call instead of one per person): scoped exactly as the list is,
-bounded, audited as reads, documented."""
+bounded, audited as reads (one entry per lookup, naming every member it answered), documented."""
 from urllib.parse import urlencode
 
 import pytest
@@ -49,6 +49,12 @@ def test_members_by_ids_are_scoped_like_the_list_and_each_answer_is_an_audited_r
     assert any(e["actor_role"] == "coordinator" for e in reads(at_a["id"]))
     assert not any(e["actor_role"] == "coordinator" for e in reads(at_b["id"]))
     assert len([e for e in reads(at_b["id"]) if e["actor_role"] == "admin"]) == 1
+    # one entry per lookup, naming every member it answered (found by any of them)
+    [by_admin] = [e for e in reads(at_a["id"]) if e["actor_role"] == "admin"]
+    assert by_admin["resource_id"] is None and sorted(by_admin["resource_ids"]) == sorted([at_a["id"], at_b["id"]])
+    assert by_admin in reads(at_b["id"])
+    [by_coordinator] = [e for e in reads(at_a["id"]) if e["actor_role"] == "coordinator"]
+    assert by_coordinator["resource_ids"] == [at_a["id"]]
 
 
 def test_at_most_100_ids_at_a_time_and_each_a_short_id(intake):

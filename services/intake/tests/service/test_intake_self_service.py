@@ -193,6 +193,8 @@ def test_the_export_holds_the_members_data_and_nothing_of_another(intake, intake
     intake.call("post", f"/v1/members/{other['id']}/screenings", json={"instrument": "AUDIT-C", "answers": [1, 1, 1]},
                 expect=201)
     intake.call("get", f"/v1/members/{mid}", expect=200)  # a coordinator's read, which the member may see
+    # a lookup of both members at once: one audit entry about both, which the export shows about this member only
+    intake.call("get", f"/v1/members?ids={mid}&ids={other['id']}", expect=200)
     match_id = f"mat_{uuid.uuid4().hex[:12]}"
     _match_event(kafka_bootstrap, MatchProposed, intake.org, match_id, mid, world["leader"]["id"], world["site"]["id"])
     eventually(lambda: intake.call("get", "/v1/me/leader", me, expect=200).json["waiting"] is False,
@@ -206,7 +208,8 @@ def test_the_export_holds_the_members_data_and_nothing_of_another(intake, intake
     assert [p["revision"] for p in export["plan_history"]] == [2, 1]
     assert [(m["match_id"], m["status"], m["open"]) for m in export["matches"]] == [(match_id, "proposed", True)]
     assert any(a["actor_role"] == "admin" and a["action"] == "read" for a in export["audit"])
-    assert all(a["resource_id"] == mid for a in export["audit"])
+    assert all(a["resource_id"] == mid and a["resource_ids"] == [mid] for a in export["audit"])
+    assert any(a["details"].get("via") == "ids" for a in export["audit"])
     text = str(export)
     assert other["id"] not in text and "Other's secret goal" not in text and other["email"] not in text
     assert "AUDIT-C" not in text
