@@ -94,13 +94,11 @@ MEMBERS_SHOWN = 5   # an entry about several members read at once names the firs
 
 
 def _members_named(entry: dict) -> list[str]:
-    """The members an audit entry is about: one, or the several one lookup read (intake's ``resource_ids``)."""
+    """The members an audit entry is about: one, or the several one lookup read (intake's ``resource_ids``,
+    empty for a list read)."""
     if entry.get("resource_type") not in ("member", "consent", "screening", "plan"):
         return []
-    about = entry.get("resource_ids")
-    if about is None:   # an entry from before resource_ids
-        about = [entry["resource_id"]] if entry.get("resource_id") not in (None, "*") else []
-    return [i for i in about if i and i != "*"]
+    return entry.get("resource_ids") or []
 
 
 @blp.route("/staff", methods=["GET", "POST"])

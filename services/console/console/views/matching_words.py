@@ -42,7 +42,6 @@ class Directory:
         self._members: dict[str, dict | None] = {}
         self._leader_records: dict[str, dict | None] = {}
         self._leaders: dict[str, dict] | None = None
-        self._sites: dict[str, dict] | None = None
 
     def load(self, member_ids=(), leader_ids=(), *, all_leaders: bool = False) -> "Directory":
         """Fetch at once the sites, the members and the leaders named (or every leader), so the page's names
@@ -77,9 +76,7 @@ class Directory:
         return self._leader_records[leader_id]
 
     def sites(self) -> dict[str, dict]:
-        if self._sites is None:
-            self._sites = site_records(self.client)
-        return self._sites
+        return site_records(self.client)   # remembered for the request there
 
     def site_name(self, site_id: str | None) -> str:
         site = self.sites().get(site_id or "")
