@@ -36,6 +36,10 @@ pytestmark = pytest.mark.timeout(600)
 CASES_PER_SERVICE = int(os.environ.get("SECURITY_FUZZ_CASES", "300"))
 DERANDOMIZE = not os.environ.get("SECURITY_FUZZ_RANDOM")
 WAYS = 3
+# Cases asked for over the budget, because small input spaces run out early: 1.3 leaves every service well
+# over its 300 (the fewest, scheduling and reporting, about 395). 2 ran 600-760 a service, on a loaded
+# machine a sixth of the suite's time, for no check the 300 do not make.
+MARGIN = 1.3
 # Every check schemathesis has runs (its default). Three are stateful and pass vacuously here:
 # use_after_free and ensure_resource_availability follow a created resource through later calls, and
 # object_level_authorization compares two callers' answers, all from a recorded sequence of calls that only
@@ -227,10 +231,10 @@ def test_fuzzing_the_openapi_with_every_check_finds_nothing(stack, fuzz_world, m
     operations = sorted((result.ok() for result in schema.get_all_operations()), key=_last_if_destructive)
     assert operations, "no operation in the OpenAPI document"
     # Small input spaces run out before max_examples (an operation without parameters has one valid
-    # request and no invalid one), hence the margin.
+    # request and no invalid one), hence the margin (MARGIN).
     # The budget goes to the operations that take input (health, readiness and metrics have one request each).
     with_input = [op for op in operations if len(op.path_parameters) + len(op.query) + len(op.body)] or operations
-    examples = max(3, math.ceil(2 * CASES_PER_SERVICE / (WAYS * len(with_input))))
+    examples = max(3, math.ceil(MARGIN * CASES_PER_SERVICE / (WAYS * len(with_input))))
 
     for operation in operations:
         names = [p.name for p in operation.path_parameters]
