@@ -39,8 +39,8 @@ from pathlib import Path
 import requests
 
 from bench.common import Figure
-from bench.journeys import AS_DEPLOYED, Org, TimedTap
-from deploy.platform_under_test import PlatformUnderTest
+from bench.journeys import Org, TimedTap
+from deploy.platform_under_test import WEB_PROCESSES_AS_DEPLOYED, PlatformUnderTest
 from shared.events.intake import MEMBERS, MemberRegistered
 from shared.events.matching import MATCHES, MatchProposed, MemberWaitlisted
 from shared.messaging.envelope import MalformedEvent, decode_record
@@ -62,7 +62,7 @@ def sizes(quick: bool) -> dict:
 
 def start_fault_platform(extra_env: dict | None = None) -> PlatformUnderTest:
     folder = Path(tempfile.mkdtemp(prefix="recoverynet-bench-faults-"))
-    return PlatformUnderTest.start(folder, broker_behind_proxy=True, extra_env={**AS_DEPLOYED, **FAULT_ENV, **(extra_env or {})})
+    return PlatformUnderTest.start(folder, broker_behind_proxy=True, extra_env={**WEB_PROCESSES_AS_DEPLOYED, **FAULT_ENV, **(extra_env or {})})
 
 
 # -- the load ------------------------------------------------------------------------------------------

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import requests
 
-from deploy.platform_under_test import PlatformUnderTest
+from deploy.platform_under_test import WEB_PROCESSES_AS_DEPLOYED, PlatformUnderTest
 from shared.messaging.envelope import MalformedEvent, decode_record
 from shared.testing.events import EventTap
 
-# The web processes per service as deployed (deploy/gunicorn.conf.py): test platforms run one.
-AS_DEPLOYED = {"WEB_CONCURRENCY": "2"}
 WINDOW = [{"day": 1, "start": "17:00", "end": "21:00"}, {"day": 3, "start": "17:00", "end": "21:00"}]
 
 
@@ -27,7 +25,7 @@ def start_platform(extra_env: dict[str, str] | None = None) -> PlatformUnderTest
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="recoverynet-bench-platform-"))
-    return PlatformUnderTest.start(folder, extra_env={"REMINDER_INTERVAL_SECONDS": "1", **AS_DEPLOYED, **(extra_env or {})})
+    return PlatformUnderTest.start(folder, extra_env={"REMINDER_INTERVAL_SECONDS": "1", **WEB_PROCESSES_AS_DEPLOYED, **(extra_env or {})})
 
 
 class Org:

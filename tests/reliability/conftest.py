@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from deploy.platform_under_test import PlatformUnderTest
+from deploy.platform_under_test import WEB_PROCESSES_AS_DEPLOYED, PlatformUnderTest
 from shared.devstack.servers import wait_for_port
 from shared.testing import eventually
 
@@ -34,15 +34,14 @@ CERTIFIED = [{"name": "Certified Peer Recovery Specialist", "issuer": "State boa
 # arrived waits for them instead, NOTIFY_RECIPIENT_WAIT_SECONDS, and counts no try.)
 # A sender killed mid-send leaves its delivery 'sending' for the lease (60 s here, so the SIGKILL test
 # sees the take-over sooner; longer than the database-stopped test's outage, which a sender waits out).
-# Two web processes per service, as deployed (a test platform runs one): the bursts below, on a machine
-# running the suite three ways, went past the clients' 10 s read timeout with one.
-FAULT_ENV = {"NOTIFY_RETRY_BASE_SECONDS": "3", "NOTIFY_SENDING_LEASE_SECONDS": "60", "WEB_CONCURRENCY": "2"}
+FAULT_ENV = {"NOTIFY_RETRY_BASE_SECONDS": "3", "NOTIFY_SENDING_LEASE_SECONDS": "60"}
 
 
 @pytest.fixture(scope="package")
 def fault_platform(tmp_path_factory):
     running = PlatformUnderTest.start(tmp_path_factory.mktemp("faults"), broker_behind_proxy=True,
-                                      mongo_test_commands=True, extra_env=FAULT_ENV)
+                                      mongo_test_commands=True,
+                                      extra_env={**WEB_PROCESSES_AS_DEPLOYED, **FAULT_ENV})
     yield running
     running.stop()
 
