@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.config import KafkaConnection
 from shared.events.base import EventSchema
 from shared.messaging.envelope import Event, MalformedEvent, decode_record
-from shared.messaging.kafka import (CONSUMER_SERVICES, close_producer, consumer_group, dead_letter_topic,
+from shared.messaging.kafka import (CONSUMER_SERVICES, FetchPacing, close_producer, consumer_group, dead_letter_topic,
                                     group_rejoin_pending, make_consumer, make_producer)
 from shared.metrics import EVENTS_HANDLED
 from shared.mongo import find_in, is_unavailable, utcnow
@@ -67,6 +67,7 @@ class ConsumerRunner:
         self.should_stop = should_stop
         self.kafka = kafka
         self.consumer = make_consumer(kafka, self.group_id, self.topics, on_assigned=on_assigned)
+        self.fetch_pacing = FetchPacing(self.consumer)  # asks the broker less often once nothing comes
         self._dlq_producer = None
         self.dead_lettered = 0
         self.batch_size = max(1, batch_size)
@@ -89,6 +90,7 @@ class ConsumerRunner:
             # starts over; a short poll timeout can loop like that for a minute. Wait the join out.
             timeout_ms = max(timeout_ms, JOIN_POLL_TIMEOUT_MS)
         batches = self.consumer.poll(timeout_ms=timeout_ms)
+        self.fetch_pacing.polled(sum(len(records) for records in batches.values()))
         deadline = time.monotonic() + self.poll_budget_seconds
         handled = 0
         partitions = list(batches.items())

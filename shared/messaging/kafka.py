@@ -6,6 +6,7 @@ instead of its pure-Python fallback.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -32,6 +33,40 @@ HEARTBEAT_INTERVAL_MS = 2000
 # every consumer hop waited ~120 ms at the median (bench/README.md, issue 20). 100 ms: ~25 ms, for about
 # 1% of a core per idle consumer. On Kafka a waiting fetch is answered at once; this only bounds idle fetches.
 FETCH_MAX_WAIT_MS = 100
+# After this long without a record, a service's consumer waits QUIET_FETCH_MAX_WAIT_MS instead (FetchPacing):
+# an idle platform's five consumers asked the broker 50 times a second, about a fifth of a core between them
+# and the broker (bench/README.md, "Idle consumers"). The first record after a quiet spell waits up to 300 ms
+# more at each hop; once records flow, the wait is FETCH_MAX_WAIT_MS again.
+QUIET_FETCH_MAX_WAIT_MS = 300
+QUIET_AFTER_SECONDS = 2.0
+
+
+class FetchPacing:
+    """A consumer's fetch wait, set by what its polls return: FETCH_MAX_WAIT_MS while records come, and
+    QUIET_FETCH_MAX_WAIT_MS once none has come for QUIET_AFTER_SECONDS. Call ``polled(n)`` after each poll.
+
+    kafka-python reads the wait from its fetcher's config each time it builds a fetch request (3.0.12,
+    ``Fetcher._create_fetch_requests``), so changing it there takes effect at the next fetch; the consumer's
+    own ``config`` is only what it was made with."""
+
+    def __init__(self, consumer: KafkaConsumer, *, busy_ms: int = FETCH_MAX_WAIT_MS,
+                 quiet_ms: int = QUIET_FETCH_MAX_WAIT_MS, quiet_after_seconds: float = QUIET_AFTER_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self._fetcher_config = consumer._fetcher.config  # noqa: SLF001 - see the docstring
+        self.busy_ms, self.quiet_ms, self.quiet_after, self.clock = busy_ms, quiet_ms, quiet_after_seconds, clock
+        self._last_record = clock()
+
+    @property
+    def wait_ms(self) -> int:
+        return self._fetcher_config["fetch_max_wait_ms"]
+
+    def polled(self, records: int) -> None:
+        now = self.clock()
+        if records:
+            self._last_record = now
+            self._fetcher_config["fetch_max_wait_ms"] = self.busy_ms
+        elif now - self._last_record >= self.quiet_after:
+            self._fetcher_config["fetch_max_wait_ms"] = self.quiet_ms
 
 
 def consumer_group(service: str) -> str:
