@@ -33,6 +33,8 @@ HEARTBEAT_SECONDS = 5.0
 # relays' polling").
 RELAY_QUIET_AFTER_SECONDS = 2.0
 RELAY_QUIET_POLL_SECONDS = 0.25
+# A service whose web processes never write events (reporting publishes nothing at all) has nothing for its
+# relay to find by asking: it asks only at each heartbeat, as a safety net.
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,14 @@ class PeriodicJob:
 class Worker:
     def __init__(self, settings: PlatformSettings, subscriptions: Mapping[type[EventSchema], Handler], *,
                  periodic: list[PeriodicJob] = (), retry: RetryPolicy = RetryPolicy(), group_id: str | None = None,
-                 relay_idle_seconds: float = 0.05):
+                 relay_idle_seconds: float = 0.05, web_writes_events: bool = True):
         self.settings = settings
         self.subscriptions = dict(subscriptions)
         self.periodic = list(periodic)
         self.retry = retry
         self.group_id = group_id
         self.relay_idle_seconds = relay_idle_seconds
+        self.relay_quiet_poll_seconds = RELAY_QUIET_POLL_SECONDS if web_writes_events else HEARTBEAT_SECONDS
         self.client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
         self.db = self.client[settings.mongo_database]
         self.name = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}:{id(self) % 10000}"
@@ -187,7 +190,7 @@ class Worker:
                         last_polled_in = time.monotonic()
                     continue
                 quiet = time.monotonic() - last_polled_in > RELAY_QUIET_AFTER_SECONDS
-                woken = self._outbox_written.wait(RELAY_QUIET_POLL_SECONDS if quiet else self.relay_idle_seconds)
+                woken = self._outbox_written.wait(self.relay_quiet_poll_seconds if quiet else self.relay_idle_seconds)
         finally:
             relay.close()
 

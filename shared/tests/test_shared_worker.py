@@ -95,3 +95,31 @@ def test_an_after_events_job_runs_as_soon_as_the_consumer_applied_events(platfor
             "organization_id": org_id, "member_id": "m-1", "site_id": "s1", "from_status": "active",
             "to_status": "paused"})
         eventually(lambda: applied and len(runs) >= 2 and runs[-1] >= applied[0], timeout=60)
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_whose_web_processes_write_no_events_still_publishes_what_is_written_elsewhere(
+        platform_settings, kafka_bootstrap, org_id):
+    """Reporting's relay asks the database only at each heartbeat (its web processes write no events): an
+    entry written by another process is still published, by that safety-net poll."""
+    import threading
+    import time
+    import uuid
+
+    from shared.events.intake import MEMBERS, MemberStatusChanged
+    from shared.testing.events import EventTap
+    from shared.testing.services import running
+    from shared.unit_of_work import run_in_transaction
+    from shared.worker import HEARTBEAT_SECONDS, RELAY_QUIET_POLL_SECONDS, Worker
+
+    worker = Worker(platform_settings("quietrelay", mongo_database=f"test_quiet_relay_{uuid.uuid4().hex[:8]}"), {},
+                    web_writes_events=False)
+    assert worker.relay_quiet_poll_seconds == HEARTBEAT_SECONDS > RELAY_QUIET_POLL_SECONDS
+    worker._outbox_written = threading.Event()  # this process's commits do not wake it: "written elsewhere"
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    with EventTap(kafka_bootstrap, [MEMBERS]) as tap, running(worker):
+        time.sleep(1.0)  # the relay has found nothing and waits for its next poll
+        run_in_transaction(worker.client, worker.db, lambda uow: uow.emit(MemberStatusChanged, {
+            "organization_id": org_id, "member_id": member, "site_id": "s1", "from_status": "active",
+            "to_status": "paused"}), source="/recoverynet/test")
+        tap.wait_for(lambda e: e.data.get("member_id") == member, timeout=HEARTBEAT_SECONDS * 4)

@@ -1,4 +1,4 @@
-"""The reporting worker process: consumes SUBSCRIPTIONS (it publishes nothing; the relay idles).
+"""The reporting worker process: consumes SUBSCRIPTIONS (it publishes nothing: its relay only asks at each heartbeat).
 
     python -m reporting.worker
 """
@@ -12,7 +12,7 @@ from reporting.subscriptions import subscriptions
 
 
 def build_worker(settings: Settings, group_id: str | None = None) -> Worker:
-    return Worker(settings.platform, subscriptions(settings), group_id=group_id)
+    return Worker(settings.platform, subscriptions(settings), group_id=group_id, web_writes_events=False)
 
 
 def main() -> None:
