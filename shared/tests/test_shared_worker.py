@@ -103,10 +103,10 @@ def test_a_worker_whose_web_processes_write_no_events_still_publishes_what_is_wr
     """Reporting's relay asks the database only at each heartbeat (its web processes write no events): an
     entry written by another process is still published, by that safety-net poll."""
     import threading
-    import time
     import uuid
 
     from shared.events.intake import MEMBERS, MemberStatusChanged
+    from shared.testing import eventually
     from shared.testing.events import EventTap
     from shared.testing.services import running
     from shared.unit_of_work import run_in_transaction
@@ -118,7 +118,8 @@ def test_a_worker_whose_web_processes_write_no_events_still_publishes_what_is_wr
     worker._outbox_written = threading.Event()  # this process's commits do not wake it: "written elsewhere"
     member = f"m-{uuid.uuid4().hex[:8]}"
     with EventTap(kafka_bootstrap, [MEMBERS]) as tap, running(worker):
-        time.sleep(1.0)  # the relay has found nothing and waits for its next poll
+        # the relay loop's first beat is written just before its first look, which finds nothing: it then waits
+        eventually(lambda: worker.db.worker_status.find_one({"_id": worker.name}), timeout=10)
         run_in_transaction(worker.client, worker.db, lambda uow: uow.emit(MemberStatusChanged, {
             "organization_id": org_id, "member_id": member, "site_id": "s1", "from_status": "active",
             "to_status": "paused"}), source="/recoverynet/test")
