@@ -33,8 +33,6 @@ HEARTBEAT_SECONDS = 5.0
 # relays' polling").
 RELAY_QUIET_AFTER_SECONDS = 2.0
 RELAY_QUIET_POLL_SECONDS = 0.25
-# A service whose web processes never write events (reporting publishes nothing at all) has nothing for its
-# relay to find by asking: it asks only at each heartbeat, as a safety net.
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,8 @@ class Worker:
         self.retry = retry
         self.group_id = group_id
         self.relay_idle_seconds = relay_idle_seconds
+        # A service whose web processes write no events (reporting publishes nothing at all) leaves its relay
+        # nothing to find by asking: it asks only at each heartbeat, as a safety net.
         self.relay_quiet_poll_seconds = RELAY_QUIET_POLL_SECONDS if web_writes_events else HEARTBEAT_SECONDS
         self.client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
         self.db = self.client[settings.mongo_database]

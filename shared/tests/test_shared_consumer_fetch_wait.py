@@ -17,7 +17,7 @@ import uuid
 from shared.messaging.kafka import (FETCH_MAX_WAIT_MS, QUIET_FETCH_MAX_WAIT_MS, FetchPacing, close_producer,
                                     ensure_topics, make_consumer, make_producer)
 from shared.messaging.consumer import JOIN_POLL_TIMEOUT_MS
-from shared.testing.polling import eventually
+from shared.testing import eventually
 
 
 def test_service_consumers_wait_at_most_fetch_max_wait_ms_and_get_what_is_produced_meanwhile(kafka_connection):
