@@ -10,7 +10,7 @@ from shared.events.matching import MatchAccepted, MatchActivated, MatchDeclined,
 from shared.unit_of_work import UnitOfWork
 
 from matching import access, model
-from matching.handlers.proposals import propose_for_member, rematch_waitlist
+from matching.handlers.proposals import propose_for_member, propose_unmatched, rematch_waitlist
 from matching.repository import Store, leader_from_doc, member_from_doc
 
 
@@ -123,10 +123,11 @@ def request_different_leader(uow: UnitOfWork, org: str, member_id: str, principa
     return ended
 
 
-def recheck_member(uow: UnitOfWork, org: str, member_id: str, now: datetime) -> None:
-    """Keep a member's open match only while they may be matched; otherwise propose or waitlist."""
+def recheck_member(uow: UnitOfWork, org: str, member_id: str, now: datetime, doc: dict | None = None) -> None:
+    """Keep a member's open match only while they may be matched; otherwise propose or waitlist.
+    ``doc``: the member as just saved in this transaction (not read again)."""
     st = Store.of(uow)
-    member = member_from_doc(st.member(org, member_id))
+    member = member_from_doc(doc or st.member(org, member_id))
     current = st.open_match(org, member_id)
     if current is not None:
         if not model.member_consent_ok(member, now):
@@ -136,7 +137,7 @@ def recheck_member(uow: UnitOfWork, org: str, member_id: str, now: datetime) -> 
             end_match(uow, current, by_role="system", by="system", reason_code="member_inactive",
                       reason=f"the member is now {member.status}", now=now)
         return
-    propose_for_member(uow, org, member_id, origin="new", now=now)
+    propose_unmatched(uow, st, org, member, origin="new", now=now)
 
 
 def recheck_leader(uow: UnitOfWork, org: str, leader_id: str, now: datetime) -> None:

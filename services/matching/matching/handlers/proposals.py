@@ -43,7 +43,14 @@ def propose_for_member(uow: UnitOfWork, org: str, member_id: str, *, origin: str
     doc = st.member(org, member_id)
     if doc is None or st.open_match(org, member_id):
         return None
-    member = member_from_doc(doc)
+    return propose_unmatched(uow, st, org, member_from_doc(doc), origin=origin, now=now)
+
+
+def propose_unmatched(uow: UnitOfWork, st: Store, org: str, member: model.Member, *, origin: str,
+                      now: datetime) -> dict | None:
+    """``propose_for_member`` for a member the caller read in this transaction and found without an open
+    match (a registration's recheck: not read twice, as each read is a round trip in the consumer's path)."""
+    member_id = member.member_id
     if not (model.member_consent_ok(member, now) and member.status in model.ELIGIBLE_MEMBER_STATUSES):
         st.remove_from_waitlist(org, member_id)
         return None

@@ -1,10 +1,19 @@
 """The issue's "Done when" flows through the real broker and database: intake's events in (published
 here as intake would), matching's events out (read from the topic)."""
-import pytest
+import uuid
 
-from shared.events.intake import LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged
+import pytest
+from pymongo import monitoring
+
+from shared.events.intake import LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberRegistered
 from shared.events.matching import MatchEnded, MatchProposed, MemberWaitlisted
+from shared.messaging.envelope import new_event
+from shared.mongo import connect
+from shared.repository import Repository
 from shared.testing import eventually
+
+from matching.handlers import events
+from matching.repository import Store
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -78,3 +87,42 @@ def test_waitlist_reason_names_the_missing_language(worker, intake, tap, expect)
     waiting = tap.wait_for(expect.of(MemberWaitlisted, member_id=member["member_id"]), timeout=60)[0]
     assert waiting.data["reason_codes"] == ["no_shared_language"]
     assert "who speaks Spanish (es)" in waiting.data["reason"]
+
+
+class MemberReads(monitoring.CommandListener):
+    """The reads a client sends to matching's members collection."""
+
+    def __init__(self):
+        self.finds = 0
+
+    def started(self, event):
+        if event.command_name == "find" and event.command.get("find") == "members":
+            self.finds += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_registration_reads_the_member_it_saved_once(settings, db, org_id):
+    """Each read is a round trip in the consumer's path: the member saved from MemberRegistered is read back
+    once, and its recheck and proposal (here the waitlist: no leader yet) use that, not reads of their own."""
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    evt = new_event(MemberRegistered, {
+        "organization_id": org_id, "member_id": member_id, "site_id": "site-1", "status": "active",
+        "time_zone": "America/Chicago", "languages": ["en"], "leader_gender_preference": None,
+        "meeting_mode": "either", "availability": [{"day": 1, "start": "17:00", "end": "20:00"}],
+        "substances": ["alcohol"], "pathways": ["12-step"], "co_occurring_mental_health": "no",
+        "lived_experience_topics": [], "contact_channels": ["email"],
+        "consents": [{"purpose": "matching", "expires_at": None}]}, source="/recoverynet/test")
+    reads = MemberReads()
+    client = connect(settings.platform.mongo_uri, event_listeners=[reads])
+    try:
+        Repository(client, client[db.name], source="/recoverynet/matching", store=Store).transaction(
+            lambda uow: events.on_member_registered(evt, uow))
+    finally:
+        client.close()
+    assert reads.finds == 1
+    assert db.waitlist.find_one({"organization_id": org_id, "member_id": member_id})
