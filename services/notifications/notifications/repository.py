@@ -55,9 +55,16 @@ class Store(base.Store):
     def save_contact(self, organization_id: str, person_id: str, fields: dict) -> None:
         self.upsert("contacts", person_id, {**fields, "organization_id": organization_id, "updated_at": utcnow()})
 
-    def save_consents(self, organization_id: str, member_id: str, consents: list[dict]) -> None:
+    def save_consents(self, organization_id: str, member_id: str, consents: list[dict]) -> bool:
+        """True when they changed (or were not known). A registration's consent events repeat the consents
+        its snapshot brought: one read, not a write of the same (and a look for deliveries waiting for them)."""
+        held = self.find_one("consents", {"_id": member_id, "organization_id": organization_id},
+                             projection={"consents": 1})
+        if held is not None and held.get("consents") == consents:
+            return False
         self.upsert("consents", member_id, {"organization_id": organization_id, "consents": consents,
                                             "updated_at": utcnow()})
+        return True
 
     def wake_deliveries_waiting_for(self, organization_id: str, person_id: str) -> None:
         """Deliveries that failed because this person was not known yet are due now (their contact or

@@ -43,8 +43,8 @@ def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
     _forget_person(uow, evt.organization_id, evt.data["member_id"])
     if store.is_erased(evt.organization_id, evt.data["member_id"]):
         return
-    store.save_consents(evt.organization_id, evt.data["member_id"], evt.data.get("consents") or [])
-    store.wake_deliveries_waiting_for(evt.organization_id, evt.data["member_id"])
+    if store.save_consents(evt.organization_id, evt.data["member_id"], evt.data.get("consents") or []):
+        store.wake_deliveries_waiting_for(evt.organization_id, evt.data["member_id"])
 
 
 def on_member_erased(evt: Event, uow: UnitOfWork) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from pymongo import monitoring
 
 from shared.events import intake, matching
 from shared.messaging.envelope import new_event
+from shared.mongo import connect
 from shared.testing import eventually
 from shared.testing.fixtures import auth_header
 
 from notifications import handlers
+from notifications.repository import Repository
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,3 +97,43 @@ def test_member_reads_their_inbox_turns_sms_off_and_exports_only_their_own(clien
     stranger = auth_header(make_token("org-elsewhere", "member", member_id=me["person_id"]))
     assert client.get(f"{base}/inbox", headers=stranger).status_code == 404
     assert client.get("/v1/me/export", headers=stranger).json["contact"] is None
+
+
+class Writes(monitoring.CommandListener):
+    """The collections a client writes to."""
+
+    def __init__(self):
+        self.collections: list[str] = []
+
+    def started(self, event):
+        if event.command_name in ("update", "insert", "delete"):
+            self.collections.append(event.command[event.command_name])
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_consent_event_repeating_the_consents_held_writes_nothing(settings, db, org_id, repo):
+    """A registration's consent events repeat the consents its snapshot brought: applied again they write
+    nothing (nor look for deliveries waiting for them); a real change is saved."""
+    person = member(repo, org_id)
+    same = {"organization_id": org_id, "member_id": person["person_id"], "site_id": "site-1",
+            "purpose": "notify:inapp", "granted": True,
+            "consents": [{"purpose": p} for p in ("notify:inapp", "notify:sms", "notify:email")]}
+    writes = Writes()
+    client = connect(settings.platform.mongo_uri, event_listeners=[writes])
+    try:
+        listening = Repository(client, client[db.name])
+        apply(listening, intake.MemberConsentChanged, same, handlers.on_member_snapshot)
+        assert writes.collections == []
+        fewer = {**same, "purpose": "notify:sms", "granted": False,
+                 "consents": [{"purpose": p} for p in ("notify:inapp", "notify:email")]}
+        apply(listening, intake.MemberConsentChanged, fewer, handlers.on_member_snapshot)
+        assert "consents" in writes.collections
+    finally:
+        client.close()
+    assert [c["purpose"] for c in db.consents.find_one({"_id": person["person_id"]})["consents"]] == \
+        ["notify:inapp", "notify:email"]
