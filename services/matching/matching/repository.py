@@ -284,6 +284,15 @@ class Store(base.Store):
                          {"$set": {"active": False, **fields}})
         return True
 
+    def member_overrides(self, org: str, member_id: str) -> tuple[frozenset[str], str | None]:
+        """For one member's proposal, in one read on the (organization, member) index: the leaders excluded
+        (as ``excluded_leaders``) and the pinned one (as ``pinned_leader``)."""
+        docs = [d for d in self.find("overrides", {"organization_id": org, "member_id": member_id},
+                                     projection={"leader_id": 1, "kind": 1, "active": 1, "at": 1}) if d.get("active")]
+        pins = sorted((d for d in docs if d["kind"] == "pin"), key=lambda d: d["at"], reverse=True)
+        return (frozenset(d["leader_id"] for d in docs if d["kind"] != "pin"),
+                pins[0]["leader_id"] if pins else None)
+
     def pinned_leader(self, org: str, member_id: str) -> str | None:
         doc = self.active_pin(org, member_id)
         return doc and doc["leader_id"]

@@ -24,10 +24,13 @@ def iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def context(st: Store, org: str, now: datetime, member_ids: list[str] | None = None) -> model.Context:
+def context(st: Store, org: str, now: datetime, member_ids: list[str] | None = None,
+            excluded: dict[str, frozenset[str]] | None = None) -> model.Context:
+    """``excluded``: the members' excluded leaders when the caller read them already."""
     virtual_only, names = st.site_facts(org)
-    return model.Context(now=now, virtual_only_sites=virtual_only, excluded=st.excluded_leaders(org, member_ids),
-                         site_names=names)
+    if excluded is None:
+        excluded = st.excluded_leaders(org, member_ids)
+    return model.Context(now=now, virtual_only_sites=virtual_only, excluded=excluded, site_names=names)
 
 
 def leader_table(st: Store, org: str, now: datetime) -> model.LeaderTable:
@@ -55,11 +58,11 @@ def propose_unmatched(uow: UnitOfWork, st: Store, org: str, member: model.Member
         st.remove_from_waitlist(org, member_id)
         return None
     pol = policy(st, org)
-    ctx = context(st, org, now, [member_id])
+    excluded, pinned = st.member_overrides(org, member_id)
+    ctx = context(st, org, now, excluded={member_id: excluded} if excluded else {})
     table = leader_table(st, org, now)
     ev = model.evaluate(member, table, pol["weights"], ctx)
     choice = None
-    pinned = st.pinned_leader(org, member_id)
     if pinned is not None and pinned in table.index and ev.feasible[table.index[pinned]]:
         choice, origin = table.index[pinned], "pinned"
     elif ev.feasible.any():

@@ -89,15 +89,15 @@ def test_waitlist_reason_names_the_missing_language(worker, intake, tap, expect)
     assert "who speaks Spanish (es)" in waiting.data["reason"]
 
 
-class MemberReads(monitoring.CommandListener):
-    """The reads a client sends to matching's members collection."""
+class Reads(monitoring.CommandListener):
+    """The reads a client sends, per collection."""
 
     def __init__(self):
-        self.finds = 0
+        self.finds: dict[str, int] = {}
 
     def started(self, event):
-        if event.command_name == "find" and event.command.get("find") == "members":
-            self.finds += 1
+        if event.command_name == "find":
+            self.finds[event.command["find"]] = self.finds.get(event.command["find"], 0) + 1
 
     def succeeded(self, event):
         pass
@@ -106,9 +106,10 @@ class MemberReads(monitoring.CommandListener):
         pass
 
 
-def test_a_registration_reads_the_member_it_saved_once(settings, db, org_id):
+def test_a_registration_reads_the_member_and_their_overrides_once(settings, db, org_id):
     """Each read is a round trip in the consumer's path: the member saved from MemberRegistered is read back
-    once, and its recheck and proposal (here the waitlist: no leader yet) use that, not reads of their own."""
+    once, and its recheck and proposal (here the waitlist: no leader yet) use that, not reads of their own;
+    the member's pins and blocks are one read."""
     member_id = f"member-{uuid.uuid4().hex[:8]}"
     evt = new_event(MemberRegistered, {
         "organization_id": org_id, "member_id": member_id, "site_id": "site-1", "status": "active",
@@ -117,12 +118,12 @@ def test_a_registration_reads_the_member_it_saved_once(settings, db, org_id):
         "substances": ["alcohol"], "pathways": ["12-step"], "co_occurring_mental_health": "no",
         "lived_experience_topics": [], "contact_channels": ["email"],
         "consents": [{"purpose": "matching", "expires_at": None}]}, source="/recoverynet/test")
-    reads = MemberReads()
+    reads = Reads()
     client = connect(settings.platform.mongo_uri, event_listeners=[reads])
     try:
         Repository(client, client[db.name], source="/recoverynet/matching", store=Store).transaction(
             lambda uow: events.on_member_registered(evt, uow))
     finally:
         client.close()
-    assert reads.finds == 1
+    assert (reads.finds.get("members"), reads.finds.get("overrides")) == (1, 1)
     assert db.waitlist.find_one({"organization_id": org_id, "member_id": member_id})
