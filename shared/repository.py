@@ -44,12 +44,26 @@ class Store:
 
     collections: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, db: Database, session=None):
+    def __init__(self, db: Database, session=None, reads: dict | None = None):
         self.db, self.session = db, session
+        self._reads = reads  # the unit of work's shared reads (None for a plain read: nothing remembered)
 
     @classmethod
     def of(cls: type[S], uow: UnitOfWork) -> S:
-        return cls(uow.db, uow.session)
+        return cls(uow.db, uow.session, uow.reads)
+
+    def remembered(self, key: Any, read: Callable[[], T]) -> T:
+        """``read()`` once per unit of work, shared by its handlers (each read is a round trip in a consumer
+        batch's path); read every time by a plain reader. A write that changes it must ``forget(key)``."""
+        if self._reads is None:
+            return read()
+        if key not in self._reads:
+            self._reads[key] = read()
+        return self._reads[key]
+
+    def forget(self, key: Any) -> None:
+        if self._reads is not None:
+            self._reads.pop(key, None)
 
     def find_one(self, coll: str, query: dict, projection: dict | None = None) -> dict | None:
         if projection is None and isinstance(query.get("_id"), str) and len(query) > 1:

@@ -35,6 +35,9 @@ class UnitOfWork:
         self.events: list[Event] = []
         self.tombstones: list[tuple[str, str]] = []
         self._before_commit: dict[Any, Callable[[], None]] = {}
+        # What this transaction's handlers read and share (a consumer batch's events: read once, not per
+        # event); ``Store.remembered`` fills it, a write that changes such a read forgets it.
+        self.reads: dict[Any, Any] = {}
 
     def emit(self, declaration: type[EventSchema], data: dict[str, Any]) -> Event:
         evt = new_event(declaration, data, source=self.source)

@@ -12,6 +12,7 @@ from shared import mongo
 from shared.events.intake import MemberStatusChanged
 from shared.messaging.outbox import OUTBOX_COMMITTED
 from shared.mongo import connect, ensure_platform_indexes
+from shared.repository import Store
 from shared.unit_of_work import run_in_transaction
 
 pytestmark = pytest.mark.timeout(120)
@@ -112,3 +113,30 @@ def test_a_commit_with_events_wakes_this_processs_relays_and_one_without_does_no
     run_in_transaction(client, database, emitting, source="/test")
     assert woken.is_set()
     assert database.outbox.count_documents({}) == 1  # set after the commit: the entry is there to read
+
+
+def test_a_read_is_remembered_per_unit_of_work_until_a_write_forgets_it(db):
+    """``Store.remembered``: the handlers of one transaction share a read (one round trip per consumer batch);
+    ``forget`` makes the next one read again; the next transaction reads afresh; a plain reader always reads."""
+    client, database = db
+    reads = []
+
+    def read(store):
+        reads.append(1)
+        return store.find_one("counters", {"_id": "c"})["n"]
+
+    def work(uow):
+        first, second = Store.of(uow), Store.of(uow)
+        assert [first.remembered("n", lambda: read(first)), second.remembered("n", lambda: read(second))] == [0, 0]
+        assert len(reads) == 1
+        second.update_one("counters", {"_id": "c"}, {"$inc": {"n": 5}})
+        second.forget("n")
+        assert first.remembered("n", lambda: read(first)) == 5 and len(reads) == 2
+
+    run_in_transaction(client, database, work, source="/test")
+    run_in_transaction(client, database, lambda uow: Store.of(uow).remembered("n", lambda: read(Store.of(uow))),
+                       source="/test")
+    assert len(reads) == 3
+    plain = Store(database)
+    plain.remembered("n", lambda: read(plain)), plain.remembered("n", lambda: read(plain))
+    assert len(reads) == 5

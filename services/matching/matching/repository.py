@@ -93,13 +93,17 @@ class Store(base.Store):
 
     # -- read model ------------------------------------------------------------------------------
     def upsert_site(self, org: str, site_id: str, fields: dict) -> None:
+        self.forget(("site_facts", org))
         self.upsert("sites", key(org, site_id), {"organization_id": org, "site_id": site_id, **fields})
 
     def site_facts(self, org: str) -> tuple[frozenset[str], dict[str, str]]:
-        """In one read: the sites that meet only virtually, and every known site's name (for reasons in words)."""
-        docs = self.find("sites", {"organization_id": org}, projection={"site_id": 1, "name": 1, "virtual_only": 1})
-        return (frozenset(d["site_id"] for d in docs if d.get("virtual_only")),
-                {d["site_id"]: d["name"] for d in docs if d.get("name")})
+        """In one read (once per unit of work): the sites that meet only virtually, and every known site's
+        name (for reasons in words)."""
+        def read():
+            docs = self.find("sites", {"organization_id": org}, projection={"site_id": 1, "name": 1, "virtual_only": 1})
+            return (frozenset(d["site_id"] for d in docs if d.get("virtual_only")),
+                    {d["site_id"]: d["name"] for d in docs if d.get("name")})
+        return self.remembered(("site_facts", org), read)
 
     def site_known(self, org: str, site_id: str) -> bool:
         """One of the organization's sites: seen in intake's SiteCreated/SiteUpdated, or named by one of the
@@ -341,9 +345,12 @@ class Store(base.Store):
 
     # -- organization settings -------------------------------------------------------------------
     def org_settings(self, org: str) -> dict:
-        return self.find_one("org_settings", {"_id": org}) or {"_id": org, "weights": {}, "version": 0}
+        """Once per unit of work (every proposal of a consumer batch reads them)."""
+        return self.remembered(("org_settings", org), lambda: self.find_one("org_settings", {"_id": org})
+                               or {"_id": org, "weights": {}, "version": 0})
 
     def save_org_settings(self, org: str, fields: dict, expected_version: int) -> dict:
+        self.forget(("org_settings", org))
         result = self.db.org_settings.update_one(
             {"_id": org, "version": expected_version}, {"$set": fields, "$inc": {"version": 1}},
             upsert=expected_version == 0, session=self.session)

@@ -5,7 +5,8 @@ import uuid
 import pytest
 from pymongo import monitoring
 
-from shared.events.intake import LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberRegistered
+from shared.events.intake import (LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberRegistered,
+                                  SiteUpdated)
 from shared.events.matching import MatchEnded, MatchProposed, MemberWaitlisted
 from shared.messaging.envelope import new_event
 from shared.mongo import connect
@@ -14,6 +15,7 @@ from shared.testing import eventually
 
 from matching.handlers import events
 from matching.repository import Store
+from matching.subscriptions import SUBSCRIPTIONS
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -106,24 +108,50 @@ class Reads(monitoring.CommandListener):
         pass
 
 
+def registered(org_id: str, **data) -> object:
+    return new_event(MemberRegistered, {
+        "organization_id": org_id, "member_id": f"member-{uuid.uuid4().hex[:8]}", "site_id": "site-1",
+        "status": "active", "time_zone": "America/Chicago", "languages": ["en"], "leader_gender_preference": None,
+        "meeting_mode": "either", "availability": [{"day": 1, "start": "17:00", "end": "20:00"}],
+        "substances": ["alcohol"], "pathways": ["12-step"], "co_occurring_mental_health": "no",
+        "lived_experience_topics": [], "contact_channels": ["email"],
+        "consents": [{"purpose": "matching", "expires_at": None}], **data}, source="/recoverynet/test")
+
+
+HANDLERS = {declaration.type: handler for declaration, handler in SUBSCRIPTIONS.items()}
+
+
+def applied_as_one_batch(settings, db, evts: list, handler=None) -> Reads:
+    """The events applied in one transaction, as the consumer applies a batch; the reads it sent."""
+    reads = Reads()
+    client = connect(settings.platform.mongo_uri, event_listeners=[reads])
+    try:
+        def batch(uow):
+            for evt in evts:
+                (handler or HANDLERS[evt.type])(evt, uow)
+        Repository(client, client[db.name], source="/recoverynet/matching", store=Store).transaction(batch)
+    finally:
+        client.close()
+    return reads
+
+
 def test_a_registration_reads_the_member_and_their_overrides_once(settings, db, org_id):
     """Each read is a round trip in the consumer's path: the member saved from MemberRegistered is read back
     once, and its recheck and proposal (here the waitlist: no leader yet) use that, not reads of their own;
     the member's pins and blocks are one read."""
-    member_id = f"member-{uuid.uuid4().hex[:8]}"
-    evt = new_event(MemberRegistered, {
-        "organization_id": org_id, "member_id": member_id, "site_id": "site-1", "status": "active",
-        "time_zone": "America/Chicago", "languages": ["en"], "leader_gender_preference": None,
-        "meeting_mode": "either", "availability": [{"day": 1, "start": "17:00", "end": "20:00"}],
-        "substances": ["alcohol"], "pathways": ["12-step"], "co_occurring_mental_health": "no",
-        "lived_experience_topics": [], "contact_channels": ["email"],
-        "consents": [{"purpose": "matching", "expires_at": None}]}, source="/recoverynet/test")
-    reads = Reads()
-    client = connect(settings.platform.mongo_uri, event_listeners=[reads])
-    try:
-        Repository(client, client[db.name], source="/recoverynet/matching", store=Store).transaction(
-            lambda uow: events.on_member_registered(evt, uow))
-    finally:
-        client.close()
+    evt = registered(org_id)
+    reads = applied_as_one_batch(settings, db, [evt], events.on_member_registered)
     assert (reads.finds.get("members"), reads.finds.get("overrides")) == (1, 1)
-    assert db.waitlist.find_one({"organization_id": org_id, "member_id": member_id})
+    assert db.waitlist.find_one({"organization_id": org_id, "member_id": evt.data["member_id"]})
+
+
+def test_a_batch_of_registrations_reads_the_settings_and_sites_once_until_a_site_changes(settings, db, org_id):
+    """The organization's settings and sites are read once per consumer batch, not per registration; a site
+    event in the batch makes the next registration read the sites again (and see the change)."""
+    site = {"organization_id": org_id, "site_id": "site-1", "name": "Main", "time_zone": "America/Chicago",
+            "virtual_only": False}
+    moved = new_event(SiteUpdated, {**site, "name": "Main Street"}, source="/recoverynet/test")
+    reads = applied_as_one_batch(settings, db, [registered(org_id) for _ in range(3)])
+    assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 1)
+    reads = applied_as_one_batch(settings, db, [registered(org_id), moved, registered(org_id)])
+    assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 2)

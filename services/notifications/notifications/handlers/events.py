@@ -120,10 +120,7 @@ def _reads(uow: UnitOfWork) -> dict:
     """What the events of one transaction (a consumer batch: often many reminders of one meeting) share:
     the meeting's name and the organization's webhooks, read once per transaction, and the recipients'
     state, read for the whole batch before its first event (``prepare_recipients``)."""
-    cache = getattr(uow, "_notifications_reads", None)
-    if cache is None:
-        cache = uow._notifications_reads = {}
-    return cache
+    return uow.reads
 
 
 def _forget_person(uow: UnitOfWork, organization_id: str, person_id: str) -> None:
