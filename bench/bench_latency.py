@@ -10,6 +10,11 @@ that registers a consenting member (matching + notify:email) to
 at several request rates (open loop: requests start on a fixed schedule whatever the answers), reported
 as p50 / p95 / p99 against the broker's raw produce-to-consume round trip (kafka-python producer, send +
 flush, to a consumer assigned to the topic) measured in the same run on the same broker.
+
+And whether the platform keeps pace with 10 registrations a second held for 30 s (10 s quick): proposals
+completed per second against the rate offered, with where the queue forms (when the last MemberRegistered
+and the last MatchProposed reached the tap) and each process's CPU per registration. Sixty requests at 10/s
+(the rates above) end before a queue that grows by a few a second shows much; thirty seconds do not.
 """
 from __future__ import annotations
 
@@ -25,11 +30,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import Figure
 from bench.journeys import MailWatch, Org, TimedTap, post_ok, wait
+from shared.events.intake import MEMBERS, MemberRegistered
 from shared.events.matching import MATCHES, MatchProposed
 from shared.config import KafkaConnection
 from shared.messaging.kafka import ensure_topics
 
 PERCENTILES = (50, 95, 99)
+SUSTAINED_RATE = 10.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -107,12 +114,14 @@ def _batch(platform, org: Org, tap: TimedTap, mail: MailWatch, rate: float, n: i
 def run(runs: int, quick: bool, platform) -> list[Figure]:
     rates = (2.0, 8.0) if quick else (1.0, 4.0, 10.0)
     n = 15 if quick else 60
+    sustained_runs, sustained_seconds = (1, 10) if quick else (min(runs, 3), 30)
+    members = len(rates) * runs * n + sustained_runs * int(SUSTAINED_RATE * sustained_seconds) + 20
     org = Org(platform)
-    for _ in range(max(3, (len(rates) * runs * n + 20) // 90 + 1)):
+    for _ in range(max(3, members // 90 + 1)):  # room for every member, so each is proposed a leader
         org.leader(capacity=100)
     mail = MailWatch(platform)
     figures = []
-    with TimedTap(platform.bootstrap_servers, [MATCHES]) as tap:
+    with TimedTap(platform.bootstrap_servers, [MATCHES, MEMBERS]) as tap:
         # Warm up the whole path (leaders known to matching, every worker connected) with a few members.
         _batch(platform, org, tap, mail, rate=2.0, n=3, timeout=120)
         for rate in rates:
@@ -138,4 +147,32 @@ def run(runs: int, quick: bool, platform) -> list[Figure]:
                             "requests_per_run": n, "runs": runs,
                             f"p{p}_all_runs_ms": round(percentile(everything[what], p) * 1000, 1),
                             "mean_ms": round(statistics.mean(everything[what]) * 1000, 1)}))
+        figures.append(sustained(platform, org, tap, mail, runs=sustained_runs, seconds=sustained_seconds))
     return figures
+
+
+def sustained(platform, org: Org, tap: TimedTap, mail: MailWatch, *, runs: int, seconds: float) -> Figure:
+    """10 registrations a second for ``seconds``: proposals completed per second (all of them, from the
+    first request to the last proposal) against the rate offered; ratio 1.0 is keeping pace."""
+    from bench.bench_console import cpu_ms_per_click, cpu_seconds
+
+    n = int(SUSTAINED_RATE * seconds)
+    achieved, notes = [], {"offered_per_s": SUSTAINED_RATE, "seconds": seconds, "requests_per_run": n, "runs": []}
+    for _ in range(runs):
+        before, began = cpu_seconds(platform), time.time()
+        to_event, _ = _batch(platform, org, tap, mail, SUSTAINED_RATE, n, timeout=180 + n)
+        spent = cpu_ms_per_click(before, cpu_seconds(platform), n)
+        registered = sorted(at for at in tap.first_arrival(lambda e: e.type == MemberRegistered.type).values()
+                            if at >= began)
+        proposed = sorted(at for at in tap.first_arrival(lambda e: e.type == MatchProposed.type).values()
+                          if at >= began)[:n]
+        took = proposed[-1] - began
+        achieved.append(n / took)
+        notes["runs"].append({
+            "proposals_per_s": round(n / took, 2),
+            "to_proposal_p50_p99_ms": [round(percentile(to_event, p) * 1000) for p in (50, 99)],
+            "last_MemberRegistered_after_s": round(registered[-1] - began, 1) if registered else None,
+            "last_MatchProposed_after_s": round(took, 1),
+            "cpu_ms_per_registration": spent})
+    return Figure(f"e2e.sustained {SUSTAINED_RATE:g}/s for {seconds:g} s", "proposals completed", "per s",
+                  achieved, "rate offered", [SUSTAINED_RATE] * len(achieved), higher_is_better=True, notes=notes)
