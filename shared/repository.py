@@ -61,6 +61,11 @@ class Store:
             self._reads[key] = read()
         return self._reads[key]
 
+    def remember(self, key: Any, value: Any) -> None:
+        """What a read of ``key`` would now return (read ahead for a batch, or just written)."""
+        if self._reads is not None:
+            self._reads[key] = value
+
     def forget(self, key: Any) -> None:
         if self._reads is not None:
             self._reads.pop(key, None)

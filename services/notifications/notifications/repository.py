@@ -57,14 +57,34 @@ class Store(base.Store):
 
     def save_consents(self, organization_id: str, member_id: str, consents: list[dict]) -> bool:
         """True when they changed (or were not known). A registration's consent events repeat the consents
-        its snapshot brought: one read, not a write of the same (and a look for deliveries waiting for them)."""
-        held = self.find_one("consents", {"_id": member_id, "organization_id": organization_id},
-                             projection={"consents": 1})
-        if held is not None and held.get("consents") == consents:
+        its snapshot brought: no write of the same (nor a look for deliveries waiting for them)."""
+        held = self.held_consents(organization_id, member_id)
+        if held is not None and held == consents:
             return False
         self.upsert("consents", member_id, {"organization_id": organization_id, "consents": consents,
                                             "updated_at": utcnow()})
+        self.remember(("consents", organization_id, member_id), consents)
         return True
+
+    def held_consents(self, organization_id: str, member_id: str) -> list[dict] | None:
+        """The member's consents as held (None: no member event about them yet); once per unit of work."""
+        def read():
+            doc = self.find_one("consents", {"_id": member_id, "organization_id": organization_id},
+                                projection={"consents": 1})
+            return None if doc is None else doc.get("consents", [])
+        return self.remembered(("consents", organization_id, member_id), read)
+
+    def read_people_ahead(self, people: set[tuple[str, str]]) -> None:
+        """For a consumer batch of member and contact events: whether each (organization, person) is erased and
+        their consents as held, in one query per collection instead of two per event."""
+        ids = sorted({person_id for _, person_id in people})
+        erased = {(d["organization_id"], d["_id"])
+                  for d in self.find_in("erased", "_id", ids, projection={"organization_id": 1})}
+        consents = {(d["organization_id"], d["_id"]): d.get("consents", [])
+                    for d in self.find_in("consents", "_id", ids, projection={"organization_id": 1, "consents": 1})}
+        for org, person_id in people:
+            self.remember(("erased", org, person_id), (org, person_id) in erased)
+            self.remember(("consents", org, person_id), consents.get((org, person_id)))
 
     def wake_deliveries_waiting_for(self, organization_id: str, person_id: str) -> None:
         """Deliveries that failed because this person was not known yet are due now (their contact or
@@ -129,6 +149,8 @@ class Store(base.Store):
         db.coordinators.delete_one({"_id": _key(organization_id, person_id)}, session=s)
         # Only the id stays, so later events about the person tell nobody instead of retrying in vain.
         self.upsert("erased", person_id, {"organization_id": organization_id, "erased_at": utcnow()})
+        self.remember(("erased", organization_id, person_id), True)
+        self.remember(("consents", organization_id, person_id), None)
         self.delete_many("signin_secrets", {"organization_id": organization_id, "person_id": person_id})
         return self.update_many(
             "deliveries", {"organization_id": organization_id, "recipient_id": person_id, "status": {"$in": WAITING}},
@@ -149,7 +171,9 @@ class Store(base.Store):
             self.delete_many("signin_secrets", {"_id": {"$in": delivery_ids}})
 
     def is_erased(self, organization_id: str, person_id: str) -> bool:
-        return self.find_one("erased", {"_id": person_id, "organization_id": organization_id}) is not None
+        """Once per unit of work (``read_people_ahead`` reads a batch's at once; ``erase_person`` updates it)."""
+        return self.remembered(("erased", organization_id, person_id), lambda: self.find_one(
+            "erased", {"_id": person_id, "organization_id": organization_id}) is not None)
 
     def person_state(self, organization_id: str, person_id: str):
         """(contact, consents list, preferences) of a person in an organization. The consents are None

@@ -47,6 +47,17 @@ def on_member_snapshot(evt: Event, uow: UnitOfWork) -> None:
         store.wake_deliveries_waiting_for(evt.organization_id, evt.data["member_id"])
 
 
+def read_people_ahead(events: list[Event], uow: UnitOfWork) -> None:
+    """Before a consumer batch's member and contact events are applied: whether each person is erased and their
+    consents as held, for the whole batch at once (the consumer runner calls a handler's ``prepare``)."""
+    Store.of(uow).read_people_ahead({(evt.organization_id, evt.data.get("member_id") or evt.data["person_id"])
+                                     for evt in events})
+
+
+on_contact_changed.prepare = read_people_ahead
+on_member_snapshot.prepare = read_people_ahead
+
+
 def on_member_erased(evt: Event, uow: UnitOfWork) -> None:
     _forget_person(uow, evt.organization_id, evt.data["member_id"])
     _record_gathered(uow)  # this batch's deliveries to the person too

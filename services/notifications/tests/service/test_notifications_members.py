@@ -137,3 +137,55 @@ def test_a_consent_event_repeating_the_consents_held_writes_nothing(settings, db
         client.close()
     assert [c["purpose"] for c in db.consents.find_one({"_id": person["person_id"]})["consents"]] == \
         ["notify:inapp", "notify:email"]
+
+
+class Finds(monitoring.CommandListener):
+    """The collections a client reads, per read."""
+
+    def __init__(self):
+        self.collections: list[str] = []
+
+    def started(self, event):
+        if event.command_name == "find":
+            self.collections.append(event.command["find"])
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_batch_of_member_events_reads_erasures_and_consents_once_and_an_erasure_in_it_holds(settings, db, org_id):
+    """As the consumer applies a batch: whether each person is erased and their consents are read for the whole
+    batch at once, not per event; a person erased earlier in the batch stays erased for its later events."""
+    people = [f"member-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    consents = [{"purpose": "notify:email"}]
+
+    def evt(declaration, **data):
+        return new_event(declaration, {"organization_id": org_id, **data}, source="/recoverynet/test")
+
+    batch = [evt(intake.MemberConsentChanged, member_id=p, site_id="site-1", purpose="notify:email", granted=True, consents=consents)
+             for p in people]
+    batch += [evt(intake.MemberConsentChanged, member_id=p, site_id="site-1", purpose="notify:email", granted=True, consents=consents)
+              for p in people]  # the same again: nothing to write
+    batch.append(evt(intake.MemberErased, member_id=people[0], site_id="site-1"))
+    batch.append(evt(intake.ContactChanged, person_id=people[0], person_kind="member", display_name="Robin",
+                     email="robin@example.org", preferred_language="en", time_zone="UTC", site_ids=["site-1"],
+                     channels=["email"]))
+    handler = {intake.MemberConsentChanged.type: handlers.on_member_snapshot,
+               intake.MemberErased.type: handlers.on_member_erased,
+               intake.ContactChanged.type: handlers.on_contact_changed}
+    finds = Finds()
+    client = connect(settings.platform.mongo_uri, event_listeners=[finds])
+    try:
+        def work(uow):
+            handlers.on_member_snapshot.prepare([e for e in batch if e.type != intake.MemberErased.type], uow)
+            for e in batch:
+                handler[e.type](e, uow)
+        Repository(client, client[db.name]).transaction(work)
+    finally:
+        client.close()
+    assert (finds.collections.count("erased"), finds.collections.count("consents")) == (1, 1)
+    assert db.contacts.find_one({"_id": people[0]}) is None and db.consents.find_one({"_id": people[0]}) is None
+    assert [db.consents.find_one({"_id": p})["consents"] for p in people[1:]] == [batch[1].data["consents"]] * 2
