@@ -118,16 +118,19 @@ class Store(base.Store):
         return doc and doc.get("time_zone")
 
     def member(self, org: str, member_id: str) -> dict | None:
-        return self.find_one("members", {"_id": key(org, member_id)})
+        """Once per unit of work: a registration's consent events, often in its consumer batch, read it again."""
+        return self.remembered(("member", org, member_id), lambda: self.find_one("members", {"_id": key(org, member_id)}))
 
     def members(self, org: str, member_ids: list[str]) -> list[dict]:
         return self.find_in("members", "_id", [key(org, m) for m in member_ids])
 
     def save_member(self, org: str, member_id: str, fields: dict) -> dict:
+        self.forget(("member", org, member_id))
         self.upsert("members", key(org, member_id), {"organization_id": org, "member_id": member_id, **fields})
         return self.member(org, member_id)
 
     def delete_member(self, org: str, member_id: str) -> None:
+        self.remember(("member", org, member_id), None)
         self.db.members.delete_one({"_id": key(org, member_id)}, session=self.session)
         self.db.waitlist.delete_one({"_id": key(org, member_id)}, session=self.session)
         self.delete_many("overrides", {"organization_id": org, "member_id": member_id})

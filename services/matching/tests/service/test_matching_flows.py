@@ -5,8 +5,8 @@ import uuid
 import pytest
 from pymongo import monitoring
 
-from shared.events.intake import (LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberRegistered,
-                                  SiteUpdated)
+from shared.events.intake import (LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberErased,
+                                  MemberRegistered, SiteUpdated)
 from shared.events.matching import MatchEnded, MatchProposed, MemberWaitlisted
 from shared.messaging.envelope import new_event
 from shared.mongo import connect
@@ -155,3 +155,19 @@ def test_a_batch_of_registrations_reads_the_settings_and_sites_once_until_a_site
     assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 1)
     reads = applied_as_one_batch(settings, db, [registered(org_id), moved, registered(org_id)])
     assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 2)
+
+
+def test_a_registrations_consent_events_in_its_batch_read_the_member_it_saved(settings, db, org_id):
+    """MemberRegistered and the consent events that repeat its consents, in one batch: the member is read once (the
+    read-back of the save), and the consent events change nothing; a member erased in the batch is gone for the rest."""
+    evt = registered(org_id)
+    member_id = evt.data["member_id"]
+    again = new_event(MemberConsentChanged, {"organization_id": org_id, "member_id": member_id, "site_id": "site-1",
+                                             "purpose": "matching", "granted": True, "consents": evt.data["consents"]},
+                      source="/recoverynet/test")
+    reads = applied_as_one_batch(settings, db, [evt, again, again])
+    assert reads.finds.get("members") == 1
+    erased = new_event(MemberErased, {"organization_id": org_id, "member_id": member_id, "site_id": "site-1"},
+                       source="/recoverynet/test")
+    applied_as_one_batch(settings, db, [erased, again])
+    assert db.members.find_one({"member_id": member_id}) is None
