@@ -43,8 +43,8 @@ def on_member_registered(evt, uow: UnitOfWork) -> None:
     fields = _member_fields(data)
     if not fields["time_zone"]:
         fields["time_zone"] = st.site_time_zone(org, data["site_id"]) or "UTC"
-    saved = st.save_member(org, data["member_id"], fields)
-    recheck_member(uow, org, data["member_id"], utcnow(), doc=saved)
+    st.save_member(org, data["member_id"], fields)
+    recheck_member(uow, org, data["member_id"], utcnow())
 
 
 on_member_updated = on_member_registered
@@ -58,8 +58,8 @@ def _member_patch(evt, uow: UnitOfWork, fields: dict) -> None:
         return  # we have not seen the member's registration: it will carry the whole profile
     if not model.changed_fields(stored, fields):
         return  # the same facts again: a recheck would decide as the last one did
-    saved = st.save_member(org, evt.data["member_id"], fields)
-    recheck_member(uow, org, evt.data["member_id"], utcnow(), doc=saved)
+    st.save_member(org, evt.data["member_id"], fields)
+    recheck_member(uow, org, evt.data["member_id"], utcnow())
 
 
 def on_member_consent_changed(evt, uow: UnitOfWork) -> None:

@@ -123,11 +123,10 @@ def request_different_leader(uow: UnitOfWork, org: str, member_id: str, principa
     return ended
 
 
-def recheck_member(uow: UnitOfWork, org: str, member_id: str, now: datetime, doc: dict | None = None) -> None:
-    """Keep a member's open match only while they may be matched; otherwise propose or waitlist.
-    ``doc``: the member as just saved in this transaction (not read again)."""
+def recheck_member(uow: UnitOfWork, org: str, member_id: str, now: datetime) -> None:
+    """Keep a member's open match only while they may be matched; otherwise propose or waitlist."""
     st = Store.of(uow)
-    member = member_from_doc(doc or st.member(org, member_id))
+    member = member_from_doc(st.member(org, member_id))
     current = st.open_match(org, member_id)
     if current is not None:
         if not model.member_consent_ok(member, now):

@@ -51,15 +51,15 @@ def propose_for_member(uow: UnitOfWork, org: str, member_id: str, *, origin: str
 
 def propose_unmatched(uow: UnitOfWork, st: Store, org: str, member: model.Member, *, origin: str,
                       now: datetime) -> dict | None:
-    """``propose_for_member`` for a member the caller read in this transaction and found without an open
-    match (a registration's recheck: not read twice, as each read is a round trip in the consumer's path)."""
+    """``propose_for_member`` for a member the caller found without an open match in this transaction (a
+    registration's recheck: no second look, as each is a round trip in the consumer's path)."""
     member_id = member.member_id
     if not (model.member_consent_ok(member, now) and member.status in model.ELIGIBLE_MEMBER_STATUSES):
         st.remove_from_waitlist(org, member_id)
         return None
     pol = policy(st, org)
     excluded, pinned = st.member_overrides(org, member_id)
-    ctx = context(st, org, now, excluded={member_id: excluded} if excluded else {})
+    ctx = context(st, org, now, excluded={member_id: excluded})
     table = leader_table(st, org, now)
     ev = model.evaluate(member, table, pol["weights"], ctx)
     choice = None
