@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from shared.auth import (InvalidToken, KeySet, SigningKey, _b64url_decode, issue_token, keys_from_jwks,
-                         thumbprint, verify_token)
+                         thumbprint, verify_token, VerifiedTokens)
 from shared.config import ConfigError, EnvReader, PlatformSettings
 from shared.testing.fixtures import OLD_HS256_SECRET
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,6 +38,33 @@ def test_only_eddsa_by_a_known_key_verifies():
     forged = jwt.encode(claims, other.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
     with pytest.raises(InvalidToken, match="not valid"):
         verify_token(forged, keyset)
+
+
+def test_a_verified_token_is_remembered_until_it_expires_or_its_key_leaves_the_key_set():
+    import time
+    signing, other = SigningKey.generate(), SigningKey.generate()
+    published, keyset_now, now = {"keys": [signing.public_jwk()]}, [1000.0], [time.time()]
+    keyset = KeySet(url="https://intake.test/jwks", fetch=lambda url: published, clock=lambda: keyset_now[0])
+    tokens = VerifiedTokens(keyset, clock=lambda: now[0])
+    token = issue_token(signing, organization_id="o", role="coordinator", sites=["s1"], ttl_seconds=600)
+    first = tokens.verify(token)
+    assert first.sites == frozenset({"s1"}) and tokens.verify(token) is first   # checked once, then remembered
+    # a forged token is refused every time, whatever was remembered for the real one
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "role": "admin"}, other.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="not valid"):
+            tokens.verify(forged)
+    # once its expiry has passed it is not answered from memory (it is verified again, here by the real clock)
+    now[0] = claims["exp"]
+    again = tokens.verify(token)
+    assert again == first and again is not first
+    # keys rotated: once the key set no longer holds the key that signed it, it is refused
+    published["keys"] = [other.public_jwk()]
+    keyset_now[0] += 30   # a token by the new key makes the key set fetch again
+    assert tokens.verify(issue_token(other, organization_id="o", role="admin")).role == "admin"
+    with pytest.raises(InvalidToken, match="unknown key"):
+        tokens.verify(token)
 
 
 def test_a_jwks_url_is_fetched_again_for_an_unknown_kid_at_most_every_30_seconds():

@@ -7,7 +7,7 @@ from typing import Callable
 from flask import Flask, current_app, g, request
 from flask_smorest import abort
 
-from shared.auth import InvalidToken, KeySet, Principal, verify_token
+from shared.auth import InvalidToken, KeySet, Principal, VerifiedTokens
 from shared.revocations import Revocations
 
 ALWAYS_PUBLIC = {"healthz", "readyz", "metrics", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
@@ -38,6 +38,7 @@ def install_auth(app: Flask, keyset: KeySet, audience: str, revocations: Revocat
     version its subject has not revoked (sign-out-everywhere, ``revocations``)."""
     app.extensions["auth.keyset"] = keyset
     app.extensions["auth.audience"] = audience
+    app.extensions["auth.tokens"] = VerifiedTokens(keyset, audience)
     app.extensions["auth.revocations"] = revocations
 
     @app.before_request
@@ -58,7 +59,7 @@ def verify_bearer(token: str) -> Principal:
     """The caller a bearer token names (the signature, the claims, then revocation), or 401."""
     app = current_app
     try:
-        principal = verify_token(token, app.extensions["auth.keyset"], app.extensions["auth.audience"])
+        principal = app.extensions["auth.tokens"].verify(token)
         if app.extensions["auth.revocations"].is_revoked(principal.subject, principal.version):
             raise InvalidToken("the token was revoked (signed out everywhere)")
     except InvalidToken as exc:
