@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -29,8 +30,9 @@ class PageQuery(Schema):
                         metadata={"description": "Items to skip"})
 
 
+@functools.cache
 def page_schema(item_schema: type[Schema]) -> Schema:
-    """The envelope of a page of ``item_schema`` items (one schema class per item type)."""
+    """The envelope of a page of ``item_schema`` items (one schema class per item type: asked again, the same)."""
     name = f"{item_schema.__name__.removesuffix('Schema')}Page"
     cls = type(name, (Schema,), {
         "items": fields.List(fields.Nested(item_schema), required=True),

@@ -286,7 +286,11 @@ class Members(MethodView):
         sites). With ``ids``, each member answered is audited as a read, as ``GET /v1/members/{member_id}`` is."""
         principal = _principal(*READERS)
         items, total = members.list_members(_reader(), principal, query)
-        return page([_member_view(m) for m in items], total, query)
+        views = [_member_view(m) for m in items]
+        if query.get("only"):   # ?fields=: the rest of each record is left out before it is serialised
+            kept = {"_id", *("_id" if name == "id" else name for name in query["only"])}
+            views = [{k: v for k, v in view.items() if k in kept} for view in views]
+        return page(views, total, query)
 
     @blp.arguments(schemas.MemberIn)
     @blp.response(201, schemas.MemberOut)
@@ -299,10 +303,22 @@ class Members(MethodView):
 
 @blp.route("/members/<member_id>")
 class Member(MethodView):
-    @blp.response(200, schemas.MemberOut)
-    def get(self, member_id):
+    @blp.arguments(schemas.MemberReadQuery, location="query")
+    @blp.response(200, schemas.MemberReadOut)
+    def get(self, query, member_id):
+        """A member's record; with ``include``, parts of it that have their own lists (the console's member
+        page in one call). The ETag is the member's own, for If-Match; with ``include`` there is no 304."""
         principal = _principal(*READERS)
-        return _member_out(members.get(_reader(), principal, member_id))
+        if not query.get("include"):
+            return _member_out(members.get(_reader(), principal, member_id))
+        member, parts = members.get_with(_reader(), principal, member_id, query["include"],
+                                         screenings=schemas.INCLUDED_SCREENINGS)
+        if "screenings" in parts:
+            items, total = parts["screenings"]
+            parts["screenings"] = page(items, total, {"limit": schemas.INCLUDED_SCREENINGS, "offset": 0})
+        if "consent_history" in parts:
+            parts["consent_history"] = _consent_history_view(parts["consent_history"])
+        return {**_member_view(member), "included": parts}, _etag_headers(member)
 
     @documents_if_match(blp)
     @blp.arguments(schemas.MemberPatch(partial=True))
@@ -346,9 +362,12 @@ class ConsentHistory(MethodView):
     def get(self, member_id):
         """Every grant, revocation and expiry of the member's consents, oldest first."""
         principal = _principal(*READERS)
-        return [{**e, "at": e["at"].isoformat(),
-                 "expires_at": e["expires_at"].isoformat() if e.get("expires_at") else None}
-                for e in consents.history(_reader(), principal, member_id)]
+        return _consent_history_view(consents.history(_reader(), principal, member_id))
+
+
+def _consent_history_view(entries: list[dict]) -> list[dict]:
+    return [{**e, "at": e["at"].isoformat(), "expires_at": e["expires_at"].isoformat() if e.get("expires_at") else None}
+            for e in entries]
 
 
 @blp.route("/members/<member_id>/status")

@@ -88,6 +88,24 @@ def get(store: Store, principal: Principal, member_id: str) -> dict:
     return member
 
 
+def get_with(store: Store, principal: Principal, member_id: str, include: list[str], *,
+             screenings: int) -> tuple[dict, dict]:
+    """A member's record with the parts ``include`` names (``screenings``: the newest ``screenings`` and their
+    total; ``consent_history``; ``plan_history``), read at once and audited as one read naming them: a
+    member's page in one call instead of four (each of which read the member and wrote an audit entry)."""
+    member = access.member(store, principal, member_id)
+    org = principal.organization_id
+    parts: dict = {}
+    if "screenings" in include:
+        parts["screenings"] = store.screenings_page(org, member_id, None, 0, screenings)
+    if "consent_history" in include:
+        parts["consent_history"] = store.consent_log(org, member_id)
+    if "plan_history" in include:
+        parts["plan_history"] = store.plan_history(org, member_id)
+    store.audit(principal, "read", "member", member_id, org, included=sorted(parts))
+    return member, parts
+
+
 def list_members(store: Store, principal: Principal, query: dict) -> tuple[list[dict], int]:
     site_id = query.get("site_id")
     if site_id is not None and not principal.can_access_site(site_id):

@@ -26,6 +26,8 @@ from intake.schemas.care import (_consent_purpose, _messages, ConsentGrantIn, Co
                                  ScreeningIn, ScreeningOut, ScreeningQuery)
 from intake.schemas.people import (CertificationSchema, ErasureIn, ErasureOut, LeaderIn, LeaderOut, LeaderPatch,
                                    LeaderQuery, LeaderStatusIn, MemberIn, MemberOut, MemberPatch, MemberQuery,
+                                   MemberReadOut, MemberReadQuery, MEMBER_FIELDS_SHOWN, MEMBER_INCLUDES,
+                                   INCLUDED_SCREENINGS,
                                    MemberStatusIn, PersonFields, PersonOut, StatusIn, StretchedIn, StretchedOut,
                                    TransferIn, WindowSchema)
 from intake.schemas.imports import (CSV_COLUMNS, CSV_HEADER_PATTERN, CSV_LIST_COLUMNS, DAYS, IMPORT_FORMATS,

@@ -4,10 +4,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.events.intake import CO_OCCURRING, LEADER_STATUSES, MEETING_MODES, MEMBER_STATUSES
-from shared.web.pages import PageQuery
+from shared.web.pages import PageQuery, page_schema
 
 from intake.model import PATHWAYS
-from intake.schemas.care import ConsentGrantIn, ConsentOut, PlanOut
+from intake.schemas.care import ConsentGrantIn, ConsentOut, PlanOut, ScreeningOut
 from intake.schemas.common import (HHMM_END_PATTERN, HHMM_PATTERN, LEADER_BIO_MAX, NAME, Str, StrictSchema,
                                    channels_field, email_field, language_field, phone_field, time_zone_field)
 
@@ -109,6 +109,10 @@ def ids_field(kind: str):
                        f"the list: ask for ``limit`` as large as the number of ids"})
 
 
+# What a list of members may be cut down to (``?fields=``): every field a member is shown with.
+MEMBER_FIELDS_SHOWN = tuple(MemberOut._declared_fields)
+
+
 class MemberQuery(PageQuery):
     ids = ids_field("members")
     site_id = Str()
@@ -117,6 +121,31 @@ class MemberQuery(PageQuery):
     external_id = Str()
     name = Str(validate=validate.Length(min=1, max=100), metadata={
         "description": "members whose first, last or preferred name starts with this (any case)"})
+    only = fields.List(Str(validate=validate.OneOf(MEMBER_FIELDS_SHOWN)), data_key="fields", metadata={
+        "description": "only these fields of each member (repeat the parameter; ``id`` always comes): a page "
+                       "that shows names asks for names, and receives no more of the record than it shows"})
+
+
+# What ``GET /v1/members/{member_id}?include=`` adds to the member, in ``included``.
+MEMBER_INCLUDES = ("screenings", "consent_history", "plan_history")
+INCLUDED_SCREENINGS = 200   # the newest, as the first page of /screenings at the largest page size
+
+
+class MemberReadQuery(Schema):
+    include = fields.List(Str(validate=validate.OneOf(MEMBER_INCLUDES)), metadata={
+        "description": "parts of the member's record to answer with it, in one read audited once (repeat the "
+                       "parameter): ``screenings`` (the newest 200, as a page of /screenings), ``consent_history`` "
+                       "(as /consent-history), ``plan_history`` (as /plan/history)"})
+
+
+class MemberIncluded(Schema):
+    screenings = fields.Nested(page_schema(ScreeningOut))
+    consent_history = fields.List(fields.Dict())
+    plan_history = fields.List(fields.Nested(PlanOut))
+
+
+class MemberReadOut(MemberOut):
+    included = fields.Nested(MemberIncluded, metadata={"description": "what ``include`` asked for"})
 
 
 class StatusIn(StrictSchema):
