@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from shared.auth import Principal
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import Conflict, Invalid, NotFound, NotYetKnown
 from shared.events.scheduling import (SessionBooked, SessionCancelled, SessionHeld, SessionRescheduled,
                                       SessionTimesSuggested)
 from shared.mongo import utcnow
@@ -80,7 +80,9 @@ def emit_suggestions(uow: UnitOfWork, store: Store, settings: Settings, org: str
 
 
 def current_suggestions(reader: Store, settings: Settings, principal: Principal, match_id: str) -> dict:
-    match = _load_match(reader, principal, match_id)
+    # Straight after a match is accepted, scheduling may not have heard of it for a second or two: answered as
+    # not yet known (404 with Retry-After), which clients wait out; an id that will never exist answers the same.
+    match = _load_match(reader, principal, match_id, unknown=NotYetKnown("match", match_id, service="scheduling"))
     computed = compute_suggestions(reader, settings, principal.organization_id, match, utcnow())
     if computed is None:
         raise Conflict("The member's or leader's availability is not known to scheduling yet.", field="match_id")
@@ -92,10 +94,10 @@ def current_suggestions(reader: Store, settings: Settings, principal: Principal,
 
 # --- booking --------------------------------------------------------------------------------------
 
-def _load_match(store: Store, principal: Principal, match_id: str) -> dict:
+def _load_match(store: Store, principal: Principal, match_id: str, unknown: Exception | None = None) -> dict:
     match = store.match(principal.organization_id, match_id)
     if match is None or not access.can_see_match(principal, match):
-        raise NotFound(f"No match {match_id}.")
+        raise unknown or NotFound(f"No match {match_id}.")
     return match
 
 
