@@ -92,9 +92,10 @@ def csv():
 
     def body():
         try:
-            yield from upstream.iter_content(chunk_size=16384)
+            yield from upstream.stream(16384)
         finally:
-            upstream.close()
+            upstream.close()          # a download stopped before its end: its connection closed (read to the end,
+            upstream.release_conn()   # it is back in the pool already); and its place in the pool given back
 
     return Response(stream_with_context(body()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
