@@ -18,7 +18,8 @@ from flask import Blueprint, abort, render_template
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, leader_portal, my, sign_in_first
-from console.views.lookup import by_ids, full_name, home_zone, local, member_name, remember_member_names, sites
+from console.views.lookup import (NAME_FIELDS, by_ids, full_name, home_zone, local, member_name,
+                                  remember_member_names, sites)
 
 blp = Blueprint("home", __name__)
 
@@ -63,7 +64,8 @@ def _today(person) -> dict:
     waiting, proposals, flagged, failed, site_list, meetings = client.together(
         lambda: client.get("matching", "/v1/waitlist", params={"limit": WAITING_SHOWN, "offset": 0}),
         lambda: client.get("matching", "/v1/matches", params={"status": "proposed", "limit": SHOWN, "offset": 0}),
-        lambda: client.get("intake", "/v1/members", params={"flagged": "true", "limit": SHOWN, "offset": 0}),
+        lambda: client.get("intake", "/v1/members", params={"flagged": "true", "limit": SHOWN, "offset": 0,
+                                                            "fields": [*NAME_FIELDS, "site_id"]}),
         lambda: client.get("notifications", "/v1/deliveries", params={"status": "failed", "limit": SHOWN, "offset": 0}),
         lambda: sites(client),
         lambda: _todays_meetings(client))

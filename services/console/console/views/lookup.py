@@ -34,16 +34,23 @@ def full_name(record: dict | None) -> str | None:
 IDS_PER_CALL, ID_MAX = 100, 64   # intake's bounds on ``?ids=``: ids per call, characters per id
 
 
-def by_ids(client, kind: str, ids) -> dict[str, dict]:
+# What a name needs of a member (intake's ``?fields=``: a page that names people receives no more of them).
+NAME_FIELDS = ("first_name", "last_name", "preferred_name")
+
+
+def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dict[str, dict]:
     """The records (``kind``: "members" or "leaders") of ``ids`` that intake shows the signed-in person, by id,
-    in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several). An id intake
-    will not show (another site, erased, unknown) is simply absent, as is everything when intake refuses."""
+    in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several), with only
+    ``fields`` of each when given (members only). An id intake will not show (another site, erased,
+    unknown) is simply absent, as is everything when intake refuses."""
     wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))   # a longer one names nobody
     chunks = [wanted[i:i + IDS_PER_CALL] for i in range(0, len(wanted), IDS_PER_CALL)]
+    only = {"fields": list(fields)} if fields else {}
 
     def one(chunk):
         try:
-            return client.get("intake", f"/v1/{kind}", params={"ids": chunk, "limit": len(chunk), "offset": 0}) or {}
+            return client.get("intake", f"/v1/{kind}", params={"ids": chunk, "limit": len(chunk), "offset": 0,
+                                                               **only}) or {}
         except ApiError:
             return {}
     return {item["id"]: item for page in client.together(*(lambda c=c: one(c) for c in chunks))
@@ -56,7 +63,7 @@ def remember_member_names(client, member_ids) -> None:
     cache = g.setdefault("member_names", {})
     unknown = [i for i in dict.fromkeys(member_ids) if i and i not in cache]
     if unknown:
-        found = by_ids(client, "members", unknown)
+        found = by_ids(client, "members", unknown, fields=NAME_FIELDS)
         for member_id in unknown:
             cache[member_id] = full_name(found.get(member_id))
 

@@ -50,7 +50,8 @@ class Directory:
         leaders = [i for i in dict.fromkeys(leader_ids) if i and i not in self._leader_records]
         calls = [lambda: self.sites()]
         if members:
-            calls.append(lambda: self._members.update({i: None for i in members} | by_ids(self.client, "members", members)))
+            calls.append(lambda: self._members.update({i: None for i in members}
+                                                      | by_ids(self.client, "members", members, fields=REASON_FIELDS)))
         if all_leaders:
             calls.append(lambda: self.leaders())
         elif leaders:
@@ -175,6 +176,11 @@ def part_title(part: str) -> str:
             "lived_experience": _("Shared lived experience"), "availability": _("Weekly time in common"),
             "co_occurring": _("Co-occurring mental health experience"),
             "leader_load": _("How busy the leader is")}.get(part, part)
+
+
+# What ``reasons`` and the names read of a member (the Directory asks intake for these alone).
+REASON_FIELDS = ("first_name", "last_name", "preferred_name", "languages", "pathways", "substances",
+                 "lived_experience_topics", "availability", "co_occurring_mental_health", "site_id")
 
 
 def reasons(member: dict | None, leader: dict | None, breakdown: list[dict], site_name: str) -> list[str]:

@@ -52,7 +52,7 @@ def index():
         offset = max(0, int(request.args.get("offset", 0)))
     except ValueError:
         offset = 0
-    params = {"limit": words.PAGE_SIZE, "offset": offset}
+    params = {"limit": words.PAGE_SIZE, "offset": offset, "fields": list(words.LISTED_FIELDS)}
     if chosen["name"]:
         params["name"] = chosen["name"][:100]
     if chosen["status"] in ("pending_consent", "active", "paused", "discharged", "graduated"):
@@ -145,21 +145,20 @@ def show(member_id: str):
     if answer:
         return answer
     client = api(person)
-    # the member and every part of their page at once (the parts are asked for by the member's id alone)
-    member, screenings, history, plans, matches, booked, sent, sites = client.together(
-        lambda: words.member_or_404(client, member_id),
-        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/screenings",
-                                               params={"limit": 200, "offset": 0})),
-        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/consent-history")),
-        lambda: words.maybe(lambda: client.get("intake", f"/v1/members/{member_id}/plan/history")),
+    # the member and every part of their page at once (the parts are asked for by the member's id alone);
+    # intake's parts come with the member, in one read audited once
+    member, matches, booked, sent, sites = client.together(
+        lambda: words.member_or_404(client, member_id, include=("screenings", "consent_history", "plan_history")),
         lambda: words.maybe(lambda: client.get("matching", "/v1/matches", params={"member_id": member_id, "limit": 50})),
         lambda: words.maybe(lambda: client.get("scheduling", "/v1/sessions", params={"member_id": member_id, "limit": 50})),
         lambda: words.maybe(lambda: client.get("notifications", "/v1/deliveries",
                                                params={"recipient_id": member_id, "limit": 50})),
         lambda: words.site_names(client))
     zone = member.get("time_zone")
-    screening_items = sorted((screenings or {}).get("items", []), key=lambda s: s["recorded_at"], reverse=True)
-    history, plans = history or [], plans or []
+    included = member.pop("included", None) or {}
+    screening_items = sorted((included.get("screenings") or {}).get("items", []), key=lambda s: s["recorded_at"],
+                             reverse=True)
+    history, plans = included.get("consent_history") or [], included.get("plan_history") or []
     return render_template("members/show.html", member=member, zone=zone, sites=sites,
                            screenings=screening_items, chart=words.barc_chart(screening_items, zone),
                            consent_history=history, plans=plans,

@@ -12,6 +12,8 @@ from console.api_client import ApiError
 from console.views.lookup import sites as site_records
 
 PAGE_SIZE = 25
+# What the members list shows of each member (intake's ``?fields=``: no more of the record than the page shows).
+LISTED_FIELDS = ("first_name", "last_name", "preferred_name", "status", "site_id", "flags")
 CONSENT_HOW = ("paper", "in_person")
 OFFERED_CONSENTS = ("matching", "notify:email", "notify:sms")
 
@@ -87,10 +89,11 @@ def site_names(client) -> dict[str, str]:
     return {site_id: site["name"] for site_id, site in site_records(client).items()}
 
 
-def member_or_404(client, member_id: str) -> dict:
-    """The member, or the 404 page when intake will not show them (another site's, erased, unknown)."""
+def member_or_404(client, member_id: str, include: tuple[str, ...] = ()) -> dict:
+    """The member (with the parts ``include`` names, in ``included``), or the 404 page when intake will not
+    show them (another site's, erased, unknown)."""
     try:
-        return client.get("intake", f"/v1/members/{member_id}")
+        return client.get("intake", f"/v1/members/{member_id}", params={"include": list(include)} if include else None)
     except ApiError as error:
         if error.status in (403, 404, 422):
             abort(404)
