@@ -70,6 +70,11 @@ class Store:
         if self._reads is not None:
             self._reads.pop(key, None)
 
+    def take(self, key: Any) -> Any:
+        """What was remembered for ``key`` (None when nothing was), forgotten as it is taken: a read ahead that
+        serves one use."""
+        return None if self._reads is None else self._reads.pop(key, None)
+
     def find_one(self, coll: str, query: dict, projection: dict | None = None) -> dict | None:
         if projection is None and isinstance(query.get("_id"), str) and len(query) > 1:
             return self._find_one_by_id(coll, query)

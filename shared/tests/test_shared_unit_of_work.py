@@ -132,6 +132,9 @@ def test_a_read_is_remembered_per_unit_of_work_until_a_write_forgets_it(db):
         second.update_one("counters", {"_id": "c"}, {"$inc": {"n": 5}})
         second.forget("n")
         assert first.remembered("n", lambda: read(first)) == 5 and len(reads) == 2
+        # a read ahead that serves one use: taken, then read again
+        second.remember("ahead", 7)
+        assert first.take("ahead") == 7 and first.take("ahead") is None
 
     run_in_transaction(client, database, work, source="/test")
     run_in_transaction(client, database, lambda uow: Store.of(uow).remembered("n", lambda: read(Store.of(uow))),

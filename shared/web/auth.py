@@ -36,8 +36,6 @@ def _is_public(endpoint: str | None) -> bool:
 def install_auth(app: Flask, keyset: KeySet, audience: str, revocations: Revocations) -> None:
     """Every non-public request needs a bearer token signed by intake's key (by kid, ``keyset``) whose
     version its subject has not revoked (sign-out-everywhere, ``revocations``)."""
-    app.extensions["auth.keyset"] = keyset
-    app.extensions["auth.audience"] = audience
     app.extensions["auth.tokens"] = VerifiedTokens(keyset, audience)
     app.extensions["auth.revocations"] = revocations
 

@@ -31,7 +31,6 @@ import contextvars
 import copy
 import hashlib
 import json as jsonlib
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +43,6 @@ import urllib3
 from urllib3.exceptions import (ClosedPoolError, ConnectTimeoutError, DecodeError, HTTPError, InvalidHeader,
                                 LocationValueError, MaxRetryError, NewConnectionError, ProtocolError, ProxyError,
                                 ReadTimeoutError, ResponseError, SSLError)
-from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
 from urllib3.util.retry import Retry
 
@@ -107,52 +105,29 @@ def _retry_after(response: urllib3.BaseHTTPResponse, problem: ApiError) -> float
     return 1.0
 
 
-def _query(params) -> str:
-    """The query string of ``params`` as requests made it: a list (or other iterable) value gives the key once
-    per item, a None value (or item) is left out, anything else is ``str()``'d (``True`` -> "True"), all
-    form-encoded (a space is "+"). The console passes its flags as the strings the services expect ("true")."""
-    if not params:
-        return ""
-    if isinstance(params, (str, bytes)):
-        return params.decode() if isinstance(params, bytes) else params
+def _query(params: dict | None) -> str:
+    """The query string of ``params`` as requests made it: a list value gives the key once per item, a None value
+    (or item) is left out, anything else is ``str()``'d (``True`` -> "True"), all form-encoded (a space is "+").
+    The console passes its flags as the strings the services expect ("true")."""
     pairs = []
-    for key, values in (params.items() if hasattr(params, "items") else params):
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-            values = (values,)
-        pairs.extend((key, value) for value in values if value is not None)
-    return urlencode(pairs, doseq=True)
+    for key, values in (params or {}).items():
+        for value in values if isinstance(values, (list, tuple)) else (values,):
+            if value is not None:
+                pairs.append((key, value))
+    return urlencode(pairs)
 
 
 def _body(service: str, json, files) -> tuple[bytes | None, str | None]:
-    """(body, its Content-Type) of a call, as requests made them: a file upload (``files``: name -> (filename,
-    content[, content type[, headers]])) as multipart/form-data, else ``json`` (when not None) as JSON."""
+    """(body, its Content-Type) of a call: a file upload (``files``: name -> (filename, content, content type))
+    as multipart/form-data, else ``json`` (when not None) as JSON."""
     if files:
-        fields = []
-        for name, value in (files.items() if hasattr(files, "items") else files):
-            filename = content_type = headers = None
-            if isinstance(value, (tuple, list)):
-                filename, content, content_type, headers = (*value, None, None)[:4]
-            else:
-                filename, content = _file_name(value) or name, value
-            if hasattr(content, "read"):
-                content = content.read()
-            elif content is None:
-                continue
-            part = RequestField(name=name, data=content, filename=filename, headers=headers)
-            part.make_multipart(content_type=content_type)
-            fields.append(part)
-        return encode_multipart_formdata(fields)
+        return encode_multipart_formdata(files)
     if json is None:
         return None, None
     try:
         return jsonlib.dumps(json, allow_nan=False).encode("utf-8"), "application/json"
     except ValueError as exc:          # NaN or infinity: what requests called an InvalidJSONError
         raise ServiceUnavailable(service, _reason("InvalidJSONError", exc)) from exc
-
-
-def _file_name(content) -> str | None:
-    name = getattr(content, "name", None)
-    return os.path.basename(name) if name and isinstance(name, str) and name[0] != "<" and name[-1] != ">" else None
 
 
 def _failure(exc: Exception, reading_body: bool = False) -> str | None:

@@ -95,8 +95,9 @@ def on_site_changed(evt: Event, uow: UnitOfWork) -> None:
 
 def on_meeting_snapshot(evt: Event, uow: UnitOfWork) -> None:
     """MeetingCreated / MeetingUpdated: remember the meeting's name; an update also tells registrants."""
-    _reads(uow).pop(("meeting", evt.organization_id, evt.data["meeting_id"]), None)
-    Store.of(uow).save_meeting(evt.organization_id, evt.data["meeting_id"], evt.data["name"], evt.data.get("time_zone"))
+    store = Store.of(uow)
+    store.forget(("meeting", evt.organization_id, evt.data["meeting_id"]))
+    store.save_meeting(evt.organization_id, evt.data["meeting_id"], evt.data["name"], evt.data.get("time_zone"))
     on_notifiable_event(evt, uow)
 
 
@@ -127,16 +128,9 @@ def on_signin_code_issued(evt: Event, uow: UnitOfWork) -> None:
 
 # --- events that tell people something --------------------------------------------------------------
 
-def _reads(uow: UnitOfWork) -> dict:
-    """What the events of one transaction (a consumer batch: often many reminders of one meeting) share:
-    the meeting's name and the organization's webhooks, read once per transaction, and the recipients'
-    state, read for the whole batch before its first event (``prepare_recipients``)."""
-    return uow.reads
-
-
 def _forget_person(uow: UnitOfWork, organization_id: str, person_id: str) -> None:
     """A handler changed what is known of the person: a state read before it is stale."""
-    _reads(uow).pop(("person", organization_id, person_id), None)
+    Store.of(uow).forget(("person", organization_id, person_id))
 
 
 def prepare_recipients(events: list[Event], uow: UnitOfWork) -> None:
@@ -150,9 +144,9 @@ def prepare_recipients(events: list[Event], uow: UnitOfWork) -> None:
             if recipient.person_id != model.COORDINATORS:
                 people.add((evt.organization_id, recipient.person_id))
     if people:
-        cache = _reads(uow)
-        for (org, person_id), state in Store.of(uow).people_state(people).items():
-            cache[("person", org, person_id)] = state
+        store = Store.of(uow)
+        for (org, person_id), state in store.people_state(people).items():
+            store.remember(("person", org, person_id), state)
 
 
 def _record_later(uow: UnitOfWork, doc: dict) -> None:
@@ -172,13 +166,6 @@ def _record_gathered(uow: UnitOfWork) -> None:
         gathered.clear()
 
 
-def _once(uow: UnitOfWork, key: tuple, read):
-    cache = _reads(uow)
-    if key not in cache:
-        cache[key] = read()
-    return cache[key]
-
-
 def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     """Record one delivery per recipient and channel (and one per subscribed webhook endpoint)."""
     plan = model.plan_for(evt.type, evt.data)
@@ -191,8 +178,9 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
     base = {"organization_id": org, "site_id": site_id, "source_event_id": evt.id, "source_event_type": evt.type,
             "source_event_time": evt.time, "template": plan.template, "priority": plan.priority,
             "event_data": evt.data,
-            "meeting": _once(uow, ("meeting", org, evt.data.get("meeting_id")),
-                             lambda: store.meeting_of(org, evt.data.get("meeting_id"))),
+            # a consumer batch is often many reminders of one meeting: its name read once per transaction
+            "meeting": store.remembered(("meeting", org, evt.data.get("meeting_id")),
+                                        lambda: store.meeting_of(org, evt.data.get("meeting_id"))),
             "attempts": 0, "created_at": now, "updated_at": now,
             "delivered_at": None, "last_error": None}
     for recipient in plan.recipients:
@@ -204,8 +192,8 @@ def on_notifiable_event(evt: Event, uow: UnitOfWork) -> None:
             person_ids = [recipient.person_id]
         for person_id in person_ids:
             _record_for_person(uow, store, base, plan.priority, person_id, recipient.kind, recipient.role,
-                               evt.data.get("time_zone"), now, _reads(uow).pop(("person", org, person_id), None))
-    for hook in _once(uow, ("webhooks", org, evt.type), lambda: store.webhooks_for(org, evt.type)):
+                               evt.data.get("time_zone"), now, store.take(("person", org, person_id)))
+    for hook in store.remembered(("webhooks", org, evt.type), lambda: store.webhooks_for(org, evt.type)):
         _record_later(uow, {
             **base, "_id": new_id(), "key": model.idempotency_key(evt.id, hook["_id"], "webhook"),
             "recipient_id": hook["_id"], "recipient_kind": "webhook", "recipient_role": "webhook",
