@@ -147,10 +147,11 @@ class Store:
 
     def page(self, coll: str, query: dict, *, skip: int, limit: int, sort) -> tuple[list[dict], int]:
         """One page of a list and the total it was cut from. The total is counted only when the page cannot
-        tell it: a page shorter than ``limit`` (and not empty past the end) is the list's last, so the total
-        is ``skip`` + its length (one database call instead of two for most lists a page shows)."""
+        tell it: a page shorter than ``limit`` (or every document past ``skip``: ``limit`` 0), and not empty
+        past the end, is the list's last, so the total is ``skip`` + its length (one database call instead of
+        two for most lists a page shows)."""
         docs = self.find(coll, query, sort=sort, skip=skip, limit=limit)
-        if limit and len(docs) < limit and (docs or not skip):
+        if (not limit or len(docs) < limit) and (docs or not skip):
             return docs, skip + len(docs)
         return docs, self.db[coll].count_documents(query, session=self.session)
 

@@ -30,6 +30,9 @@ def store(mongo_uri):
     (3, 3, ["t03", "t04", "t05"], 7),
     (6, 3, ["t06"], 7),                            # the short last page: skip + its length
     (9, 3, [], 7),                                 # past the end: counted
+    (0, 0, [f"t{n:02d}" for n in range(7)], 7),    # no limit: every one, their number
+    (5, 0, ["t05", "t06"], 7),                     # no limit past a skip: skip + what is left
+    (9, 0, [], 7),                                 # nothing left past the skip: counted
 ])
 def test_a_page_and_its_total(store, skip, limit, ids, total):
     docs, counted = store.page("things", {"org": "a"}, skip=skip, limit=limit, sort=[("n", ASCENDING)])

@@ -24,7 +24,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.errors import Conflict
-from shared.mongo import utcnow
+from shared.mongo import drop_retired_indexes, utcnow
 from shared.repository import Repository, Store as BaseStore, read_model_key, site_scope
 
 SOURCE = "/recoverynet/scheduling"
@@ -165,6 +165,23 @@ class Store(BaseStore):
 
     def seat_count(self, org: str, meeting_id: str) -> dict | None:
         return self.find_one("seat_counts", {"_id": meeting_id, "organization_id": org})
+
+    def seat_counts(self, org: str, meeting_ids: list[str]) -> dict[str, dict]:
+        """The seat counts of several meetings at once, by meeting id (a meeting nobody registered for has none)."""
+        if not meeting_ids:
+            return {}
+        # by primary key alone, the organization checked here (the embedded database scans for a query naming
+        # a field its index lacks: Store.find_one says more)
+        return {d["_id"]: d for d in self.find("seat_counts", {"_id": {"$in": list(meeting_ids)}})
+                if d.get("organization_id") == org}
+
+    def occurrence_registrations(self, org: str, occurrence_ids: list[str]) -> list[dict]:
+        """The registrations for single occurrences among those named (registered, waiting or cancelled; the
+        ``org_occurrence`` index): a calendar's counts, without reading a meeting's series registrations."""
+        if not occurrence_ids:
+            return []
+        return self.find("registrations", {"organization_id": org, "occurrence_id": {"$in": list(occurrence_ids)}},
+                         projection={"occurrence_id": 1, "status": 1})
 
     def save_seat_count(self, org: str, meeting_id: str, counts: dict, version: int | None) -> None:
         """Write a meeting's seat counts, only over the version they were read at (None: there were none)."""
@@ -308,7 +325,7 @@ def ensure_indexes(db: Database) -> None:
     db.meetings.create_index([("organization_id", ASCENDING), ("leader_ids", ASCENDING)], name="org_leaders")
     db.meetings.create_index([("status", ASCENDING)], name="status")
     db.meetings.create_index([("organization_id", ASCENDING), ("slug", ASCENDING)], name="org_slug")
-    db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING)], name="org_meeting")
+    drop_retired_indexes(db.registrations, {"org_meeting": "(organization, meeting): a prefix of the next two"})
     db.registrations.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING)], name="org_member")
     db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING), ("member_id", ASCENDING)],
                                   name="org_meeting_member")
@@ -328,6 +345,7 @@ def ensure_indexes(db: Database) -> None:
     db.meetings.create_index([("organization_id", ASCENDING), ("site_id", ASCENDING), ("status", ASCENDING)], name="org_site_status")
     db.registrations.create_index([("organization_id", ASCENDING), ("meeting_id", ASCENDING), ("status", ASCENDING)],
                                   name="org_meeting_status")
+    db.registrations.create_index([("organization_id", ASCENDING), ("occurrence_id", ASCENDING)], name="org_occurrence")
     db.sessions.create_index([("organization_id", ASCENDING), ("member_id", ASCENDING), ("site_id", ASCENDING)], name="org_member_site")
 
 

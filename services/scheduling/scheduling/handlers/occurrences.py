@@ -1,6 +1,7 @@
 """One occurrence of a meeting: list them in a range, cancel or move one, record who came."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,36 +28,56 @@ def check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def occurrence_view(meeting: dict, occ: model.Occurrence, regs: list[dict]) -> dict:
-    registered = [r for r in regs if r["status"] == "registered"
-                  and (r.get("occurrence_id") is None or r.get("occurrence_id") == occ.occurrence_id)]
-    waiting = [r for r in regs if r["status"] == "waitlisted"
-               and (r.get("occurrence_id") is None or r.get("occurrence_id") == occ.occurrence_id)]
+def seats_at(regs: list[dict], occurrence_id: str | None) -> tuple[int, int]:
+    """Registered and waiting at one occurrence: the series' registrants and the occurrence's own (None: the
+    series' alone)."""
+    at = [r for r in regs if r.get("occurrence_id") in (None, occurrence_id)]
+    return sum(r["status"] == "registered" for r in at), sum(r["status"] == "waitlisted" for r in at)
+
+
+def occurrence_view(meeting: dict, occ: model.Occurrence, registered: int, waiting: int) -> dict:
     return {"occurrence_id": occ.occurrence_id, "meeting_id": meeting["_id"], "name": meeting["name"],
             "site_id": meeting.get("site_id"), "start": occ.start, "end": occ.end,
             "original_start": occ.original_start, "local_start": occ.local_start.isoformat(timespec="minutes"),
             "local_end": occ.local_end.isoformat(timespec="minutes"), "time_zone": occ.time_zone,
-            "status": occ.status, "reason": occ.reason, "registered_count": len(registered),
-            "waitlisted_count": len(waiting),
-            "seats_left": max(0, meeting["capacity"] - len(registered))}
+            "status": occ.status, "reason": occ.reason, "registered_count": registered,
+            "waitlisted_count": waiting, "seats_left": max(0, meeting["capacity"] - registered)}
 
 
 def list_occurrences(reader: Store, principal: Principal, start: datetime, end: datetime, *,
                      meeting_id: str | None = None, site_id: str | None = None,
                      include_cancelled: bool = False) -> list[dict]:
+    """Each occurrence with its counts, read from the meetings' seat counts (the series' registrants and
+    waiters) and the registrations for the listed occurrences alone: a calendar's cost does not grow with
+    the size of its meetings (issue 20)."""
     start, end = check_range(start, end)
     if meeting_id:
         meetings = [load_meeting(reader, principal, meeting_id)]
     else:
         meetings, _ = list_meetings(reader, principal, site_id=site_id, limit=0)
-    result = []
-    for meeting in meetings:
-        if meeting["status"] != "active":
-            continue
-        regs = reader.registrations(principal.organization_id, meeting["_id"])
-        result += [occurrence_view(meeting, o, regs)
-                   for o in model.occurrences(meeting, start, end, include_cancelled=include_cancelled)]
+    found = [(meeting, occ) for meeting in meetings if meeting["status"] == "active"
+             for occ in model.occurrences(meeting, start, end, include_cancelled=include_cancelled)]
+    org = principal.organization_id
+    series = _series_seats(reader, org, list({m["_id"]: m for m, _ in found}))
+    single = Counter((r["occurrence_id"], r["status"])
+                     for r in reader.occurrence_registrations(org, [occ.occurrence_id for _, occ in found]))
+    result = [occurrence_view(meeting, occ, series[meeting["_id"]][0] + single[occ.occurrence_id, "registered"],
+                              series[meeting["_id"]][1] + single[occ.occurrence_id, "waitlisted"])
+              for meeting, occ in found]
     return sorted(result, key=lambda o: (o["start"], o["occurrence_id"]))
+
+
+def _series_seats(reader: Store, org: str, meeting_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Registered and waiting for each meeting's whole series, from its seat counts (from its registrations for
+    a meeting that has none: one nobody registered for, or one registered for before the counts)."""
+    counts = reader.seat_counts(org, meeting_ids)
+    seats = {}
+    for mid in meeting_ids:
+        if mid in counts:
+            seats[mid] = (counts[mid].get("series", 0), counts[mid].get("series_waiting", 0))
+        else:
+            seats[mid] = seats_at(reader.registrations(org, mid), None)
+    return seats
 
 
 def _manageable_occurrence(store: Store, principal: Principal, meeting_id: str) -> dict:
@@ -75,7 +96,7 @@ def cancel_occurrence(uow: UnitOfWork, principal: Principal, meeting_id: str, oc
     meeting = _manageable_occurrence(store, principal, meeting_id)
     occ = find_occurrence(meeting, occurrence_id)
     if occ.status == "cancelled":
-        return occurrence_view(meeting, occ, [])
+        return occurrence_view(meeting, occ, 0, 0)
     if occ.end <= utcnow():
         raise Conflict("That occurrence is over.", field="occurrence_id")
     store.set_exception(org, meeting_id, model.exception_key(occ.original_start),
@@ -86,7 +107,7 @@ def cancel_occurrence(uow: UnitOfWork, principal: Principal, meeting_id: str, oc
         "occurrence_id": occurrence_id, "name": meeting["name"], "time_zone": meeting["time_zone"],
         "original_start": occ.original_start, "registrant_ids": model.registrant_ids(regs, occurrence_id),
         "reason": reason})
-    return occurrence_view(meeting, replace(occ, status="cancelled", reason=reason), regs)
+    return occurrence_view(meeting, replace(occ, status="cancelled", reason=reason), *seats_at(regs, occurrence_id))
 
 
 def move_occurrence(uow: UnitOfWork, principal: Principal, meeting_id: str, occurrence_id: str,
@@ -114,7 +135,8 @@ def move_occurrence(uow: UnitOfWork, principal: Principal, meeting_id: str, occu
         "occurrence_id": occurrence_id, "name": meeting["name"], "time_zone": meeting["time_zone"],
         "original_start": occ.original_start, "registrant_ids": model.registrant_ids(regs, occurrence_id),
         "new_start": start, "new_end": end})
-    return occurrence_view(meeting, replace(occ, status="moved", start=start, end=end, reason=reason), regs)
+    return occurrence_view(meeting, replace(occ, status="moved", start=start, end=end, reason=reason),
+                           *seats_at(regs, occurrence_id))
 
 
 # --- attendance -----------------------------------------------------------------------------------

@@ -6,8 +6,15 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+from pymongo import monitoring
+
+from shared.auth import Principal
+from shared.mongo import connect
+from shared.repository import Repository
 
 from scheduling import model
+from scheduling.handlers import occurrences
+from scheduling.repository import Store
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("worker")]
 
@@ -120,3 +127,74 @@ def test_a_meeting_without_counts_gets_them_from_its_registrations(client, heade
     assert resp.status_code == 201 and resp.get_json()["status"] == "waitlisted"
     assert resp.get_json()["waitlist_position"] == 2
     counts_agree(db, org_id, created["id"])
+
+
+class Finds(monitoring.CommandListener):
+    """The collections a client reads, in order."""
+
+    def __init__(self):
+        self.collections: list[str] = []
+
+    def started(self, event):
+        if event.command_name == "find":
+            self.collections.append(event.command["find"])
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_calendar_counts_seats_from_the_counts_not_from_every_registration(
+        client, headers, crowd, db, org_id, settings, upstream):
+    """The occurrences' registered and waiting counts are what the registrations say (series registrants at
+    every occurrence, single ones at theirs), read from the seat counts and the listed occurrences' own
+    registrations: one read of each, however many meetings and registrants the calendar shows."""
+    small, occs = meeting(client, headers, crowd, capacity=2)
+    second = upstream.leader(site_id=crowd["site"])
+    upstream.known(leaders=[second])
+    other, others = meeting(client, headers, {**crowd, "leader": second}, capacity=5)
+    members = crowd["members"]
+    plan = [(small, members[0], None), (small, members[1], None), (small, members[2], None),   # 2 seated, 1 waits
+            (small, members[3], occs[1]), (other, members[4], None), (other, members[5], others[0])]
+    for mtg, member, occ in plan:
+        body = {"member_id": member, **({"occurrence_id": occ} if occ else {})}
+        assert client.post(f"/v1/meetings/{mtg['id']}/registrations", json=body,
+                           headers=headers()).status_code == 201
+    window = {"from": "2027-03-01T00:00:00Z", "to": "2027-03-20T00:00:00Z", "site_id": crowd["site"]}
+
+    def listed():
+        resp = client.get("/v1/occurrences", query_string=window, headers=headers())
+        assert resp.status_code == 200, resp.get_json()
+        return {o["occurrence_id"]: (o["registered_count"], o["waitlisted_count"], o["seats_left"])
+                for o in resp.get_json() if o["meeting_id"] in (small["id"], other["id"])}
+
+    def from_registrations():
+        expected = {}
+        for mtg in (small, other):
+            regs = list(db.registrations.find({"meeting_id": mtg["id"], "status": {"$in": ["registered", "waitlisted"]}}))
+            for occ in [o for o in listed() if o.startswith(mtg["id"] + ":")]:
+                seated = sum(r["status"] == "registered" and r.get("occurrence_id") in (None, occ) for r in regs)
+                waiting = sum(r["status"] == "waitlisted" and r.get("occurrence_id") in (None, occ) for r in regs)
+                expected[occ] = (seated, waiting, max(0, mtg["capacity"] - seated))
+        return expected
+
+    shown = listed()
+    assert shown == from_registrations() and len(shown) == 6
+    assert shown[occs[1]] == (2, 2, 0) and shown[occs[0]] == (2, 1, 0) and shown[others[0]] == (2, 0, 3)
+    # a meeting without counts (registered for before them) is counted from its registrations, alike
+    db.seat_counts.delete_one({"_id": small["id"]})
+    assert listed() == shown
+
+    finds = Finds()
+    listening = connect(settings.platform.mongo_uri, event_listeners=[finds])
+    try:
+        reader = Repository(listening, listening[db.name], source="/recoverynet/scheduling", store=Store).reader()
+        admin = Principal("test", "admin", org_id)
+        occurrences.list_occurrences(reader, admin, datetime(2027, 3, 1, tzinfo=timezone.utc),
+                                     datetime(2027, 3, 20, tzinfo=timezone.utc), site_id=crowd["site"])
+    finally:
+        listening.close()
+    # the meetings, their counts, the listed occurrences' own registrations; the small meeting's (no counts now)
+    assert sorted(finds.collections) == ["meetings", "registrations", "registrations", "seat_counts"], finds.collections
