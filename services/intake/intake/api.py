@@ -10,7 +10,7 @@ from flask_smorest import Blueprint, abort
 
 from shared.clock import utcnow
 from shared.web import require_organization, require_role
-from shared.web.pages import PageQuery, etag_of, page, page_schema, documents_if_match, require_if_match
+from shared.web.pages import PageQuery, etag_of, page, page_of_fields, page_schema, documents_if_match, require_if_match
 
 from intake import model, schemas
 from intake.handlers import signin, staff as staff_access
@@ -286,11 +286,10 @@ class Members(MethodView):
         sites). With ``ids``, each member answered is audited as a read, as ``GET /v1/members/{member_id}`` is."""
         principal = _principal(*READERS)
         items, total = members.list_members(_reader(), principal, query)
-        views = [_member_view(m) for m in items]
-        if query.get("only"):   # ?fields=: the rest of each record is left out before it is serialised
-            kept = {"_id", *("_id" if name == "id" else name for name in query["only"])}
-            views = [{k: v for k, v in view.items() if k in kept} for view in views]
-        return page(views, total, query)
+        if query.get("only"):   # ?fields=: the rest of each record is never serialised
+            return page_of_fields(schemas.MemberOut, [_member_view(m) for m in items], total, query,
+                                  ["id", *query["only"]])
+        return page([_member_view(m) for m in items], total, query)
 
     @blp.arguments(schemas.MemberIn)
     @blp.response(201, schemas.MemberOut)

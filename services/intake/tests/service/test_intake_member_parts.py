@@ -68,7 +68,7 @@ def test_a_list_answers_only_the_fields_named_and_the_id(intake):
     a, b = intake.site("A"), intake.site("B")
     ana = intake.member(a["id"], first_name="Ana").json
     intake.member(b["id"], first_name="Bo")
-    named = ("first_name", "last_name", "status", "site_id")
+    named = ("first_name", "last_name", "status", "site_id", "date_of_birth", "consents", "flags", "languages", "plan")
     cut = intake.call("get", f"/v1/members?{urlencode([('fields', f) for f in named])}", expect=200).json
     full = intake.call("get", "/v1/members", expect=200).json
     assert cut["total"] == full["total"] == 2
