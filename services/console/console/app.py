@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for, flash
-from flask_babel import Babel, gettext as _
+from flask_babel import Babel
 from flask_session import Session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -23,7 +23,7 @@ from shared.mongo import connect
 from console import sessions
 from console.api_client import ServiceUnavailable, SignedOut
 from console.config import Settings
-from console.i18n import LANGUAGES, compile_catalogues, install_template_gettext, select_language
+from console.i18n import LANGUAGES, compile_catalogues, gettext as _, install_template_gettext, select_language
 from console.views import home, language, signin
 from console.views import leaders, matching  # area 2: peer leaders and matching
 

@@ -57,17 +57,31 @@ def select_language() -> str:
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LANGUAGE
 
 
-def install_template_gettext(app: Flask) -> None:
-    """The templates' ``_()`` and ``ngettext()`` find the request's catalogue once per request. A page asks
-    for about fifty strings, and Flask-Babel's own callables look up the locale, its name and the catalogue
-    again for each (about a twentieth of the console's time per page, profiled). Same answers: the locale is chosen
-    once per request either way (the console never calls ``flask_babel.refresh``)."""
-    def catalogue():
-        found = g.get("_template_translations")
-        if found is None:
-            found = g._template_translations = get_translations()
-        return found
+def catalogue():
+    """The request's catalogue, found once per request. A page asks for about fifty strings (its templates and
+    its views' words), and Flask-Babel's own callables look up the locale, its name and the catalogue again for
+    each (about a twentieth of the console's time per page, profiled). Same answers: the locale is chosen once
+    per request either way (the console never calls ``flask_babel.refresh``)."""
+    found = g.get("_template_translations")
+    if found is None:
+        found = g._template_translations = get_translations()
+    return found
 
+
+def gettext(string: str, **variables) -> str:
+    """``flask_babel.gettext`` on the request's catalogue (``catalogue``): what the views' words use."""
+    text = catalogue().ugettext(string)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """``flask_babel.ngettext`` on the request's catalogue (``num`` is in the variables, as there)."""
+    variables.setdefault("num", num)
+    return catalogue().ungettext(singular, plural, num) % variables
+
+
+def install_template_gettext(app: Flask) -> None:
+    """The templates' ``_()`` and ``ngettext()`` on the request's catalogue (``catalogue``)."""
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: catalogue().ugettext(s),
         ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),

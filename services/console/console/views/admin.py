@@ -6,8 +6,9 @@ Coordinators never see these pages (intake refuses them; the console answers 404
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext
+from flask_babel import lazy_gettext
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views.lookup import full_name, home_zone, local, member_name, remember_member_names, sites, staff_only

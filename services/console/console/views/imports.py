@@ -9,8 +9,8 @@ import csv
 import io
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views import members_words as words

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
 
+from console.i18n import gettext as _
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, sign_in_first

@@ -8,8 +8,9 @@ from collections import Counter
 from datetime import date, datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
 
+from console.i18n import gettext as _
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, sign_in_first, weekly

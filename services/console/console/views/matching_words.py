@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from flask_babel import get_locale, gettext as _, ngettext
+from flask_babel import get_locale
 
+from console.i18n import gettext as _, ngettext
 from console.views.lookup import by_ids, sites as site_records
 
 PAGE = 200                      # intake's and matching's largest page

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views.meetings import (MODES, field_errors, local_time, member_names, name_of_member, person_name,

@@ -12,8 +12,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext as _, lazy_gettext
+from flask_babel import format_date, lazy_gettext
 
+from console.i18n import gettext as _
 from console import sessions
 from console.api_client import NOT_YET_KNOWN, ApiError
 from console.views import api, sign_in_first

@@ -5,8 +5,8 @@ the reason and the member's name typed to confirm). Each is a form that posts an
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views import members_words as words

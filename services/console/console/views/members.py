@@ -6,8 +6,8 @@ and messages sent. The changes (edit, transfer, screening, plan, flag, erase) ar
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 
+from console.i18n import gettext as _
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, sign_in_first

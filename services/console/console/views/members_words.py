@@ -6,8 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import abort, make_response, render_template
-from flask_babel import gettext as _
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views.lookup import sites as site_records
 

@@ -10,8 +10,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext
+from flask_babel import lazy_gettext
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views.lookup import home_zone, local, member_name, pages, remember_member_names, sites, staff_only

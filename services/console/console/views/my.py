@@ -11,11 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
 from console import sessions
 from console.api_client import ApiError
-from console.i18n import LANGUAGES
+from console.i18n import LANGUAGES, gettext as _
 from console.views import api, sign_in_first
 from console.views.matching_words import language_name, when
 

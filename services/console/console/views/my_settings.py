@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _, lazy_gettext
+from flask_babel import lazy_gettext
 
 from console.api_client import ApiError
-from console.i18n import LANGUAGES
+from console.i18n import LANGUAGES, gettext as _
 from console.views import api
 from console.views.matching_words import when
 from console.views.my import member_only, profile, zone_of

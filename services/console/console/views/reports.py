@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
-from flask_babel import format_date, format_datetime, gettext as _
+from flask_babel import format_date, format_datetime
 
+from console.i18n import gettext as _
 from console.api_client import ApiError
 from console.views import api
 from console.views.members import staff_only

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask_babel import format_date, format_decimal, format_percent, gettext as _
+from flask_babel import format_date, format_decimal, format_percent
 
+from console.i18n import gettext as _
 from console.views.matching_words import language_name, pathway_name
 
 SECTIONS = ("reach", "access", "engagement", "recovery_capital", "safety", "communication")

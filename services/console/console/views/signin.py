@@ -7,8 +7,8 @@ person clicks. The same form takes the code typed by hand from the email.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
+from console.i18n import gettext as _
 from console import sessions
 from console.api_client import ApiError
 from console.views import api

@@ -8,7 +8,7 @@ The peer leader form (leaders.py) and the member forms (members.py, member_actio
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from console.i18n import gettext as _
 
 DAYS = range(7)
 PERIODS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "17:00"), "evening": ("17:00", "21:00")}
