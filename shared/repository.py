@@ -145,12 +145,13 @@ class Store:
                 projection: dict | None = None) -> list[dict]:
         return find_in(self.db[coll], field, values, query=query, projection=projection, session=self.session)
 
-    def page(self, coll: str, query: dict, *, skip: int, limit: int, sort) -> tuple[list[dict], int]:
+    def page(self, coll: str, query: dict, *, skip: int, limit: int, sort,
+             projection: dict | None = None) -> tuple[list[dict], int]:
         """One page of a list and the total it was cut from. The total is counted only when the page cannot
         tell it: a page shorter than ``limit`` (or every document past ``skip``: ``limit`` 0), and not empty
         past the end, is the list's last, so the total is ``skip`` + its length (one database call instead of
         two for most lists a page shows)."""
-        docs = self.find(coll, query, sort=sort, skip=skip, limit=limit)
+        docs = self.find(coll, query, sort=sort, skip=skip, limit=limit, projection=projection)
         if (not limit or len(docs) < limit) and (docs or not skip):
             return docs, skip + len(docs)
         return docs, self.db[coll].count_documents(query, session=self.session)

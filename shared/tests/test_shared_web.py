@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from pymongo.errors import NetworkTimeout
 
@@ -15,7 +15,7 @@ from shared.auth import SigningKey, verify_token
 from shared.devstack.servers import free_port
 from shared.mongo import ensure_platform_indexes
 from shared.testing.fixtures import auth_header, forged_token, old_secret_token, test_keys
-from shared.web import create_service_app, current_principal, require_organization, require_role
+from shared.web import Blueprint, create_service_app, current_principal, require_organization, require_role
 
 
 class NoteIn(Schema):
@@ -26,6 +26,17 @@ class NoteIn(Schema):
 class NoteOut(Schema):
     id = fields.Str()
     text = fields.Str()
+
+
+class EchoQuery(Schema):
+    """A query schema that counts its instances (the Blueprint makes one per declaration, not per request)."""
+    made = 0
+    word = fields.Str(required=True)
+    times = fields.Int(load_default=1, validate=validate.Range(min=1, max=5))
+
+    def __init__(self, *args, **kwargs):
+        type(self).made += 1
+        super().__init__(*args, **kwargs)
 
 
 def build_app(settings):
@@ -52,6 +63,12 @@ def build_app(settings):
             if note is None:
                 abort(404, message="No such note in your organization.")
             return {"id": note["_id"], "text": note["text"]}
+
+    @blp.route("/echo")
+    class Echo(MethodView):
+        @blp.arguments(EchoQuery, location="query")
+        def get(self, query):
+            return {"said": " ".join([query["word"]] * query["times"])}
 
     @blp.route("/admin-only")
     class AdminOnly(MethodView):
@@ -184,3 +201,26 @@ def test_token_command_prints_a_token_the_services_accept(org_id):
     missing = subprocess.run([sys.executable, "-m", "shared.auth", "token", "--role", "admin"],
                              capture_output=True, text=True, env={**test_keys().environ("intake"), "PATH": ""})
     assert missing.returncode == 2 and "organization" in missing.stderr
+
+
+def test_query_arguments_load_with_one_schema_instance_shared_by_concurrent_requests(client, make_token, org_id):
+    """shared.web.Blueprint: ``@blp.arguments(SchemaClass)`` loads every request with the instance made when the
+    view was declared (webargs would make one a request); concurrent requests each get their own values, and
+    errors still name the field."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = auth_header(make_token(org_id, "admin"))
+    made = EchoQuery.made
+
+    def echo(i):
+        word, times = f"w{i}", i % 5 + 1
+        answer = client.application.test_client().get("/v1/echo", query_string={"word": word, "times": times},
+                                                       headers=headers)
+        return answer.status_code, answer.json, " ".join([word] * times)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(echo, range(40)))
+    assert all(status == 200 and body == {"said": expected} for status, body, expected in answers), answers
+    assert EchoQuery.made == made   # no instance made for a request
+    body = assert_problem(client.get("/v1/echo", query_string={"word": "x", "times": 9}, headers=headers), 422)
+    assert set(body["errors"]) == {"times"}

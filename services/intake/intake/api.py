@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from shared.clock import utcnow
-from shared.web import require_organization, require_role
+from shared.web import Blueprint, require_organization, require_role
 from shared.web.pages import PageQuery, etag_of, page, page_of_fields, page_schema, documents_if_match, require_if_match
 
 from intake import model, schemas

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from shared.web import require_organization, require_role
+from shared.web import Blueprint, require_organization, require_role
 from shared.web.pages import etag_of, page, page_schema, require_if_match
 
 from intake import schemas, schemas_me

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from shared.web import current_principal, public
+from shared.web import Blueprint, current_principal, public
 
 from intake import schemas
 from intake.handlers import tokens

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from shared.errors import NotFound
 from shared.repository import Repository
-from shared.web import require_organization, require_role
+from shared.web import Blueprint, require_organization, require_role
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from matching import access, schemas

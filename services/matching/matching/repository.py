@@ -371,10 +371,8 @@ class Store(base.Store):
     def batch_runs(self, org: str, scope: dict, skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of batch runs, newest first, without their unmatched lists; ``scope`` is a ``site_scope``
         clause."""
-        query = {"organization_id": org, **scope}
-        total = self.count("batch_runs", query)
-        return self.find("batch_runs", query, projection={"unmatched": 0}, sort=[("created_at", DESCENDING)],
-                         skip=skip, limit=limit), total
+        return self.page("batch_runs", {"organization_id": org, **scope}, skip=skip, limit=limit,
+                         sort=[("created_at", DESCENDING)], projection={"unmatched": 0})
 
     def claim_batch_run(self, now: datetime, owner: str) -> dict | None:
         return self.db.batch_runs.find_one_and_update(

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from markupsafe import escape
 from marshmallow import ValidationError
 
 from shared.errors import Invalid
-from shared.web import current_principal, public, require_organization, require_role
+from shared.web import Blueprint, current_principal, public, require_organization, require_role
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
 from notifications import schemas

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from shared.repository import Repository
-from shared.web import require_organization, require_role
+from shared.web import Blueprint, require_organization, require_role
 
 from reporting import schemas
 from reporting.access import READERS

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from shared.web import public, require_organization, require_role
+from shared.web import Blueprint, public, require_organization, require_role
 from shared.web.auth import verify_bearer
 from shared.web.pages import etag_header, etag_of, page, page_schema, documents_if_match, require_if_match
 
