@@ -524,6 +524,9 @@ class Leaders(MethodView):
         """Peer leaders (coordinators: those serving their sites; a leader: themselves)."""
         principal = _principal(*ANYONE_OF_THE_ORGANIZATION)
         items, total = leaders.list_leaders(_reader(), principal, query)
+        if query.get("only"):   # ?fields=: the rest of each record is never serialised
+            return page_of_fields(schemas.LeaderOut, [_leader_view(i, principal) for i in items], total, query,
+                                  ["id", *query["only"]])
         return page([_leader_view(i, principal) for i in items], total, query)
 
     @blp.arguments(schemas.LeaderIn)

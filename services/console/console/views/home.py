@@ -72,7 +72,8 @@ def _today(person) -> dict:
     member_ids = ([w["member_id"] for w in waiting.get("items", [])] + [m["member_id"] for m in proposals.get("items", [])]
                   + [d["recipient_id"] for d in failed.get("items", []) if d.get("recipient_kind") == "member"])
     _, leaders = client.together(lambda: remember_member_names(client, member_ids),
-                                 lambda: by_ids(client, "leaders", [m.get("leader_id") for m in proposals.get("items", [])]))
+                                 lambda: by_ids(client, "leaders", [m.get("leader_id") for m in proposals.get("items", [])],
+                                                        fields=NAME_FIELDS))
     zone = home_zone(client)
     people = [dict(item, name=member_name(client, item["member_id"])) for item in waiting.get("items", [])]
     return {"waiting": people, "waiting_total": waiting.get("total", len(people)),

@@ -41,7 +41,7 @@ NAME_FIELDS = ("first_name", "last_name", "preferred_name")
 def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dict[str, dict]:
     """The records (``kind``: "members" or "leaders") of ``ids`` that intake shows the signed-in person, by id,
     in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several), with only
-    ``fields`` of each when given (members only). An id intake will not show (another site, erased,
+    ``fields`` of each when given. An id intake will not show (another site, erased,
     unknown) is simply absent, as is everything when intake refuses."""
     wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))   # a longer one names nobody
     chunks = [wanted[i:i + IDS_PER_CALL] for i in range(0, len(wanted), IDS_PER_CALL)]

@@ -238,7 +238,14 @@ class LeaderOut(PersonOut):
     updated_at = fields.DateTime()
 
 
+# What a list of peer leaders may be cut down to (``?fields=``): every field a peer leader is shown with.
+LEADER_FIELDS_SHOWN = tuple(LeaderOut._declared_fields)
+
+
 class LeaderQuery(PageQuery):
     ids = ids_field("peer leaders")
     site_id = Str()
     status = Str(validate=validate.OneOf(LEADER_STATUSES))
+    only = fields.List(Str(validate=validate.OneOf(LEADER_FIELDS_SHOWN)), data_key="fields", metadata={
+        "description": "only these fields of each peer leader (repeat the parameter; ``id`` always comes), as "
+                       "for members"})

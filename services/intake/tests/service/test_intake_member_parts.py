@@ -82,3 +82,21 @@ def test_a_list_answers_only_the_fields_named_and_the_id(intake):
     # a field a member does not have is refused, naming the parameter
     bad = intake.call("get", "/v1/members?fields=first_name&fields=password", expect=422)
     assert bad.headers["Content-Type"] == "application/problem+json" and set(bad.json["errors"]) == {"fields"}
+
+
+def test_a_leaders_list_answers_only_the_fields_named_and_the_id(intake):
+    a, b = intake.site("A"), intake.site("B")
+    sam = intake.leader([a["id"]], first_name="Sam").json
+    intake.leader([b["id"]], first_name="Kai")
+    named = ("first_name", "last_name", "preferred_name", "site_ids", "certifications", "certifications_current")
+    cut = intake.call("get", f"/v1/leaders?{urlencode([('fields', f) for f in named])}", expect=200).json
+    full = intake.call("get", "/v1/leaders", expect=200).json
+    assert cut["total"] == full["total"] == 2
+    assert [set(m) for m in cut["items"]] == [{"id", *named}] * 2
+    assert [{k: m[k] for k in ("id", *named)} for m in full["items"]] == cut["items"]
+    # with the lookup by ids and a coordinator's scope, as the list is
+    coord_a = intake.coordinator(a["id"])
+    mine = intake.call("get", f"/v1/leaders?fields=first_name&ids={sam['id']}", coord_a, expect=200).json
+    assert mine["items"] == [{"id": sam["id"], "first_name": "Sam"}]
+    bad = intake.call("get", "/v1/leaders?fields=first_name&fields=password", expect=422)
+    assert bad.headers["Content-Type"] == "application/problem+json" and set(bad.json["errors"]) == {"fields"}
