@@ -4,6 +4,7 @@ sites, deactivate); what a coordinator is not offered; axe and a 360 px phone on
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from playwright.sync_api import expect
@@ -39,6 +40,38 @@ def test_today_shows_a_new_member_waiting_without_a_reload(page, platform, organ
     expect(link).to_be_visible(timeout=40_000)  # the page's script swaps the sections in every few seconds
     assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
     assert link.get_attribute("href") == f"/members/{member['id']}"
+
+
+def test_today_asks_nothing_while_its_tab_is_hidden_and_at_once_when_shown(page, platform, organization, sign_in_as):
+    """A coordinator's Today left open in a background tab does not keep asking the services every few seconds;
+    shown again, it catches up at once."""
+    org_id, site, intake = organization
+    sign_in_as(page, platform.token(org_id, "coordinator", sites=[site["id"]]), "coordinator", org_id)
+    asked = []
+    page.on("request", lambda r: asked.append(time.monotonic()) if r.url.endswith("/today/sections") else None)
+    page.goto("/")
+    expect(page.get_by_role("region", name="People waiting for a peer leader")).to_be_visible()
+    with page.expect_request(lambda r: r.url.endswith("/today/sections"), timeout=15_000):
+        pass   # it refreshes while shown
+
+    def visibility(hidden: bool):
+        page.evaluate("""hidden => {
+            Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+            Object.defineProperty(document, "visibilityState", {configurable: true,
+                                                                get: () => hidden ? "hidden" : "visible"});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""", hidden)
+
+    visibility(True)
+    hidden_at = time.monotonic()
+    page.wait_for_timeout(12_000)   # more than two refresh intervals (5 s): nothing may be asked meanwhile
+    assert [t for t in asked if t > hidden_at + 1] == [], "a hidden Today kept asking"
+    tag = uuid.uuid4().hex[:6]
+    add_member(intake, site["id"], "Omar", f"Back{tag}")
+    with page.expect_request(lambda r: r.url.endswith("/today/sections"), timeout=2_000):
+        visibility(False)
+    waiting = page.get_by_role("region", name="People waiting for a peer leader")
+    expect(waiting.get_by_role("link", name=f"Omar Back{tag}")).to_be_visible(timeout=40_000)
 
 
 def test_an_admin_invites_a_coordinator_finds_the_email_in_the_log_and_the_audit_log(
