@@ -56,7 +56,9 @@ class Directory:
         if all_leaders:
             calls.append(lambda: self.leaders())
         elif leaders:
-            calls.append(lambda: self._leader_records.update({i: None for i in leaders} | by_ids(self.client, "leaders", leaders)))
+            calls.append(lambda: self._leader_records.update({i: None for i in leaders}
+                                                             | by_ids(self.client, "leaders", leaders,
+                                                                      fields=LEADER_REASON_FIELDS)))
         self.client.together(*calls)
         return self
 
@@ -179,9 +181,12 @@ def part_title(part: str) -> str:
             "leader_load": _("How busy the leader is")}.get(part, part)
 
 
-# What ``reasons`` and the names read of a member (the Directory asks intake for these alone).
+# What ``reasons`` and the names read of a member and of a peer leader (the Directory asks intake for these alone).
 REASON_FIELDS = ("first_name", "last_name", "preferred_name", "languages", "pathways", "substances",
                  "lived_experience_topics", "availability", "co_occurring_mental_health", "site_id")
+LEADER_REASON_FIELDS = ("first_name", "last_name", "preferred_name", "languages", "pathways", "substances",
+                        "lived_experience_areas", "availability", "co_occurring_mental_health_experience", "site_ids",
+                        "meets_virtually")
 
 
 def reasons(member: dict | None, leader: dict | None, breakdown: list[dict], site_name: str) -> list[str]:
