@@ -33,14 +33,17 @@ class PageQuery(Schema):
 @functools.cache
 def page_schema(item_schema: type[Schema]) -> Schema:
     """The envelope of a page of ``item_schema`` items (one schema class per item type: asked again, the same)."""
-    name = f"{item_schema.__name__.removesuffix('Schema')}Page"
-    cls = type(name, (Schema,), {
-        "items": fields.List(fields.Nested(item_schema), required=True),
+    return _page_envelope(f"{item_schema.__name__.removesuffix('Schema')}Page", item_schema)
+
+
+def _page_envelope(name: str, items) -> Schema:
+    """A page's schema: ``items`` (a schema class or instance) and the total, limit and offset."""
+    return type(name, (Schema,), {
+        "items": fields.List(fields.Nested(items), required=True),
         "total": fields.Int(required=True),
         "limit": fields.Int(required=True),
         "offset": fields.Int(required=True),
-    })
-    return cls()
+    })()
 
 
 def page(items: list, total: int, query: dict) -> dict:
@@ -56,11 +59,7 @@ def page_of_fields(item_schema: type[Schema], items: list, total: int, query: di
 
 @functools.cache
 def _page_schema_of_fields(item_schema: type[Schema], only: frozenset[str]) -> Schema:
-    cls = type(f"{item_schema.__name__}FieldsPage", (Schema,), {
-        "items": fields.List(fields.Nested(item_schema(only=sorted(only))), required=True),
-        "total": fields.Int(required=True), "limit": fields.Int(required=True), "offset": fields.Int(required=True),
-    })
-    return cls()
+    return _page_envelope(f"{item_schema.__name__}FieldsPage", item_schema(only=sorted(only)))
 
 
 # Ours, not flask-smorest's etag: it answers 428 before our 401/403/404 and hashes the body, not the stored version.

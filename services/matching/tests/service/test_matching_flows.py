@@ -3,7 +3,6 @@ here as intake would), matching's events out (read from the topic)."""
 import uuid
 
 import pytest
-from pymongo import monitoring
 
 from shared.events.intake import (LeaderCapacityChanged, LeaderDeactivated, MemberConsentChanged, MemberErased,
                                   MemberRegistered, SiteUpdated)
@@ -12,6 +11,7 @@ from shared.messaging.envelope import new_event
 from shared.mongo import connect
 from shared.repository import Repository
 from shared.testing import eventually
+from shared.testing.commands import SentCommands
 
 from matching.handlers import events
 from matching.repository import Store
@@ -91,22 +91,6 @@ def test_waitlist_reason_names_the_missing_language(worker, intake, tap, expect)
     assert "who speaks Spanish (es)" in waiting.data["reason"]
 
 
-class Reads(monitoring.CommandListener):
-    """The reads a client sends, per collection."""
-
-    def __init__(self):
-        self.finds: dict[str, int] = {}
-
-    def started(self, event):
-        if event.command_name == "find":
-            self.finds[event.command["find"]] = self.finds.get(event.command["find"], 0) + 1
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
 
 def registered(org_id: str, **data) -> object:
     return new_event(MemberRegistered, {
@@ -121,9 +105,9 @@ def registered(org_id: str, **data) -> object:
 HANDLERS = {declaration.type: handler for declaration, handler in SUBSCRIPTIONS.items()}
 
 
-def applied_as_one_batch(settings, db, evts: list, handler=None) -> Reads:
+def applied_as_one_batch(settings, db, evts: list, handler=None) -> SentCommands:
     """The events applied in one transaction, as the consumer applies a batch; the reads it sent."""
-    reads = Reads()
+    reads = SentCommands("find")
     client = connect(settings.platform.mongo_uri, event_listeners=[reads])
     try:
         def batch(uow):
@@ -141,7 +125,7 @@ def test_a_registration_reads_the_member_and_their_overrides_once(settings, db, 
     the member's pins and blocks are one read."""
     evt = registered(org_id)
     reads = applied_as_one_batch(settings, db, [evt], events.on_member_registered)
-    assert (reads.finds.get("members"), reads.finds.get("overrides")) == (1, 1)
+    assert (reads.collections.count("members"), reads.collections.count("overrides")) == (1, 1)
     assert db.waitlist.find_one({"organization_id": org_id, "member_id": evt.data["member_id"]})
 
 
@@ -152,9 +136,9 @@ def test_a_batch_of_registrations_reads_the_settings_and_sites_once_until_a_site
             "virtual_only": False}
     moved = new_event(SiteUpdated, {**site, "name": "Main Street"}, source="/recoverynet/test")
     reads = applied_as_one_batch(settings, db, [registered(org_id) for _ in range(3)])
-    assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 1)
+    assert (reads.collections.count("org_settings"), reads.collections.count("sites")) == (1, 1)
     reads = applied_as_one_batch(settings, db, [registered(org_id), moved, registered(org_id)])
-    assert (reads.finds.get("org_settings"), reads.finds.get("sites")) == (1, 2)
+    assert (reads.collections.count("org_settings"), reads.collections.count("sites")) == (1, 2)
 
 
 def test_a_registrations_consent_events_in_its_batch_read_the_member_it_saved(settings, db, org_id):
@@ -166,7 +150,7 @@ def test_a_registrations_consent_events_in_its_batch_read_the_member_it_saved(se
                                              "purpose": "matching", "granted": True, "consents": evt.data["consents"]},
                       source="/recoverynet/test")
     reads = applied_as_one_batch(settings, db, [evt, again, again])
-    assert reads.finds.get("members") == 1
+    assert reads.collections.count("members") == 1
     erased = new_event(MemberErased, {"organization_id": org_id, "member_id": member_id, "site_id": "site-1"},
                        source="/recoverynet/test")
     applied_as_one_batch(settings, db, [erased, again])

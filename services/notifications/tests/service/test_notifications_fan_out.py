@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pymongo import monitoring
 
 from shared.devstack.servers import TcpProxy
 from shared.events import intake, matching, scheduling
@@ -19,6 +18,7 @@ from shared.events.notifications import NotificationDelivered, NotificationFaile
 from shared.messaging.envelope import new_event
 from shared.mongo import connect
 from shared.testing import eventually
+from shared.testing.commands import SentCommands
 
 from notifications import handlers
 from notifications.channels import Channels
@@ -302,23 +302,13 @@ def test_a_delivery_that_failed_for_its_channel_is_not_woken_by_the_recipients_e
     assert again["next_attempt_at"] == failed["next_attempt_at"]
 
 
+def statements_to_deliveries(writes: SentCommands) -> list[int]:
+    """The number of statements of each write to the delivery log."""
+    return [len(command.get("updates") or command.get("documents") or []) for name, command in writes.sent
+            if command[name] == "deliveries"]
+
+
 # The tests above drive the delivery job by hand; from here on the module's worker runs its own.
-class DeliveryWrites(monitoring.CommandListener):
-    """The writes a client sends to the delivery log: the number of statements of each."""
-
-    def __init__(self):
-        self.statements: list[int] = []
-
-    def started(self, event):
-        if event.command_name in ("update", "insert") and event.command.get(event.command_name) == "deliveries":
-            self.statements.append(len(event.command.get("updates") or event.command.get("documents") or []))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
 
 def test_a_batchs_deliveries_are_recorded_in_one_write_and_each_only_once(settings, db, org_id):
     """Reminders applied in one transaction, as the consumer applies a batch: one write records every delivery
@@ -335,12 +325,12 @@ def test_a_batchs_deliveries_are_recorded_in_one_write_and_each_only_once(settin
         for evt in events:
             handlers.on_notifiable_event(evt, uow)
 
-    writes = DeliveryWrites()
+    writes = SentCommands("update", "insert")
     client = connect(settings.platform.mongo_uri, event_listeners=[writes])
     try:
         repo = Repository(client, client[db.name])
         repo.transaction(batch)
-        assert writes.statements == [len(members)]
+        assert statements_to_deliveries(writes) == [len(members)]
         repo.transaction(batch)
     finally:
         client.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from pymongo import monitoring
 
 from shared.events import intake, matching
 from shared.messaging.envelope import new_event
 from shared.mongo import connect
 from shared.testing import eventually
+from shared.testing.commands import WRITES, SentCommands
 from shared.testing.fixtures import auth_header
 
 from notifications import handlers
@@ -99,22 +99,6 @@ def test_member_reads_their_inbox_turns_sms_off_and_exports_only_their_own(clien
     assert client.get("/v1/me/export", headers=stranger).json["contact"] is None
 
 
-class Writes(monitoring.CommandListener):
-    """The collections a client writes to."""
-
-    def __init__(self):
-        self.collections: list[str] = []
-
-    def started(self, event):
-        if event.command_name in ("update", "insert", "delete"):
-            self.collections.append(event.command[event.command_name])
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
 
 def test_a_consent_event_repeating_the_consents_held_writes_nothing(settings, db, org_id, repo):
     """A registration's consent events repeat the consents its snapshot brought: applied again they write
@@ -123,7 +107,7 @@ def test_a_consent_event_repeating_the_consents_held_writes_nothing(settings, db
     same = {"organization_id": org_id, "member_id": person["person_id"], "site_id": "site-1",
             "purpose": "notify:inapp", "granted": True,
             "consents": [{"purpose": p} for p in ("notify:inapp", "notify:sms", "notify:email")]}
-    writes = Writes()
+    writes = SentCommands(*WRITES)
     client = connect(settings.platform.mongo_uri, event_listeners=[writes])
     try:
         listening = Repository(client, client[db.name])
@@ -138,22 +122,6 @@ def test_a_consent_event_repeating_the_consents_held_writes_nothing(settings, db
     assert [c["purpose"] for c in db.consents.find_one({"_id": person["person_id"]})["consents"]] == \
         ["notify:inapp", "notify:email"]
 
-
-class Finds(monitoring.CommandListener):
-    """The collections a client reads, per read."""
-
-    def __init__(self):
-        self.collections: list[str] = []
-
-    def started(self, event):
-        if event.command_name == "find":
-            self.collections.append(event.command["find"])
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def test_a_batch_of_member_events_reads_erasures_and_consents_once_and_an_erasure_in_it_holds(settings, db, org_id):
@@ -176,7 +144,7 @@ def test_a_batch_of_member_events_reads_erasures_and_consents_once_and_an_erasur
     handler = {intake.MemberConsentChanged.type: handlers.on_member_snapshot,
                intake.MemberErased.type: handlers.on_member_erased,
                intake.ContactChanged.type: handlers.on_contact_changed}
-    finds = Finds()
+    finds = SentCommands("find")
     client = connect(settings.platform.mongo_uri, event_listeners=[finds])
     try:
         def work(uow):

@@ -58,7 +58,7 @@ def list_occurrences(reader: Store, principal: Principal, start: datetime, end: 
     found = [(meeting, occ) for meeting in meetings if meeting["status"] == "active"
              for occ in model.occurrences(meeting, start, end, include_cancelled=include_cancelled)]
     org = principal.organization_id
-    series = _series_seats(reader, org, list({m["_id"]: m for m, _ in found}))
+    series = _series_seats(reader, org, list(dict.fromkeys(meeting["_id"] for meeting, _ in found)))
     single = Counter((r["occurrence_id"], r["status"])
                      for r in reader.occurrence_registrations(org, [occ.occurrence_id for _, occ in found]))
     result = [occurrence_view(meeting, occ, series[meeting["_id"]][0] + single[occ.occurrence_id, "registered"],

@@ -6,11 +6,11 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
-from pymongo import monitoring
 
 from shared.auth import Principal
 from shared.mongo import connect
 from shared.repository import Repository
+from shared.testing.commands import SentCommands
 
 from scheduling import model
 from scheduling.handlers import occurrences
@@ -129,22 +129,6 @@ def test_a_meeting_without_counts_gets_them_from_its_registrations(client, heade
     counts_agree(db, org_id, created["id"])
 
 
-class Finds(monitoring.CommandListener):
-    """The collections a client reads, in order."""
-
-    def __init__(self):
-        self.collections: list[str] = []
-
-    def started(self, event):
-        if event.command_name == "find":
-            self.collections.append(event.command["find"])
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
 
 def test_a_calendar_counts_seats_from_the_counts_not_from_every_registration(
         client, headers, crowd, db, org_id, settings, upstream):
@@ -187,7 +171,7 @@ def test_a_calendar_counts_seats_from_the_counts_not_from_every_registration(
     db.seat_counts.delete_one({"_id": small["id"]})
     assert listed() == shown
 
-    finds = Finds()
+    finds = SentCommands("find")
     listening = connect(settings.platform.mongo_uri, event_listeners=[finds])
     try:
         reader = Repository(listening, listening[db.name], source="/recoverynet/scheduling", store=Store).reader()
