@@ -23,7 +23,8 @@ service answers with one): a 3xx comes back as it is.
 The connections are kept alive in one pool per process (``_shared_pool``); a GET that meets a connection
 the service closed as it was being reused is sent again once, on a new connection (see ``_ReusedConnectionRetry``).
 Reference data nearly every page shows and the console never changes (the sites) is kept per person for a few
-seconds (``Api.get_kept``), so each click does not ask for it again.
+seconds (``Api.get_kept``), so each click does not ask for it again; so are the names of people a list shows
+(``Api.kept_records``), which Today asks for at each refresh. A write to intake from this process forgets both.
 """
 from __future__ import annotations
 
@@ -180,13 +181,39 @@ class Api:
         """``get``, answered from this process's memory when the same person (the same token) asked the same
         within ``settings.kept_answer_seconds``: for reference data the console never changes (the sites
         on nearly every page). A change made elsewhere shows within that time. Each caller gets its own copy."""
-        key = (hashlib.sha256((self.token or "").encode()).hexdigest(), service, path,
-               repr(sorted((params or {}).items())))
+        key = (self._person(), service, path, repr(sorted((params or {}).items())))
         body = _KEPT.get(key, self.clock())
         if body is None:
             body = self.get(service, path, params=params)
             _KEPT.put(key, body, self.clock() + self.settings.kept_answer_seconds)
         return copy.deepcopy(body)
+
+    def kept_records(self, kind: str, ids: list[str], fetch: Callable[[list[str]], dict[str, dict]]) -> dict[str, dict]:
+        """Records by id (``kind`` names what they are, such as members' names), kept per person as ``get_kept``
+        keeps answers: ``fetch`` is called with the ids not kept (at most once) and answers id -> record; an id
+        it leaves out (intake will not show it to this person) is kept as such too. For the names a page that
+        refreshes itself shows again and again (Today, every few seconds): each lookup by ids is a call to
+        intake and an entry in its audit log. A write to intake from this process forgets everything kept."""
+        person, now = self._person(), self.clock()
+        records, missing = {}, []
+        for record_id in ids:
+            kept = _KEPT.get((person, kind, record_id), now)
+            if kept is None:
+                missing.append(record_id)
+            elif kept is not _NOT_SHOWN:
+                records[record_id] = copy.deepcopy(kept)
+        if missing:
+            found = fetch(missing)
+            until = self.clock() + self.settings.kept_answer_seconds
+            for record_id in missing:
+                record = found.get(record_id)
+                _KEPT.put((person, kind, record_id), _NOT_SHOWN if record is None else copy.deepcopy(record), until)
+                if record is not None:
+                    records[record_id] = record
+        return records
+
+    def _person(self) -> str:
+        return hashlib.sha256((self.token or "").encode()).hexdigest()
 
     def post(self, service: str, path: str, json: dict | None = None):
         return self.request("POST", service, path, json=json if json is not None else {})
@@ -234,6 +261,8 @@ class Api:
         JSON body; ``files``: a multipart upload; ``raw``: a 2xx/3xx comes back as urllib3's response, its body
         not yet read when ``stream``."""
         method = method.upper()
+        if method not in ("GET", "HEAD") and service == "intake":
+            _KEPT.clear()   # what is kept (sites, names) comes from intake: a change made here shows at once
         url = self.settings.service_url(service) + path
         query = _query(params)
         if query:
@@ -310,8 +339,13 @@ class _KeptAnswers:
                 self._answers.clear()
             self._answers[key] = (until, body)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
 
 _KEPT = _KeptAnswers()
+_NOT_SHOWN = object()   # kept for an id intake did not show
 _HTTP: urllib3.PoolManager | None = None
 _POOL: ThreadPoolExecutor | None = None
 _LOCK = threading.Lock()

@@ -34,7 +34,8 @@ class Settings:
     # How long one call to a service may take, and how long a page waits out "not yet known" in all.
     api_timeout_seconds: float = 10.0
     not_yet_known_wait_seconds: float = 3.0
-    # How long a person's sites are kept in the console's memory between pages (Api.get_kept).
+    # How long a person's sites, and the names of people lists show, are kept in the console's memory between
+    # pages (Api.get_kept, Api.kept_records): a change made elsewhere (not through this console process) shows within it.
     kept_answer_seconds: float = 30.0
     log_level: str = "INFO"
 

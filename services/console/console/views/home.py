@@ -18,7 +18,7 @@ from flask import Blueprint, abort, render_template
 from console import sessions
 from console.api_client import ApiError
 from console.views import api, leader_portal, my, sign_in_first
-from console.views.lookup import (NAME_FIELDS, by_ids, full_name, home_zone, local, member_name,
+from console.views.lookup import (NAME_FIELDS, full_name, home_zone, local, member_name, names_by_ids,
                                   remember_member_names, sites)
 
 blp = Blueprint("home", __name__)
@@ -72,8 +72,7 @@ def _today(person) -> dict:
     member_ids = ([w["member_id"] for w in waiting.get("items", [])] + [m["member_id"] for m in proposals.get("items", [])]
                   + [d["recipient_id"] for d in failed.get("items", []) if d.get("recipient_kind") == "member"])
     _, leaders = client.together(lambda: remember_member_names(client, member_ids),
-                                 lambda: by_ids(client, "leaders", [m.get("leader_id") for m in proposals.get("items", [])],
-                                                        fields=NAME_FIELDS))
+                                 lambda: names_by_ids(client, "leaders", [m.get("leader_id") for m in proposals.get("items", [])]))
     zone = home_zone(client)
     people = [dict(item, name=member_name(client, item["member_id"])) for item in waiting.get("items", [])]
     return {"waiting": people, "waiting_total": waiting.get("total", len(people)),

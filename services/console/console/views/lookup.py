@@ -44,6 +44,23 @@ def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dic
     ``fields`` of each when given. An id intake will not show (another site, erased,
     unknown) is simply absent, as is everything when intake refuses."""
     wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))   # a longer one names nobody
+    return _by_ids(client, kind, wanted, fields)
+
+
+def names_by_ids(client, kind: str, ids) -> dict[str, dict]:
+    """``by_ids`` with ``NAME_FIELDS``, kept for the person a few seconds (``Api.kept_records``): the names on
+    lists that refresh themselves (Today) are not asked of intake, nor written to its audit log, at every
+    refresh. Names only: what else a page reads of a person is asked each time."""
+    wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))
+    try:
+        return client.kept_records(f"{kind} names", wanted,
+                                   lambda missing: _by_ids(client, kind, missing, NAME_FIELDS, raise_refused=True))
+    except ApiError:   # intake refused: nobody named, and nothing kept
+        return {}
+
+
+def _by_ids(client, kind: str, wanted: list[str], fields: tuple[str, ...] | None,
+            raise_refused: bool = False) -> dict[str, dict]:
     chunks = [wanted[i:i + IDS_PER_CALL] for i in range(0, len(wanted), IDS_PER_CALL)]
     only = {"fields": list(fields)} if fields else {}
 
@@ -52,6 +69,8 @@ def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dic
             return client.get("intake", f"/v1/{kind}", params={"ids": chunk, "limit": len(chunk), "offset": 0,
                                                                **only}) or {}
         except ApiError:
+            if raise_refused:
+                raise
             return {}
     return {item["id"]: item for page in client.together(*(lambda c=c: one(c) for c in chunks))
             for item in page.get("items", [])}
@@ -59,11 +78,11 @@ def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dic
 
 def remember_member_names(client, member_ids) -> None:
     """Ask intake once for the names of the members a page will show (``member_name`` then answers from
-    what this request already knows)."""
+    what this request already knows), or find them kept from the person's last pages (``names_by_ids``)."""
     cache = g.setdefault("member_names", {})
     unknown = [i for i in dict.fromkeys(member_ids) if i and i not in cache]
     if unknown:
-        found = by_ids(client, "members", unknown, fields=NAME_FIELDS)
+        found = names_by_ids(client, "members", unknown)
         for member_id in unknown:
             cache[member_id] = full_name(found.get(member_id))
 

@@ -177,6 +177,38 @@ def test_kept_answers_are_per_person_copies_and_asked_again_when_their_time_is_u
     assert ana.get_kept("intake", "/v1/sites", params={"limit": 200})["items"][0]["name"] == "Site (answer 4)"
 
 
+def test_kept_records_asks_only_for_ids_not_kept_and_a_write_to_intake_forgets_them():
+    http, now, asked = CountingHttp(), [1000.0], []
+    settings = Settings(url="http://intake.test", kept_answer_seconds=30.0)
+    ana, ben = (Api(settings, token, http=http, clock=lambda: now[0]) for token in (f"ana-{uuid.uuid4()}", f"ben-{uuid.uuid4()}"))
+    shown = {"m1": {"first_name": "Ana"}, "m2": {"first_name": "Luis"}, "m4": {"first_name": "Rosa"}}   # m3: not shown
+
+    def fetch(missing):
+        asked.append(list(missing))
+        return {i: dict(shown[i]) for i in missing if i in shown}
+
+    first = ana.kept_records("members names", ["m1", "m2", "m3"], fetch)
+    assert first == {"m1": {"first_name": "Ana"}, "m2": {"first_name": "Luis"}} and asked == [["m1", "m2", "m3"]]
+    first["m1"]["first_name"] = "changed by the page that asked"
+    # kept: only m4 is asked for, and m3 (not shown) is not asked again
+    assert ana.kept_records("members names", ["m1", "m3", "m4"], fetch) == {"m1": {"first_name": "Ana"},
+                                                                            "m4": {"first_name": "Rosa"}}
+    assert asked[1:] == [["m4"]]
+    assert ana.kept_records("members names", ["m1", "m3"], fetch) and asked[2:] == []
+    # kept per person, and per kind
+    ben.kept_records("members names", ["m1"], fetch)
+    ana.kept_records("leaders names", ["m1"], fetch)
+    assert asked[2:] == [["m1"], ["m1"]]
+    # a change written to intake through this console forgets what is kept (for everyone: it may be about anyone)
+    ana.post("intake", "/v1/members/m1/plan", json={})
+    ben.kept_records("members names", ["m1"], fetch)
+    assert asked[4:] == [["m1"]]
+    # and a kept record is asked for again when its time is up
+    now[0] += 30.1
+    ben.kept_records("members names", ["m1"], fetch)
+    assert asked[5:] == [["m1"]]
+
+
 class RecordingServer:
     """A real HTTP/1.1 server (keep-alive) on a thread: records each request (method, path, query, headers,
     body) and the connections it was sent on, and answers with ``self.answer`` (status, headers, body)."""
