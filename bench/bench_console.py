@@ -162,7 +162,9 @@ def coordinators(platform, app, made: dict, count: int, ttl_seconds: int = 6 * 3
 # --- which API requests a page makes -------------------------------------------------------------------
 
 def record_calls(client, path: str) -> list[Call]:
-    """Render ``path`` with the console's app in this process; every request it sent to a service."""
+    """Render ``path`` with the console's app in this process; every request it sent to a service, the second
+    time: what the console keeps for a person a few seconds (sites, names: ``Api.get_kept``, ``kept_records``)
+    it asks for on the first click alone, and the clicking phase repeats each page within that time."""
     from console.api_client import Api
 
     calls: list[Call] = []
@@ -175,6 +177,7 @@ def record_calls(client, path: str) -> list[Call]:
         call.status = "ok"
         return result
 
+    client.get(path)
     with mock.patch.object(Api, "request", recording):
         answer = client.get(path)
     if answer.status_code != 200:
