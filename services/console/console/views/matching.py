@@ -62,7 +62,8 @@ def index():
         lambda: client.get("matching", "/v1/waitlist", params={"limit": SHOWN, "offset": 0}),
         lambda: client.get("matching", "/v1/batch-runs", params={"limit": 5, "offset": 0}),
         names.sites)
-    names.load(member_ids=[m["member_id"] for m in proposed.get("items", []) + waiting.get("items", [])],
+    names.load(member_ids=[m["member_id"] for m in proposed.get("items", [])],
+               named_ids=[w["member_id"] for w in waiting.get("items", [])],
                leader_ids=[m["leader_id"] for m in proposed.get("items", [])])
     return render_template(
         "matching/index.html", proposals=[_proposal_view(names, m) for m in proposed.get("items", [])],
@@ -257,7 +258,7 @@ def batch_run(run_id):
             for m in all_pages(client, "matching", "/v1/matches", {**params, "status": status}):
                 if m.get("origin") == "batch" and run.get("started_at") and run["started_at"] <= m.get("proposed_at", "") <= (run.get("finished_at") or "~"):
                     matched.append(m)
-    names.load(member_ids=[m["member_id"] for m in matched] + [u["member_id"] for u in run.get("unmatched") or []],
+    names.load(member_ids=[m["member_id"] for m in matched], named_ids=[u["member_id"] for u in run.get("unmatched") or []],
                leader_ids=[m["leader_id"] for m in matched])
     matched = [_proposal_view(names, m) for m in matched]
     unmatched = [dict(u, name=names.member_name(u["member_id"]), why=wait_reason(u)) for u in run.get("unmatched") or []]

@@ -15,7 +15,7 @@ from babel.dates import format_date, format_datetime
 from flask_babel import get_locale
 
 from console.i18n import gettext as _, ngettext
-from console.views.lookup import by_ids, sites as site_records
+from console.views.lookup import by_ids, names_by_ids, sites as site_records
 
 PAGE = 200                      # intake's and matching's largest page
 EXPIRY_WARNING_DAYS = 30
@@ -41,18 +41,26 @@ class Directory:
     def __init__(self, client):
         self.client = client
         self._members: dict[str, dict | None] = {}
+        self._names: dict[str, dict | None] = {}   # members the page names only (kept: lookup.names_by_ids)
         self._leader_records: dict[str, dict | None] = {}
         self._leaders: dict[str, dict] | None = None
 
-    def load(self, member_ids=(), leader_ids=(), *, all_leaders: bool = False) -> "Directory":
+    def load(self, member_ids=(), leader_ids=(), *, named_ids=(), all_leaders: bool = False) -> "Directory":
         """Fetch at once the sites, the members and the leaders named (or every leader), so the page's names
-        cost two or three calls whatever its length."""
+        cost two or three calls whatever its length. ``member_ids``: members whose profile the page reads (a
+        proposal's reasons); ``named_ids``: members it only names (the waiting list), whose names may be kept
+        from the person's last pages (``names_by_ids``)."""
         members = [i for i in dict.fromkeys(member_ids) if i and i not in self._members]
+        named = [i for i in dict.fromkeys(named_ids)
+                 if i and i not in self._members and i not in self._names and i not in members]
         leaders = [i for i in dict.fromkeys(leader_ids) if i and i not in self._leader_records]
         calls = [lambda: self.sites()]
         if members:
             calls.append(lambda: self._members.update({i: None for i in members}
                                                       | by_ids(self.client, "members", members, fields=REASON_FIELDS)))
+        if named:
+            calls.append(lambda: self._names.update({i: None for i in named}
+                                                    | names_by_ids(self.client, "members", named)))
         if all_leaders:
             calls.append(lambda: self.leaders())
         elif leaders:
@@ -91,7 +99,13 @@ class Directory:
         return (site or {}).get("time_zone") or "UTC"
 
     def member_name(self, member_id: str) -> str:
-        return display_name(self.member(member_id)) or _("A member (name not available)")
+        if member_id in self._members:
+            record = self._members[member_id]
+        else:
+            if member_id not in self._names:
+                self.load(named_ids=[member_id])
+            record = self._names[member_id]
+        return display_name(record) or _("A member (name not available)")
 
     def leader_name(self, leader_id: str) -> str:
         return display_name(self.leader(leader_id)) or _("A peer leader (name not available)")
