@@ -43,20 +43,23 @@ def by_ids(client, kind: str, ids, fields: tuple[str, ...] | None = None) -> dic
     in one call per 100 ids (intake's ``?ids=``; the calls at once when there are several), with only
     ``fields`` of each when given. An id intake will not show (another site, erased,
     unknown) is simply absent, as is everything when intake refuses."""
-    wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))   # a longer one names nobody
-    return _by_ids(client, kind, wanted, fields)
+    return _by_ids(client, kind, _wanted(ids), fields)
 
 
 def names_by_ids(client, kind: str, ids) -> dict[str, dict]:
     """``by_ids`` with ``NAME_FIELDS``, kept for the person a few seconds (``Api.kept_records``): the names on
     lists that refresh themselves (Today) are not asked of intake, nor written to its audit log, at every
     refresh. Names only: what else a page reads of a person is asked each time."""
-    wanted = list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))
     try:
-        return client.kept_records(f"{kind} names", wanted,
+        return client.kept_records(f"{kind} names", _wanted(ids),
                                    lambda missing: _by_ids(client, kind, missing, NAME_FIELDS, raise_refused=True))
     except ApiError:   # intake refused: nobody named, and nothing kept
         return {}
+
+
+def _wanted(ids) -> list[str]:
+    """The ids worth asking for, each once, in order (a longer one than intake takes names nobody)."""
+    return list(dict.fromkeys(i for i in ids if i and len(i) <= ID_MAX))
 
 
 def _by_ids(client, kind: str, wanted: list[str], fields: tuple[str, ...] | None,
