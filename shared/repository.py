@@ -156,6 +156,20 @@ class Store:
             return docs, skip + len(docs)
         return docs, self.db[coll].count_documents(query, session=self.session)
 
+    def page_and_total(self, coll: str, query: dict, *, skip: int, limit: int, sort) -> tuple[list[dict], int]:
+        """``page``'s answer in one query (a ``$facet`` of the page and the count): for a list bounded by an
+        organization's people, whose total a page nearly always needs (the first page of a site's members is
+        full). The embedded database counts by reading every matching document again (5 of a members list's
+        14 ms of database for a coordinator's 46 members), so one query costs about 60 % of the two. Not for
+        logs that grow without bound (audit, deliveries): the facet reads every matching document, where
+        ``page`` reads a page and counts only when the page cannot tell the total."""
+        items = [{"$skip": skip}, *([{"$limit": limit}] if limit else [])]
+        found = next(self.db[coll].aggregate(
+            [{"$match": query}, {"$sort": dict(sort)}, {"$facet": {"items": items, "total": [{"$count": "n"}]}}],
+            session=self.session), {})
+        counted = found.get("total") or [{"n": 0}]
+        return found.get("items", []), counted[0]["n"]
+
     def count(self, coll: str, query: dict) -> int:
         return self.db[coll].count_documents(query, session=self.session)
 

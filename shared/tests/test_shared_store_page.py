@@ -1,5 +1,6 @@
 """Store against the real database: the total of a list is right whether it was counted or read off a short
-last page (issue 16: a list that fits its page costs one database call, not two); reads and writes of one
+last page (issue 16: a list that fits its page costs one database call, not two), or read with its page in one
+query (``page_and_total``); reads and writes of one
 document by ``{_id, ...equalities}`` answer as the query itself would (issue 20: by primary key, not a scan)."""
 import uuid
 
@@ -34,13 +35,16 @@ def store(mongo_uri):
     (5, 0, ["t05", "t06"], 7),                     # no limit past a skip: skip + what is left
     (9, 0, [], 7),                                 # nothing left past the skip: counted
 ])
-def test_a_page_and_its_total(store, skip, limit, ids, total):
-    docs, counted = store.page("things", {"org": "a"}, skip=skip, limit=limit, sort=[("n", ASCENDING)])
+@pytest.mark.parametrize("read", ["page", "page_and_total"])
+def test_a_page_and_its_total(store, read, skip, limit, ids, total):
+    docs, counted = getattr(store, read)("things", {"org": "a"}, skip=skip, limit=limit, sort=[("n", ASCENDING)])
     assert [d["_id"] for d in docs] == ids and counted == total
+    assert docs == list(store.db.things.find({"_id": {"$in": ids}}, sort=[("n", ASCENDING)]))   # whole documents
 
 
-def test_an_empty_list_has_no_total(store):
-    assert store.page("things", {"org": "c"}, skip=0, limit=50, sort=[("n", ASCENDING)]) == ([], 0)
+@pytest.mark.parametrize("read", ["page", "page_and_total"])
+def test_an_empty_list_has_no_total(store, read):
+    assert getattr(store, read)("things", {"org": "c"}, skip=0, limit=50, sort=[("n", ASCENDING)]) == ([], 0)
 
 
 def test_a_scoped_read_by_id_answers_as_the_query_would(store):

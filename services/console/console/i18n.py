@@ -18,6 +18,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, g, request, session
 from flask_babel import get_translations
+from markupsafe import Markup
 
 LANGUAGES = {"en": "English", "es": "Español"}
 DEFAULT_LANGUAGE = "en"
@@ -80,6 +81,14 @@ def ngettext(singular: str, plural: str, num: int, **variables) -> str:
     return catalogue().ungettext(singular, plural, num) % variables
 
 
+def template_gettext(string: str, **variables) -> Markup:
+    """The templates' ``_()``: what Jinja's newstyle gettext answers in an autoescaped template (every console
+    template is one), the translation trusted and the variables escaped, always formatted (``%%`` is ``%``),
+    without its two context-passing wrappers around the call (half of a ``_()``'s time, and a page has about
+    fifty)."""
+    return Markup(catalogue().ugettext(string)) % variables
+
+
 def install_template_gettext(app: Flask) -> None:
     """The templates' ``_()`` and ``ngettext()`` on the request's catalogue (``catalogue``)."""
     app.jinja_env.install_gettext_callables(
@@ -88,3 +97,4 @@ def install_template_gettext(app: Flask) -> None:
         pgettext=lambda c, s: catalogue().upgettext(c, s),
         npgettext=lambda c, s, p, n: catalogue().unpgettext(c, s, p, n),
         newstyle=True)
+    app.jinja_env.globals["_"] = template_gettext

@@ -231,7 +231,9 @@ class Store(BaseStore):
         if name:
             starts = {"$regex": "^" + re.escape(name.strip()), "$options": "i"}
             query["$or"] = [{"first_name": starts}, {"last_name": starts}, {"preferred_name": starts}]
-        return self._page("members", query, skip, limit, OLDEST_FIRST)
+        # A site's first page is full and shows the total: one query for both (page_and_total says why)
+        docs, total = self.page_and_total("members", query, skip=skip, limit=limit, sort=OLDEST_FIRST)
+        return [_from_bson(d) for d in docs], total
 
     def _members_by_ids(self, organization_id: str, ids: list[str], site_filter: list[str] | None,
                         site_id: str | None, skip: int, limit: int) -> tuple[list[dict], int]:

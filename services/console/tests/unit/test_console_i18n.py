@@ -35,3 +35,27 @@ def test_a_changed_catalogue_is_compiled_into_a_new_folder(tmp_path):
         assert read_mo(mo).get("A sentence added for this test").string == "Una frase"
     shutil.rmtree(before)
     shutil.rmtree(after)
+
+
+def test_templates_translate_as_jinjas_own_newstyle_gettext_does():
+    from flask import Flask
+    from flask_babel import Babel
+    from jinja2 import Environment
+
+    from console.i18n import catalogue, install_template_gettext
+
+    app = Flask(__name__)
+    Babel(app, locale_selector=lambda: "es", default_translation_directories=str(compile_catalogues()))
+    install_template_gettext(app)
+    jinjas = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+    jinjas.install_gettext_callables(gettext=lambda s: catalogue().ugettext(s),
+                                     ngettext=lambda s, p, n: catalogue().ungettext(s, p, n), newstyle=True)
+    source = ('{{ _("Sign out") }}|{{ _("%(name)s is now a member.", name=who) }}|{{ _("Nothing at 100%%") }}'
+              '|{{ ngettext("%(num)d member", "%(num)d members", 3) }}')
+
+    with app.test_request_context():
+        ours = app.jinja_env.from_string(source).render(who="<b>Ana</b>")
+        theirs = jinjas.from_string(source).render(who="<b>Ana</b>")
+
+    assert ours == theirs
+    assert "&lt;b&gt;Ana&lt;/b&gt;" in ours and "100%|" in ours and "Sign out" not in ours   # in Spanish, escaped
