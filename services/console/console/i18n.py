@@ -75,6 +75,22 @@ def gettext(string: str, **variables) -> str:
     return text % variables if variables else text
 
 
+def N_(string: str) -> str:
+    """Marks ``string`` for the catalogue without translating it (pybabel extracts ``N_`` by default): the
+    entries of a table of ``words``, translated when one is shown."""
+    return string
+
+
+def words(table: dict[str, str], key: str | None, default: str | None = None) -> str | None:
+    """The translation of ``table[key]`` (entries marked ``N_``); ``default`` (else the key itself) when the
+    table has none. One lookup for the word shown, not one for every entry of the table (a members list
+    names a status on each of its 25 rows)."""
+    found = table.get(key or "")
+    if found is not None:
+        return gettext(found)
+    return default if default is not None else (key or "")
+
+
 def ngettext(singular: str, plural: str, num: int, **variables) -> str:
     """``flask_babel.ngettext`` on the request's catalogue (``num`` is in the variables, as there)."""
     variables.setdefault("num", num)

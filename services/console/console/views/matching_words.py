@@ -14,7 +14,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from flask_babel import get_locale
 
-from console.i18n import gettext as _, ngettext
+from console.i18n import N_, gettext as _, ngettext, words
 from console.views.lookup import by_ids, names_by_ids, sites as site_records
 
 PAGE = 200                      # intake's and matching's largest page
@@ -145,8 +145,11 @@ def pathway_name(code: str) -> str:
     return names.get(code, code)
 
 
+LEADER_STATUS_WORDS = {"active": N_("Active"), "on_leave": N_("On leave"), "retired": N_("Retired")}
+
+
 def status_words(status: str | None) -> str:
-    return {"active": _("Active"), "on_leave": _("On leave"), "retired": _("Retired")}.get(status or "", status or "")
+    return words(LEADER_STATUS_WORDS, status)
 
 
 def certification_warnings(leader: dict, today: date) -> list[str]:
@@ -188,11 +191,13 @@ def _periods(windows: list[dict]) -> set[str]:
     return found
 
 
+PART_TITLES = {"substances_pathway": N_("Shared substances and recovery pathway"),
+               "lived_experience": N_("Shared lived experience"), "availability": N_("Weekly time in common"),
+               "co_occurring": N_("Co-occurring mental health experience"), "leader_load": N_("How busy the leader is")}
+
+
 def part_title(part: str) -> str:
-    return {"substances_pathway": _("Shared substances and recovery pathway"),
-            "lived_experience": _("Shared lived experience"), "availability": _("Weekly time in common"),
-            "co_occurring": _("Co-occurring mental health experience"),
-            "leader_load": _("How busy the leader is")}.get(part, part)
+    return words(PART_TITLES, part)
 
 
 # What ``reasons`` and the names read of a member and of a peer leader (the Directory asks intake for these alone).

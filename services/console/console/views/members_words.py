@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, make_response, render_template
 
-from console.i18n import gettext as _
+from console.i18n import N_, gettext as _, words
 from console.api_client import ApiError
 from console.views.lookup import sites as site_records
 
@@ -18,13 +18,28 @@ CONSENT_HOW = ("paper", "in_person")
 OFFERED_CONSENTS = ("matching", "notify:email", "notify:sms")
 
 
+STATUS_WORDS = {"pending_consent": N_("waiting for consent"), "active": N_("active"), "paused": N_("paused"),
+                "discharged": N_("discharged"), "graduated": N_("graduated")}
+FLAG_WORDS = {"risk": N_("risk to follow up")}
+CONSENT_HOW_WORDS = {"given on paper": N_("given on paper"), "given in person": N_("given in person")}
+BAND_WORDS = {"low": N_("low"), "moderate": N_("moderate"), "strong": N_("strong"), "high": N_("high"),
+              "severe": N_("severe"), "none": N_("none"), "substantial": N_("substantial"),
+              "positive": N_("positive"), "negative": N_("negative")}
+MATCH_WORDS = {"proposed": N_("proposed, waiting for an answer"), "active": N_("matched"), "declined": N_("declined"),
+               "expired": N_("expired without an answer"), "ended": N_("ended")}
+DELIVERY_WORDS = {"delivered": N_("delivered"), "pending": N_("waiting to be sent"), "sending": N_("being sent"),
+                  "failed": N_("failed"), "held": N_("held until quiet hours end"),
+                  "digest": N_("kept for the daily summary"), "digested": N_("sent in the daily summary"),
+                  "cancelled": N_("not sent")}
+CHANNEL_WORDS = {"email": N_("email"), "sms": N_("text (SMS)"), "inapp": N_("in the app")}
+
+
 def status_words(status: str | None) -> str:
-    return {"pending_consent": _("waiting for consent"), "active": _("active"), "paused": _("paused"),
-            "discharged": _("discharged"), "graduated": _("graduated")}.get(status or "", status or "")
+    return words(STATUS_WORDS, status)
 
 
 def flag_words(flag: str) -> str:
-    return {"risk": _("risk to follow up")}.get(flag, flag)
+    return words(FLAG_WORDS, flag)
 
 
 def consent_words(purpose: str) -> str:
@@ -39,28 +54,23 @@ def consent_words(purpose: str) -> str:
 
 def consent_how_words(note: str | None) -> str | None:
     """The note recorded with a consent; "given on paper" / "given in person" in the reader's language."""
-    return {"given on paper": _("given on paper"), "given in person": _("given in person")}.get(note or "", note)
+    return words(CONSENT_HOW_WORDS, note) if note else note
 
 
 def band_words(band: str | None) -> str:
-    return {"low": _("low"), "moderate": _("moderate"), "strong": _("strong"), "high": _("high"),
-            "severe": _("severe"), "none": _("none"), "substantial": _("substantial"),
-            "positive": _("positive"), "negative": _("negative")}.get(band or "", band or "")
+    return words(BAND_WORDS, band)
 
 
 def match_words(status: str | None) -> str:
-    return {"proposed": _("proposed, waiting for an answer"), "active": _("matched"), "declined": _("declined"),
-            "expired": _("expired without an answer"), "ended": _("ended")}.get(status or "", status or "")
+    return words(MATCH_WORDS, status)
 
 
 def delivery_words(status: str | None) -> str:
-    return {"delivered": _("delivered"), "pending": _("waiting to be sent"), "sending": _("being sent"),
-            "failed": _("failed"), "held": _("held until quiet hours end"), "digest": _("kept for the daily summary"),
-            "digested": _("sent in the daily summary"), "cancelled": _("not sent")}.get(status or "", status or "")
+    return words(DELIVERY_WORDS, status)
 
 
 def channel_words(channel: str | None) -> str:
-    return {"email": _("email"), "sms": _("text (SMS)"), "inapp": _("in the app")}.get(channel or "", channel or "")
+    return words(CHANNEL_WORDS, channel)
 
 
 def local_time(value: str | None, zone: str | None) -> str:
