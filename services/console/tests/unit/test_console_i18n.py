@@ -59,3 +59,17 @@ def test_templates_translate_as_jinjas_own_newstyle_gettext_does():
 
     assert ours == theirs
     assert "&lt;b&gt;Ana&lt;/b&gt;" in ours and "100%|" in ours and "Sign out" not in ours   # in Spanish, escaped
+
+
+def test_a_table_of_words_translates_the_word_shown_and_names_what_it_does_not_know():
+    from flask import Flask
+    from flask_babel import Babel
+
+    from console.views.members_words import delivery_words, status_words
+
+    app = Flask(__name__)
+    Babel(app, locale_selector=lambda: "es", default_translation_directories=str(compile_catalogues()))
+    with app.test_request_context():
+        assert status_words("pending_consent") not in ("pending_consent", "waiting for consent")   # in Spanish
+        assert delivery_words("held") != "held until quiet hours end"
+        assert status_words("someday") == "someday" and status_words(None) == ""
