@@ -212,7 +212,14 @@ class EmbeddedMongo:
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        """Without retryable writes: SecantusDB keeps a record of each one for 30 minutes, in a table it walks
+        at every retryable write and sorts at each once 10,000 are kept (about 1.2-1.7 ms more of its CPU per
+        single write here, more once full: bench/README.md, "Retryable writes on the embedded server"). What
+        the records buy is the driver's one retry of a single write after a dropped connection or a fail-over;
+        a single local node has no fail-over, and the records do not outlive a restart of the server. Writes
+        in transactions are retried by the driver (and by Repository.transaction) either way. Real MongoDB
+        (docker-compose) keeps the driver's default."""
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true&retryWrites=false"
 
     def start(self, timeout: float = 60.0) -> "EmbeddedMongo":
         server = shutil.which("secantusd-py", path=os.path.dirname(sys.executable)) or shutil.which("secantusd-py")
