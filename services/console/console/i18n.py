@@ -81,14 +81,12 @@ def N_(string: str) -> str:
     return string
 
 
-def words(table: dict[str, str], key: str | None, default: str | None = None) -> str | None:
-    """The translation of ``table[key]`` (entries marked ``N_``); ``default`` (else the key itself) when the
-    table has none. One lookup for the word shown, not one for every entry of the table (a members list
-    names a status on each of its 25 rows)."""
+def words(table: dict[str, str], key: str | None) -> str:
+    """The translation of ``table[key]`` (entries marked ``N_``), or the key itself when the table has none.
+    One lookup for the word shown, not one for every entry of the table (a members list names a status on
+    each of its 25 rows)."""
     found = table.get(key or "")
-    if found is not None:
-        return gettext(found)
-    return default if default is not None else (key or "")
+    return gettext(found) if found is not None else (key or "")
 
 
 def ngettext(singular: str, plural: str, num: int, **variables) -> str:
