@@ -214,7 +214,7 @@ class EmbeddedMongo:
     def uri(self) -> str:
         """Without retryable writes: SecantusDB keeps a record of each one for 30 minutes, in a table it walks
         at every retryable write and sorts at each once 10,000 are kept (about 1.2-1.7 ms more of its CPU per
-        single write here, more once full: bench/README.md, "Retryable writes on the embedded server"). What
+        single write here, more once full: bench/README.md, "A members page in one query, retryable writes off on the embedded server"). What
         the records buy is the driver's one retry of a single write after a dropped connection or a fail-over;
         a single local node has no fail-over, and the records do not outlive a restart of the server. Writes
         in transactions are retried by the driver (and by Repository.transaction) either way. Real MongoDB

@@ -83,8 +83,10 @@ class Store(BaseStore):
     def _get(self, collection: str, organization_id: str, doc_id: str) -> dict | None:
         return _from_bson(self.find_one(collection, {"_id": doc_id, "organization_id": organization_id}))
 
-    def _page(self, collection: str, query: dict, skip: int, limit: int, sort) -> tuple[list[dict], int]:
-        docs, total = self.page(collection, query, skip=skip, limit=limit, sort=sort)
+    def _page(self, collection: str, query: dict, skip: int, limit: int, sort, *,
+              total_with_page: bool = False) -> tuple[list[dict], int]:
+        read = self.page_and_total if total_with_page else self.page
+        docs, total = read(collection, query, skip=skip, limit=limit, sort=sort)
         return [_from_bson(d) for d in docs], total
 
     def _insert(self, collection: str, doc: dict) -> None:
@@ -232,8 +234,7 @@ class Store(BaseStore):
             starts = {"$regex": "^" + re.escape(name.strip()), "$options": "i"}
             query["$or"] = [{"first_name": starts}, {"last_name": starts}, {"preferred_name": starts}]
         # A site's first page is full and shows the total: one query for both (page_and_total says why)
-        docs, total = self.page_and_total("members", query, skip=skip, limit=limit, sort=OLDEST_FIRST)
-        return [_from_bson(d) for d in docs], total
+        return self._page("members", query, skip, limit, OLDEST_FIRST, total_with_page=True)
 
     def _members_by_ids(self, organization_id: str, ids: list[str], site_filter: list[str] | None,
                         site_id: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
