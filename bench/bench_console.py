@@ -121,7 +121,7 @@ def console_app(platform):
     from console.app import create_app
     from console.config import Settings
 
-    settings = Settings(mongo_uri=platform.mongo_uri, secret_key=platform.platform.console_secret(),
+    settings = Settings(mongo_uri=platform.mongo_uri("console"), secret_key=platform.platform.console_secret(),
                         log_level="WARNING", public_base_url=platform.url("console"),
                         **{f"{s}_url": platform.url(s) for s in ("intake", "matching", "scheduling", "notifications")})
     return create_app(settings, configure_logs=False)
@@ -291,7 +291,8 @@ def _start_py_spy(platform) -> spy.Recorders:
     (the processes that spend most of a click's CPU; bench/results/profiles/console-*.txt)."""
     from bench.bench_memory import platform_processes
     pids = {label: pid for label, pid in platform_processes(platform).items()
-            if label == "database" or (label.startswith(("console-web child", "intake-web child")))}
+            if label in ("database-intake", "database-console")
+            or label.startswith(("console-web child", "intake-web child"))}
     return spy.record(pids, "console", 600, who="console")
 
 

@@ -343,15 +343,17 @@ class Fault(threading.Thread):
 
     def _database(self) -> None:
         outage = self.size.get("db_outage_s", self.size["outage_s"])
-        mongo = self.platform.platform.mongo
+        servers = list(self.platform.platform.mongos.values())   # every service's
         self._sleep_until(max(0.0, self.duration / 2 - outage / 2))
-        mongo.stop()
+        for mongo in servers:
+            mongo.stop()
         self.note("database stopped")
         try:
             self._sleep_until(self.log[-1][0] + outage)
         finally:
             self.note("database starting")
-            mongo.start()
+            for mongo in servers:
+                mongo.start()
             self.note("database started")
 
     def _sigkill(self) -> None:

@@ -53,7 +53,8 @@ class IntakeWeb:
         self.var = Path(tempfile.mkdtemp(prefix="recoverynet-bench-intake-"))
         (self.var / "logs").mkdir()
         self.platform = Platform(var=self.var, ports=Ports(base=free_port()),
-                                 broker=SimpleNamespace(bootstrap_servers=bootstrap), mongo=SimpleNamespace(uri=mongo_uri))
+                                 broker=SimpleNamespace(bootstrap_servers=bootstrap),
+                                 mongos={"intake": SimpleNamespace(uri=mongo_uri)})
         self.url = f"http://127.0.0.1:{self.platform.ports.web('intake')}"
 
     def start(self) -> "IntakeWeb":
@@ -83,7 +84,7 @@ class IntakeWeb:
         return issue_token(self.platform.token_keys(), organization_id=org, role=role)
 
     def stop(self) -> None:
-        self.platform.broker = self.platform.mongo = None  # not ours to stop (bench.run started them)
+        self.platform.broker, self.platform.mongos = None, {}  # not ours to stop (bench.run started them)
         self.platform.stop()
 
 

@@ -52,7 +52,8 @@ def platform_processes(whole) -> dict[str, int]:
     """{label: pid} of every process of the platform, children included (gunicorn's web workers)."""
     inner = whole.platform
     roots = [(name, p.pid) for name, p in inner.processes if p.poll() is None]
-    roots += [("broker", inner.broker.process.pid), ("database", inner.mongo.process.pid)]
+    roots += [("broker", inner.broker.process.pid),
+              *((f"database-{owner}", mongo.process.pid) for owner, mongo in inner.mongos.items())]
     children = _children()
     out: dict[str, int] = {}
     for name, pid in roots:

@@ -206,7 +206,7 @@ def _one_size(runs: int, platform, n: int, start_local: datetime, *, profiled: b
     # Where the time went: scheduling's job + relay (last ReminderDue on the topic), notifications'
     # consumer (last delivery recorded), notifications' delivery job (last email).
     events = tap.first_arrival(lambda e: e.type == ReminderDue.type and e.data.get("meeting_id") == meeting["id"])
-    client = connect(platform.mongo_uri)
+    client = connect(platform.mongo_uri("notifications"))
     try:
         recorded = list(client["recoverynet_notifications"].deliveries.find(
             {"organization_id": org.id, "source_event_type": ReminderDue.type},
@@ -244,11 +244,12 @@ def _one_size(runs: int, platform, n: int, start_local: datetime, *, profiled: b
 
 
 # -- py-spy: where the fan-out's time goes, ours or the database's -------------------------------------------
-SAMPLED = ("database", "notifications-worker", "scheduling-worker")
+SAMPLED = ("notifications-worker", "scheduling-worker")
+DATABASES_SAMPLED = ("notifications", "scheduling")
 
 
 def _start_py_spy(platform, label: str, seconds: float) -> py_spy.Recorders:
     inner = platform.platform
-    pids = {"database": inner.mongo.process.pid,
+    pids = {**{f"database-{owner}": inner.mongos[owner].process.pid for owner in DATABASES_SAMPLED},
             **{name: p.pid for name, p in inner.processes if name in SAMPLED and p.poll() is None}}
     return py_spy.record(pids, label, seconds, who="reminders")

@@ -4,6 +4,10 @@ local run's SecantusDB speaks the MongoDB wire protocol only, and pymongo is all
     MONGO_URI=... python -m deploy.backup dump DIR          one folder per database, one .jsonl per collection
     MONGO_URI=... python -m deploy.backup restore DIR       into EMPTY databases (it refuses others)
 
+``MONGO_URI_<SERVICE>`` (e.g. MONGO_URI_MATCHING) names the server of a service whose database is not on
+``MONGO_URI``'s: the local runner gives each service a server of its own (``platform.environment("setup")``
+sets them all).
+
 Documents are written as MongoDB Extended JSON v2, canonical (bson.json_util, relaxed=False), so dates,
 ObjectIds, Decimal128 and binary keep their types. Volatile collections are not dumped: ``leases`` (the
 outbox relay's and jobs' leases: the restored platform's workers take new ones) and ``worker_status``
@@ -39,14 +43,15 @@ CANONICAL = JSONOptions(json_mode=JSONMode.CANONICAL)
 BATCH = 500
 
 
-def dump(client, prefix: str, folder: Path) -> dict:
+def dump(client_of, prefix: str, folder: Path) -> dict:
+    """Every service's database (``client_of(service)``: a client of the server holding it)."""
     folder.mkdir(parents=True, exist_ok=False)
     manifest = {"created_at": datetime.now(timezone.utc).isoformat(), "format": "extended-json-v2-canonical",
                 "databases": {}}
-    existing = set(client.list_database_names())
     for service in SERVICES:
         name = f"{prefix}{service}"
-        if name not in existing:
+        client = client_of(service)
+        if name not in set(client.list_database_names()):
             continue
         db = client[name]
         (folder / name).mkdir()
@@ -65,12 +70,13 @@ def dump(client, prefix: str, folder: Path) -> dict:
     return manifest
 
 
-def restore(client, prefix: str, folder: Path) -> dict:
+def restore(client_of, prefix: str, folder: Path) -> dict:
+    """The dump in ``folder`` into empty databases, each on ``client_of(service)``."""
     manifest = json.loads((folder / "manifest.json").read_text())
     targets = {}
     for name, entry in manifest["databases"].items():
         target = f"{prefix}{entry['service']}"
-        db = client[target]
+        db = client_of(entry["service"])[target]
         busy = [c for c in db.list_collection_names()
                 if c not in VOLATILE and not c.startswith("system.") and db[c].estimated_document_count()]
         if busy:
@@ -114,20 +120,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("restore", help="load FOLDER into empty databases").add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     env = EnvReader()
-    uri = env.mongo_uri()
+    uris = env.mongo_uris(SERVICES)
     prefix = env.str("MONGO_DATABASE_PREFIX", "recoverynet_")
     env.done()
-    client = connect(uri)
+    clients = {uri: connect(uri) for uri in set(uris.values())}   # one client per server
+    client_of = lambda service: clients[uris[service]]  # noqa: E731
     try:
         if args.command == "dump":
-            manifest = dump(client, prefix, args.folder)
+            manifest = dump(client_of, prefix, args.folder)
             total = sum(sum(d["collections"].values()) for d in manifest["databases"].values())
             print(f"dumped {total} documents of {len(manifest['databases'])} databases to {args.folder}")
         else:
-            restored = restore(client, prefix, args.folder)
+            restored = restore(client_of, prefix, args.folder)
             print(f"restored {sum(restored.values())} documents into {len(restored)} collections")
     finally:
-        client.close()
+        for client in clients.values():
+            client.close()
     return 0
 
 

@@ -2,9 +2,15 @@
 
     python -m deploy.local            (./deploy/up does this after preparing the virtual environment)
 
-Starts the embedded MongoDB-protocol server (data under var/mongo, kept across restarts), the embedded
-Kafka-protocol broker (memory only), the local mail catcher, creates topics and indexes, then each
-service's gunicorn web process and worker, prints where everything answers, and stops it all on Ctrl-C.
+Starts the embedded MongoDB-protocol servers, one per service (data under var/mongo/<service>, kept across
+restarts), the embedded Kafka-protocol broker (memory only), the local mail catcher, creates topics and
+indexes, then each service's gunicorn web process and worker, prints where everything answers, and stops it
+all on Ctrl-C.
+
+Why a database server per service: each service owns its database, and the embedded server is one Python
+process, so one server for all of them can use one core at most; at 10 registrations a second it was the
+platform's bound (bench/README.md, "A database server per service"). docker-compose's MongoDB is one
+server, as a deployment's is: it uses every core.
 """
 from __future__ import annotations
 
@@ -15,7 +21,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,18 +34,21 @@ from shared.devstack.servers import EmbeddedBroker, EmbeddedMongo, wait_for_port
 from shared.messaging.kafka import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "recoverynet_"   # MONGO_DATABASE_PREFIX's default: a service's database is recoverynet_<service>
 # The console (issue 16) is a web process only: it holds no Kafka client and calls the services' HTTP APIs.
 CONSOLE = "console"
 # Reporting (issue 18) consumes every topic but the contacts one and publishes nothing; web + worker, port base+5.
 REPORTING = "reporting"
 SERVICE_PATHS = [str(ROOT / "services" / name) for name in (*SERVICES, CONSOLE, REPORTING)]
+# Whose database each embedded server holds, in the order of their ports (Ports.database).
+DATABASE_OWNERS = (*SERVICES, REPORTING, CONSOLE)
 
 
 @dataclass
 class Ports:
     base: int = 8001                # intake 8001, matching 8002, scheduling 8003, notifications 8004, console 8005, reporting 8006
     broker: int = 29092
-    mongo: int = 27027
+    mongo: int = 27027              # the first database server's: intake 27027, matching 27028, ... console 27032
     smtp: int = 8025
     mail_http: int = 8026
 
@@ -48,6 +59,9 @@ class Ports:
             return self.base + len(SERVICES) + 1
         return self.base + SERVICES.index(service)
 
+    def database(self, owner: str) -> int:
+        return self.mongo + DATABASE_OWNERS.index(owner)
+
 
 @dataclass
 class Platform:
@@ -56,7 +70,7 @@ class Platform:
     ports: Ports
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     broker: EmbeddedBroker | None = None
-    mongo: EmbeddedMongo | None = None
+    mongos: dict[str, EmbeddedMongo] = field(default_factory=dict)   # one server per database owner
     extra_env: dict[str, str] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
@@ -104,9 +118,13 @@ class Platform:
         env.update({
             "PYTHONPATH": os.pathsep.join([str(ROOT), *SERVICE_PATHS, env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
-            "MONGO_URI": self.mongo.uri,
             "AUTH_PUBLIC_KEYS_FILE": str(self.var / "keys" / "jwks.json"),
         })
+        if service in self.mongos:   # a service reaches its own server
+            env["MONGO_URI"] = self.mongo_uri(service)
+        else:   # the tools (deploy.setup, deploy.backup) every service's: MONGO_URI_<SERVICE>
+            env.update({"MONGO_URI": self.mongo_uri(DATABASE_OWNERS[0]),
+                        **{f"MONGO_URI_{owner.upper()}": self.mongo_uri(owner) for owner in self.mongos}})
         self.token_keys()
         if service == "intake":  # intake alone signs tokens
             env["AUTH_SIGNING_KEY_FILE"] = str(self.var / "keys" / "signing_key.pem")
@@ -162,8 +180,12 @@ class Platform:
                 process.kill()
         if self.broker:
             self.broker.stop()
-        if self.mongo:
-            self.mongo.stop()
+        for mongo in self.mongos.values():
+            mongo.stop()
+
+    def mongo_uri(self, owner: str) -> str:
+        """The address of the server that holds ``owner``'s database."""
+        return self.mongos[owner].uri
 
 
 def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: bool = False,
@@ -175,9 +197,16 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
     (var / "logs").mkdir(parents=True, exist_ok=True)
     platform = Platform(var=var, ports=ports, extra_env=dict(extra_env or {}))
     try:
-        say(f"Starting the database (data in {var / 'mongo'}) ...")
-        platform.mongo = EmbeddedMongo(storage_path=var / "mongo", port=ports.mongo, test_commands=mongo_test_commands,
-                                       log_path=var / "logs" / "mongo.log").start()
+        say(f"Starting the databases, one per service (data in {var / 'mongo'}) ...")
+        earlier = _one_server_data(var / "mongo")
+        platform.mongos = {owner: EmbeddedMongo(storage_path=var / "mongo" / owner, port=ports.database(owner),
+                                                test_commands=mongo_test_commands,
+                                                log_path=var / "logs" / f"mongo-{owner}.log")
+                           for owner in DATABASE_OWNERS}
+        with ThreadPoolExecutor(len(platform.mongos)) as starting:   # a server takes a second or two to start
+            list(starting.map(EmbeddedMongo.start, platform.mongos.values()))
+        if earlier:
+            _move_to_own_servers(earlier, platform.mongos, var / "logs", say)
         say("Starting the broker (memory only) ...")
         platform.broker = EmbeddedBroker(port=ports.broker, behind_proxy=broker_behind_proxy,
                                          log_path=var / "logs" / "broker.log").start()
@@ -209,6 +238,53 @@ def start(var: Path, ports: Ports, *, quiet: bool = False, broker_behind_proxy: 
     except BaseException:
         platform.stop()
         raise
+
+
+def _one_server_data(folder: Path) -> Path | None:
+    """Data of the runner's earlier layout (one server for every service, its files right in var/mongo),
+    moved aside to var/mongo-one-server so each service's server can start in its own folder; None when
+    there is none."""
+    if not folder.is_dir() or not any(p.name not in DATABASE_OWNERS for p in folder.iterdir()):
+        return None
+    aside = folder.with_name("mongo-one-server")
+    if aside.exists():
+        raise RuntimeError(f"{folder} holds data of the earlier one-server layout and {aside} exists already; "
+                           f"move one of them away")
+    folder.rename(aside)
+    return aside
+
+
+def _move_to_own_servers(earlier: Path, mongos: dict[str, EmbeddedMongo], logs: Path, say) -> None:
+    """Copy each service's database from the earlier one-server data into its own server (deploy.backup's
+    dump and restore); the earlier folder is kept until someone deletes it."""
+    say(f"Moving each service's data from {earlier} to its own database ...")
+    old = EmbeddedMongo(storage_path=earlier, log_path=logs / "mongo-one-server.log").start()
+    try:
+        _copy(old, mongos)
+    except Exception as exc:  # noqa: BLE001 - said plainly: the earlier data is untouched
+        raise RuntimeError(f"could not copy the data in {earlier} to the services' own databases ({exc}); it is "
+                           f"untouched there: to go back, move {earlier.with_name('mongo')} away and {earlier} "
+                           f"back to {earlier.with_name('mongo')}") from exc
+    finally:
+        old.stop()
+    say(f"  done; {earlier} is no longer used and may be deleted")
+
+
+def _copy(old: EmbeddedMongo, mongos: dict[str, EmbeddedMongo]) -> None:
+    """Every service's database on ``old`` into its own server (the console's sessions are not kept:
+    people sign in again)."""
+    from pymongo import MongoClient
+
+    from deploy import backup
+
+    with tempfile.TemporaryDirectory() as folder, MongoClient(old.uri) as source:
+        targets = {owner: MongoClient(mongos[owner].uri) for owner in backup.SERVICES}
+        try:
+            backup.dump(lambda _owner: source, PREFIX, Path(folder) / "dump")
+            backup.restore(targets.get, PREFIX, Path(folder) / "dump")
+        finally:
+            for client in targets.values():
+                client.close()
 
 
 def _module_exists(name: str) -> bool:
@@ -244,7 +320,8 @@ def describe(platform: Platform) -> str:
     lines += [
         "",
         f"  broker         127.0.0.1:{p.broker}  (KAFKA_BOOTSTRAP_SERVERS; memory only)",
-        f"  database       {platform.mongo.uri}  (data in {platform.var / 'mongo'})",
+        *(f"  database       {owner:<14} {mongo.uri}" for owner, mongo in platform.mongos.items()),
+        f"                 (data in {platform.var / 'mongo'}, one folder per service)",
     ]
     if any(name == "mailcatcher" for name, _ in platform.processes):
         lines.append(f"  mail           SMTP 127.0.0.1:{p.smtp}, received mail: http://127.0.0.1:{p.mail_http}/messages"
@@ -265,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var", default=str(ROOT / "var"), help="folder for data and logs (default ./var)")
     parser.add_argument("--base-port", type=int, default=Ports.base, help="first service port (default 8001)")
     parser.add_argument("--broker-port", type=int, default=Ports.broker)
-    parser.add_argument("--mongo-port", type=int, default=Ports.mongo)
+    parser.add_argument("--mongo-port", type=int, default=Ports.mongo,
+                        help=f"first database server's port; the {len(DATABASE_OWNERS)} servers take it and the next ones")
     parser.add_argument("--smtp-port", type=int, default=Ports.smtp)
     parser.add_argument("--mail-http-port", type=int, default=Ports.mail_http)
     args = parser.parse_args(argv)

@@ -113,10 +113,12 @@ class PlatformUnderTest:
     @classmethod
     def start(cls, folder: Path, *, broker_behind_proxy: bool = False, extra_env: dict[str, str] | None = None,
               mongo_test_commands: bool = False):
-        from deploy.local import Ports, start
+        from deploy.local import DATABASE_OWNERS, Ports, start
 
-        # the block: the four services, the console (base + 4) and reporting (base + 5)
-        ports = Ports(base=_free_block(len(SERVICES) + 2), broker=free_port(), mongo=free_port(), smtp=free_port(),
+        # one block: the four services, the console (base + 4), reporting (base + 5), then the database
+        # servers, one per service
+        base = _free_block(len(SERVICES) + 2 + len(DATABASE_OWNERS))
+        ports = Ports(base=base, broker=free_port(), mongo=base + len(SERVICES) + 2, smtp=free_port(),
                       mail_http=free_port())
         # Every test signs in from 127.0.0.1: the per-client sign-in limit (20 per 15 minutes, meant for one
         # person's device) would refuse a whole run's sign-ins; the per-address limit stays as deployed.
@@ -139,9 +141,9 @@ class PlatformUnderTest:
     def bootstrap_servers(self) -> str:
         return self.platform.broker.bootstrap_servers
 
-    @property
-    def mongo_uri(self) -> str:
-        return self.platform.mongo.uri
+    def mongo_uri(self, owner: str) -> str:
+        """The address of the database server of ``owner`` ("intake", ..., "reporting", "console")."""
+        return self.platform.mongo_uri(owner)
 
     @property
     def mail_url(self) -> str:

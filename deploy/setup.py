@@ -4,6 +4,7 @@ once: AUTH_KEYS_DIR/signing_key.pem (intake's only) and AUTH_PUBLIC_KEYS_DIR/jwk
 Safe to run again (an existing key pair is kept); waits for the servers to answer.
 
     KAFKA_BOOTSTRAP_SERVERS=... MONGO_URI=... python -m deploy.setup [--only topics|indexes|keys]
+    (MONGO_URI_<SERVICE>, e.g. MONGO_URI_MATCHING: a service whose database is on a server of its own)
 
 The broker's security settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE) are read as a
 service reads them.
@@ -43,14 +44,16 @@ def create_topics(kafka: KafkaConnection, timeout: float = 120) -> list[str]:
     return _retry("creating topics", lambda: ensure_topics(kafka), timeout)
 
 
-def create_indexes(mongo_uri: str, database_of=lambda service: f"recoverynet_{service}", timeout: float = 120) -> None:
-    client = connect(mongo_uri)
-    try:
-        for service in (*SERVICES, "reporting"):  # reporting (issue 18) publishes nothing, so no topic of its own
+def create_indexes(uri_of, database_of=lambda service: f"recoverynet_{service}", timeout: float = 120) -> None:
+    """Each service's indexes in its database, on the server ``uri_of(service)`` names (one server for all in
+    docker-compose; one each in the local runner)."""
+    for service in (*SERVICES, "reporting"):  # reporting (issue 18) publishes nothing, so no topic of its own
+        client = connect(uri_of(service))
+        try:
             repository = importlib.import_module(f"{service}.repository")
             _retry(f"indexes of {service}", lambda: repository.ensure_indexes(client[database_of(service)]), timeout)
-    finally:
-        client.close()
+        finally:
+            client.close()
 
 
 def ensure_key_pair(private_dir: Path, public_dir: Path) -> str:
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s setup %(message)s")
     env = EnvReader()
     kafka = env.kafka() if args.only in (None, "topics") else None
-    mongo_uri = env.mongo_uri() if args.only in (None, "indexes") else None
+    mongo_uris = env.mongo_uris((*SERVICES, "reporting")) if args.only in (None, "indexes") else None
     prefix = env.str("MONGO_DATABASE_PREFIX", "recoverynet_")
     keys_dir = env.str("AUTH_KEYS_DIR", None) if args.only in (None, "keys") else None
     public_dir = env.str("AUTH_PUBLIC_KEYS_DIR", keys_dir)
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if kafka:
         created = create_topics(kafka)
         log.info("topics ready (%d created)", len(created))
-    if mongo_uri:
-        create_indexes(mongo_uri, lambda service: f"{prefix}{service}")
+    if mongo_uris:
+        create_indexes(mongo_uris.get, lambda service: f"{prefix}{service}")
         log.info("indexes ready for %s", ", ".join(SERVICES))
     return 0
 

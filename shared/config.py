@@ -121,13 +121,20 @@ class EnvReader:
                                  "TLS: use SSL or SASL_SSL, or unset it")
         return KafkaConnection(bootstrap, security)
 
-    def mongo_uri(self, name: str = "MONGO_URI"):
+    def mongo_uri(self, name: str = "MONGO_URI", default=_MISSING):
         def parse(raw: str) -> str:
             if not raw.startswith(("mongodb://", "mongodb+srv://")):
                 raise ValueError("must start with mongodb:// or mongodb+srv://")
             return raw
 
-        return self._get(name, _MISSING, parse, "a mongodb:// URI")
+        return self._get(name, default, parse, "a mongodb:// URI")
+
+    def mongo_uris(self, services) -> dict[str, str]:
+        """For tools that reach every service's database (set-up, backup): each service's server,
+        ``MONGO_URI_<SERVICE>`` where a service's database is on a server of its own (the local runner gives
+        each one), else ``MONGO_URI`` (one server for all, as in docker-compose)."""
+        shared = self.mongo_uri()
+        return {service: self.mongo_uri(f"MONGO_URI_{service.upper()}", shared) or shared for service in services}
 
     def key_file(self, name: str, kind: str, required: bool = False):
         """The path of a key file (``kind``: "private" for an Ed25519 PEM, "public" for a JWKS), checked

@@ -62,7 +62,7 @@ def test_a_tiny_run_on_the_whole_platform_clicks_every_page_through_the_console(
     assert next(f for f in reading if f.benchmark.startswith("console.all") and f.metric == "p50").notes[
         "think_time_s"] == [0.01, 0.02]
     everything = next(f for f in figures if f.benchmark == "console.all @ 2 coordinators" and f.metric == "p50")
-    assert everything.notes["cpu_ms_per_click"] > 0 and everything.notes["cpu_ms_per_click_by_process"]["database"] > 0
+    assert everything.notes["cpu_ms_per_click"] > 0 and everything.notes["cpu_ms_per_click_by_process"]["database-intake"] > 0
     by_page = {f.benchmark.split(" ")[0].split(".")[1]: f for f in figures if f.metric == "p95" and f not in reading}
     assert set(by_page) == {*PAGES, "all"}
     for page in PAGES:

@@ -12,6 +12,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
+from deploy.local import DATABASE_OWNERS
 from shared.devstack.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,9 @@ def _stop(process) -> str:
 
 
 def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
-    base, mongo_port = _free_block(6), free_port()  # the four services, the console and reporting
+    # the four services, the console and reporting; then their database servers, one each (intake's first)
+    base = _free_block(6 + len(DATABASE_OWNERS))
+    mongo_port = base + 6
     process, banner = _start(tmp_path / "var", base, mongo_port)
     try:
         for i, service in enumerate(SERVICES):
@@ -74,6 +77,8 @@ def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
         assert requests.get(f"http://127.0.0.1:{base + 4}/readyz", timeout=5).json()["service"] == "console"
         assert "Sign in" in requests.get(f"http://127.0.0.1:{base + 4}/sign-in", timeout=5).text
         assert requests.get(f"http://127.0.0.1:{base + 5}/readyz", timeout=5).json()["service"] == "reporting"
+        for i, owner in enumerate(DATABASE_OWNERS):
+            assert f"database       {owner:<14} mongodb://127.0.0.1:{mongo_port + i}/" in banner
         with MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true") as client:
             client.recoverynet_intake.kept.insert_one({"_id": "survives-a-restart"})
     finally:
@@ -81,7 +86,8 @@ def test_local_runner_starts_every_service_and_stops_cleanly(tmp_path):
     assert "Stopped." in out
     for i in range(6):
         assert _is_free(base + i), "a web process outlived the runner"
-    assert _is_free(mongo_port)
+    for i in range(len(DATABASE_OWNERS)):
+        assert _is_free(mongo_port + i), "a database server outlived the runner"
 
     process, _ = _start(tmp_path / "var", base, mongo_port)
     try:

@@ -169,7 +169,7 @@ def test_journey_6_outcome_report_equals_independent_counts_then_erasure_leaves_
     # -- erasure: nothing that identifies the member remains in reporting's database --------------------
     gone = members[0]
     org.intake.post(f"/v1/members/{gone['id']}/erasure", json={"reason": "asked to be forgotten"}).expect(200, 201, 202)
-    client = MongoClient(platform.mongo_uri)
+    client = MongoClient(platform.mongo_uri("reporting"))
     try:
         db = client["recoverynet_reporting"]
         helpers.eventually(lambda: db.members.count_documents({"organization_id": org.id, "erased": True}) == 1,

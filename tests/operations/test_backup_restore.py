@@ -78,10 +78,11 @@ def test_dump_and_restore_into_a_fresh_platform(tmp_path):
                 "preferences": org.notifications.get(path).expect(200),
             }
         # every outbox entry published before the dump, so the comparison below is of settled state
-        client = connect(first.mongo_uri)
+        clients = {s: connect(first.mongo_uri(s)) for s in ("intake", "matching", "scheduling", "notifications")}
         eventually(lambda: all(outbox_backlog(client[f"recoverynet_{s}"]) == 0
-                               for s in ("intake", "matching", "scheduling", "notifications")) or None, timeout=30)
-        client.close()
+                               for s, client in clients.items()) or None, timeout=30)
+        for client in clients.values():
+            client.close()
         said = backup(first, "dump", str(tmp_path / "dump"))
         assert "dumped" in said
     finally:
@@ -96,10 +97,10 @@ def test_dump_and_restore_into_a_fresh_platform(tmp_path):
             process = second.platform.process(name)
             process.terminate()
             process.wait(30)
-        client = connect(second.mongo_uri)
         for service in ("intake", "matching", "scheduling", "notifications", "reporting", "console"):
+            client = connect(second.mongo_uri(service))
             client.drop_database(f"recoverynet_{service}")   # set-up's indexes and the workers' first counters
-        client.close()
+            client.close()
         said = backup(second, "restore", str(tmp_path / "dump"))
         assert "restored" in said
         for name in names:

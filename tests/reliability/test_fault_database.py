@@ -4,8 +4,9 @@ Retry-After (never a 500, never a hung request), no partial state is left (a mem
 identities, audit entry and outbox event, or not at all), and the workers resume when it returns:
 every member registered around the fault is matched and told exactly once.
 
-SecantusDB's ``failCommand`` fails by command name only (not by database), so a failpoint on ``insert``
-hits every service's web and worker at once: a harsher fault than one database failing.
+The failpoints are set on every service's database server (the local platform runs one per service), and
+SecantusDB's ``failCommand`` fails by command name only, so a failpoint on ``insert`` hits every service's
+web and worker at once: a harsher fault than one database failing. "Stopped" stops every server.
 """
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +23,27 @@ HOLD_SECONDS = 5
 LEASE_AND_MARGIN = 180
 
 
-def fail_inserts(admin: MongoClient, mode, **data) -> None:
-    admin.admin.command({"configureFailPoint": "failCommand", "mode": mode,
-                         "data": {"failCommands": ["insert"], **data}})
+class EveryServer:
+    """A client of each of the platform's database servers (one per service), to set a failpoint on all."""
+
+    def __init__(self, platform):
+        self.clients = [MongoClient(mongo.uri) for mongo in platform.platform.mongos.values()]
+
+    def command(self, command: dict) -> None:
+        for client in self.clients:
+            client.admin.command(command)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
 
 
-def failpoint_off(admin: MongoClient) -> None:
-    admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+def fail_inserts(admin: EveryServer, mode, **data) -> None:
+    admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": {"failCommands": ["insert"], **data}})
+
+
+def failpoint_off(admin: EveryServer) -> None:
+    admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 def name_mongo_client(platform, process: str) -> None:
@@ -67,7 +82,7 @@ def one_try(org, index: int):
 def no_partial_state(fault_platform, org) -> None:
     """Every member of the organization in intake's database has its identities, its creation audit entry
     and its MemberRegistered outbox entry; nothing of the kind exists for a member that is not there."""
-    with MongoClient(fault_platform.mongo_uri) as client:
+    with MongoClient(fault_platform.mongo_uri("intake")) as client:
         db = client["recoverynet_intake"]
         members = {m["_id"] for m in db.members.find({"organization_id": org.id}, {"_id": 1})}
         assert members == set(org.members), (len(members), len(org.members))
@@ -90,7 +105,7 @@ def no_partial_state(fault_platform, org) -> None:
 @pytest.mark.timeout(420)
 def test_fault_database_failpoints_answer_503_leave_no_partial_state_and_workers_resume(fault_platform, fault_org):
     org = fault_org("database failpoints")
-    admin = MongoClient(fault_platform.mongo_uri)
+    admin = EveryServer(fault_platform)
     try:
         org.register(0)
         org.wait_matched(timeout=90)
@@ -157,8 +172,9 @@ def test_fault_database_stopped_answers_503_and_workers_resume(fault_platform, f
     org.register(0)
     org.wait_matched(timeout=90)
     org.register_many(range(1, 5))
-    mongo = fault_platform.platform.mongo
-    mongo.stop()
+    servers = list(fault_platform.platform.mongos.values())
+    for mongo in servers:
+        mongo.stop()
     try:
         with ThreadPoolExecutor(2) as pool:
             refused = list(pool.map(lambda i: one_try(org, i), range(5, 7)))
@@ -166,7 +182,8 @@ def test_fault_database_stopped_answers_503_and_workers_resume(fault_platform, f
             assert_unavailable(tries, within=25)
         assert fault_platform.client("intake").get("/readyz").status_code == 503
     finally:
-        mongo.start()
+        for mongo in servers:
+            mongo.start()
     retried = org.register_many(range(5, 7))
     assert all(t[-1][0] == 201 for t in retried.values()), retried
     no_partial_state(fault_platform, org)

@@ -91,7 +91,7 @@ def console_store(platform):
     """The console's own app code on the platform's console database, in this process: it writes a
     signed-in session exactly as the sign-in callback does (for pages that need a person before the
     sign-in API of issue 15 is in the tree), through Flask-Session's own store."""
-    settings = Settings(mongo_uri=platform.mongo_uri, secret_key=platform.platform.console_secret(),
+    settings = Settings(mongo_uri=platform.mongo_uri("console"), secret_key=platform.platform.console_secret(),
                         log_level="WARNING")
     return create_app(settings, configure_logs=False)
 
